@@ -1,0 +1,7 @@
+//! Shared library of the image mirroring system: image references, manifests, the
+//! registry client and the copy engine, and (as they arrive) mapping files, job types and
+//! the queue and blob-index traits. The scheduler's embedded mode and the worker both call
+//! into this crate, so the copy semantics live in exactly one place.
+
+pub mod digest;
+pub mod reference;
