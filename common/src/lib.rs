@@ -5,3 +5,8 @@
 
 pub mod digest;
 pub mod reference;
+pub mod manifest;
+pub mod registry;
+pub mod cli;
+pub mod copy;
+pub mod index;

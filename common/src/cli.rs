@@ -1,0 +1,73 @@
+//! Command-line options shared by `mirror-worker` and `mirror-scheduler`, so a registry or
+//! copy flag means the same thing (and has the same name and default) in both binaries.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args;
+
+use crate::copy::{CopyOptions, PlatformFilter};
+use crate::registry::{ClientOptions, CredentialStore, RegistryClient, RegistryError, RetryPolicy};
+
+/// How to reach registries.
+#[derive(Args, Clone, Debug)]
+pub struct RegistryArgs {
+    /// Docker config.json with registry credentials (default: $DOCKER_CONFIG/config.json,
+    /// then ~/.docker/config.json).
+    #[arg(short = 'a', long = "registry-config", env = "REGISTRY_CONFIG", value_name = "PATH")]
+    pub registry_config: Option<PathBuf>,
+    /// Registry (HOST[:PORT]) to reach over plain HTTP; repeatable.
+    #[arg(long = "insecure-registry", env = "INSECURE_REGISTRIES", value_delimiter = ',', value_name = "HOST[:PORT]")]
+    pub insecure_registries: Vec<String>,
+    /// PEM file of extra CA certificates trusted on top of the system's; repeatable.
+    #[arg(long = "ca-file", value_name = "PATH")]
+    pub ca_files: Vec<PathBuf>,
+    /// Tries of one registry request (the first included) on connection errors, 429, 5xx.
+    #[arg(long = "retry-attempts", default_value_t = 5, value_name = "N")]
+    pub retry_attempts: u32,
+    /// Delay before the first retry, doubled each time (a Retry-After header wins).
+    #[arg(long = "retry-delay-ms", default_value_t = 250, value_name = "MS")]
+    pub retry_delay_ms: u64,
+}
+
+impl RegistryArgs {
+    /// A registry client configured by these flags.
+    pub fn client(&self) -> Result<Arc<RegistryClient>, RegistryError> {
+        let credentials = CredentialStore::load(self.registry_config.as_deref())?;
+        let opts = ClientOptions {
+            credentials,
+            insecure_registries: self.insecure_registries.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect(),
+            ca_files: self.ca_files.clone(),
+            retry: RetryPolicy {
+                max_attempts: self.retry_attempts.max(1),
+                base_delay: Duration::from_millis(self.retry_delay_ms),
+                ..RetryPolicy::default()
+            },
+        };
+        Ok(Arc::new(RegistryClient::new(opts)?))
+    }
+}
+
+/// How images are copied.
+#[derive(Args, Clone, Debug)]
+pub struct CopyArgs {
+    /// Keep only index children whose os/arch[/variant] matches this regular expression
+    /// (the whole string must match); the filtered index gets a new digest.
+    #[arg(long = "filter-by-os", value_name = "REGEX")]
+    pub filter_by_os: Option<String>,
+    /// Blobs of one image copied at the same time.
+    #[arg(long = "blob-concurrency", default_value_t = 6, value_name = "N")]
+    pub blob_concurrency: usize,
+    /// Blob operations in flight against one destination registry.
+    #[arg(long = "max-per-registry", default_value_t = 16, value_name = "N")]
+    pub max_per_registry: usize,
+}
+
+impl CopyArgs {
+    /// Copy options from these flags; fails on a bad `--filter-by-os` pattern.
+    pub fn options(&self, dry_run: bool) -> Result<CopyOptions, String> {
+        let filter = self.filter_by_os.as_deref().map(PlatformFilter::new).transpose()?;
+        Ok(CopyOptions { filter, dry_run, blob_concurrency: self.blob_concurrency, max_per_registry: self.max_per_registry })
+    }
+}

@@ -1,0 +1,137 @@
+//! Getting one blob into a destination repository the cheapest way the spec allows:
+//! already there (index, then HEAD) -> skip; in another repository of the same registry ->
+//! cross-repository mount; else stream it from the source, once per registry (the upload
+//! lock), so concurrent copies needing the same blob mount it after the first upload.
+
+use crate::index::BlobIndex;
+use crate::manifest::Descriptor;
+use crate::reference::ImageRef;
+use crate::registry::{MountOutcome, RegistryClient, RegistryError};
+
+use super::report::Counters;
+use super::transfer::transfer_blob;
+
+/// How many repositories a blob is tried to be mounted from before uploading it.
+const MOUNT_CANDIDATES: usize = 3;
+
+/// What the engine would do (dry run) or did with one blob.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BlobPlan {
+    /// Already in the destination repository.
+    Present,
+    /// Can be mounted from these repositories of the destination registry.
+    Mount(Vec<String>),
+    /// Must be uploaded.
+    Upload,
+}
+
+/// The destination of a blob copy.
+pub(crate) struct Target<'a> {
+    pub registry: &'a str,
+    pub repository: &'a str,
+}
+
+/// Decides what a blob needs without changing anything at the destination.
+pub(crate) async fn plan_blob(
+    client: &RegistryClient,
+    index: &dyn BlobIndex,
+    source: &ImageRef,
+    target: &Target<'_>,
+    blob: &Descriptor,
+) -> Result<BlobPlan, RegistryError> {
+    let known = index.repositories(target.registry, &blob.digest).await;
+    if known.iter().any(|r| r == target.repository) {
+        return Ok(BlobPlan::Present);
+    }
+    if client.head_blob(target.registry, target.repository, &blob.digest, true).await?.is_some() {
+        index.record(target.registry, target.repository, &blob.digest).await;
+        return Ok(BlobPlan::Present);
+    }
+    Ok(mount_candidates(known, source, target))
+}
+
+fn mount_candidates(known: Vec<String>, source: &ImageRef, target: &Target<'_>) -> BlobPlan {
+    let mut from: Vec<String> = known.into_iter().filter(|r| r != target.repository).collect();
+    // A source in the same registry is a mount candidate the index need not know about.
+    if source.registry == target.registry && source.repository != target.repository && !from.contains(&source.repository) {
+        from.push(source.repository.clone());
+    }
+    from.truncate(MOUNT_CANDIDATES);
+    if from.is_empty() {
+        BlobPlan::Upload
+    } else {
+        BlobPlan::Mount(from)
+    }
+}
+
+/// Makes sure the destination repository has the blob, counting what it took.
+pub(crate) async fn ensure_blob(
+    client: &RegistryClient,
+    index: &dyn BlobIndex,
+    counters: &Counters,
+    source: &ImageRef,
+    target: &Target<'_>,
+    blob: &Descriptor,
+) -> Result<(), RegistryError> {
+    let mut plan = plan_blob(client, index, source, target, blob).await?;
+    // After waiting for another uploader of the same blob, look once more: it has most
+    // likely just made the blob mountable.
+    let mut looked_again = false;
+    loop {
+        match plan {
+            BlobPlan::Present => {
+                Counters::bump(&counters.skipped, 1);
+                return Ok(());
+            }
+            BlobPlan::Mount(ref from) => {
+                if try_mount(client, index, target, blob, from).await? {
+                    Counters::bump(&counters.mounted, 1);
+                    Counters::bump(&counters.bytes_mounted, blob.size);
+                    return Ok(());
+                }
+            }
+            BlobPlan::Upload => {}
+        }
+        let lock = index.lock_upload(target.registry, &blob.digest).await;
+        if lock.waited && !looked_again {
+            looked_again = true;
+            drop(lock);
+            let known = index.repositories(target.registry, &blob.digest).await;
+            plan = if known.iter().any(|r| r == target.repository) {
+                BlobPlan::Present
+            } else {
+                mount_candidates(known, source, target)
+            };
+            continue;
+        }
+        let sent = transfer_blob(client, source, target.registry, target.repository, blob).await?;
+        index.record(target.registry, target.repository, &blob.digest).await;
+        Counters::bump(&counters.uploaded, 1);
+        Counters::bump(&counters.bytes_uploaded, sent);
+        return Ok(());
+    }
+}
+
+/// Tries each candidate; a declined mount removes the stale index entry.
+async fn try_mount(
+    client: &RegistryClient,
+    index: &dyn BlobIndex,
+    target: &Target<'_>,
+    blob: &Descriptor,
+    from: &[String],
+) -> Result<bool, RegistryError> {
+    for repo in from {
+        match client.mount_blob(target.registry, target.repository, &blob.digest, repo).await? {
+            MountOutcome::Mounted => {
+                index.record(target.registry, target.repository, &blob.digest).await;
+                return Ok(true);
+            }
+            MountOutcome::Declined(session) => {
+                tracing::debug!(registry = target.registry, digest = %blob.digest, from = %repo, "mount declined");
+                index.forget(target.registry, repo, &blob.digest).await;
+                client.cancel_upload(target.registry, target.repository, session).await;
+            }
+        }
+    }
+    Ok(false)
+}

@@ -1,0 +1,286 @@
+//! The copy engine: one source image to its destination tags, following SPEC.md's six
+//! steps: resolve and verify the source; skip tags already at its digest; keep indexes
+//! whole (or filtered by platform); skip / mount / stream every blob; push child manifests
+//! by digest, then the top manifest under each tag; report per tag.
+//!
+//! The engine knows nothing of queues: the embedded mode and the fleet's workers call the
+//! same `CopyEngine::copy`, differing only in the `BlobIndex` they hand it.
+
+mod blob;
+mod platform;
+mod report;
+mod transfer;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use futures::{StreamExt, TryStreamExt};
+use tokio::sync::Semaphore;
+
+use crate::index::BlobIndex;
+use crate::manifest::{Descriptor, Manifest};
+use crate::reference::ImageRef;
+use crate::registry::{RegistryClient, RegistryError};
+
+pub use blob::BlobPlan;
+pub use platform::PlatformFilter;
+pub use report::{CopyReport, CopyStats, TagResult, TagStatus};
+
+use blob::{ensure_blob, plan_blob, Target};
+use report::Counters;
+
+/// How index children nested in index children are followed at most.
+const MAX_INDEX_DEPTH: usize = 2;
+
+/// Knobs of the copy engine.
+#[derive(Clone, Debug)]
+pub struct CopyOptions {
+    /// Keep only the index children whose `os/arch[/variant]` matches.
+    pub filter: Option<PlatformFilter>,
+    /// Look, count and report, but write nothing.
+    pub dry_run: bool,
+    /// Blobs of one image handled at the same time.
+    pub blob_concurrency: usize,
+    /// Blob operations in flight against one destination registry, over all copies.
+    pub max_per_registry: usize,
+}
+
+impl Default for CopyOptions {
+    fn default() -> Self {
+        CopyOptions { filter: None, dry_run: false, blob_concurrency: 6, max_per_registry: 16 }
+    }
+}
+
+/// Copies images between registries; share one per process.
+pub struct CopyEngine {
+    client: Arc<RegistryClient>,
+    index: Arc<dyn BlobIndex>,
+    opts: CopyOptions,
+    limits: Mutex<HashMap<String, Arc<Semaphore>>>,
+}
+
+/// The source, resolved and verified: what to push, in push order.
+struct Resolved {
+    top: Manifest,
+    /// Child manifests, deepest first, each once.
+    children: Vec<Manifest>,
+    /// Every blob of every image, each once.
+    blobs: Vec<Descriptor>,
+}
+
+impl CopyEngine {
+    /// An engine over a registry client and a blob index.
+    pub fn new(client: Arc<RegistryClient>, index: Arc<dyn BlobIndex>, opts: CopyOptions) -> Self {
+        CopyEngine { client, index, opts, limits: Mutex::default() }
+    }
+
+    /// The registry client (for planners that list tags and resolve digests).
+    pub fn client(&self) -> &Arc<RegistryClient> {
+        &self.client
+    }
+
+    /// Copies `source` to every destination (each with a tag). Never panics on registry
+    /// errors: they become failed tags with their reason.
+    pub async fn copy(&self, source: &ImageRef, destinations: &[ImageRef]) -> CopyReport {
+        let started = Instant::now();
+        let counters = Counters::default();
+        let mut report = CopyReport { source: source.to_string(), digest: None, tags: Vec::new(), stats: CopyStats::default(), seconds: 0.0 };
+        match self.resolve(source).await {
+            Err(e) => {
+                report.tags = destinations.iter().map(|d| failed(d, &e)).collect();
+            }
+            Ok(resolved) => {
+                report.digest = Some(resolved.top.digest.clone());
+                let mut by_repo: BTreeMap<(String, String), Vec<&ImageRef>> = BTreeMap::new();
+                for d in destinations {
+                    by_repo.entry((d.registry.clone(), d.repository.clone())).or_default().push(d);
+                }
+                for ((registry, repository), tags) in by_repo {
+                    let target = Target { registry: &registry, repository: &repository };
+                    let results = self.copy_to_repository(source, &resolved, &target, &tags, &counters).await;
+                    report.tags.extend(results);
+                }
+            }
+        }
+        report.stats = counters.snapshot();
+        report.seconds = started.elapsed().as_secs_f64();
+        report
+    }
+
+    /// Step 1 and 3: the source manifest, its children (filtered), all verified.
+    async fn resolve(&self, source: &ImageRef) -> Result<Resolved, RegistryError> {
+        let c = &self.client;
+        let mut top = c.get_manifest(&source.registry, &source.repository, source.manifest_reference()).await?;
+        if top.is_index() {
+            if let Some(filter) = &self.opts.filter {
+                if let Some(filtered) = top.filter_children(|d| filter.keeps(d)).map_err(|m| protocol(source, m))? {
+                    if filtered.children.is_empty() {
+                        let have: Vec<String> = top.children.iter().filter_map(|d| d.platform.as_ref().map(|p| p.spec())).collect();
+                        return Err(protocol(source, format!("no platform matches --filter-by-os \"{}\" (the index has: {})", filter.pattern(), have.join(", "))));
+                    }
+                    top = filtered;
+                }
+            }
+        }
+        let mut children: Vec<Manifest> = Vec::new();
+        let mut level: Vec<Descriptor> = top.children.clone();
+        for _ in 0..MAX_INDEX_DEPTH {
+            if level.is_empty() {
+                break;
+            }
+            let fetched: Vec<Manifest> = futures::stream::iter(level.iter())
+                .map(|d| c.get_manifest(&source.registry, &source.repository, &d.digest))
+                .buffered(8)
+                .try_collect()
+                .await?;
+            level = fetched.iter().flat_map(|m| m.children.clone()).collect();
+            // Deeper manifests must be pushed before the ones that reference them.
+            let mut next = fetched;
+            next.append(&mut children);
+            children = next;
+        }
+        if !level.is_empty() {
+            return Err(protocol(source, format!("indexes nested deeper than {MAX_INDEX_DEPTH} levels are not supported")));
+        }
+        children.reverse();
+        let mut seen = std::collections::HashSet::new();
+        children.retain(|m| seen.insert(m.digest.clone()));
+        let mut blobs: Vec<Descriptor> = Vec::new();
+        for m in children.iter().chain(std::iter::once(&top)) {
+            for b in &m.blobs {
+                if !blobs.iter().any(|x| x.digest == b.digest) {
+                    blobs.push(b.clone());
+                }
+            }
+        }
+        Ok(Resolved { top, children, blobs })
+    }
+
+    /// Steps 2, 4, 5 for the tags of one destination repository.
+    async fn copy_to_repository(
+        &self,
+        source: &ImageRef,
+        resolved: &Resolved,
+        target: &Target<'_>,
+        tags: &[&ImageRef],
+        counters: &Counters,
+    ) -> Vec<TagResult> {
+        let digest = &resolved.top.digest;
+        let mut results = Vec::new();
+        let mut pending: Vec<(&ImageRef, bool)> = Vec::new();
+        for dst in tags {
+            match self.client.head_manifest(target.registry, target.repository, dst.manifest_reference(), !self.opts.dry_run).await {
+                Ok(Some(d)) if &d == digest => results.push(ok(dst, TagStatus::UpToDate, digest)),
+                Ok(current) => pending.push((dst, current.is_some())),
+                Err(e) => results.push(failed(dst, &e)),
+            }
+        }
+        if pending.is_empty() {
+            return results;
+        }
+        if self.opts.dry_run {
+            return match self.plan_blobs(source, resolved, target, counters).await {
+                Ok(()) => {
+                    results.extend(pending.iter().map(|(d, exists)| {
+                        ok(d, if *exists { TagStatus::WouldUpdate } else { TagStatus::WouldCreate }, digest)
+                    }));
+                    results
+                }
+                Err(e) => {
+                    results.extend(pending.iter().map(|(d, _)| failed(d, &e)));
+                    results
+                }
+            };
+        }
+        let outcome = match self.push(source, resolved, target, &pending, counters).await {
+            Err(e) if is_blob_unknown(&e) => {
+                // The index said a blob was there and the registry disagrees: forget what
+                // we knew about this repository and check every blob with the registry.
+                tracing::warn!(registry = target.registry, repository = target.repository, "index was stale; verifying every blob");
+                for b in &resolved.blobs {
+                    self.index.forget(target.registry, target.repository, &b.digest).await;
+                }
+                self.push(source, resolved, target, &pending, counters).await
+            }
+            other => other,
+        };
+        match outcome {
+            Ok(()) => results.extend(pending.iter().map(|(d, _)| ok(d, TagStatus::Pushed, digest))),
+            Err(e) => results.extend(pending.iter().map(|(d, _)| failed(d, &e))),
+        }
+        results
+    }
+
+    /// Blobs, then child manifests by digest, then the top manifest under each tag.
+    async fn push(
+        &self,
+        source: &ImageRef,
+        resolved: &Resolved,
+        target: &Target<'_>,
+        pending: &[(&ImageRef, bool)],
+        counters: &Counters,
+    ) -> Result<(), RegistryError> {
+        let limit = self.limit(target.registry);
+        futures::stream::iter(resolved.blobs.iter())
+            .map(|b| {
+                let limit = limit.clone();
+                async move {
+                    let _permit = limit.acquire_owned().await.map_err(|_| RegistryError::Config("engine shut down".into()))?;
+                    ensure_blob(&self.client, self.index.as_ref(), counters, source, target, b).await
+                }
+            })
+            .buffer_unordered(self.opts.blob_concurrency.max(1))
+            .try_collect::<Vec<()>>()
+            .await?;
+        for child in &resolved.children {
+            self.client.put_manifest(target.registry, target.repository, &child.digest, child).await?;
+            Counters::bump(&counters.manifests, 1);
+        }
+        for (dst, _) in pending {
+            self.client.put_manifest(target.registry, target.repository, dst.manifest_reference(), &resolved.top).await?;
+            Counters::bump(&counters.manifests, 1);
+        }
+        Ok(())
+    }
+
+    /// Dry run: what every blob would need, counted as if it were done.
+    async fn plan_blobs(&self, source: &ImageRef, resolved: &Resolved, target: &Target<'_>, counters: &Counters) -> Result<(), RegistryError> {
+        for b in &resolved.blobs {
+            match plan_blob(&self.client, self.index.as_ref(), source, target, b).await? {
+                BlobPlan::Present => Counters::bump(&counters.skipped, 1),
+                BlobPlan::Mount(_) => {
+                    Counters::bump(&counters.mounted, 1);
+                    Counters::bump(&counters.bytes_mounted, b.size);
+                }
+                BlobPlan::Upload => {
+                    Counters::bump(&counters.uploaded, 1);
+                    Counters::bump(&counters.bytes_uploaded, b.size);
+                }
+            }
+        }
+        Counters::bump(&counters.manifests, (resolved.children.len() + 1) as u64);
+        Ok(())
+    }
+
+    fn limit(&self, registry: &str) -> Arc<Semaphore> {
+        let mut map = self.limits.lock().unwrap_or_else(|p| p.into_inner());
+        map.entry(registry.to_string()).or_insert_with(|| Arc::new(Semaphore::new(self.opts.max_per_registry.max(1)))).clone()
+    }
+}
+
+fn is_blob_unknown(e: &RegistryError) -> bool {
+    matches!(e.code(), Some("MANIFEST_BLOB_UNKNOWN") | Some("BLOB_UNKNOWN"))
+}
+
+fn protocol(source: &ImageRef, message: String) -> RegistryError {
+    RegistryError::Protocol { registry: source.registry.clone(), message: format!("{source}: {message}") }
+}
+
+fn ok(dst: &ImageRef, status: TagStatus, digest: &str) -> TagResult {
+    TagResult { destination: dst.to_string(), status, digest: Some(digest.to_string()), error: None, retryable: false }
+}
+
+fn failed(dst: &ImageRef, e: &RegistryError) -> TagResult {
+    TagResult { destination: dst.to_string(), status: TagStatus::Failed, digest: None, error: Some(e.to_string()), retryable: e.is_retryable() }
+}

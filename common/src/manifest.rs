@@ -1,0 +1,207 @@
+//! Manifests as the copy engine needs them: the exact bytes (pushed unchanged so digests
+//! stay equal), the media type, and the descriptors they point at (blobs, child manifests).
+//!
+//! Only the fields needed for copying are parsed; everything else stays in the raw bytes.
+
+use serde::Deserialize;
+
+use crate::digest::sha256_digest;
+
+pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+pub const DOCKER_SCHEMA1_SIGNED: &str = "application/vnd.docker.distribution.manifest.v1+prettyjws";
+pub const DOCKER_SCHEMA1: &str = "application/vnd.docker.distribution.manifest.v1+json";
+
+/// The `Accept` header for manifest requests: every type we can copy.
+pub const ACCEPT_ALL: &str = "application/vnd.docker.distribution.manifest.v2+json, \
+application/vnd.docker.distribution.manifest.list.v2+json, \
+application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, \
+application/vnd.docker.distribution.manifest.v1+prettyjws;q=0.5, \
+application/vnd.docker.distribution.manifest.v1+json;q=0.5";
+
+/// A platform as written in an index entry.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+pub struct Platform {
+    #[serde(default)]
+    pub os: String,
+    #[serde(default)]
+    pub architecture: String,
+    #[serde(default)]
+    pub variant: Option<String>,
+}
+
+impl Platform {
+    /// `os/arch[/variant]`, the string `--filter-by-os` is matched against (as oc does).
+    pub fn spec(&self) -> String {
+        match &self.variant {
+            Some(v) if !v.is_empty() => format!("{}/{}/{}", self.os, self.architecture, v),
+            _ => format!("{}/{}", self.os, self.architecture),
+        }
+    }
+}
+
+/// A content descriptor: what a manifest points at.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+pub struct Descriptor {
+    #[serde(rename = "mediaType", default)]
+    pub media_type: String,
+    pub digest: String,
+    #[serde(default)]
+    pub size: u64,
+    #[serde(default)]
+    pub platform: Option<Platform>,
+    #[serde(default)]
+    pub urls: Vec<String>,
+}
+
+impl Descriptor {
+    /// Foreign / non-distributable layers live outside registries and are not copied.
+    pub fn is_foreign(&self) -> bool {
+        self.media_type.contains("foreign") || self.media_type.contains("nondistributable")
+    }
+}
+
+#[derive(Deserialize)]
+struct Shape {
+    #[serde(rename = "mediaType", default)]
+    media_type: Option<String>,
+    #[serde(default)]
+    config: Option<Descriptor>,
+    #[serde(default)]
+    layers: Vec<Descriptor>,
+    #[serde(default)]
+    manifests: Option<Vec<Descriptor>>,
+    #[serde(rename = "fsLayers", default)]
+    fs_layers: Vec<FsLayer>,
+}
+
+#[derive(Deserialize)]
+struct FsLayer {
+    #[serde(rename = "blobSum")]
+    blob_sum: String,
+}
+
+/// A manifest as received: bytes, media type, digest and what it references.
+#[derive(Clone, Debug)]
+pub struct Manifest {
+    pub bytes: bytes::Bytes,
+    pub media_type: String,
+    pub digest: String,
+    /// Child manifests, for an index / manifest list.
+    pub children: Vec<Descriptor>,
+    /// Config and layer blobs (de-duplicated, foreign layers left out), for an image.
+    pub blobs: Vec<Descriptor>,
+}
+
+impl Manifest {
+    /// Parses received bytes. `content_type` is the response's header, used when the
+    /// document does not name its own media type (OCI makes `mediaType` optional).
+    pub fn parse(bytes: bytes::Bytes, content_type: Option<&str>) -> Result<Manifest, String> {
+        let shape: Shape = serde_json::from_slice(&bytes).map_err(|e| format!("manifest is not valid JSON: {e}"))?;
+        let header_type = content_type.map(|c| c.split(';').next().unwrap_or(c).trim().to_string()).filter(|c| {
+            !c.is_empty() && c != "application/json" && c != "text/plain" && c != "application/octet-stream"
+        });
+        let media_type = shape.media_type.clone().filter(|m| !m.is_empty()).or(header_type).unwrap_or_else(|| {
+            if shape.manifests.is_some() {
+                OCI_INDEX.to_string()
+            } else if !shape.fs_layers.is_empty() {
+                DOCKER_SCHEMA1_SIGNED.to_string()
+            } else {
+                OCI_MANIFEST.to_string()
+            }
+        });
+        let digest = sha256_digest(&bytes);
+        let children = shape.manifests.unwrap_or_default();
+        let mut blobs: Vec<Descriptor> = Vec::new();
+        let mut push = |d: Descriptor| {
+            if !d.is_foreign() && !blobs.iter().any(|b| b.digest == d.digest) {
+                blobs.push(d);
+            }
+        };
+        if let Some(c) = shape.config {
+            push(c);
+        }
+        for l in shape.layers {
+            push(l);
+        }
+        for l in shape.fs_layers {
+            push(Descriptor { media_type: String::new(), digest: l.blob_sum, size: 0, platform: None, urls: vec![] });
+        }
+        Ok(Manifest { bytes, media_type, digest, children, blobs })
+    }
+
+    /// True for a manifest list / OCI index.
+    pub fn is_index(&self) -> bool {
+        self.media_type == DOCKER_MANIFEST_LIST || self.media_type == OCI_INDEX
+    }
+
+    /// True for schema1, whose digest is computed over the payload without signatures.
+    pub fn is_schema1(&self) -> bool {
+        self.media_type == DOCKER_SCHEMA1_SIGNED || self.media_type == DOCKER_SCHEMA1
+    }
+
+    /// A new index holding only the children `keep` selects, every other field unchanged.
+    /// Returns `None` when every child is kept (the original bytes must then be pushed).
+    pub fn filter_children(&self, keep: impl Fn(&Descriptor) -> bool) -> Result<Option<Manifest>, String> {
+        if self.children.iter().all(&keep) {
+            return Ok(None);
+        }
+        let mut doc: serde_json::Value = serde_json::from_slice(&self.bytes).map_err(|e| e.to_string())?;
+        let list = doc.get_mut("manifests").and_then(|m| m.as_array_mut()).ok_or("index has no manifests array")?;
+        let mut i = 0;
+        list.retain(|_| {
+            let k = keep(&self.children[i]);
+            i += 1;
+            k
+        });
+        let bytes = serde_json::to_vec_pretty(&doc).map_err(|e| e.to_string())?;
+        Manifest::parse(bytes.into(), Some(&self.media_type)).map(Some)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const INDEX: &str = r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[
+      {"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:aa","size":1,"platform":{"os":"linux","architecture":"amd64"}},
+      {"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:bb","size":1,"platform":{"os":"linux","architecture":"arm64","variant":"v8"}}],
+      "annotations":{"keep":"me"}}"#;
+
+    #[test]
+    fn image_manifest_lists_config_and_layers_once_without_foreign_layers() {
+        let m = Manifest::parse(
+            bytes::Bytes::from_static(br#"{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json",
+            "config":{"mediaType":"c","digest":"sha256:c","size":2},
+            "layers":[{"mediaType":"l","digest":"sha256:l","size":3},{"mediaType":"l","digest":"sha256:l","size":3},
+            {"mediaType":"application/vnd.docker.image.rootfs.foreign.diff.tar.gzip","digest":"sha256:f","size":9,"urls":["https://x"]}]}"#),
+            None,
+        )
+        .unwrap();
+        assert_eq!(m.media_type, DOCKER_MANIFEST);
+        let digests: Vec<_> = m.blobs.iter().map(|b| b.digest.as_str()).collect();
+        assert_eq!(digests, ["sha256:c", "sha256:l"]);
+        assert!(!m.is_index());
+    }
+
+    #[test]
+    fn media_type_falls_back_to_content_type_then_shape() {
+        let m = Manifest::parse(bytes::Bytes::from_static(br#"{"schemaVersion":2,"manifests":[]}"#), Some(DOCKER_MANIFEST_LIST)).unwrap();
+        assert_eq!(m.media_type, DOCKER_MANIFEST_LIST);
+        let m = Manifest::parse(bytes::Bytes::from_static(br#"{"schemaVersion":2,"manifests":[]}"#), Some("application/json")).unwrap();
+        assert_eq!(m.media_type, OCI_INDEX);
+    }
+
+    #[test]
+    fn filtering_an_index_keeps_other_fields_and_changes_the_digest() {
+        let m = Manifest::parse(bytes::Bytes::from_static(INDEX.as_bytes()), None).unwrap();
+        assert_eq!(m.children[1].platform.as_ref().unwrap().spec(), "linux/arm64/v8");
+        assert!(m.filter_children(|_| true).unwrap().is_none(), "keeping all keeps the original bytes");
+        let f = m.filter_children(|d| d.digest == "sha256:bb").unwrap().unwrap();
+        assert_eq!(f.children.len(), 1);
+        assert_ne!(f.digest, m.digest);
+        assert!(String::from_utf8_lossy(&f.bytes).contains("\"keep\""));
+    }
+}

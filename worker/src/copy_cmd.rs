@@ -1,0 +1,79 @@
+//! `mirror-worker copy SRC DST [DST...]`.
+
+use std::sync::Arc;
+
+use mirror_common::cli::{CopyArgs, RegistryArgs};
+use mirror_common::copy::{CopyEngine, TagStatus};
+use mirror_common::index::MemoryIndex;
+use mirror_common::reference::ImageRef;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Source image: registry/repo:tag or registry/repo@sha256:...
+    source: String,
+    /// Destinations: registry/repo:tag, or registry/repo to keep the source tag.
+    #[arg(required = true)]
+    destinations: Vec<String>,
+    #[command(flatten)]
+    registry: RegistryArgs,
+    #[command(flatten)]
+    copy: CopyArgs,
+}
+
+/// Runs the copy; returns the process exit code (0 only when every destination made it).
+pub async fn run(args: Args) -> i32 {
+    match copy(args).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            1
+        }
+    }
+}
+
+async fn copy(args: Args) -> anyhow::Result<i32> {
+    let source = ImageRef::parse(&args.source)?;
+    let mut destinations = Vec::new();
+    for d in &args.destinations {
+        let mut dst = ImageRef::parse(d)?;
+        if dst.digest.is_some() {
+            anyhow::bail!("destination \"{d}\" has a digest; destinations must be registry/repo[:tag]");
+        }
+        if dst.tag.is_none() {
+            let tag = source.tag.clone().ok_or_else(|| {
+                anyhow::anyhow!("destination \"{d}\" has no tag and the source \"{source}\" has none to inherit")
+            })?;
+            dst = dst.with_tag(&tag);
+        }
+        destinations.push(dst);
+    }
+    let opts = args.copy.options(false).map_err(anyhow::Error::msg)?;
+    let engine = CopyEngine::new(args.registry.client()?, Arc::new(MemoryIndex::new()), opts);
+    let report = engine.copy(&source, &destinations).await;
+    let mut failed = 0;
+    for t in &report.tags {
+        match (&t.status, t.oc_line()) {
+            (TagStatus::Failed, _) => {
+                failed += 1;
+                eprintln!("error: {}: {}", t.destination, t.error.as_deref().unwrap_or("failed"));
+            }
+            (_, Some(line)) => println!("{line}"),
+            (_, None) => {}
+        }
+    }
+    let s = &report.stats;
+    let up_to_date = report.tags.iter().filter(|t| t.status == TagStatus::UpToDate).count();
+    eprintln!(
+        "{} tags: {} pushed, {} up to date, {} failed; blobs: {} uploaded, {} mounted, {} already there; {} bytes uploaded in {:.2}s",
+        report.tags.len(),
+        report.tags.iter().filter(|t| t.status == TagStatus::Pushed).count(),
+        up_to_date,
+        failed,
+        s.blobs_uploaded,
+        s.blobs_mounted,
+        s.blobs_skipped,
+        s.bytes_uploaded,
+        report.seconds
+    );
+    Ok(if failed == 0 { 0 } else { 1 })
+}
