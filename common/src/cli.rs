@@ -15,10 +15,20 @@ use crate::registry::{ClientOptions, CredentialStore, RegistryClient, RegistryEr
 pub struct RegistryArgs {
     /// Docker config.json with registry credentials (default: $DOCKER_CONFIG/config.json,
     /// then ~/.docker/config.json).
-    #[arg(short = 'a', long = "registry-config", env = "REGISTRY_CONFIG", value_name = "PATH")]
+    #[arg(
+        short = 'a',
+        long = "registry-config",
+        env = "REGISTRY_CONFIG",
+        value_name = "PATH"
+    )]
     pub registry_config: Option<PathBuf>,
     /// Registry (HOST[:PORT]) to reach over plain HTTP; repeatable.
-    #[arg(long = "insecure-registry", env = "INSECURE_REGISTRIES", value_delimiter = ',', value_name = "HOST[:PORT]")]
+    #[arg(
+        long = "insecure-registry",
+        env = "INSECURE_REGISTRIES",
+        value_delimiter = ',',
+        value_name = "HOST[:PORT]"
+    )]
     pub insecure_registries: Vec<String>,
     /// PEM file of extra CA certificates trusted on top of the system's; repeatable.
     #[arg(long = "ca-file", value_name = "PATH")]
@@ -37,7 +47,12 @@ impl RegistryArgs {
         let credentials = CredentialStore::load(self.registry_config.as_deref())?;
         let opts = ClientOptions {
             credentials,
-            insecure_registries: self.insecure_registries.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect(),
+            insecure_registries: self
+                .insecure_registries
+                .iter()
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect(),
             ca_files: self.ca_files.clone(),
             retry: RetryPolicy {
                 max_attempts: self.retry_attempts.max(1),
@@ -67,7 +82,16 @@ pub struct CopyArgs {
 impl CopyArgs {
     /// Copy options from these flags; fails on a bad `--filter-by-os` pattern.
     pub fn options(&self, dry_run: bool) -> Result<CopyOptions, String> {
-        let filter = self.filter_by_os.as_deref().map(PlatformFilter::new).transpose()?;
-        Ok(CopyOptions { filter, dry_run, blob_concurrency: self.blob_concurrency, max_per_registry: self.max_per_registry })
+        let filter = self
+            .filter_by_os
+            .as_deref()
+            .map(PlatformFilter::new)
+            .transpose()?;
+        Ok(CopyOptions {
+            filter,
+            dry_run,
+            blob_concurrency: self.blob_concurrency,
+            max_per_registry: self.max_per_registry,
+        })
     }
 }

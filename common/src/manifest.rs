@@ -99,19 +99,30 @@ impl Manifest {
     /// Parses received bytes. `content_type` is the response's header, used when the
     /// document does not name its own media type (OCI makes `mediaType` optional).
     pub fn parse(bytes: bytes::Bytes, content_type: Option<&str>) -> Result<Manifest, String> {
-        let shape: Shape = serde_json::from_slice(&bytes).map_err(|e| format!("manifest is not valid JSON: {e}"))?;
-        let header_type = content_type.map(|c| c.split(';').next().unwrap_or(c).trim().to_string()).filter(|c| {
-            !c.is_empty() && c != "application/json" && c != "text/plain" && c != "application/octet-stream"
-        });
-        let media_type = shape.media_type.clone().filter(|m| !m.is_empty()).or(header_type).unwrap_or_else(|| {
-            if shape.manifests.is_some() {
-                OCI_INDEX.to_string()
-            } else if !shape.fs_layers.is_empty() {
-                DOCKER_SCHEMA1_SIGNED.to_string()
-            } else {
-                OCI_MANIFEST.to_string()
-            }
-        });
+        let shape: Shape = serde_json::from_slice(&bytes)
+            .map_err(|e| format!("manifest is not valid JSON: {e}"))?;
+        let header_type = content_type
+            .map(|c| c.split(';').next().unwrap_or(c).trim().to_string())
+            .filter(|c| {
+                !c.is_empty()
+                    && c != "application/json"
+                    && c != "text/plain"
+                    && c != "application/octet-stream"
+            });
+        let media_type = shape
+            .media_type
+            .clone()
+            .filter(|m| !m.is_empty())
+            .or(header_type)
+            .unwrap_or_else(|| {
+                if shape.manifests.is_some() {
+                    OCI_INDEX.to_string()
+                } else if !shape.fs_layers.is_empty() {
+                    DOCKER_SCHEMA1_SIGNED.to_string()
+                } else {
+                    OCI_MANIFEST.to_string()
+                }
+            });
         let digest = sha256_digest(&bytes);
         let children = shape.manifests.unwrap_or_default();
         let mut blobs: Vec<Descriptor> = Vec::new();
@@ -127,9 +138,21 @@ impl Manifest {
             push(l);
         }
         for l in shape.fs_layers {
-            push(Descriptor { media_type: String::new(), digest: l.blob_sum, size: 0, platform: None, urls: vec![] });
+            push(Descriptor {
+                media_type: String::new(),
+                digest: l.blob_sum,
+                size: 0,
+                platform: None,
+                urls: vec![],
+            });
         }
-        Ok(Manifest { bytes, media_type, digest, children, blobs })
+        Ok(Manifest {
+            bytes,
+            media_type,
+            digest,
+            children,
+            blobs,
+        })
     }
 
     /// True for a manifest list / OCI index.
@@ -144,12 +167,19 @@ impl Manifest {
 
     /// A new index holding only the children `keep` selects, every other field unchanged.
     /// Returns `None` when every child is kept (the original bytes must then be pushed).
-    pub fn filter_children(&self, keep: impl Fn(&Descriptor) -> bool) -> Result<Option<Manifest>, String> {
+    pub fn filter_children(
+        &self,
+        keep: impl Fn(&Descriptor) -> bool,
+    ) -> Result<Option<Manifest>, String> {
         if self.children.iter().all(&keep) {
             return Ok(None);
         }
-        let mut doc: serde_json::Value = serde_json::from_slice(&self.bytes).map_err(|e| e.to_string())?;
-        let list = doc.get_mut("manifests").and_then(|m| m.as_array_mut()).ok_or("index has no manifests array")?;
+        let mut doc: serde_json::Value =
+            serde_json::from_slice(&self.bytes).map_err(|e| e.to_string())?;
+        let list = doc
+            .get_mut("manifests")
+            .and_then(|m| m.as_array_mut())
+            .ok_or("index has no manifests array")?;
         let mut i = 0;
         list.retain(|_| {
             let k = keep(&self.children[i]);
@@ -188,18 +218,35 @@ mod tests {
 
     #[test]
     fn media_type_falls_back_to_content_type_then_shape() {
-        let m = Manifest::parse(bytes::Bytes::from_static(br#"{"schemaVersion":2,"manifests":[]}"#), Some(DOCKER_MANIFEST_LIST)).unwrap();
+        let m = Manifest::parse(
+            bytes::Bytes::from_static(br#"{"schemaVersion":2,"manifests":[]}"#),
+            Some(DOCKER_MANIFEST_LIST),
+        )
+        .unwrap();
         assert_eq!(m.media_type, DOCKER_MANIFEST_LIST);
-        let m = Manifest::parse(bytes::Bytes::from_static(br#"{"schemaVersion":2,"manifests":[]}"#), Some("application/json")).unwrap();
+        let m = Manifest::parse(
+            bytes::Bytes::from_static(br#"{"schemaVersion":2,"manifests":[]}"#),
+            Some("application/json"),
+        )
+        .unwrap();
         assert_eq!(m.media_type, OCI_INDEX);
     }
 
     #[test]
     fn filtering_an_index_keeps_other_fields_and_changes_the_digest() {
         let m = Manifest::parse(bytes::Bytes::from_static(INDEX.as_bytes()), None).unwrap();
-        assert_eq!(m.children[1].platform.as_ref().unwrap().spec(), "linux/arm64/v8");
-        assert!(m.filter_children(|_| true).unwrap().is_none(), "keeping all keeps the original bytes");
-        let f = m.filter_children(|d| d.digest == "sha256:bb").unwrap().unwrap();
+        assert_eq!(
+            m.children[1].platform.as_ref().unwrap().spec(),
+            "linux/arm64/v8"
+        );
+        assert!(
+            m.filter_children(|_| true).unwrap().is_none(),
+            "keeping all keeps the original bytes"
+        );
+        let f = m
+            .filter_children(|d| d.digest == "sha256:bb")
+            .unwrap()
+            .unwrap();
         assert_eq!(f.children.len(), 1);
         assert_ne!(f.digest, m.digest);
         assert!(String::from_utf8_lossy(&f.bytes).contains("\"keep\""));

@@ -37,7 +37,9 @@ async fn copy(args: Args) -> anyhow::Result<i32> {
     for d in &args.destinations {
         let mut dst = ImageRef::parse(d)?;
         if dst.digest.is_some() {
-            anyhow::bail!("destination \"{d}\" has a digest; destinations must be registry/repo[:tag]");
+            anyhow::bail!(
+                "destination \"{d}\" has a digest; destinations must be registry/repo[:tag]"
+            );
         }
         if dst.tag.is_none() {
             let tag = source.tag.clone().ok_or_else(|| {
@@ -55,14 +57,22 @@ async fn copy(args: Args) -> anyhow::Result<i32> {
         match (&t.status, t.oc_line()) {
             (TagStatus::Failed, _) => {
                 failed += 1;
-                eprintln!("error: {}: {}", t.destination, t.error.as_deref().unwrap_or("failed"));
+                eprintln!(
+                    "error: {}: {}",
+                    t.destination,
+                    t.error.as_deref().unwrap_or("failed")
+                );
             }
             (_, Some(line)) => println!("{line}"),
             (_, None) => {}
         }
     }
     let s = &report.stats;
-    let up_to_date = report.tags.iter().filter(|t| t.status == TagStatus::UpToDate).count();
+    let up_to_date = report
+        .tags
+        .iter()
+        .filter(|t| t.status == TagStatus::UpToDate)
+        .count();
     eprintln!(
         "{} tags: {} pushed, {} up to date, {} failed; blobs: {} uploaded, {} mounted, {} already there; {} bytes uploaded in {:.2}s",
         report.tags.len(),

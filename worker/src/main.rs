@@ -6,7 +6,11 @@ mod copy_cmd;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "mirror-worker", version, about = "Copies container images between registries, blob by blob")]
+#[command(
+    name = "mirror-worker",
+    version,
+    about = "Copies container images between registries, blob by blob"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -30,6 +34,10 @@ async fn main() {
 
 /// Logs go to stderr (stdout carries oc's result lines); `RUST_LOG` sets the level.
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }

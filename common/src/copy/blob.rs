@@ -43,17 +43,29 @@ pub(crate) async fn plan_blob(
     if known.iter().any(|r| r == target.repository) {
         return Ok(BlobPlan::Present);
     }
-    if client.head_blob(target.registry, target.repository, &blob.digest, true).await?.is_some() {
-        index.record(target.registry, target.repository, &blob.digest).await;
+    if client
+        .head_blob(target.registry, target.repository, &blob.digest, true)
+        .await?
+        .is_some()
+    {
+        index
+            .record(target.registry, target.repository, &blob.digest)
+            .await;
         return Ok(BlobPlan::Present);
     }
     Ok(mount_candidates(known, source, target))
 }
 
 fn mount_candidates(known: Vec<String>, source: &ImageRef, target: &Target<'_>) -> BlobPlan {
-    let mut from: Vec<String> = known.into_iter().filter(|r| r != target.repository).collect();
+    let mut from: Vec<String> = known
+        .into_iter()
+        .filter(|r| r != target.repository)
+        .collect();
     // A source in the same registry is a mount candidate the index need not know about.
-    if source.registry == target.registry && source.repository != target.repository && !from.contains(&source.repository) {
+    if source.registry == target.registry
+        && source.repository != target.repository
+        && !from.contains(&source.repository)
+    {
         from.push(source.repository.clone());
     }
     from.truncate(MOUNT_CANDIDATES);
@@ -105,7 +117,9 @@ pub(crate) async fn ensure_blob(
             continue;
         }
         let sent = transfer_blob(client, source, target.registry, target.repository, blob).await?;
-        index.record(target.registry, target.repository, &blob.digest).await;
+        index
+            .record(target.registry, target.repository, &blob.digest)
+            .await;
         Counters::bump(&counters.uploaded, 1);
         Counters::bump(&counters.bytes_uploaded, sent);
         return Ok(());
@@ -121,15 +135,22 @@ async fn try_mount(
     from: &[String],
 ) -> Result<bool, RegistryError> {
     for repo in from {
-        match client.mount_blob(target.registry, target.repository, &blob.digest, repo).await? {
+        match client
+            .mount_blob(target.registry, target.repository, &blob.digest, repo)
+            .await?
+        {
             MountOutcome::Mounted => {
-                index.record(target.registry, target.repository, &blob.digest).await;
+                index
+                    .record(target.registry, target.repository, &blob.digest)
+                    .await;
                 return Ok(true);
             }
             MountOutcome::Declined(session) => {
                 tracing::debug!(registry = target.registry, digest = %blob.digest, from = %repo, "mount declined");
                 index.forget(target.registry, repo, &blob.digest).await;
-                client.cancel_upload(target.registry, target.repository, session).await;
+                client
+                    .cancel_upload(target.registry, target.repository, session)
+                    .await;
             }
         }
     }

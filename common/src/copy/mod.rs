@@ -48,7 +48,12 @@ pub struct CopyOptions {
 
 impl Default for CopyOptions {
     fn default() -> Self {
-        CopyOptions { filter: None, dry_run: false, blob_concurrency: 6, max_per_registry: 16 }
+        CopyOptions {
+            filter: None,
+            dry_run: false,
+            blob_concurrency: 6,
+            max_per_registry: 16,
+        }
     }
 }
 
@@ -72,7 +77,12 @@ struct Resolved {
 impl CopyEngine {
     /// An engine over a registry client and a blob index.
     pub fn new(client: Arc<RegistryClient>, index: Arc<dyn BlobIndex>, opts: CopyOptions) -> Self {
-        CopyEngine { client, index, opts, limits: Mutex::default() }
+        CopyEngine {
+            client,
+            index,
+            opts,
+            limits: Mutex::default(),
+        }
     }
 
     /// The registry client (for planners that list tags and resolve digests).
@@ -85,7 +95,13 @@ impl CopyEngine {
     pub async fn copy(&self, source: &ImageRef, destinations: &[ImageRef]) -> CopyReport {
         let started = Instant::now();
         let counters = Counters::default();
-        let mut report = CopyReport { source: source.to_string(), digest: None, tags: Vec::new(), stats: CopyStats::default(), seconds: 0.0 };
+        let mut report = CopyReport {
+            source: source.to_string(),
+            digest: None,
+            tags: Vec::new(),
+            stats: CopyStats::default(),
+            seconds: 0.0,
+        };
         match self.resolve(source).await {
             Err(e) => {
                 report.tags = destinations.iter().map(|d| failed(d, &e)).collect();
@@ -94,11 +110,19 @@ impl CopyEngine {
                 report.digest = Some(resolved.top.digest.clone());
                 let mut by_repo: BTreeMap<(String, String), Vec<&ImageRef>> = BTreeMap::new();
                 for d in destinations {
-                    by_repo.entry((d.registry.clone(), d.repository.clone())).or_default().push(d);
+                    by_repo
+                        .entry((d.registry.clone(), d.repository.clone()))
+                        .or_default()
+                        .push(d);
                 }
                 for ((registry, repository), tags) in by_repo {
-                    let target = Target { registry: &registry, repository: &repository };
-                    let results = self.copy_to_repository(source, &resolved, &target, &tags, &counters).await;
+                    let target = Target {
+                        registry: &registry,
+                        repository: &repository,
+                    };
+                    let results = self
+                        .copy_to_repository(source, &resolved, &target, &tags, &counters)
+                        .await;
                     report.tags.extend(results);
                 }
             }
@@ -111,13 +135,33 @@ impl CopyEngine {
     /// Step 1 and 3: the source manifest, its children (filtered), all verified.
     async fn resolve(&self, source: &ImageRef) -> Result<Resolved, RegistryError> {
         let c = &self.client;
-        let mut top = c.get_manifest(&source.registry, &source.repository, source.manifest_reference()).await?;
+        let mut top = c
+            .get_manifest(
+                &source.registry,
+                &source.repository,
+                source.manifest_reference(),
+            )
+            .await?;
         if top.is_index() {
             if let Some(filter) = &self.opts.filter {
-                if let Some(filtered) = top.filter_children(|d| filter.keeps(d)).map_err(|m| protocol(source, m))? {
+                if let Some(filtered) = top
+                    .filter_children(|d| filter.keeps(d))
+                    .map_err(|m| protocol(source, m))?
+                {
                     if filtered.children.is_empty() {
-                        let have: Vec<String> = top.children.iter().filter_map(|d| d.platform.as_ref().map(|p| p.spec())).collect();
-                        return Err(protocol(source, format!("no platform matches --filter-by-os \"{}\" (the index has: {})", filter.pattern(), have.join(", "))));
+                        let have: Vec<String> = top
+                            .children
+                            .iter()
+                            .filter_map(|d| d.platform.as_ref().map(|p| p.spec()))
+                            .collect();
+                        return Err(protocol(
+                            source,
+                            format!(
+                                "no platform matches --filter-by-os \"{}\" (the index has: {})",
+                                filter.pattern(),
+                                have.join(", ")
+                            ),
+                        ));
                     }
                     top = filtered;
                 }
@@ -141,7 +185,10 @@ impl CopyEngine {
             children = next;
         }
         if !level.is_empty() {
-            return Err(protocol(source, format!("indexes nested deeper than {MAX_INDEX_DEPTH} levels are not supported")));
+            return Err(protocol(
+                source,
+                format!("indexes nested deeper than {MAX_INDEX_DEPTH} levels are not supported"),
+            ));
         }
         children.reverse();
         let mut seen = std::collections::HashSet::new();
@@ -154,7 +201,11 @@ impl CopyEngine {
                 }
             }
         }
-        Ok(Resolved { top, children, blobs })
+        Ok(Resolved {
+            top,
+            children,
+            blobs,
+        })
     }
 
     /// Steps 2, 4, 5 for the tags of one destination repository.
@@ -170,7 +221,16 @@ impl CopyEngine {
         let mut results = Vec::new();
         let mut pending: Vec<(&ImageRef, bool)> = Vec::new();
         for dst in tags {
-            match self.client.head_manifest(target.registry, target.repository, dst.manifest_reference(), !self.opts.dry_run).await {
+            match self
+                .client
+                .head_manifest(
+                    target.registry,
+                    target.repository,
+                    dst.manifest_reference(),
+                    !self.opts.dry_run,
+                )
+                .await
+            {
                 Ok(Some(d)) if &d == digest => results.push(ok(dst, TagStatus::UpToDate, digest)),
                 Ok(current) => pending.push((dst, current.is_some())),
                 Err(e) => results.push(failed(dst, &e)),
@@ -183,7 +243,15 @@ impl CopyEngine {
             return match self.plan_blobs(source, resolved, target, counters).await {
                 Ok(()) => {
                     results.extend(pending.iter().map(|(d, exists)| {
-                        ok(d, if *exists { TagStatus::WouldUpdate } else { TagStatus::WouldCreate }, digest)
+                        ok(
+                            d,
+                            if *exists {
+                                TagStatus::WouldUpdate
+                            } else {
+                                TagStatus::WouldCreate
+                            },
+                            digest,
+                        )
                     }));
                     results
                 }
@@ -193,20 +261,34 @@ impl CopyEngine {
                 }
             };
         }
-        let outcome = match self.push(source, resolved, target, &pending, counters).await {
+        let outcome = match self
+            .push(source, resolved, target, &pending, counters)
+            .await
+        {
             Err(e) if is_blob_unknown(&e) => {
                 // The index said a blob was there and the registry disagrees: forget what
                 // we knew about this repository and check every blob with the registry.
-                tracing::warn!(registry = target.registry, repository = target.repository, "index was stale; verifying every blob");
+                tracing::warn!(
+                    registry = target.registry,
+                    repository = target.repository,
+                    "index was stale; verifying every blob"
+                );
                 for b in &resolved.blobs {
-                    self.index.forget(target.registry, target.repository, &b.digest).await;
+                    self.index
+                        .forget(target.registry, target.repository, &b.digest)
+                        .await;
                 }
-                self.push(source, resolved, target, &pending, counters).await
+                self.push(source, resolved, target, &pending, counters)
+                    .await
             }
             other => other,
         };
         match outcome {
-            Ok(()) => results.extend(pending.iter().map(|(d, _)| ok(d, TagStatus::Pushed, digest))),
+            Ok(()) => results.extend(
+                pending
+                    .iter()
+                    .map(|(d, _)| ok(d, TagStatus::Pushed, digest)),
+            ),
             Err(e) => results.extend(pending.iter().map(|(d, _)| failed(d, &e))),
         }
         results
@@ -226,26 +308,52 @@ impl CopyEngine {
             .map(|b| {
                 let limit = limit.clone();
                 async move {
-                    let _permit = limit.acquire_owned().await.map_err(|_| RegistryError::Config("engine shut down".into()))?;
-                    ensure_blob(&self.client, self.index.as_ref(), counters, source, target, b).await
+                    let _permit = limit
+                        .acquire_owned()
+                        .await
+                        .map_err(|_| RegistryError::Config("engine shut down".into()))?;
+                    ensure_blob(
+                        &self.client,
+                        self.index.as_ref(),
+                        counters,
+                        source,
+                        target,
+                        b,
+                    )
+                    .await
                 }
             })
             .buffer_unordered(self.opts.blob_concurrency.max(1))
             .try_collect::<Vec<()>>()
             .await?;
         for child in &resolved.children {
-            self.client.put_manifest(target.registry, target.repository, &child.digest, child).await?;
+            self.client
+                .put_manifest(target.registry, target.repository, &child.digest, child)
+                .await?;
             Counters::bump(&counters.manifests, 1);
         }
         for (dst, _) in pending {
-            self.client.put_manifest(target.registry, target.repository, dst.manifest_reference(), &resolved.top).await?;
+            self.client
+                .put_manifest(
+                    target.registry,
+                    target.repository,
+                    dst.manifest_reference(),
+                    &resolved.top,
+                )
+                .await?;
             Counters::bump(&counters.manifests, 1);
         }
         Ok(())
     }
 
     /// Dry run: what every blob would need, counted as if it were done.
-    async fn plan_blobs(&self, source: &ImageRef, resolved: &Resolved, target: &Target<'_>, counters: &Counters) -> Result<(), RegistryError> {
+    async fn plan_blobs(
+        &self,
+        source: &ImageRef,
+        resolved: &Resolved,
+        target: &Target<'_>,
+        counters: &Counters,
+    ) -> Result<(), RegistryError> {
         for b in &resolved.blobs {
             match plan_blob(&self.client, self.index.as_ref(), source, target, b).await? {
                 BlobPlan::Present => Counters::bump(&counters.skipped, 1),
@@ -265,22 +373,42 @@ impl CopyEngine {
 
     fn limit(&self, registry: &str) -> Arc<Semaphore> {
         let mut map = self.limits.lock().unwrap_or_else(|p| p.into_inner());
-        map.entry(registry.to_string()).or_insert_with(|| Arc::new(Semaphore::new(self.opts.max_per_registry.max(1)))).clone()
+        map.entry(registry.to_string())
+            .or_insert_with(|| Arc::new(Semaphore::new(self.opts.max_per_registry.max(1))))
+            .clone()
     }
 }
 
 fn is_blob_unknown(e: &RegistryError) -> bool {
-    matches!(e.code(), Some("MANIFEST_BLOB_UNKNOWN") | Some("BLOB_UNKNOWN"))
+    matches!(
+        e.code(),
+        Some("MANIFEST_BLOB_UNKNOWN") | Some("BLOB_UNKNOWN")
+    )
 }
 
 fn protocol(source: &ImageRef, message: String) -> RegistryError {
-    RegistryError::Protocol { registry: source.registry.clone(), message: format!("{source}: {message}") }
+    RegistryError::Protocol {
+        registry: source.registry.clone(),
+        message: format!("{source}: {message}"),
+    }
 }
 
 fn ok(dst: &ImageRef, status: TagStatus, digest: &str) -> TagResult {
-    TagResult { destination: dst.to_string(), status, digest: Some(digest.to_string()), error: None, retryable: false }
+    TagResult {
+        destination: dst.to_string(),
+        status,
+        digest: Some(digest.to_string()),
+        error: None,
+        retryable: false,
+    }
 }
 
 fn failed(dst: &ImageRef, e: &RegistryError) -> TagResult {
-    TagResult { destination: dst.to_string(), status: TagStatus::Failed, digest: None, error: Some(e.to_string()), retryable: e.is_retryable() }
+    TagResult {
+        destination: dst.to_string(),
+        status: TagStatus::Failed,
+        digest: None,
+        error: Some(e.to_string()),
+        retryable: e.is_retryable(),
+    }
 }

@@ -15,8 +15,12 @@ pub struct PlatformFilter {
 impl PlatformFilter {
     /// Compiles a pattern; the error names it.
     pub fn new(pattern: &str) -> Result<Self, String> {
-        let re = Regex::new(&format!("^(?:{pattern})$")).map_err(|e| format!("--filter-by-os \"{pattern}\": {e}"))?;
-        Ok(PlatformFilter { pattern: pattern.to_string(), re })
+        let re = Regex::new(&format!("^(?:{pattern})$"))
+            .map_err(|e| format!("--filter-by-os \"{pattern}\": {e}"))?;
+        Ok(PlatformFilter {
+            pattern: pattern.to_string(),
+            re,
+        })
     }
 
     /// The pattern as given.
@@ -26,7 +30,10 @@ impl PlatformFilter {
 
     /// True when a child's platform matches; children without a platform never match.
     pub fn keeps(&self, child: &Descriptor) -> bool {
-        child.platform.as_ref().is_some_and(|p| self.re.is_match(&p.spec()))
+        child
+            .platform
+            .as_ref()
+            .is_some_and(|p| self.re.is_match(&p.spec()))
     }
 }
 
@@ -40,7 +47,11 @@ mod tests {
             media_type: String::new(),
             digest: "sha256:0".into(),
             size: 0,
-            platform: Some(Platform { os: os.into(), architecture: arch.into(), variant: variant.map(Into::into) }),
+            platform: Some(Platform {
+                os: os.into(),
+                architecture: arch.into(),
+                variant: variant.map(Into::into),
+            }),
             urls: vec![],
         }
     }
@@ -57,6 +68,8 @@ mod tests {
 
     #[test]
     fn bad_pattern_is_named_in_the_error() {
-        assert!(PlatformFilter::new("linux/(").unwrap_err().contains("linux/("));
+        assert!(PlatformFilter::new("linux/(")
+            .unwrap_err()
+            .contains("linux/("));
     }
 }

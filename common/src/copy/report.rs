@@ -37,7 +37,9 @@ pub struct TagResult {
 impl TagResult {
     /// oc's output line: `<digest> <registry/repository:tag>`.
     pub fn oc_line(&self) -> Option<String> {
-        self.digest.as_ref().map(|d| format!("{d} {}", self.destination))
+        self.digest
+            .as_ref()
+            .map(|d| format!("{d} {}", self.destination))
     }
 }
 

@@ -45,17 +45,41 @@ async fn transfer_once(
     blob: &Descriptor,
 ) -> Result<u64, RegistryError> {
     let session = client.start_upload(dst_registry, dst_repository).await?;
-    let resp = match client.open_blob(&source.registry, &source.repository, &blob.digest).await {
+    let resp = match client
+        .open_blob(&source.registry, &source.repository, &blob.digest)
+        .await
+    {
         Ok(r) => r,
         Err(e) => {
-            client.cancel_upload(dst_registry, dst_repository, session).await;
+            client
+                .cancel_upload(dst_registry, dst_repository, session)
+                .await;
             return Err(e);
         }
     };
-    let size = if blob.size > 0 { blob.size } else { resp.content_length().unwrap_or(0) };
+    let size = if blob.size > 0 {
+        blob.size
+    } else {
+        resp.content_length().unwrap_or(0)
+    };
     let mismatch: Arc<Mutex<Option<RegistryError>>> = Arc::default();
-    let body = verifying_stream(resp, blob.digest.clone(), size, source.to_string(), mismatch.clone());
-    let result = client.finish_upload(dst_registry, dst_repository, session, &blob.digest, size, body).await;
+    let body = verifying_stream(
+        resp,
+        blob.digest.clone(),
+        size,
+        source.to_string(),
+        mismatch.clone(),
+    );
+    let result = client
+        .finish_upload(
+            dst_registry,
+            dst_repository,
+            session,
+            &blob.digest,
+            size,
+            body,
+        )
+        .await;
     // A verification failure explains the aborted upload better than the transport error.
     if let Some(e) = mismatch.lock().unwrap_or_else(|p| p.into_inner()).take() {
         return Err(e);
@@ -63,8 +87,10 @@ async fn transfer_once(
     result.map(|_| size)
 }
 
-/// The response body as a stream that hashes every chunk and, at its end, fails instead
-/// of finishing when the bytes are not the expected blob.
+/// The response body as a stream that hashes every chunk and fails, instead of yielding
+/// the last chunk, when the bytes are not the expected blob. The check runs when the
+/// announced size is reached (an HTTP client stops reading a body at its Content-Length,
+/// so an end-of-stream check alone would come too late) and again at the end of the stream.
 fn verifying_stream(
     resp: reqwest::Response,
     digest: String,
@@ -72,32 +98,53 @@ fn verifying_stream(
     source: String,
     mismatch: Arc<Mutex<Option<RegistryError>>>,
 ) -> impl futures::Stream<Item = Result<bytes::Bytes, std::io::Error>> + Send + 'static {
-    let state = Some(StreamVerifier::default());
-    let body = resp.bytes_stream().map(Some).chain(futures::stream::once(async { None }));
-    let stream = body.scan(state, move |state, item| {
-        let out = match item {
-            Some(Ok(chunk)) => {
-                if let Some(v) = state.as_mut() {
-                    v.update(&chunk);
-                }
-                Some(Ok(chunk))
-            }
-            Some(Err(e)) => Some(Err(std::io::Error::other(format!("reading blob {digest} from {source}: {e}")))),
-            None => {
-                let v = state.take().unwrap_or_default();
-                let (len, actual) = (v.len(), v.finish());
-                if actual == digest && len == size {
-                    None
-                } else {
-                    let what = format!("blob {digest} of {source} ({len} of {size} bytes received)");
-                    let e = RegistryError::DigestMismatch { what, expected: digest.clone(), actual };
-                    let msg = e.to_string();
-                    *mismatch.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
-                    Some(Err(std::io::Error::other(msg)))
-                }
-            }
+    let body = resp
+        .bytes_stream()
+        .map(Some)
+        .chain(futures::stream::once(async { None }));
+    let mut verifier = Some(StreamVerifier::default());
+    let (name, origin) = (digest.clone(), source.clone());
+    let mut check = move |v: StreamVerifier| -> Option<std::io::Error> {
+        let (len, actual) = (v.len(), v.finish());
+        if actual == digest && len == size {
+            return None;
+        }
+        let what = format!("blob {digest} of {source} ({len} of {size} bytes received)");
+        let e = RegistryError::DigestMismatch {
+            what,
+            expected: digest.clone(),
+            actual,
         };
-        futures::future::ready(out.map(Some))
-    });
-    stream.filter_map(futures::future::ready)
+        let io = std::io::Error::other(e.to_string());
+        *mismatch.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+        Some(io)
+    };
+    body.filter_map(move |item| {
+        let out = match item {
+            // HTTP/2 may end a body with an empty DATA frame: nothing to verify or send.
+            Some(Ok(chunk)) if chunk.is_empty() => None,
+            Some(Ok(chunk)) => match verifier.as_mut() {
+                Some(v) => {
+                    v.update(&chunk);
+                    if size > 0 && v.len() >= size {
+                        match verifier.take().and_then(&mut check) {
+                            Some(e) => Some(Err(e)),
+                            None => Some(Ok(chunk)),
+                        }
+                    } else {
+                        Some(Ok(chunk))
+                    }
+                }
+                // Bytes after the verified end: more than the descriptor's size.
+                None => Some(Err(std::io::Error::other(format!(
+                    "blob {name} is longer than {size} bytes"
+                )))),
+            },
+            Some(Err(e)) => Some(Err(std::io::Error::other(format!(
+                "reading blob {name} from {origin}: {e}"
+            )))),
+            None => verifier.take().and_then(&mut check).map(Err),
+        };
+        futures::future::ready(out)
+    })
 }

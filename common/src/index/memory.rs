@@ -31,14 +31,19 @@ impl MemoryIndex {
 impl BlobIndex for MemoryIndex {
     async fn repositories(&self, registry: &str, digest: &str) -> Vec<String> {
         let map = self.holders.lock().unwrap_or_else(|p| p.into_inner());
-        let mut repos: Vec<String> = map.get(&Self::key(registry, digest)).map(|s| s.iter().cloned().collect()).unwrap_or_default();
+        let mut repos: Vec<String> = map
+            .get(&Self::key(registry, digest))
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default();
         repos.sort();
         repos
     }
 
     async fn record(&self, registry: &str, repository: &str, digest: &str) {
         let mut map = self.holders.lock().unwrap_or_else(|p| p.into_inner());
-        map.entry(Self::key(registry, digest)).or_default().insert(repository.to_string());
+        map.entry(Self::key(registry, digest))
+            .or_default()
+            .insert(repository.to_string());
     }
 
     async fn forget(&self, registry: &str, repository: &str, digest: &str) {
@@ -85,9 +90,15 @@ mod tests {
         let idx2 = idx.clone();
         let waiter = tokio::spawn(async move { idx2.lock_upload("r", "sha256:1").await.waited });
         tokio::time::sleep(Duration::from_millis(50)).await;
-        assert!(!waiter.is_finished(), "the second lock must wait while the first is held");
+        assert!(
+            !waiter.is_finished(),
+            "the second lock must wait while the first is held"
+        );
         drop(first);
         assert!(waiter.await.unwrap());
-        assert!(!idx.lock_upload("r", "sha256:2").await.waited, "other digests are independent");
+        assert!(
+            !idx.lock_upload("r", "sha256:2").await.waited,
+            "other digests are independent"
+        );
     }
 }

@@ -25,7 +25,10 @@ pub struct UploadLock {
 impl UploadLock {
     /// Wraps whatever keeps the lock held until dropped.
     pub fn new(guard: impl Any + Send, waited: bool) -> Self {
-        UploadLock { _guard: Box::new(guard), waited }
+        UploadLock {
+            _guard: Box::new(guard),
+            waited,
+        }
     }
 }
 

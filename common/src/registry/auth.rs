@@ -63,7 +63,10 @@ impl Scope {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Challenge {
     Basic,
-    Bearer { realm: String, service: Option<String> },
+    Bearer {
+        realm: String,
+        service: Option<String>,
+    },
 }
 
 impl Challenge {
@@ -71,12 +74,24 @@ impl Challenge {
     pub fn parse(header: &str) -> Option<Challenge> {
         let challenges = http_auth::parse_challenges(header).ok()?;
         let param = |c: &http_auth::ChallengeRef, name: &str| {
-            c.params.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.to_unescaped())
+            c.params
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.to_unescaped())
         };
-        if let Some(c) = challenges.iter().find(|c| c.scheme.eq_ignore_ascii_case("bearer")) {
-            return Some(Challenge::Bearer { realm: param(c, "realm")?, service: param(c, "service") });
+        if let Some(c) = challenges
+            .iter()
+            .find(|c| c.scheme.eq_ignore_ascii_case("bearer"))
+        {
+            return Some(Challenge::Bearer {
+                realm: param(c, "realm")?,
+                service: param(c, "service"),
+            });
         }
-        challenges.iter().find(|c| c.scheme.eq_ignore_ascii_case("basic")).map(|_| Challenge::Basic)
+        challenges
+            .iter()
+            .find(|c| c.scheme.eq_ignore_ascii_case("basic"))
+            .map(|_| Challenge::Basic)
     }
 }
 
@@ -102,12 +117,18 @@ pub struct AuthState {
 impl AuthState {
     /// Remembers the challenge a registry answered with.
     pub async fn set_challenge(&self, registry: &str, challenge: Challenge) {
-        self.challenges.lock().await.insert(registry.to_string(), challenge);
+        self.challenges
+            .lock()
+            .await
+            .insert(registry.to_string(), challenge);
     }
 
     /// Forgets a token the registry refused.
     pub async fn invalidate(&self, registry: &str, scope: &Scope) {
-        self.tokens.lock().await.remove(&(registry.to_string(), scope.clone()));
+        self.tokens
+            .lock()
+            .await
+            .remove(&(registry.to_string(), scope.clone()));
     }
 
     /// The `Authorization` header for a request, or `None` while the registry has not
@@ -136,7 +157,8 @@ impl AuthState {
                         return Ok(Some(bearer_header(&t.value)));
                     }
                 }
-                let token = fetch_token(http, registry, &realm, service.as_deref(), scope, cred).await?;
+                let token =
+                    fetch_token(http, registry, &realm, service.as_deref(), scope, cred).await?;
                 let header = bearer_header(&token.value);
                 self.tokens.lock().await.insert(key, token);
                 Ok(Some(header))
@@ -147,14 +169,18 @@ impl AuthState {
 
 fn basic_header(c: &Credential) -> HeaderValue {
     let raw = format!("{}:{}", c.username, c.password);
-    let mut v = HeaderValue::from_str(&format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(raw)))
-        .unwrap_or_else(|_| HeaderValue::from_static(""));
+    let mut v = HeaderValue::from_str(&format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(raw)
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static(""));
     v.set_sensitive(true);
     v
 }
 
 fn bearer_header(token: &str) -> HeaderValue {
-    let mut v = HeaderValue::from_str(&format!("Bearer {token}")).unwrap_or_else(|_| HeaderValue::from_static(""));
+    let mut v = HeaderValue::from_str(&format!("Bearer {token}"))
+        .unwrap_or_else(|_| HeaderValue::from_static(""));
     v.set_sensitive(true);
     v
 }
@@ -167,8 +193,12 @@ async fn fetch_token(
     scope: &Scope,
     cred: Option<&Credential>,
 ) -> Result<Token, RegistryError> {
-    let auth_err = |message: String| RegistryError::Auth { registry: registry.to_string(), message };
-    let mut url = url::Url::parse(realm).map_err(|e| auth_err(format!("token realm \"{realm}\" is not a URL: {e}")))?;
+    let auth_err = |message: String| RegistryError::Auth {
+        registry: registry.to_string(),
+        message,
+    };
+    let mut url = url::Url::parse(realm)
+        .map_err(|e| auth_err(format!("token realm \"{realm}\" is not a URL: {e}")))?;
     {
         let mut q = url.query_pairs_mut();
         if let Some(s) = service {
@@ -192,7 +222,9 @@ async fn fetch_token(
     let status = resp.status();
     if status.as_u16() == 401 || status.as_u16() == 403 {
         let who = cred.map(|c| format!("credentials of user \"{}\" were refused", c.username));
-        return Err(auth_err(who.unwrap_or_else(|| "anonymous access was refused; add credentials to the registry config".into())));
+        return Err(auth_err(who.unwrap_or_else(|| {
+            "anonymous access was refused; add credentials to the registry config".into()
+        })));
     }
     if !status.is_success() {
         return Err(RegistryError::Status {
@@ -204,11 +236,20 @@ async fn fetch_token(
             message: "token service error".into(),
         });
     }
-    let body: TokenResponse = resp.json().await.map_err(|e| auth_err(format!("token response is not JSON: {}", e.without_url())))?;
-    let value = body.token.or(body.access_token).ok_or_else(|| auth_err("token response has no token".into()))?;
+    let body: TokenResponse = resp
+        .json()
+        .await
+        .map_err(|e| auth_err(format!("token response is not JSON: {}", e.without_url())))?;
+    let value = body
+        .token
+        .or(body.access_token)
+        .ok_or_else(|| auth_err("token response has no token".into()))?;
     // Refresh a little early so a token never expires on its way to the registry.
     let lifetime = Duration::from_secs(body.expires_in.unwrap_or(60).max(10));
-    Ok(Token { value, expires: Instant::now() + lifetime - Duration::from_secs(5) })
+    Ok(Token {
+        value,
+        expires: Instant::now() + lifetime - Duration::from_secs(5),
+    })
 }
 
 #[cfg(test)]
@@ -217,16 +258,33 @@ mod tests {
 
     #[test]
     fn bearer_challenge_gives_realm_and_service() {
-        let c = Challenge::parse(r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:a/b:pull""#);
-        assert_eq!(c, Some(Challenge::Bearer { realm: "https://auth.docker.io/token".into(), service: Some("registry.docker.io".into()) }));
-        assert_eq!(Challenge::parse(r#"Basic realm="Registry Realm""#), Some(Challenge::Basic));
+        let c = Challenge::parse(
+            r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:a/b:pull""#,
+        );
+        assert_eq!(
+            c,
+            Some(Challenge::Bearer {
+                realm: "https://auth.docker.io/token".into(),
+                service: Some("registry.docker.io".into())
+            })
+        );
+        assert_eq!(
+            Challenge::parse(r#"Basic realm="Registry Realm""#),
+            Some(Challenge::Basic)
+        );
         assert_eq!(Challenge::parse("garbage"), None);
     }
 
     #[test]
     fn mount_scope_asks_push_on_target_and_pull_on_source() {
         let s = Scope::repo("team/app", Access::Push).and_pull("base/os");
-        assert_eq!(s.params(), vec!["repository:base/os:pull", "repository:team/app:pull,push"]);
-        assert_eq!(Scope::repo("x", Access::Push).and_pull("x").params(), vec!["repository:x:pull,push"]);
+        assert_eq!(
+            s.params(),
+            vec!["repository:base/os:pull", "repository:team/app:pull,push"]
+        );
+        assert_eq!(
+            Scope::repo("x", Access::Push).and_pull("x").params(),
+            vec!["repository:x:pull,push"]
+        );
     }
 }

@@ -4,7 +4,9 @@
 
 use bytes::Bytes;
 use futures::Stream;
-use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
+use reqwest::header::{
+    HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, LOCATION,
+};
 use reqwest::{Method, StatusCode};
 
 use super::auth::{Access, Scope};
@@ -23,10 +25,25 @@ pub enum MountOutcome {
 
 impl RegistryClient {
     /// Size of a blob in a repository, `None` when it is not there.
-    pub async fn head_blob(&self, registry: &str, repository: &str, digest: &str, push: bool) -> Result<Option<u64>, RegistryError> {
+    pub async fn head_blob(
+        &self,
+        registry: &str,
+        repository: &str,
+        digest: &str,
+        push: bool,
+    ) -> Result<Option<u64>, RegistryError> {
         let url = self.url(registry, &format!("/v2/{repository}/blobs/{digest}"))?;
         let scope = Scope::repo(repository, if push { Access::Push } else { Access::Pull });
-        let resp = self.execute(registry, &scope, Method::HEAD, url.clone(), HeaderMap::new(), Body::Empty).await?;
+        let resp = self
+            .execute(
+                registry,
+                &scope,
+                Method::HEAD,
+                url.clone(),
+                HeaderMap::new(),
+                Body::Empty,
+            )
+            .await?;
         match resp.status() {
             StatusCode::NOT_FOUND => Ok(None),
             s if s.is_success() => Ok(Some(resp.content_length().unwrap_or(0))),
@@ -35,23 +52,55 @@ impl RegistryClient {
     }
 
     /// Asks the registry to link a blob from another of its repositories.
-    pub async fn mount_blob(&self, registry: &str, repository: &str, digest: &str, from: &str) -> Result<MountOutcome, RegistryError> {
+    pub async fn mount_blob(
+        &self,
+        registry: &str,
+        repository: &str,
+        digest: &str,
+        from: &str,
+    ) -> Result<MountOutcome, RegistryError> {
         let path = format!("/v2/{repository}/blobs/uploads/?mount={digest}&from={from}");
         let url = self.url(registry, &path)?;
         let scope = Scope::repo(repository, Access::Push).and_pull(from);
-        let resp = self.execute(registry, &scope, Method::POST, url.clone(), zero_length(), Body::Empty).await?;
+        let resp = self
+            .execute(
+                registry,
+                &scope,
+                Method::POST,
+                url.clone(),
+                zero_length(),
+                Body::Empty,
+            )
+            .await?;
         match resp.status() {
             StatusCode::CREATED => Ok(MountOutcome::Mounted),
-            StatusCode::ACCEPTED => Ok(MountOutcome::Declined(location(registry, &url, resp.headers())?)),
+            StatusCode::ACCEPTED => Ok(MountOutcome::Declined(location(
+                registry,
+                &url,
+                resp.headers(),
+            )?)),
             _ => Err(status_error(registry, &Method::POST, &url, resp).await),
         }
     }
 
     /// Opens an upload session and returns where to send the bytes.
-    pub async fn start_upload(&self, registry: &str, repository: &str) -> Result<url::Url, RegistryError> {
+    pub async fn start_upload(
+        &self,
+        registry: &str,
+        repository: &str,
+    ) -> Result<url::Url, RegistryError> {
         let url = self.url(registry, &format!("/v2/{repository}/blobs/uploads/"))?;
         let scope = Scope::repo(repository, Access::Push);
-        let resp = self.execute(registry, &scope, Method::POST, url.clone(), zero_length(), Body::Empty).await?;
+        let resp = self
+            .execute(
+                registry,
+                &scope,
+                Method::POST,
+                url.clone(),
+                zero_length(),
+                Body::Empty,
+            )
+            .await?;
         if resp.status() != StatusCode::ACCEPTED {
             return Err(status_error(registry, &Method::POST, &url, resp).await);
         }
@@ -61,17 +110,41 @@ impl RegistryClient {
     /// Abandons an upload session (best effort: the registry expires it anyway).
     pub async fn cancel_upload(&self, registry: &str, repository: &str, session: url::Url) {
         let scope = Scope::repo(repository, Access::Push);
-        if let Err(e) = self.execute(registry, &scope, Method::DELETE, session, HeaderMap::new(), Body::Empty).await {
+        if let Err(e) = self
+            .execute(
+                registry,
+                &scope,
+                Method::DELETE,
+                session,
+                HeaderMap::new(),
+                Body::Empty,
+            )
+            .await
+        {
             tracing::debug!(registry, repository, error = %e, "cancelling upload session failed");
         }
     }
 
     /// Starts a blob download; the caller streams `bytes_stream()` of the response.
     /// Redirects (to object storage) are followed without the registry's credentials.
-    pub async fn open_blob(&self, registry: &str, repository: &str, digest: &str) -> Result<reqwest::Response, RegistryError> {
+    pub async fn open_blob(
+        &self,
+        registry: &str,
+        repository: &str,
+        digest: &str,
+    ) -> Result<reqwest::Response, RegistryError> {
         let url = self.url(registry, &format!("/v2/{repository}/blobs/{digest}"))?;
         let scope = Scope::repo(repository, Access::Pull);
-        let resp = self.execute(registry, &scope, Method::GET, url.clone(), HeaderMap::new(), Body::Empty).await?;
+        let resp = self
+            .execute(
+                registry,
+                &scope,
+                Method::GET,
+                url.clone(),
+                HeaderMap::new(),
+                Body::Empty,
+            )
+            .await?;
         match resp.status() {
             s if s.is_success() => Ok(resp),
             StatusCode::NOT_FOUND => Err(RegistryError::NotFound {
@@ -110,7 +183,10 @@ impl RegistryClient {
         if let Some(h) = self.authorization(registry, &scope).await? {
             req = req.header(AUTHORIZATION, h);
         }
-        let resp = req.send().await.map_err(|e| transport_error(registry, &Method::PUT, &url, e))?;
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| transport_error(registry, &Method::PUT, &url, e))?;
         if resp.status() == StatusCode::CREATED || resp.status().is_success() {
             Ok(())
         } else {
@@ -126,10 +202,23 @@ fn zero_length() -> HeaderMap {
 }
 
 /// The upload session URL from `Location`, which may be relative to the request.
-fn location(registry: &str, base: &url::Url, headers: &HeaderMap) -> Result<url::Url, RegistryError> {
-    let loc = headers.get(LOCATION).and_then(|v| v.to_str().ok()).ok_or_else(|| RegistryError::Protocol {
+fn location(
+    registry: &str,
+    base: &url::Url,
+    headers: &HeaderMap,
+) -> Result<url::Url, RegistryError> {
+    let loc = headers
+        .get(LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| RegistryError::Protocol {
+            registry: registry.into(),
+            message: format!(
+                "POST {}: no Location header for the upload session",
+                base.path()
+            ),
+        })?;
+    base.join(loc).map_err(|e| RegistryError::Protocol {
         registry: registry.into(),
-        message: format!("POST {}: no Location header for the upload session", base.path()),
-    })?;
-    base.join(loc).map_err(|e| RegistryError::Protocol { registry: registry.into(), message: format!("bad upload Location {loc}: {e}") })
+        message: format!("bad upload Location {loc}: {e}"),
+    })
 }

@@ -52,15 +52,25 @@ impl RegistryClient {
         for path in &opts.ca_files {
             let pem = std::fs::read(path)
                 .map_err(|e| RegistryError::Config(format!("CA file {}: {e}", path.display())))?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem)
-                .map_err(|e| RegistryError::Config(format!("CA file {}: not PEM certificates: {e}", path.display())))?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+                RegistryError::Config(format!(
+                    "CA file {}: not PEM certificates: {e}",
+                    path.display()
+                ))
+            })?;
             extra.extend(certs);
         }
         if !extra.is_empty() {
             builder = builder.tls_certs_merge(extra);
         }
-        let http = builder.build().map_err(|e| RegistryError::Config(format!("HTTP client: {e}")))?;
-        Ok(RegistryClient { http, opts, auth: AuthState::default() })
+        let http = builder
+            .build()
+            .map_err(|e| RegistryError::Config(format!("HTTP client: {e}")))?;
+        Ok(RegistryClient {
+            http,
+            opts,
+            auth: AuthState::default(),
+        })
     }
 
     /// The options this client was built with.
@@ -70,9 +80,16 @@ impl RegistryClient {
 
     /// `http(s)://host/v2/<path>` for a registry as written in references.
     pub(crate) fn url(&self, registry: &str, path: &str) -> Result<url::Url, RegistryError> {
-        let scheme = if self.opts.insecure_registries.contains(registry) { "http" } else { "https" };
+        let scheme = if self.opts.insecure_registries.contains(registry) {
+            "http"
+        } else {
+            "https"
+        };
         let s = format!("{scheme}://{}{path}", api_host(registry));
-        url::Url::parse(&s).map_err(|e| RegistryError::Protocol { registry: registry.into(), message: format!("bad URL {s}: {e}") })
+        url::Url::parse(&s).map_err(|e| RegistryError::Protocol {
+            registry: registry.into(),
+            message: format!("bad URL {s}: {e}"),
+        })
     }
 
     /// Sends a request with authentication and retries, and returns the response for any
@@ -92,18 +109,24 @@ impl RegistryClient {
         let mut reauthenticated = false;
         loop {
             attempt += 1;
-            let outcome = self.attempt(registry, scope, &method, &url, &headers, &body).await;
+            let outcome = self
+                .attempt(registry, scope, &method, &url, &headers, &body)
+                .await;
             let (error, wait) = match outcome {
                 Ok(resp) if resp.status() == StatusCode::UNAUTHORIZED && !reauthenticated => {
                     reauthenticated = true;
                     attempt -= 1;
-                    self.learn_challenge(registry, scope, resp.headers()).await?;
+                    self.learn_challenge(registry, scope, resp.headers())
+                        .await?;
                     continue;
                 }
                 Ok(resp) if resp.status() == StatusCode::UNAUTHORIZED => {
                     return Err(RegistryError::Auth {
                         registry: registry.to_string(),
-                        message: format!("{method} {}: the registry refused the credentials (HTTP 401)", url.path()),
+                        message: format!(
+                            "{method} {}: the registry refused the credentials (HTTP 401)",
+                            url.path()
+                        ),
                     });
                 }
                 Ok(resp) if is_retryable_status(resp.status()) => {
@@ -132,7 +155,10 @@ impl RegistryClient {
         headers: &HeaderMap,
         body: &Body,
     ) -> Result<Response, RegistryError> {
-        let mut req: RequestBuilder = self.http.request(method.clone(), url.clone()).headers(headers.clone());
+        let mut req: RequestBuilder = self
+            .http
+            .request(method.clone(), url.clone())
+            .headers(headers.clone());
         if let Some(h) = self.authorization(registry, scope).await? {
             req = req.header(AUTHORIZATION, h);
         }
@@ -140,7 +166,9 @@ impl RegistryClient {
             Body::Empty => req,
             Body::Bytes(b) => req.body(b.clone()),
         };
-        req.send().await.map_err(|e| transport_error(registry, method, url, e))
+        req.send()
+            .await
+            .map_err(|e| transport_error(registry, method, url, e))
     }
 
     pub(crate) async fn authorization(
@@ -149,11 +177,21 @@ impl RegistryClient {
         scope: &Scope,
     ) -> Result<Option<reqwest::header::HeaderValue>, RegistryError> {
         let cred = self.opts.credentials.get(registry);
-        self.auth.authorization(&self.http, registry, scope, cred).await
+        self.auth
+            .authorization(&self.http, registry, scope, cred)
+            .await
     }
 
-    async fn learn_challenge(&self, registry: &str, scope: &Scope, headers: &HeaderMap) -> Result<(), RegistryError> {
-        let value = headers.get(WWW_AUTHENTICATE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    async fn learn_challenge(
+        &self,
+        registry: &str,
+        scope: &Scope,
+        headers: &HeaderMap,
+    ) -> Result<(), RegistryError> {
+        let value = headers
+            .get(WWW_AUTHENTICATE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
         let challenge = Challenge::parse(value).ok_or_else(|| RegistryError::Auth {
             registry: registry.to_string(),
             message: format!("HTTP 401 without a usable WWW-Authenticate challenge (\"{value}\")"),
@@ -169,7 +207,12 @@ fn is_retryable_status(s: StatusCode) -> bool {
 }
 
 /// A transport failure, without the URL's query (upload state) in the message.
-pub(crate) fn transport_error(registry: &str, method: &Method, url: &url::Url, e: reqwest::Error) -> RegistryError {
+pub(crate) fn transport_error(
+    registry: &str,
+    method: &Method,
+    url: &url::Url,
+    e: reqwest::Error,
+) -> RegistryError {
     let e = e.without_url();
     let mut message = e.to_string();
     let mut source = std::error::Error::source(&e);
@@ -178,13 +221,30 @@ pub(crate) fn transport_error(registry: &str, method: &Method, url: &url::Url, e
         message.push_str(&s.to_string());
         source = s.source();
     }
-    RegistryError::Transport { registry: registry.to_string(), method: method.to_string(), path: url.path().to_string(), message }
+    RegistryError::Transport {
+        registry: registry.to_string(),
+        method: method.to_string(),
+        path: url.path().to_string(),
+        message,
+    }
 }
 
 /// Turns an unexpected response into an error with the registry's own code and message.
-pub(crate) async fn status_error(registry: &str, method: &Method, url: &url::Url, resp: Response) -> RegistryError {
+pub(crate) async fn status_error(
+    registry: &str,
+    method: &Method,
+    url: &url::Url,
+    resp: Response,
+) -> RegistryError {
     let status = resp.status().as_u16();
     let text = resp.text().await.unwrap_or_default();
     let (code, message) = parse_error_body(&text);
-    RegistryError::Status { registry: registry.to_string(), method: method.to_string(), path: url.path().to_string(), status, code, message }
+    RegistryError::Status {
+        registry: registry.to_string(),
+        method: method.to_string(),
+        path: url.path().to_string(),
+        status,
+        code,
+        message,
+    }
 }

@@ -21,7 +21,11 @@ pub struct Credential {
 
 impl fmt::Debug for Credential {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Credential {{ username: {:?}, password: <redacted> }}", self.username)
+        write!(
+            f,
+            "Credential {{ username: {:?}, password: <redacted> }}",
+            self.username
+        )
     }
 }
 
@@ -59,20 +63,27 @@ impl CredentialStore {
 
     /// Reads one config file; a missing or malformed file is an error naming it.
     pub fn from_file(path: &Path) -> Result<Self, RegistryError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| RegistryError::Config(format!("registry config {}: {e}", path.display())))?;
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            RegistryError::Config(format!("registry config {}: {e}", path.display()))
+        })?;
         Self::from_json(&text)
             .map_err(|e| RegistryError::Config(format!("registry config {}: {e}", path.display())))
     }
 
     /// Parses the JSON text of a config file.
     pub fn from_json(text: &str) -> Result<Self, String> {
-        let file: ConfigFile = serde_json::from_str(text).map_err(|e| format!("not a docker config.json: {e}"))?;
+        let file: ConfigFile =
+            serde_json::from_str(text).map_err(|e| format!("not a docker config.json: {e}"))?;
         let mut by_host = HashMap::new();
         for (key, entry) in file.auths {
             let cred = match (&entry.auth, &entry.username, &entry.password) {
-                (Some(auth), _, _) if !auth.is_empty() => decode_auth(auth).map_err(|e| format!("auths.\"{key}\": {e}"))?,
-                (_, Some(u), Some(p)) => Credential { username: u.clone(), password: p.clone() },
+                (Some(auth), _, _) if !auth.is_empty() => {
+                    decode_auth(auth).map_err(|e| format!("auths.\"{key}\": {e}"))?
+                }
+                (_, Some(u), Some(p)) => Credential {
+                    username: u.clone(),
+                    password: p.clone(),
+                },
                 _ => continue,
             };
             by_host.insert(normalise_host(&key), cred);
@@ -104,17 +115,27 @@ fn decode_auth(auth: &str) -> Result<Credential, String> {
         .decode(auth.trim())
         .map_err(|_| "\"auth\" is not base64".to_string())?;
     let text = String::from_utf8(raw).map_err(|_| "\"auth\" is not UTF-8".to_string())?;
-    let (u, p) = text.split_once(':').ok_or("\"auth\" is not base64 of user:password")?;
-    Ok(Credential { username: u.to_string(), password: p.to_string() })
+    let (u, p) = text
+        .split_once(':')
+        .ok_or("\"auth\" is not base64 of user:password")?;
+    Ok(Credential {
+        username: u.to_string(),
+        password: p.to_string(),
+    })
 }
 
 /// `https://index.docker.io/v1/` -> `docker.io`; `https://quay.io` -> `quay.io`.
 fn normalise_host(key: &str) -> String {
     let k = key.trim();
-    let k = k.strip_prefix("https://").or_else(|| k.strip_prefix("http://")).unwrap_or(k);
+    let k = k
+        .strip_prefix("https://")
+        .or_else(|| k.strip_prefix("http://"))
+        .unwrap_or(k);
     let host = k.split('/').next().unwrap_or(k).to_ascii_lowercase();
     match host.as_str() {
-        "index.docker.io" | "registry-1.docker.io" | "registry.hub.docker.com" => "docker.io".into(),
+        "index.docker.io" | "registry-1.docker.io" | "registry.hub.docker.com" => {
+            "docker.io".into()
+        }
         _ => host,
     }
 }
@@ -141,7 +162,10 @@ mod tests {
 
     #[test]
     fn debug_output_never_shows_the_password() {
-        let c = Credential { username: "u".into(), password: "hunter2".into() };
+        let c = Credential {
+            username: "u".into(),
+            password: "hunter2".into(),
+        };
         assert!(!format!("{c:?}").contains("hunter2"));
     }
 

@@ -19,16 +19,29 @@ pub enum RegistryError {
     },
     /// The request did not get an answer (connection refused, reset, TLS, timeout).
     #[error("registry {registry}: {method} {path}: {message}")]
-    Transport { registry: String, method: String, path: String, message: String },
+    Transport {
+        registry: String,
+        method: String,
+        path: String,
+        message: String,
+    },
     /// Credentials are missing or were refused.
     #[error("registry {registry}: authentication failed: {message}")]
     Auth { registry: String, message: String },
     /// A manifest or tag that does not exist.
     #[error("{reference}: not found (registry {registry} answered {code})")]
-    NotFound { registry: String, reference: String, code: String },
+    NotFound {
+        registry: String,
+        reference: String,
+        code: String,
+    },
     /// Bytes whose sha256 is not the digest they were asked for.
     #[error("{what}: digest mismatch: expected {expected}, got {actual}")]
-    DigestMismatch { what: String, expected: String, actual: String },
+    DigestMismatch {
+        what: String,
+        expected: String,
+        actual: String,
+    },
     /// A response that does not follow the distribution spec.
     #[error("registry {registry}: {message}")]
     Protocol { registry: String, message: String },
@@ -82,7 +95,14 @@ pub(crate) fn parse_error_body(body: &str) -> (Option<String>, String) {
         }
         _ => {
             let text: String = body.trim().chars().take(200).collect();
-            (None, if text.is_empty() { "no error body".into() } else { text })
+            (
+                None,
+                if text.is_empty() {
+                    "no error body".into()
+                } else {
+                    text
+                },
+            )
         }
     }
 }
@@ -93,7 +113,9 @@ mod tests {
 
     #[test]
     fn status_error_names_registry_request_status_and_code() {
-        let (code, message) = parse_error_body(r#"{"errors":[{"code":"DENIED","message":"requested access to the resource is denied"}]}"#);
+        let (code, message) = parse_error_body(
+            r#"{"errors":[{"code":"DENIED","message":"requested access to the resource is denied"}]}"#,
+        );
         let e = RegistryError::Status {
             registry: "quay.io".into(),
             method: "PUT".into(),
@@ -109,7 +131,14 @@ mod tests {
     #[test]
     fn throttling_and_server_errors_are_retryable() {
         for status in [429, 500, 503] {
-            let e = RegistryError::Status { registry: "r".into(), method: "GET".into(), path: "/".into(), status, code: None, message: String::new() };
+            let e = RegistryError::Status {
+                registry: "r".into(),
+                method: "GET".into(),
+                path: "/".into(),
+                status,
+                code: None,
+                message: String::new(),
+            };
             assert!(e.is_retryable(), "{status}");
         }
     }

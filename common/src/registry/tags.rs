@@ -19,12 +19,25 @@ struct TagList {
 
 impl RegistryClient {
     /// Every tag of a repository, following pagination until the registry has no next page.
-    pub async fn list_tags(&self, registry: &str, repository: &str) -> Result<Vec<String>, RegistryError> {
+    pub async fn list_tags(
+        &self,
+        registry: &str,
+        repository: &str,
+    ) -> Result<Vec<String>, RegistryError> {
         let scope = Scope::repo(repository, Access::Pull);
         let mut url = self.url(registry, &format!("/v2/{repository}/tags/list?n={PAGE}"))?;
         let mut tags = Vec::new();
         for _ in 0..100_000 {
-            let resp = self.execute(registry, &scope, Method::GET, url.clone(), HeaderMap::new(), Body::Empty).await?;
+            let resp = self
+                .execute(
+                    registry,
+                    &scope,
+                    Method::GET,
+                    url.clone(),
+                    HeaderMap::new(),
+                    Body::Empty,
+                )
+                .await?;
             if resp.status() == StatusCode::NOT_FOUND {
                 return Err(RegistryError::NotFound {
                     registry: registry.into(),
@@ -43,23 +56,31 @@ impl RegistryClient {
             tags.extend(page.tags.unwrap_or_default());
             match next {
                 Some(n) => {
-                    url = url.join(&n).map_err(|e| RegistryError::Protocol { registry: registry.into(), message: format!("bad Link {n}: {e}") })?
+                    url = url.join(&n).map_err(|e| RegistryError::Protocol {
+                        registry: registry.into(),
+                        message: format!("bad Link {n}: {e}"),
+                    })?
                 }
                 None => return Ok(tags),
             }
         }
-        Err(RegistryError::Protocol { registry: registry.into(), message: format!("tags of {repository}: pagination does not end") })
+        Err(RegistryError::Protocol {
+            registry: registry.into(),
+            message: format!("tags of {repository}: pagination does not end"),
+        })
     }
 }
 
 /// The target of `Link: </v2/x/tags/list?n=2&last=b>; rel="next"`.
 fn next_link(headers: &HeaderMap) -> Option<String> {
     let v = headers.get(LINK)?.to_str().ok()?;
-    v.split(',').find(|part| part.contains("rel=\"next\"") || part.contains("rel=next")).and_then(|part| {
-        let start = part.find('<')? + 1;
-        let end = part.find('>')?;
-        Some(part[start..end].to_string())
-    })
+    v.split(',')
+        .find(|part| part.contains("rel=\"next\"") || part.contains("rel=next"))
+        .and_then(|part| {
+            let start = part.find('<')? + 1;
+            let end = part.find('>')?;
+            Some(part[start..end].to_string())
+        })
 }
 
 #[cfg(test)]
@@ -70,7 +91,10 @@ mod tests {
     #[test]
     fn next_link_is_read_from_the_link_header() {
         let mut h = HeaderMap::new();
-        h.insert(LINK, HeaderValue::from_static("</v2/a/tags/list?last=b&n=2>; rel=\"next\""));
+        h.insert(
+            LINK,
+            HeaderValue::from_static("</v2/a/tags/list?last=b&n=2>; rel=\"next\""),
+        );
         assert_eq!(next_link(&h).as_deref(), Some("/v2/a/tags/list?last=b&n=2"));
         assert_eq!(next_link(&HeaderMap::new()), None);
     }

@@ -1,0 +1,30 @@
+//! The integration test bed: real `docker-registry` processes on loopback,
+//! fixture images pushed through the registry API, docker credential files and
+//! the workspace's binaries.
+//!
+//! Why a library: every end-to-end test (worker, scheduler, benchmarks) needs
+//! the same registries and fixtures, built independently of the code under
+//! test so a bug there cannot hide itself.
+
+pub mod access_log;
+pub mod api;
+pub mod binaries;
+pub mod docker_config;
+pub mod fixtures;
+pub mod inspect;
+pub mod layer;
+pub mod media_types;
+pub mod mirror;
+pub mod registry;
+pub mod tls;
+
+pub use access_log::Request;
+pub use api::RegistryApi;
+pub use binaries::binary;
+pub use docker_config::write_docker_config;
+pub use fixtures::{
+    push_image, push_index, three_platform_index_spec, Format, ImageSpec, PushedImage, PushedIndex,
+};
+pub use inspect::{blob_exists, catalog, get_blob, get_manifest, manifest_digest, tags};
+pub use layer::{sha256_digest, Blob, Layer};
+pub use registry::{Registry, RegistryOptions, TESTBED_USER_AGENT};

@@ -1,0 +1,87 @@
+//! Glue between the test bed and the code under test: engines and command lines that
+//! reach the test registries (plain HTTP ones named insecure, TLS ones through their CA).
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::sync::Arc;
+
+use mirror_common::copy::{CopyEngine, CopyOptions};
+use mirror_common::index::{BlobIndex, MemoryIndex};
+use mirror_common::registry::{ClientOptions, CredentialStore, RegistryClient, RetryPolicy};
+
+use crate::registry::Registry;
+
+/// Client options for these registries: plain ones insecure, TLS ones trusted by CA,
+/// credentials from `docker_config` when given, quick retries.
+pub fn client_options(registries: &[&Registry], docker_config: Option<&Path>) -> ClientOptions {
+    let mut opts = ClientOptions {
+        credentials: match docker_config {
+            Some(p) => CredentialStore::from_file(p).expect("docker config"),
+            None => CredentialStore::default(),
+        },
+        retry: RetryPolicy {
+            max_attempts: 3,
+            base_delay: std::time::Duration::from_millis(50),
+            ..RetryPolicy::default()
+        },
+        ..ClientOptions::default()
+    };
+    for r in registries {
+        match r.ca_file() {
+            Some(ca) => opts.ca_files.push(ca.to_path_buf()),
+            None => {
+                opts.insecure_registries.insert(r.host());
+            }
+        }
+    }
+    opts
+}
+
+/// A copy engine over a fresh in-memory index.
+pub fn engine(
+    registries: &[&Registry],
+    docker_config: Option<&Path>,
+    copy: CopyOptions,
+) -> CopyEngine {
+    engine_with_index(
+        registries,
+        docker_config,
+        copy,
+        Arc::new(MemoryIndex::new()),
+    )
+}
+
+/// A copy engine over the given index.
+pub fn engine_with_index(
+    registries: &[&Registry],
+    docker_config: Option<&Path>,
+    copy: CopyOptions,
+    index: Arc<dyn BlobIndex>,
+) -> CopyEngine {
+    let client = RegistryClient::new(client_options(registries, docker_config)).expect("client");
+    CopyEngine::new(Arc::new(client), index, copy)
+}
+
+/// The registry flags of the binaries for these registries.
+pub fn registry_flags(registries: &[&Registry]) -> Vec<String> {
+    let mut flags = vec!["--retry-delay-ms".to_string(), "50".to_string()];
+    for r in registries {
+        match r.ca_file() {
+            Some(ca) => flags.extend(["--ca-file".to_string(), ca.display().to_string()]),
+            None => flags.extend(["--insecure-registry".to_string(), r.host()]),
+        }
+    }
+    flags
+}
+
+/// Runs a workspace binary with arguments, without the caller's docker config.
+pub fn run_binary(name: &str, args: &[String]) -> Output {
+    let home = tempfile::tempdir().expect("temp home");
+    Command::new(crate::binary(name))
+        .args(args)
+        .env("HOME", home.path())
+        .env_remove("DOCKER_CONFIG")
+        .env_remove("REGISTRY_CONFIG")
+        .output()
+        .expect("run binary")
+}

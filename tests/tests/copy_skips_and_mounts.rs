@@ -1,0 +1,219 @@
+//! Blob work is skipped when it is not needed: a tag already at the source digest costs no
+//! blob upload and no manifest PUT, a blob in another repository of the destination is
+//! mounted rather than uploaded, and a declined mount still ends in a correct copy.
+
+use std::sync::Arc;
+
+use mirror_common::copy::{CopyOptions, TagStatus};
+use mirror_common::index::{BlobIndex, MemoryIndex};
+use mirror_common::reference::ImageRef;
+use mirror_tests::mirror::{engine, engine_with_index, registry_flags, run_binary};
+use mirror_tests::*;
+
+fn r(s: String) -> ImageRef {
+    ImageRef::parse(&s).unwrap()
+}
+
+#[tokio::test]
+async fn second_copy_of_same_image_does_no_blob_upload_and_no_manifest_put() {
+    let src = Registry::start().await.unwrap();
+    let dst = Registry::start().await.unwrap();
+    let index = push_index(
+        &src,
+        "a/b",
+        "1",
+        three_platform_index_spec(),
+        Format::Docker,
+    )
+    .await
+    .unwrap();
+    let mut args = vec![
+        "copy".to_string(),
+        format!("{}/a/b:1", src.host()),
+        format!("{}/a/b:1", dst.host()),
+    ];
+    args.extend(registry_flags(&[&src, &dst]));
+    let first = run_binary("mirror-worker", &args);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let uploads_before = dst.count("POST", "/blobs/uploads/");
+    let puts_before = dst.count("PUT", "/");
+    assert!(uploads_before > 0 && puts_before > 0);
+
+    let second = run_binary("mirror-worker", &args);
+    assert!(
+        second.status.success(),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&second.stdout).trim(),
+        format!("{} {}/a/b:1", index.digest, dst.host())
+    );
+    assert_eq!(
+        dst.count("POST", "/blobs/uploads/"),
+        uploads_before,
+        "no upload session was opened"
+    );
+    assert_eq!(
+        dst.count("PUT", "/"),
+        puts_before,
+        "no blob or manifest PUT"
+    );
+    let summary = String::from_utf8_lossy(&second.stderr);
+    assert!(summary.contains("0 pushed, 1 up to date"), "{summary}");
+}
+
+#[tokio::test]
+async fn blob_in_another_repository_of_the_destination_is_mounted_not_uploaded() {
+    let src = Registry::start().await.unwrap();
+    let dst = Registry::start().await.unwrap();
+    let base = Layer::random(60_000);
+    let one = push_image(
+        &src,
+        "team/one",
+        "1",
+        ImageSpec::new(vec![base.clone(), Layer::random(1_000)]),
+    )
+    .await
+    .unwrap();
+    let two = push_image(
+        &src,
+        "team/two",
+        "1",
+        ImageSpec::new(vec![base.clone(), Layer::random(2_000)]),
+    )
+    .await
+    .unwrap();
+    let engine = engine(&[&src, &dst], None, CopyOptions::default());
+    let first = engine
+        .copy(
+            &r(format!("{}/team/one:1", src.host())),
+            &[r(format!("{}/team/one:1", dst.host()))],
+        )
+        .await;
+    assert!(first.succeeded(), "{first:?}");
+    assert_eq!(first.stats.blobs_uploaded, 3);
+
+    let second = engine
+        .copy(
+            &r(format!("{}/team/two:1", src.host())),
+            &[r(format!("{}/team/two:1", dst.host()))],
+        )
+        .await;
+    assert!(second.succeeded(), "{second:?}");
+    assert_eq!(
+        second.stats.blobs_mounted, 1,
+        "the shared base layer is mounted"
+    );
+    assert_eq!(
+        second.stats.blobs_uploaded, 2,
+        "config and own layer are uploaded"
+    );
+    assert_eq!(second.stats.bytes_mounted, base.size());
+    let mounts: Vec<_> = dst
+        .requests()
+        .into_iter()
+        .filter(|q| q.path.contains("mount="))
+        .collect();
+    assert_eq!(mounts.len(), 1);
+    assert_eq!(mounts[0].status, 201, "the registry performed the mount");
+    assert!(mounts[0].path.contains(base.digest()) && mounts[0].path.contains("from=team/one"));
+    assert_eq!(
+        manifest_digest(&dst, "team/two", "1").await.unwrap(),
+        Some(two.digest)
+    );
+    assert_eq!(
+        manifest_digest(&dst, "team/one", "1").await.unwrap(),
+        Some(one.digest)
+    );
+}
+
+#[tokio::test]
+async fn declined_mount_falls_back_to_upload_and_forgets_the_stale_entry() {
+    let src = Registry::start().await.unwrap();
+    let dst = Registry::start().await.unwrap();
+    let image = push_image(
+        &src,
+        "app/x",
+        "1",
+        ImageSpec::new(vec![Layer::random(30_000)]),
+    )
+    .await
+    .unwrap();
+    let layer = image.blobs[1].0.clone();
+    // The index believes a repository holds the layer; the registry does not have it.
+    let index = Arc::new(MemoryIndex::new());
+    index.record(&dst.host(), "ghost/repo", &layer).await;
+    let engine = engine_with_index(&[&src, &dst], None, CopyOptions::default(), index.clone());
+    let report = engine
+        .copy(
+            &r(format!("{}/app/x:1", src.host())),
+            &[r(format!("{}/app/x:1", dst.host()))],
+        )
+        .await;
+    assert!(report.succeeded(), "{report:?}");
+    assert_eq!(report.tags[0].status, TagStatus::Pushed);
+    assert_eq!(
+        (report.stats.blobs_mounted, report.stats.blobs_uploaded),
+        (0, 2)
+    );
+    let declined: Vec<_> = dst
+        .requests()
+        .into_iter()
+        .filter(|q| q.path.contains("mount="))
+        .collect();
+    assert_eq!(declined.len(), 1);
+    assert_eq!(declined[0].status, 202, "the registry declined the mount");
+    assert_eq!(
+        manifest_digest(&dst, "app/x", "1").await.unwrap(),
+        Some(image.digest)
+    );
+    assert!(blob_exists(&dst, "app/x", &layer).await.unwrap());
+    assert_eq!(
+        index.repositories(&dst.host(), &layer).await,
+        ["app/x"],
+        "the stale entry is gone"
+    );
+}
+
+#[tokio::test]
+async fn copy_to_two_repositories_of_one_registry_uploads_each_blob_once() {
+    let src = Registry::start().await.unwrap();
+    let dst = Registry::start().await.unwrap();
+    push_image(
+        &src,
+        "app/y",
+        "2",
+        ImageSpec::new(vec![Layer::random(20_000), Layer::random(20_000)]),
+    )
+    .await
+    .unwrap();
+    let mut args = vec![
+        "copy".to_string(),
+        format!("{}/app/y:2", src.host()),
+        format!("{}/first/y", dst.host()),
+        format!("{}/second/y:latest", dst.host()),
+    ];
+    args.extend(registry_flags(&[&src, &dst]));
+    let out = run_binary("mirror-worker", &args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert!(
+        lines[0].ends_with("/first/y:2") && lines[1].ends_with("/second/y:latest"),
+        "{lines:?}"
+    );
+    let summary = String::from_utf8_lossy(&out.stderr);
+    assert!(summary.contains("3 uploaded, 3 mounted"), "{summary}");
+}
