@@ -3,10 +3,11 @@
 //! the queue and blob-index traits. The scheduler's embedded mode and the worker both call
 //! into this crate, so the copy semantics live in exactly one place.
 
-pub mod digest;
-pub mod reference;
-pub mod manifest;
-pub mod registry;
 pub mod cli;
 pub mod copy;
+pub mod digest;
 pub mod index;
+pub mod manifest;
+pub mod mapping;
+pub mod reference;
+pub mod registry;

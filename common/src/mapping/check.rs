@@ -1,0 +1,341 @@
+//! Checks across lines and files: a destination tag may be given only once per run.
+
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use super::error::{MappingError, Origin};
+use super::file::{line_count, parse_text, read_file};
+use super::Mapping;
+use crate::reference::ImageRef;
+
+/// The identity of a destination tag: registry (case-insensitive), repository, tag.
+type DestinationKey = (String, String, String);
+
+fn key(dst: &ImageRef) -> Option<DestinationKey> {
+    let tag = dst.tag.as_ref()?;
+    Some((
+        dst.registry.to_ascii_lowercase(),
+        dst.repository.clone(),
+        tag.clone(),
+    ))
+}
+
+/// Which destination tags are taken, and where each was first given.
+#[derive(Debug, Default)]
+pub(crate) struct DestinationIndex {
+    taken: HashMap<DestinationKey, Origin>,
+}
+
+impl DestinationIndex {
+    /// Records `dst` (which must carry a tag; tag-less ones are ignored) as given at `origin`,
+    /// or returns where it was given first.
+    pub(crate) fn claim(&mut self, dst: &ImageRef, origin: &Origin) -> Result<(), &Origin> {
+        let Some(k) = key(dst) else { return Ok(()) };
+        match self.taken.entry(k) {
+            Entry::Occupied(first) => Err(first.into_mut()),
+            Entry::Vacant(slot) => {
+                slot.insert(origin.clone());
+                Ok(())
+            }
+        }
+    }
+
+    /// Where `dst` was given, if it was.
+    fn get(&self, dst: &ImageRef) -> Option<&Origin> {
+        key(dst).and_then(|k| self.taken.get(&k))
+    }
+
+    /// The message for `dst` given again after `first`.
+    pub(crate) fn duplicate_message(dst: &ImageRef, first: &Origin) -> String {
+        format!(
+            "destination \"{dst}\" is given twice: here and also at {first}; each destination tag may be given only once per run"
+        )
+    }
+
+    /// The message for `dst` given again, in a later file, after `first`.
+    pub(crate) fn duplicate_across_files_message(dst: &ImageRef, first: &Origin) -> String {
+        format!(
+            "{}, so this file is skipped and {} keeps its mappings",
+            Self::duplicate_message(dst, first),
+            first.file.display()
+        )
+    }
+}
+
+/// The mappings of one run, after every file was parsed and checked.
+#[derive(Debug, Default)]
+pub struct MappingSet {
+    /// The mappings of the accepted files, in file order then line order.
+    pub mappings: Vec<Mapping>,
+    /// The rejected files, in file order, each with all its errors (in line order). A
+    /// rejected file contributes no mapping.
+    pub rejected: Vec<(PathBuf, Vec<MappingError>)>,
+    /// Every file that was loaded, accepted or not, in the order given.
+    pub files: Vec<PathBuf>,
+    /// The number of lines read (comments and blank lines included) over all readable files.
+    pub lines: usize,
+}
+
+impl MappingSet {
+    /// Every error of the run, file by file.
+    pub fn errors(&self) -> impl Iterator<Item = &MappingError> {
+        self.rejected.iter().flat_map(|(_, errors)| errors)
+    }
+
+    /// The number of destinations over all accepted mappings.
+    pub fn destination_count(&self) -> usize {
+        self.mappings.iter().map(|m| m.destinations.len()).sum()
+    }
+
+    /// Rejects the files named by `errors` (e.g. from [`check_expanded_duplicates`]): their
+    /// mappings are dropped and the errors recorded, keeping the whole-file rule after
+    /// expansion.
+    pub fn reject(&mut self, errors: Vec<MappingError>) {
+        for error in errors {
+            let file = &error.origin.file;
+            self.mappings.retain(|m| &m.origin.file != file);
+            match self.rejected.iter_mut().find(|(f, _)| f == file) {
+                Some((_, list)) => list.push(error),
+                None => self.rejected.push((file.clone(), vec![error])),
+            }
+        }
+    }
+}
+
+/// Reads and parses every file, in order. A file with any error (unreadable, not UTF-8, a bad
+/// line, a destination tag given twice in it) is rejected as a whole. A file that gives a
+/// destination tag already given by an earlier accepted file is rejected too (the earlier
+/// file keeps its mappings); the other files still contribute their mappings.
+///
+/// Only destinations whose tag is known offline are compared here (an explicit tag, or the
+/// tag inherited from a single-tag source); the tags of glob and tag-less sources are known
+/// after listing: see [`check_expanded_duplicates`].
+pub fn load(files: &[PathBuf]) -> MappingSet {
+    let mut set = MappingSet {
+        files: files.to_vec(),
+        ..MappingSet::default()
+    };
+    let mut index = DestinationIndex::default();
+    for file in files {
+        let text = match read_file(file) {
+            Ok(text) => text,
+            Err(e) => {
+                set.rejected.push((file.clone(), vec![e]));
+                continue;
+            }
+        };
+        set.lines += line_count(&text);
+        // The good lines of a file with errors are still compared with the earlier files,
+        // so that every problem is reported at once; the file is rejected either way.
+        let (mappings, mut errors) = parse_text(file, &text);
+        for m in &mappings {
+            for dst in m.known_destinations() {
+                if let Some(first) = index.get(&dst) {
+                    errors.push(MappingError::new(
+                        m.origin.clone(),
+                        DestinationIndex::duplicate_across_files_message(&dst, first),
+                    ));
+                }
+            }
+        }
+        if !errors.is_empty() {
+            errors.sort_by_key(|e| e.origin.line);
+            set.rejected.push((file.clone(), errors));
+            continue;
+        }
+        for m in &mappings {
+            for dst in m.known_destinations() {
+                // No conflict with earlier files, and none inside the file (parse_text).
+                let _ = index.claim(&dst, &m.origin);
+            }
+        }
+        set.mappings.extend(mappings);
+    }
+    set
+}
+
+/// The duplicate check after expansion, for the planner: pass every destination of the run
+/// with its tag resolved (`registry/repo:tag`) and the origin of the mapping it comes from,
+/// in file order then line order. Each repeated destination tag gives one error at its later
+/// origin, naming the first one ("also at FILE:LINE"). Destinations without a tag are
+/// ignored. To keep the whole-file rule, reject the files named by the errors (see
+/// [`MappingSet::reject`]).
+pub fn check_expanded_duplicates<'a, I>(destinations: I) -> Vec<MappingError>
+where
+    I: IntoIterator<Item = (&'a ImageRef, &'a Origin)>,
+{
+    let mut index = DestinationIndex::default();
+    let mut errors = Vec::new();
+    for (dst, origin) in destinations {
+        if let Err(first) = index.claim(dst, origin) {
+            let message = if first.file == origin.file {
+                DestinationIndex::duplicate_message(dst, first)
+            } else {
+                DestinationIndex::duplicate_across_files_message(dst, first)
+            };
+            errors.push(MappingError::new(origin.clone(), message));
+        }
+    }
+    errors
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+    use std::path::Path;
+
+    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+        let p = dir.join(name);
+        fs::write(&p, text).unwrap();
+        p
+    }
+
+    #[test]
+    fn duplicate_destination_across_files_names_both_places() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = write(dir.path(), "mapping_a", "quay.io/a/b:1 quay.io/c/d:1\n");
+        let b = write(
+            dir.path(),
+            "mapping_b",
+            "quay.io/a/x:1 quay.io/c/x:1\n# c\nquay.io/a/b:2 quay.io/c/d:1\n",
+        );
+        let c = write(dir.path(), "mapping_c", "quay.io/a/b:3 quay.io/c/d:3\n");
+        let set = load(&[a.clone(), b.clone(), c.clone()]);
+        let dsts: Vec<String> = set
+            .mappings
+            .iter()
+            .flat_map(|m| m.destinations.iter().map(ToString::to_string))
+            .collect();
+        assert_eq!(
+            dsts,
+            ["quay.io/c/d:1", "quay.io/c/d:3"],
+            "the first file keeps its mappings, the later one contributes none"
+        );
+        assert_eq!(set.rejected.len(), 1);
+        assert_eq!(set.rejected[0].0, b);
+        let msgs: Vec<String> = set.errors().map(ToString::to_string).collect();
+        assert_eq!(
+            msgs,
+            [format!(
+                "{}:3: destination \"quay.io/c/d:1\" is given twice: here and also at {}:1; each destination tag may be given only once per run, so this file is skipped and {} keeps its mappings",
+                b.display(),
+                a.display(),
+                a.display()
+            )]
+        );
+        assert_eq!(set.files, [a, b, c]);
+        assert_eq!(set.lines, 5);
+    }
+
+    #[test]
+    fn rejected_file_does_not_claim_its_destinations() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = write(
+            dir.path(),
+            "a",
+            "quay.io/a/b:1 quay.io/c/d:1\nbad-line-without-destination\n",
+        );
+        let b = write(dir.path(), "b", "quay.io/a/b:1 quay.io/c/d:1\n");
+        let set = load(&[a, b.clone()]);
+        assert_eq!(set.rejected.len(), 1);
+        assert_eq!(set.mappings.len(), 1);
+        assert_eq!(set.mappings[0].origin.file, b);
+    }
+
+    #[test]
+    fn file_with_a_bad_line_is_still_checked_against_earlier_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = write(dir.path(), "a", "quay.io/a/b:1 quay.io/c/d:1\n");
+        let b = write(
+            dir.path(),
+            "b",
+            "quay.io/a/x:1 quay.io/c/d:1\nquay.io/a/b:2\n",
+        );
+        let set = load(&[a.clone(), b.clone()]);
+        let lines: Vec<usize> = set.errors().map(|e| e.origin.line).collect();
+        assert_eq!(
+            lines,
+            [1, 2],
+            "both problems of b are reported, in line order"
+        );
+        assert_eq!(set.mappings.len(), 1);
+        assert_eq!(set.mappings[0].origin.file, a);
+    }
+
+    #[test]
+    fn unreadable_or_non_utf8_file_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("gone");
+        let latin1 = dir.path().join("latin1");
+        fs::write(&latin1, b"quay.io/a/b:1 quay.io/c/d:1\n# caf\xe9\n").unwrap();
+        let good = write(dir.path(), "good", "quay.io/a/b:1 quay.io/c/d:1\n");
+        let set = load(&[missing.clone(), latin1.clone(), good]);
+        let msgs: Vec<String> = set.errors().map(ToString::to_string).collect();
+        assert_eq!(msgs.len(), 2);
+        assert!(
+            msgs[0].starts_with(&format!(
+                "{}: cannot read mapping file: ",
+                missing.display()
+            )),
+            "{}",
+            msgs[0]
+        );
+        assert_eq!(
+            msgs[1],
+            format!(
+                "{}:2: not UTF-8 text (invalid byte at offset 33); mapping files must be UTF-8",
+                latin1.display()
+            )
+        );
+        assert_eq!(
+            set.mappings.len(),
+            1,
+            "the other files still produce their mappings"
+        );
+    }
+
+    #[test]
+    fn expanded_duplicates_are_reported_at_the_later_origin() {
+        let r = |s: &str| ImageRef::parse(s).unwrap();
+        let d1 = r("quay.io/c/d:4.16");
+        let d2 = r("quay.io/c/d:4.17");
+        let d1_again = r("Quay.io/c/d:4.16");
+        let o1 = Origin::new("mapping_a", 1);
+        let o2 = Origin::new("mapping_b", 7);
+        let errors = check_expanded_duplicates([(&d1, &o1), (&d2, &o1), (&d1_again, &o2)]);
+        let msgs: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            msgs,
+            ["mapping_b:7: destination \"Quay.io/c/d:4.16\" is given twice: here and also at mapping_a:1; each destination tag may be given only once per run, so this file is skipped and mapping_a keeps its mappings"]
+        );
+        let mut set = MappingSet::default();
+        set.reject(errors);
+        assert_eq!(set.rejected[0].0, PathBuf::from("mapping_b"));
+    }
+
+    #[test]
+    fn rejecting_after_expansion_drops_the_file_mappings() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = write(dir.path(), "a", "quay.io/a/b:4.* quay.io/c/d\n");
+        let b = write(
+            dir.path(),
+            "b",
+            "quay.io/a/x:4.* quay.io/c/d\nquay.io/a/y:1 quay.io/c/y:1\n",
+        );
+        let mut set = load(&[a.clone(), b.clone()]);
+        assert_eq!(set.mappings.len(), 3, "tags of globs are not known offline");
+        let dst = ImageRef::parse("quay.io/c/d:4.1").unwrap();
+        let pairs: Vec<(&ImageRef, &Origin)> = set.mappings[..2]
+            .iter()
+            .map(|m| (&dst, &m.origin))
+            .collect();
+        let errors = check_expanded_duplicates(pairs);
+        assert_eq!(errors.len(), 1);
+        set.reject(errors);
+        assert_eq!(set.mappings.len(), 1);
+        assert_eq!(set.mappings[0].origin.file, a);
+        assert_eq!(set.rejected[0].0, b);
+    }
+}
