@@ -8,6 +8,7 @@
 
 pub mod access_log;
 pub mod api;
+pub mod bench;
 pub mod binaries;
 pub mod docker_config;
 pub mod fixtures;

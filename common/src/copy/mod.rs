@@ -173,8 +173,13 @@ impl CopyEngine {
             if level.is_empty() {
                 break;
             }
-            let fetched: Vec<Manifest> = futures::stream::iter(level.iter())
+            // Futures collected first: a closure in `stream::map` trips the compiler's
+            // higher-ranked lifetime check once this future is spawned.
+            let requests: Vec<_> = level
+                .iter()
                 .map(|d| c.get_manifest(&source.registry, &source.repository, &d.digest))
+                .collect();
+            let fetched: Vec<Manifest> = futures::stream::iter(requests)
                 .buffered(8)
                 .try_collect()
                 .await?;
@@ -304,7 +309,9 @@ impl CopyEngine {
         counters: &Counters,
     ) -> Result<(), RegistryError> {
         let limit = self.limit(target.registry);
-        futures::stream::iter(resolved.blobs.iter())
+        let copies: Vec<_> = resolved
+            .blobs
+            .iter()
             .map(|b| {
                 let limit = limit.clone();
                 async move {
@@ -323,6 +330,8 @@ impl CopyEngine {
                     .await
                 }
             })
+            .collect();
+        futures::stream::iter(copies)
             .buffer_unordered(self.opts.blob_concurrency.max(1))
             .try_collect::<Vec<()>>()
             .await?;

@@ -1,0 +1,143 @@
+//! Copy jobs and their results: the messages between the scheduler and the workers.
+//!
+//! A job is one source image (pinned by digest) and the tags it must reach in one
+//! destination repository. Both types carry a `version`, so a fleet can be upgraded one
+//! part at a time: a worker refuses (parks) a job whose version it does not know.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::copy::{CopyReport, TagResult};
+use crate::reference::ImageRef;
+
+/// The message format version this build writes and reads.
+pub const JOB_VERSION: u32 = 1;
+
+/// One unit of copy work.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Job {
+    pub version: u32,
+    pub id: Uuid,
+    /// The scheduler run that planned it.
+    pub run_id: Uuid,
+    /// The source as written (tag kept for messages).
+    pub source: ImageRef,
+    /// The source digest resolved by the planner; the worker copies exactly this.
+    pub digest: String,
+    /// Destination tags, all in one repository of one registry.
+    pub destinations: Vec<ImageRef>,
+    /// Where the mapping came from (`file:line`), for reports.
+    pub origins: Vec<String>,
+    /// How many times this job was tried before (0 on the first delivery).
+    #[serde(default)]
+    pub attempt: u32,
+}
+
+impl Job {
+    /// A new job of a run.
+    pub fn new(
+        run_id: Uuid,
+        source: ImageRef,
+        digest: String,
+        destinations: Vec<ImageRef>,
+        origins: Vec<String>,
+    ) -> Self {
+        Job {
+            version: JOB_VERSION,
+            id: Uuid::new_v4(),
+            run_id,
+            source,
+            digest,
+            destinations,
+            origins,
+            attempt: 0,
+        }
+    }
+
+    /// The source pinned to the planned digest.
+    pub fn pinned_source(&self) -> ImageRef {
+        ImageRef {
+            digest: Some(self.digest.clone()),
+            ..self.source.clone()
+        }
+    }
+
+    /// `registry/repository` of the destination.
+    pub fn destination_repository(&self) -> String {
+        self.destinations
+            .first()
+            .map(|d| d.repo_name())
+            .unwrap_or_default()
+    }
+}
+
+/// What a worker reports for a job.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct JobResult {
+    pub version: u32,
+    pub job_id: Uuid,
+    pub run_id: Uuid,
+    pub report: CopyReport,
+    pub origins: Vec<String>,
+}
+
+impl JobResult {
+    /// The result of running `job`.
+    pub fn new(job: &Job, report: CopyReport) -> Self {
+        JobResult {
+            version: JOB_VERSION,
+            job_id: job.id,
+            run_id: job.run_id,
+            report,
+            origins: job.origins.clone(),
+        }
+    }
+
+    /// A job that failed before any copy could start (for example it could not be decoded).
+    pub fn failed(job: &Job, reason: &str, retryable: bool) -> Self {
+        let tags = job
+            .destinations
+            .iter()
+            .map(|d| TagResult {
+                destination: d.to_string(),
+                status: crate::copy::TagStatus::Failed,
+                digest: None,
+                error: Some(reason.to_string()),
+                retryable,
+            })
+            .collect();
+        let report = CopyReport {
+            source: job.source.to_string(),
+            digest: None,
+            tags,
+            stats: Default::default(),
+            seconds: 0.0,
+        };
+        JobResult::new(job, report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn job_round_trips_through_json_with_its_version() {
+        let src = ImageRef::parse("quay.io/a/b:1").unwrap();
+        let job = Job::new(
+            Uuid::new_v4(),
+            src,
+            format!("sha256:{}", "0".repeat(64)),
+            vec![ImageRef::parse("r.io/x/y:1").unwrap()],
+            vec!["m:1".into()],
+        );
+        let text = serde_json::to_string(&job).unwrap();
+        assert!(text.contains("\"version\":1"));
+        assert_eq!(serde_json::from_str::<Job>(&text).unwrap(), job);
+        assert_eq!(
+            job.pinned_source().to_string(),
+            format!("quay.io/a/b:1@sha256:{}", "0".repeat(64))
+        );
+        assert_eq!(job.destination_repository(), "r.io/x/y");
+    }
+}

@@ -1,0 +1,91 @@
+//! The worker loop, the same in the embedded mode and in a fleet: take a job, copy it,
+//! report the result, acknowledge. A job whose failure may pass (network, throttling,
+//! server errors) is handed back for a delayed retry until its attempts run out; then, like
+//! a permanent failure, it is reported as failed.
+
+use std::time::Duration;
+
+use tracing::Instrument;
+
+use crate::copy::CopyEngine;
+use crate::job::{Job, JobResult, JOB_VERSION};
+use crate::queue::{Delivery, JobQueue, QueueError};
+
+/// Job-level retry settings (on top of the per-request retries of the registry client).
+#[derive(Clone, Debug)]
+pub struct JobRetry {
+    /// Deliveries of one job at most, the first included.
+    pub max_attempts: u32,
+    /// Delay before the first redelivery; doubled for each further one.
+    pub base_delay: Duration,
+}
+
+impl Default for JobRetry {
+    fn default() -> Self {
+        JobRetry {
+            max_attempts: 1,
+            base_delay: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Handles one delivery to the end (copy, result, acknowledgement).
+pub async fn handle(
+    queue: &dyn JobQueue,
+    engine: &CopyEngine,
+    retry: &JobRetry,
+    delivery: Delivery,
+) -> Result<(), QueueError> {
+    let Delivery { job, acker } = delivery;
+    if job.version != JOB_VERSION {
+        let reason = format!(
+            "job {} has message version {}, this worker reads version {JOB_VERSION}",
+            job.id, job.version
+        );
+        tracing::error!(job_id = %job.id, "{reason}");
+        return acker.park(&reason).await;
+    }
+    let span =
+        tracing::info_span!("job", run_id = %job.run_id, job_id = %job.id, image = %job.source);
+    let report = engine
+        .copy(&job.pinned_source(), &job.destinations)
+        .instrument(span)
+        .await;
+    let retryable =
+        !report.succeeded() && report.tags.iter().all(|t| t.retryable || t.error.is_none());
+    if retryable && job.attempt + 1 < retry.max_attempts {
+        let delay = retry.base_delay.saturating_mul(1 << job.attempt.min(10));
+        tracing::warn!(
+            attempt = job.attempt + 1,
+            delay_s = delay.as_secs(),
+            "job failed with a retryable error; retrying later"
+        );
+        return acker.retry(&job, delay).await;
+    }
+    queue.publish_result(&JobResult::new(&job, report)).await?;
+    acker.ack().await
+}
+
+/// Takes jobs until the queue closes.
+pub async fn run(
+    queue: &dyn JobQueue,
+    engine: &CopyEngine,
+    retry: &JobRetry,
+) -> Result<(), QueueError> {
+    loop {
+        let delivery = queue.receive().await?;
+        handle(queue, engine, retry, delivery).await?;
+    }
+}
+
+/// Reports a job that failed before copying (a planner-side failure, e.g. the source
+/// could not be resolved), through the same result path as copied jobs.
+pub async fn report_unrunnable(
+    queue: &dyn JobQueue,
+    job: &Job,
+    reason: &str,
+) -> Result<(), QueueError> {
+    queue
+        .publish_result(&JobResult::failed(job, reason, false))
+        .await
+}

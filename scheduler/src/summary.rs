@@ -1,0 +1,214 @@
+//! What a run reports: oc's line per pushed tag (stdout), rejected files and failures
+//! (stderr), a summary, and the same as JSON with one entry per tag (`--report FILE`).
+
+use std::path::Path;
+
+use mirror_common::copy::{CopyStats, TagStatus};
+use mirror_common::job::JobResult;
+use mirror_common::mapping::MappingSet;
+use serde::Serialize;
+use uuid::Uuid;
+
+/// One destination tag in the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct TagEntry {
+    pub destination: String,
+    pub source: String,
+    pub digest: Option<String>,
+    pub status: TagStatus,
+    pub error: Option<String>,
+    /// `file:line` of the mapping(s) that asked for it.
+    pub origins: Vec<String>,
+}
+
+/// A rejected mapping file and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct RejectedFile {
+    pub file: String,
+    pub errors: Vec<String>,
+}
+
+/// Totals of a run.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Totals {
+    pub jobs: usize,
+    pub tags_pushed: usize,
+    pub tags_up_to_date: usize,
+    pub tags_would_create: usize,
+    pub tags_would_update: usize,
+    pub tags_failed: usize,
+    pub files_rejected: usize,
+    #[serde(flatten)]
+    pub blobs: CopyStats,
+    pub seconds: f64,
+}
+
+/// Everything a run reports, built as results arrive.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    pub run_id: Uuid,
+    pub dry_run: bool,
+    pub files: Vec<String>,
+    pub rejected_files: Vec<RejectedFile>,
+    pub totals: Totals,
+    pub tags: Vec<TagEntry>,
+}
+
+impl RunReport {
+    /// An empty report for a run over `set`.
+    pub fn new(run_id: Uuid, dry_run: bool, set: &MappingSet) -> Self {
+        let rejected_files: Vec<RejectedFile> = set
+            .rejected
+            .iter()
+            .map(|(f, errors)| RejectedFile {
+                file: f.display().to_string(),
+                errors: errors.iter().map(|e| e.to_string()).collect(),
+            })
+            .collect();
+        let totals = Totals {
+            files_rejected: rejected_files.len(),
+            ..Totals::default()
+        };
+        RunReport {
+            run_id,
+            dry_run,
+            files: set.files.iter().map(|f| f.display().to_string()).collect(),
+            rejected_files,
+            totals,
+            tags: Vec::new(),
+        }
+    }
+
+    /// Adds one job's result; returns the entries it added.
+    pub fn add(&mut self, result: &JobResult) -> &[TagEntry] {
+        let start = self.tags.len();
+        self.totals.jobs += 1;
+        self.totals.blobs.add(&result.report.stats);
+        for t in &result.report.tags {
+            self.count(t.status);
+            self.tags.push(TagEntry {
+                destination: t.destination.clone(),
+                source: result.report.source.clone(),
+                digest: t.digest.clone(),
+                status: t.status,
+                error: t.error.clone(),
+                origins: result.origins.clone(),
+            });
+        }
+        &self.tags[start..]
+    }
+
+    /// Adds a tag that failed before any job ran (its source could not be resolved).
+    pub fn add_unjobbed(&mut self, entry: TagEntry) {
+        self.count(entry.status);
+        self.tags.push(entry);
+    }
+
+    fn count(&mut self, status: TagStatus) {
+        let t = &mut self.totals;
+        match status {
+            TagStatus::Pushed => t.tags_pushed += 1,
+            TagStatus::UpToDate => t.tags_up_to_date += 1,
+            TagStatus::WouldCreate => t.tags_would_create += 1,
+            TagStatus::WouldUpdate => t.tags_would_update += 1,
+            TagStatus::Failed => t.tags_failed += 1,
+        }
+    }
+
+    /// True when every tag made it and no file was rejected.
+    pub fn succeeded(&self) -> bool {
+        self.totals.tags_failed == 0 && self.rejected_files.is_empty()
+    }
+
+    /// The summary lines printed at the end of a run.
+    pub fn summary(&self) -> String {
+        let t = &self.totals;
+        let b = &t.blobs;
+        if self.dry_run {
+            format!(
+                "dry run {}: {} tags would be created, {} updated, {} up to date, {} failed, {} files rejected\n\
+                 blobs: {} would be uploaded ({}), {} mounted ({}), {} already there; {:.1}s",
+                self.run_id,
+                t.tags_would_create,
+                t.tags_would_update,
+                t.tags_up_to_date,
+                t.tags_failed,
+                t.files_rejected,
+                b.blobs_uploaded,
+                human_bytes(b.bytes_uploaded),
+                b.blobs_mounted,
+                human_bytes(b.bytes_mounted),
+                b.blobs_skipped,
+                t.seconds
+            )
+        } else {
+            format!(
+                "run {}: {} tags copied, {} already up to date, {} failed, {} files rejected\n\
+                 blobs: {} uploaded, {} mounted, {} already there; {} moved in {:.1}s",
+                self.run_id,
+                t.tags_pushed,
+                t.tags_up_to_date,
+                t.tags_failed,
+                t.files_rejected,
+                b.blobs_uploaded,
+                b.blobs_mounted,
+                b.blobs_skipped,
+                human_bytes(b.bytes_uploaded),
+                t.seconds
+            )
+        }
+    }
+
+    /// Writes the report as JSON.
+    pub fn write_json(&self, path: &Path) -> anyhow::Result<()> {
+        let text = serde_json::to_vec_pretty(self)?;
+        std::fs::write(path, text)
+            .map_err(|e| anyhow::anyhow!("writing report {}: {e}", path.display()))
+    }
+}
+
+/// Prints every error of the rejected files and one line per rejected file (stderr);
+/// returns the number of errors.
+pub fn print_rejected(set: &MappingSet) -> usize {
+    let mut errors = 0;
+    for (file, file_errors) in &set.rejected {
+        for e in file_errors {
+            eprintln!("{e}");
+        }
+        errors += file_errors.len();
+        let s = if file_errors.len() == 1 { "" } else { "s" };
+        eprintln!(
+            "{}: file rejected ({} error{s}): none of its mappings would be mirrored",
+            file.display(),
+            file_errors.len()
+        );
+    }
+    errors
+}
+
+/// `12.3 MiB`-style sizes for humans.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_like_a_human_would_write_them() {
+        assert_eq!(human_bytes(512), "512 B");
+        assert_eq!(human_bytes(3 << 20), "3.0 MiB");
+    }
+}

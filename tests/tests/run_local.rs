@@ -1,0 +1,361 @@
+//! `mirror-scheduler run --local`: mapping files mirrored end to end in one process, against
+//! real registries: globs, tag-less sources, several destinations per line, indexes; a
+//! re-run that changes nothing; whole-file rejection; shared layers uploaded once; dry run.
+
+use std::path::Path;
+
+use mirror_tests::mirror::{registry_flags, run_binary};
+use mirror_tests::*;
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p.display().to_string()
+}
+
+fn run_local(files: &[String], extra: &[&str], registries: &[&Registry]) -> std::process::Output {
+    let mut args = vec!["run".to_string(), "--local".to_string()];
+    for f in files {
+        args.extend(["-f".to_string(), f.clone()]);
+    }
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args.extend(registry_flags(registries));
+    run_binary("mirror-scheduler", &args)
+}
+
+fn stdout(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stdout).to_string()
+}
+
+fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+#[tokio::test]
+async fn mapping_with_globs_tagless_sources_and_indexes_mirrors_every_tag_then_reruns_as_no_op() {
+    let src = Registry::start().await.unwrap();
+    let dst = Registry::start().await.unwrap();
+    let (s, d) = (src.host(), dst.host());
+    let base = Layer::random(30_000);
+    let mut expected = Vec::new();
+    for tag in ["4.15.0", "4.15.1", "4.16.0"] {
+        let img = push_image(
+            &src,
+            "ocp/release",
+            tag,
+            ImageSpec::new(vec![base.clone(), Layer::random(2_000)]),
+        )
+        .await
+        .unwrap();
+        expected.push((format!("mirror/release:{tag}"), img.digest));
+    }
+    for tag in ["a", "b"] {
+        let img = push_image(
+            &src,
+            "tools/all",
+            tag,
+            ImageSpec::new(vec![base.clone(), Layer::random(1_000)]),
+        )
+        .await
+        .unwrap();
+        expected.push((format!("mirror/all:{tag}"), img.digest));
+    }
+    let index = push_index(
+        &src,
+        "multi/app",
+        "v1",
+        three_platform_index_spec(),
+        Format::Oci,
+    )
+    .await
+    .unwrap();
+    expected.push(("mirror/app:v1".into(), index.digest.clone()));
+    expected.push(("mirror/app:latest".into(), index.digest.clone()));
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "mapping_demo",
+        &format!(
+            "# globs, tag-less sources, two destinations, an index\n\
+             {s}/ocp/release:4.15* {d}/mirror/release\n\
+             {s}/tools/all   {d}/mirror/all\n\
+             {s}/multi/app:v1 {d}/mirror/app:v1 {d}/mirror/app:latest   # index kept whole\n"
+        ),
+    );
+    let first = run_local(&[file.clone()], &[], &[&src, &dst]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    let lines: Vec<String> = stdout(&first).lines().map(str::to_string).collect();
+    assert_eq!(lines.len(), 6, "{lines:?}");
+    expected.retain(|(t, _)| t != "mirror/release:4.16.0");
+    for (tag, digest) in &expected {
+        let (repo, t) = tag.split_once(':').unwrap();
+        assert_eq!(
+            manifest_digest(&dst, repo, t).await.unwrap().as_ref(),
+            Some(digest),
+            "{tag}"
+        );
+        assert!(
+            lines.contains(&format!("{digest} {d}/{tag}")),
+            "oc line for {tag} in {lines:?}"
+        );
+    }
+    assert_eq!(
+        manifest_digest(&dst, "mirror/release", "4.16.0")
+            .await
+            .unwrap(),
+        None,
+        "the glob does not match 4.16.0"
+    );
+    assert!(
+        stderr(&first).contains("6 tags copied, 0 already up to date, 0 failed"),
+        "{}",
+        stderr(&first)
+    );
+
+    let puts = dst.count("PUT", "/");
+    let report = dir.path().join("report.json");
+    let second = run_local(
+        &[file],
+        &["--report", report.to_str().unwrap()],
+        &[&src, &dst],
+    );
+    assert!(second.status.success(), "{}", stderr(&second));
+    assert!(
+        stdout(&second).is_empty(),
+        "nothing pushed, no oc lines: {}",
+        stdout(&second)
+    );
+    assert!(
+        stderr(&second).contains("0 tags copied, 6 already up to date"),
+        "{}",
+        stderr(&second)
+    );
+    assert_eq!(dst.count("PUT", "/"), puts, "a no-op run writes nothing");
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert_eq!(json["tags"].as_array().unwrap().len(), 6);
+    assert!(json["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|t| t["status"] == "up_to_date"));
+}
+
+#[tokio::test]
+async fn file_with_one_bad_line_mirrors_nothing_while_another_file_still_mirrors() {
+    let src = Registry::start().await.unwrap();
+    let dst = Registry::start().await.unwrap();
+    let (s, d) = (src.host(), dst.host());
+    push_image(
+        &src,
+        "good/app",
+        "1",
+        ImageSpec::new(vec![Layer::random(1_000)]),
+    )
+    .await
+    .unwrap();
+    push_image(
+        &src,
+        "bad/app",
+        "1",
+        ImageSpec::new(vec![Layer::random(1_000)]),
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let good = write(
+        dir.path(),
+        "mapping_good",
+        &format!("{s}/good/app:1 {d}/good/app:1\n"),
+    );
+    let bad = write(
+        dir.path(),
+        "mapping_bad",
+        &format!(
+            "{s}/bad/app:1 {d}/bad/app:1\n{s}/bad/app:1 {d}/bad/other@sha256:{}\n",
+            "a".repeat(64)
+        ),
+    );
+    let report = dir.path().join("report.json");
+    let out = run_local(
+        &[good, bad.clone()],
+        &["--report", report.to_str().unwrap()],
+        &[&src, &dst],
+    );
+    assert_eq!(out.status.code(), Some(1), "a rejected file fails the run");
+    assert!(
+        stderr(&out).contains(&format!("{bad}:2: destination")),
+        "{}",
+        stderr(&out)
+    );
+    assert!(manifest_digest(&dst, "good/app", "1")
+        .await
+        .unwrap()
+        .is_some());
+    assert_eq!(
+        catalog(&dst).await.unwrap(),
+        ["good/app"],
+        "nothing from the bad file"
+    );
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert_eq!(json["rejected_files"][0]["file"], bad);
+}
+
+#[tokio::test]
+async fn repositories_sharing_base_layers_upload_each_shared_blob_once_and_mount_it() {
+    let src = Registry::start().await.unwrap();
+    let dst = Registry::start().await.unwrap();
+    let (s, d) = (src.host(), dst.host());
+    let base = Layer::random(80_000);
+    let mut lines = String::new();
+    for i in 0..4 {
+        push_image(
+            &src,
+            &format!("team/svc{i}"),
+            "1",
+            ImageSpec::new(vec![base.clone(), Layer::random(1_000 + i)]),
+        )
+        .await
+        .unwrap();
+        lines.push_str(&format!("{s}/team/svc{i}:1 {d}/team/svc{i}:1\n"));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "mapping_shared", &lines);
+    let report = dir.path().join("report.json");
+    let out = run_local(
+        &[file],
+        &["--workers", "4", "--report", report.to_str().unwrap()],
+        &[&src, &dst],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let hex = base.digest().trim_start_matches("sha256:"); // the query may escape the colon
+    let base_puts = dst
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "PUT" && r.path.contains(hex))
+        .count();
+    assert_eq!(base_puts, 1, "the shared base layer crossed the wire once");
+    let mounts = dst
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.contains("mount=") && r.path.contains(hex) && r.status == 201)
+        .count();
+    assert_eq!(
+        mounts, 3,
+        "and was mounted into the three other repositories"
+    );
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert_eq!(
+        json["totals"]["blobs_uploaded"], 9,
+        "4 configs + 4 own layers + 1 base"
+    );
+    assert_eq!(json["totals"]["blobs_mounted"], 3);
+}
+
+#[tokio::test]
+async fn dry_run_writes_nothing_and_says_what_it_would_do() {
+    let src = Registry::start().await.unwrap();
+    let dst = Registry::start().await.unwrap();
+    let (s, d) = (src.host(), dst.host());
+    let img = push_image(
+        &src,
+        "app/new",
+        "1",
+        ImageSpec::new(vec![Layer::random(4_000)]),
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "mapping_dry",
+        &format!("{s}/app/new:1 {d}/app/new:1\n"),
+    );
+    let out = run_local(&[file.clone()], &["--dry-run"], &[&src, &dst]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).starts_with(&format!(
+            "new        {} {d}/app/new:1  blobs: 2 to upload",
+            img.digest
+        )),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        stderr(&out).contains("1 tags would be created"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        catalog(&dst).await.unwrap().is_empty(),
+        "dry run wrote nothing"
+    );
+    assert_eq!(dst.count("POST", "/"), 0);
+    assert_eq!(dst.count("PUT", "/"), 0);
+
+    // The environment switch the existing cron job uses works too.
+    let mut args = vec![
+        "run".to_string(),
+        "--local".to_string(),
+        "-f".to_string(),
+        file,
+    ];
+    args.extend(registry_flags(&[&src, &dst]));
+    let out = std::process::Command::new(binary("mirror-scheduler"))
+        .args(&args)
+        .env("dry_run", "true")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(catalog(&dst).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn missing_source_fails_its_tags_and_the_report_says_why() {
+    let src = Registry::start().await.unwrap();
+    let dst = Registry::start().await.unwrap();
+    let (s, d) = (src.host(), dst.host());
+    push_image(
+        &src,
+        "app/ok",
+        "1",
+        ImageSpec::new(vec![Layer::random(1_000)]),
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "mapping_missing",
+        &format!("{s}/app/ok:1 {d}/app/ok:1\n{s}/app/gone:1 {d}/app/gone:1\n"),
+    );
+    let report = dir.path().join("report.json");
+    let out = run_local(
+        &[file],
+        &["--continue-on-error", "--report", report.to_str().unwrap()],
+        &[&src, &dst],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        manifest_digest(&dst, "app/ok", "1")
+            .await
+            .unwrap()
+            .is_some(),
+        "the other tag still made it"
+    );
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let gone = json["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["destination"] == format!("{d}/app/gone:1"))
+        .unwrap()
+        .clone();
+    assert_eq!(gone["status"], "failed");
+    assert!(
+        gone["error"]
+            .as_str()
+            .unwrap()
+            .contains("app/gone:1: not found"),
+        "{gone}"
+    );
+}
