@@ -16,6 +16,7 @@ pub mod inspect;
 pub mod layer;
 pub mod media_types;
 pub mod mirror;
+pub mod proxy;
 pub mod registry;
 pub mod tls;
 
@@ -28,4 +29,5 @@ pub use fixtures::{
 };
 pub use inspect::{blob_exists, catalog, get_blob, get_manifest, manifest_digest, tags};
 pub use layer::{sha256_digest, Blob, Layer};
+pub use proxy::{FaultRule, Proxy, SeenRequest};
 pub use registry::{Registry, RegistryOptions, TESTBED_USER_AGENT};

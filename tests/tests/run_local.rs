@@ -82,7 +82,7 @@ async fn mapping_with_globs_tagless_sources_and_indexes_mirrors_every_tag_then_r
              {s}/multi/app:v1 {d}/mirror/app:v1 {d}/mirror/app:latest   # index kept whole\n"
         ),
     );
-    let first = run_local(&[file.clone()], &[], &[&src, &dst]);
+    let first = run_local(std::slice::from_ref(&file), &[], &[&src, &dst]);
     assert!(first.status.success(), "{}", stderr(&first));
     let lines: Vec<String> = stdout(&first).lines().map(str::to_string).collect();
     assert_eq!(lines.len(), 6, "{lines:?}");
@@ -270,7 +270,7 @@ async fn dry_run_writes_nothing_and_says_what_it_would_do() {
         "mapping_dry",
         &format!("{s}/app/new:1 {d}/app/new:1\n"),
     );
-    let out = run_local(&[file.clone()], &["--dry-run"], &[&src, &dst]);
+    let out = run_local(std::slice::from_ref(&file), &["--dry-run"], &[&src, &dst]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
         stdout(&out).starts_with(&format!(

@@ -12,8 +12,10 @@ use crate::manifest::Descriptor;
 use crate::reference::ImageRef;
 use crate::registry::{RegistryClient, RegistryError};
 
-/// Copies one blob; retried as a whole (new download, new session) on retryable errors.
-/// Returns the number of bytes sent.
+/// Copies one blob. The opening requests (upload session, download) are retried by the
+/// client like any request; the streamed PUT cannot be replayed, so when it fails with a
+/// retryable error the whole transfer restarts (new download, new session), up to the
+/// client's attempt limit. Returns the number of bytes sent.
 pub(crate) async fn transfer_blob(
     client: &RegistryClient,
     source: &ImageRef,
@@ -27,14 +29,20 @@ pub(crate) async fn transfer_blob(
         attempt += 1;
         match transfer_once(client, source, dst_registry, dst_repository, blob).await {
             Ok(n) => return Ok(n),
-            Err(e) if e.is_retryable() && attempt < policy.max_attempts => {
+            Err(Failure::Stream(e)) if e.is_retryable() && attempt < policy.max_attempts => {
                 let delay = policy.delay(attempt, None);
-                tracing::warn!(digest = %blob.digest, attempt, error = %e, "blob transfer failed; restarting it");
+                tracing::warn!(digest = %blob.digest, attempt, error = %e, "blob upload failed; restarting it");
                 tokio::time::sleep(delay).await;
             }
-            Err(e) => return Err(e),
+            Err(Failure::Stream(e)) | Err(Failure::Opening(e)) => return Err(e),
         }
     }
+}
+
+/// Where a transfer failed: opening it (already retried) or streaming (restartable).
+enum Failure {
+    Opening(RegistryError),
+    Stream(RegistryError),
 }
 
 async fn transfer_once(
@@ -43,8 +51,11 @@ async fn transfer_once(
     dst_registry: &str,
     dst_repository: &str,
     blob: &Descriptor,
-) -> Result<u64, RegistryError> {
-    let session = client.start_upload(dst_registry, dst_repository).await?;
+) -> Result<u64, Failure> {
+    let session = client
+        .start_upload(dst_registry, dst_repository)
+        .await
+        .map_err(Failure::Opening)?;
     let resp = match client
         .open_blob(&source.registry, &source.repository, &blob.digest)
         .await
@@ -54,7 +65,7 @@ async fn transfer_once(
             client
                 .cancel_upload(dst_registry, dst_repository, session)
                 .await;
-            return Err(e);
+            return Err(Failure::Opening(e));
         }
     };
     let size = if blob.size > 0 {
@@ -82,9 +93,9 @@ async fn transfer_once(
         .await;
     // A verification failure explains the aborted upload better than the transport error.
     if let Some(e) = mismatch.lock().unwrap_or_else(|p| p.into_inner()).take() {
-        return Err(e);
+        return Err(Failure::Stream(e));
     }
-    result.map(|_| size)
+    result.map(|_| size).map_err(Failure::Stream)
 }
 
 /// The response body as a stream that hashes every chunk and fails, instead of yielding

@@ -1,0 +1,513 @@
+//! An HTTP/1.1 reverse proxy in front of one test [`Registry`] that adds
+//! latency, injects faults and counts requests.
+//!
+//! Why: a loopback registry answers in microseconds and never fails, so on its
+//! own it can neither show how the mirror behaves against a remote registry
+//! (benchmarks add 20 ms each way) nor exercise retries. The proxy sits
+//! between the code under test and the real `docker-registry`, delays each
+//! request and response independently, answers matching requests itself with
+//! 503 or 429 (and `Retry-After`) for a while or forever, and records every
+//! request with the status it answered.
+//!
+//! Bodies are streamed both ways frame by frame (hyper server in, hyper
+//! client out), never buffered whole, so 512 MiB blobs pass through in
+//! benchmarks. Status, headers and body pass through unchanged except for
+//! hop-by-hop headers, `Host` (the upstream's, so distribution builds its
+//! URLs for the upstream) and `Location`, which is rewritten from the upstream
+//! to the proxy: upload sessions are absolute URLs, and a client following
+//! them unchanged would bypass the proxy from the second request of an upload
+//! on.
+
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use bytes::Bytes;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::header::{HeaderMap, HeaderName, HeaderValue, CONNECTION, CONTENT_TYPE, HOST, LOCATION};
+use hyper::{Request, Response, StatusCode, Uri, Version};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::{JoinHandle, JoinSet};
+
+use crate::registry::Registry;
+
+/// The body of every answer: the upstream's streamed body or one of ours.
+type ProxyBody = BoxBody<Bytes, hyper::Error>;
+
+/// The message of injected errors, so a failure seen by the code under test
+/// can be told apart from a real registry error.
+const INJECTED_MESSAGE: &str = "injected by test proxy";
+
+/// Headers that describe one connection rather than the message (RFC 9110
+/// 7.6.1), dropped in both directions. `Transfer-Encoding` is among them
+/// because hyper frames each side itself from the body's known length.
+const HOP_BY_HOP: [&str; 9] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Requests matching this rule are answered by the proxy with `status`,
+/// without contacting the upstream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FaultRule {
+    /// Only requests with this method (case-insensitive); `None` for any.
+    pub method: Option<String>,
+    /// A substring of the request's path and query, e.g. `/blobs/uploads/`;
+    /// empty matches every request.
+    pub path_contains: String,
+    /// The status to answer, e.g. 503 or 429.
+    pub status: u16,
+    /// Sent as `Retry-After: <secs>` when set.
+    pub retry_after_secs: Option<u64>,
+    /// Fail only the first `n` matching requests, then pass them through;
+    /// `None` fails them forever (until [`Proxy::clear_faults`]).
+    pub times: Option<usize>,
+}
+
+impl FaultRule {
+    /// Answers `status` forever to every method whose path contains `path_contains`.
+    pub fn new(status: u16, path_contains: impl Into<String>) -> FaultRule {
+        FaultRule {
+            method: None,
+            path_contains: path_contains.into(),
+            status,
+            retry_after_secs: None,
+            times: None,
+        }
+    }
+
+    /// The same rule, only for `method`.
+    pub fn method(mut self, method: impl Into<String>) -> FaultRule {
+        self.method = Some(method.into());
+        self
+    }
+
+    /// The same rule, with `Retry-After: secs`.
+    pub fn retry_after(mut self, secs: u64) -> FaultRule {
+        self.retry_after_secs = Some(secs);
+        self
+    }
+
+    /// The same rule, failing only the first `n` matching requests.
+    pub fn times(mut self, n: usize) -> FaultRule {
+        self.times = Some(n);
+        self
+    }
+
+    /// Whether the rule is still active and applies to this request.
+    fn matches(&self, method: &str, path: &str) -> bool {
+        self.times != Some(0)
+            && self
+                .method
+                .as_deref()
+                .is_none_or(|m| m.eq_ignore_ascii_case(method))
+            && path.contains(&self.path_contains)
+    }
+}
+
+/// One request the proxy answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeenRequest {
+    /// The method, e.g. `GET`.
+    pub method: String,
+    /// Path and query as the client sent them, e.g. `/v2/app/blobs/uploads/`.
+    pub path: String,
+    /// The status the proxy answered: the upstream's, an injected fault's, or
+    /// 502 when the upstream could not be reached.
+    pub status: u16,
+}
+
+/// A running proxy on `127.0.0.1:<free port>`. Dropping it stops accepting
+/// and aborts every open connection.
+pub struct Proxy {
+    state: Arc<State>,
+    accept: JoinHandle<()>,
+}
+
+/// What the accept loop and every connection share with the [`Proxy`] handle.
+struct State {
+    /// `127.0.0.1:PORT` of the proxy.
+    host: String,
+    /// `127.0.0.1:PORT` of the upstream registry.
+    upstream_host: String,
+    client: Client<HttpConnector, Incoming>,
+    latency: Mutex<Duration>,
+    /// Active rules in the order added; the first match wins.
+    rules: Mutex<Vec<FaultRule>>,
+    seen: Mutex<Vec<SeenRequest>>,
+}
+
+impl Proxy {
+    /// Starts a proxy forwarding to `upstream`, which must serve plain HTTP.
+    pub async fn start(upstream: &Registry) -> Result<Proxy> {
+        let url = upstream.url();
+        let Some(upstream_host) = url.strip_prefix("http://") else {
+            bail!("the test proxy forwards to plain-HTTP registries only, not {url}");
+        };
+        // Binding port 0 ourselves (unlike the registry, which binds in a child
+        // process) leaves no window for another process to take the port.
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .context("binding the proxy's port")?;
+        let port = listener
+            .local_addr()
+            .context("reading the proxy's port")?
+            .port();
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        let state = Arc::new(State {
+            host: format!("127.0.0.1:{port}"),
+            upstream_host: upstream_host.to_string(),
+            client: Client::builder(TokioExecutor::new()).build(connector),
+            latency: Mutex::new(Duration::ZERO),
+            rules: Mutex::new(Vec::new()),
+            seen: Mutex::new(Vec::new()),
+        });
+        let accept = tokio::spawn(accept_loop(listener, state.clone()));
+        Ok(Proxy { state, accept })
+    }
+
+    /// `127.0.0.1:PORT`, the host to put in image references.
+    pub fn host(&self) -> String {
+        self.state.host.clone()
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.state.host)
+    }
+
+    /// The port the proxy listens on.
+    pub fn port(&self) -> u16 {
+        self.state
+            .host
+            .rsplit_once(':')
+            .and_then(|(_, port)| port.parse().ok())
+            .unwrap_or_default()
+    }
+
+    /// Delays every later request by `each_way` before it is forwarded (or
+    /// faulted) and again before its response head is returned, so a request
+    /// costs at least one round trip of `2 * each_way`. Concurrent requests
+    /// sleep independently; only the head is delayed, the body then streams
+    /// at full speed.
+    pub fn set_latency(&self, each_way: Duration) {
+        *lock(&self.state.latency) = each_way;
+    }
+
+    /// Adds a fault rule after the existing ones.
+    pub fn fail(&self, rule: FaultRule) {
+        lock(&self.state.rules).push(rule);
+    }
+
+    /// Removes every fault rule, so all requests pass through again.
+    pub fn clear_faults(&self) {
+        lock(&self.state.rules).clear();
+    }
+
+    /// Every request answered so far, in the order the answers were sent. A
+    /// request is recorded just before its response head goes out, so one
+    /// whose client gave up during the latency is missing.
+    pub fn requests(&self) -> Vec<SeenRequest> {
+        lock(&self.state.seen).clone()
+    }
+
+    /// How many answered requests have this method (case-insensitive) and a
+    /// path and query containing `path_contains`.
+    pub fn count(&self, method: &str, path_contains: &str) -> usize {
+        lock(&self.state.seen)
+            .iter()
+            .filter(|r| r.method.eq_ignore_ascii_case(method) && r.path.contains(path_contains))
+            .count()
+    }
+
+    /// Forgets the requests seen so far, e.g. after a test's setup.
+    pub fn clear_requests(&self) {
+        lock(&self.state.seen).clear();
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        // The accept task owns the JoinSet of connections, so aborting it
+        // aborts them too.
+        self.accept.abort();
+    }
+}
+
+impl std::fmt::Debug for Proxy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Proxy")
+            .field("host", &self.state.host)
+            .field("upstream", &self.state.upstream_host)
+            .field("latency", &*lock(&self.state.latency))
+            .field("rules", &*lock(&self.state.rules))
+            .finish()
+    }
+}
+
+impl State {
+    /// The first active rule matching the request, with one of its `times` used up.
+    fn take_fault(&self, method: &str, path: &str) -> Option<FaultRule> {
+        let mut rules = lock(&self.rules);
+        let rule = rules.iter_mut().find(|r| r.matches(method, path))?;
+        if let Some(n) = rule.times.as_mut() {
+            *n -= 1;
+        }
+        Some(rule.clone())
+    }
+
+    fn latency(&self) -> Duration {
+        *lock(&self.latency)
+    }
+
+    /// Sends the request to the upstream and returns its answer with the
+    /// body still streaming, or a 502 when it cannot be reached.
+    async fn forward(&self, req: Request<Incoming>, path: &str) -> Response<ProxyBody> {
+        let (mut parts, body) = req.into_parts();
+        let uri = format!("http://{}{path}", self.upstream_host);
+        parts.uri = match uri.parse::<Uri>() {
+            Ok(uri) => uri,
+            Err(err) => return error_response(StatusCode::BAD_REQUEST, &format!("{uri}: {err}")),
+        };
+        parts.version = Version::HTTP_11;
+        strip_hop_by_hop(&mut parts.headers);
+        if let Ok(host) = HeaderValue::from_str(&self.upstream_host) {
+            parts.headers.insert(HOST, host);
+        }
+        let resp = match self.client.request(Request::from_parts(parts, body)).await {
+            Ok(resp) => resp,
+            Err(err) => {
+                return error_response(
+                    StatusCode::BAD_GATEWAY,
+                    &format!("test proxy could not reach {}: {err:#}", self.upstream_host),
+                )
+            }
+        };
+        let (mut parts, body) = resp.into_parts();
+        strip_hop_by_hop(&mut parts.headers);
+        let rewritten = parts
+            .headers
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| rewrite_location(v, &self.upstream_host, &self.host))
+            .and_then(|v| HeaderValue::from_str(&v).ok());
+        if let Some(location) = rewritten {
+            parts.headers.insert(LOCATION, location);
+        }
+        Response::from_parts(parts, body.boxed())
+    }
+
+    fn record(&self, method: String, path: String, status: StatusCode) {
+        lock(&self.seen).push(SeenRequest {
+            method,
+            path,
+            status: status.as_u16(),
+        });
+    }
+}
+
+/// Accepts connections until aborted, each served in its own task so slow or
+/// delayed connections never hold up others.
+async fn accept_loop(listener: TcpListener, state: Arc<State>) {
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    connections.spawn(serve(stream, state.clone()));
+                }
+                // Out of file descriptors and the like: back off instead of spinning.
+                Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+            },
+            // Reap finished connections so the set does not grow for ever.
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+}
+
+/// Serves one client connection (HTTP/1.1, keep-alive) until it closes.
+async fn serve(stream: TcpStream, state: Arc<State>) {
+    let _ = stream.set_nodelay(true);
+    let service = hyper::service::service_fn(move |req| {
+        let state = state.clone();
+        async move { Ok::<_, Infallible>(handle(&state, req).await) }
+    });
+    // No timer is configured, so hyper applies no header-read timeout: idle
+    // keep-alive connections stay open for as long as the client keeps them,
+    // instead of being closed under a client that is about to reuse them.
+    let _ = hyper::server::conn::http1::Builder::new()
+        .serve_connection(TokioIo::new(stream), service)
+        .await;
+}
+
+/// One request: latency, then a fault or the upstream's answer, then latency.
+async fn handle(state: &State, req: Request<Incoming>) -> Response<ProxyBody> {
+    let method = req.method().to_string();
+    let path = req
+        .uri()
+        .path_and_query()
+        .map_or_else(|| req.uri().path().to_string(), |p| p.as_str().to_string());
+    sleep(state.latency()).await;
+    let resp = match state.take_fault(&method, &path) {
+        Some(rule) => {
+            // Read the body to its end so the connection stays usable for the
+            // client's retry instead of being closed under its feet.
+            drain(req.into_body()).await;
+            fault_response(&rule)
+        }
+        None => state.forward(req, &path).await,
+    };
+    sleep(state.latency()).await;
+    state.record(method, path, resp.status());
+    resp
+}
+
+/// Reads and discards a request body frame by frame.
+async fn drain(mut body: Incoming) {
+    while let Some(frame) = body.frame().await {
+        if frame.is_err() {
+            break;
+        }
+    }
+}
+
+async fn sleep(duration: Duration) {
+    if !duration.is_zero() {
+        tokio::time::sleep(duration).await;
+    }
+}
+
+/// The proxy's own answer for a faulted request: distribution's error format,
+/// `TOOMANYREQUESTS` for 429 and `UNAVAILABLE` for any other status.
+fn fault_response(rule: &FaultRule) -> Response<ProxyBody> {
+    let status = StatusCode::from_u16(rule.status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+    let code = if status == StatusCode::TOO_MANY_REQUESTS {
+        "TOOMANYREQUESTS"
+    } else {
+        "UNAVAILABLE"
+    };
+    let mut resp = json_error(status, code, INJECTED_MESSAGE);
+    if let Some(secs) = rule.retry_after_secs {
+        resp.headers_mut()
+            .insert("retry-after", HeaderValue::from(secs));
+    }
+    resp
+}
+
+/// A distribution-style error answered by the proxy itself.
+fn error_response(status: StatusCode, message: &str) -> Response<ProxyBody> {
+    json_error(status, "UNAVAILABLE", message)
+}
+
+fn json_error(status: StatusCode, code: &str, message: &str) -> Response<ProxyBody> {
+    let body = serde_json::json!({ "errors": [{ "code": code, "message": message }] });
+    let body = Full::new(Bytes::from(body.to_string()))
+        .map_err(|never| match never {})
+        .boxed();
+    let mut resp = Response::new(body);
+    *resp.status_mut() = status;
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp
+}
+
+/// Removes hop-by-hop headers, including any the `Connection` header names.
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect();
+    for name in named {
+        headers.remove(name);
+    }
+    for name in HOP_BY_HOP {
+        headers.remove(name);
+    }
+}
+
+/// `http://<upstream>/rest` becomes `http://<proxy>/rest`; relative or other
+/// hosts' locations are left alone (`None`).
+fn rewrite_location(location: &str, upstream_host: &str, proxy_host: &str) -> Option<String> {
+    let rest = location
+        .strip_prefix("http://")?
+        .strip_prefix(upstream_host)?;
+    if rest.is_empty() || rest.starts_with(['/', '?', '#']) {
+        Some(format!("http://{proxy_host}{rest}"))
+    } else {
+        None
+    }
+}
+
+/// Locks a mutex, ignoring poisoning: the guarded values stay consistent
+/// even if a holder panicked, and a test's assertion should not cascade.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn location_moves_from_upstream_to_proxy_only_for_the_upstream_host() {
+        let up = "127.0.0.1:5000";
+        let px = "127.0.0.1:6000";
+        assert_eq!(
+            rewrite_location(
+                "http://127.0.0.1:5000/v2/a/blobs/uploads/x?_state=s",
+                up,
+                px
+            )
+            .as_deref(),
+            Some("http://127.0.0.1:6000/v2/a/blobs/uploads/x?_state=s")
+        );
+        assert_eq!(rewrite_location("/v2/a/blobs/uploads/x", up, px), None);
+        assert_eq!(rewrite_location("http://127.0.0.1:50001/v2/", up, px), None);
+        assert_eq!(rewrite_location("https://127.0.0.1:5000/v2/", up, px), None);
+    }
+
+    #[test]
+    fn a_counted_rule_stops_matching_when_used_up() {
+        let rule = FaultRule::new(503, "/manifests/").method("get").times(0);
+        assert!(!rule.matches("GET", "/v2/a/manifests/v1"));
+        let rule = rule.times(1);
+        assert!(rule.matches("GET", "/v2/a/manifests/v1"));
+        assert!(!rule.matches("PUT", "/v2/a/manifests/v1"));
+        assert!(!rule.matches("GET", "/v2/a/blobs/sha256:00"));
+    }
+
+    #[test]
+    fn hop_by_hop_headers_and_those_named_by_connection_are_removed() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            CONNECTION,
+            HeaderValue::from_static("keep-alive, x-private"),
+        );
+        headers.insert("x-private", HeaderValue::from_static("1"));
+        headers.insert("transfer-encoding", HeaderValue::from_static("chunked"));
+        headers.insert(
+            "docker-content-digest",
+            HeaderValue::from_static("sha256:00"),
+        );
+        strip_hop_by_hop(&mut headers);
+        assert_eq!(headers.len(), 1);
+        assert!(headers.contains_key("docker-content-digest"));
+    }
+}

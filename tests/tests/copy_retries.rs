@@ -1,0 +1,157 @@
+//! Registries that fail for a while: 503 and 429 answers are retried with backoff (the
+//! registry's Retry-After wins), writes included — an aborted blob upload restarts cleanly —
+//! and a registry that never recovers fails the copy with a reason naming it.
+
+use std::time::{Duration, Instant};
+
+use mirror_common::copy::{CopyOptions, TagStatus};
+use mirror_common::reference::ImageRef;
+use mirror_common::registry::{ClientOptions, RegistryClient, RetryPolicy};
+use mirror_tests::*;
+
+fn r(s: String) -> ImageRef {
+    ImageRef::parse(&s).unwrap()
+}
+
+/// An engine whose destination is reached through `proxy`.
+fn engine_via(
+    proxy: &Proxy,
+    src: &Registry,
+    attempts: u32,
+    copy: CopyOptions,
+) -> mirror_common::copy::CopyEngine {
+    let mut opts = ClientOptions {
+        retry: RetryPolicy {
+            max_attempts: attempts,
+            base_delay: Duration::from_millis(20),
+            max_delay: Duration::from_secs(5),
+        },
+        ..ClientOptions::default()
+    };
+    opts.insecure_registries.extend([proxy.host(), src.host()]);
+    let client = std::sync::Arc::new(RegistryClient::new(opts).unwrap());
+    mirror_common::copy::CopyEngine::new(
+        client,
+        std::sync::Arc::new(mirror_common::index::MemoryIndex::new()),
+        copy,
+    )
+}
+
+#[tokio::test]
+async fn blob_upload_answered_503_twice_is_retried_and_ends_correct() {
+    let src = Registry::start().await.unwrap();
+    let dst = Registry::start().await.unwrap();
+    let proxy = Proxy::start(&dst).await.unwrap();
+    let image = push_image(
+        &src,
+        "app/r",
+        "1",
+        ImageSpec::new(vec![Layer::random(200_000)]),
+    )
+    .await
+    .unwrap();
+    // The blob PUT (the write that streams the bytes) fails twice; the session POST too.
+    proxy.fail(FaultRule::new(503, "digest=").method("PUT").times(2));
+    proxy.fail(
+        FaultRule::new(503, "/blobs/uploads/")
+            .method("POST")
+            .times(1),
+    );
+    let report = engine_via(&proxy, &src, 5, CopyOptions::default())
+        .copy(
+            &r(format!("{}/app/r:1", src.host())),
+            &[r(format!("{}/app/r:1", proxy.host()))],
+        )
+        .await;
+    assert!(report.succeeded(), "{report:?}");
+    assert_eq!(
+        manifest_digest(&dst, "app/r", "1").await.unwrap(),
+        Some(image.digest)
+    );
+    let failed_puts = proxy
+        .requests()
+        .into_iter()
+        .filter(|q| q.method == "PUT" && q.path.contains("digest=") && q.status == 503)
+        .count();
+    assert_eq!(failed_puts, 2);
+    assert_eq!(
+        report.stats.blobs_uploaded, 2,
+        "each blob counted once however often it was restarted"
+    );
+}
+
+#[tokio::test]
+async fn throttled_manifest_push_waits_for_retry_after() {
+    let src = Registry::start().await.unwrap();
+    let dst = Registry::start().await.unwrap();
+    let proxy = Proxy::start(&dst).await.unwrap();
+    push_image(
+        &src,
+        "app/t",
+        "1",
+        ImageSpec::new(vec![Layer::random(1_000)]),
+    )
+    .await
+    .unwrap();
+    proxy.fail(
+        FaultRule::new(429, "/manifests/1")
+            .method("PUT")
+            .retry_after(1)
+            .times(1),
+    );
+    let started = Instant::now();
+    let report = engine_via(&proxy, &src, 3, CopyOptions::default())
+        .copy(
+            &r(format!("{}/app/t:1", src.host())),
+            &[r(format!("{}/app/t:1", proxy.host()))],
+        )
+        .await;
+    assert!(report.succeeded(), "{report:?}");
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "Retry-After: 1 was honoured ({:?})",
+        started.elapsed()
+    );
+    assert_eq!(proxy.count("PUT", "/manifests/1"), 2);
+}
+
+#[tokio::test]
+async fn registry_that_never_recovers_fails_the_copy_naming_it_and_leaves_the_tag_absent() {
+    let src = Registry::start().await.unwrap();
+    let dst = Registry::start().await.unwrap();
+    let proxy = Proxy::start(&dst).await.unwrap();
+    push_image(
+        &src,
+        "app/d",
+        "1",
+        ImageSpec::new(vec![Layer::random(1_000)]),
+    )
+    .await
+    .unwrap();
+    proxy.fail(FaultRule::new(503, "/blobs/uploads/"));
+    let one_at_a_time = CopyOptions {
+        blob_concurrency: 1,
+        ..CopyOptions::default()
+    };
+    let report = engine_via(&proxy, &src, 3, one_at_a_time)
+        .copy(
+            &r(format!("{}/app/d:1", src.host())),
+            &[r(format!("{}/app/d:1", proxy.host()))],
+        )
+        .await;
+    let tag = &report.tags[0];
+    assert_eq!(tag.status, TagStatus::Failed);
+    assert!(tag.retryable, "a 503 may pass later");
+    let error = tag.error.as_deref().unwrap();
+    assert!(
+        error.contains(&format!("registry {}", proxy.host()))
+            && error.contains("HTTP 503 UNAVAILABLE"),
+        "{error}"
+    );
+    assert_eq!(manifest_digest(&dst, "app/d", "1").await.unwrap(), None);
+    assert_eq!(
+        proxy.count("POST", "/blobs/uploads/"),
+        3,
+        "the attempt limit bounds the requests; retries do not multiply"
+    );
+}
