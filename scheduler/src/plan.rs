@@ -20,7 +20,7 @@ use mirror_common::registry::RegistryClient;
 use uuid::Uuid;
 
 /// Registry requests the planner makes at the same time.
-const PLAN_CONCURRENCY: usize = 16;
+const PLAN_CONCURRENCY: usize = 32;
 
 /// What a run will do.
 pub struct Plan {

@@ -26,7 +26,7 @@ pub struct Args {
     #[arg(long)]
     pub local: bool,
     /// In-process workers (jobs copied at the same time) with --local.
-    #[arg(long, default_value_t = 8, value_name = "N")]
+    #[arg(long, default_value_t = 16, value_name = "N")]
     pub workers: usize,
     /// Keep going after a failed tag (the exit status is still 1), as oc's flag of that name.
     #[arg(long)]

@@ -113,6 +113,7 @@ async fn mapping_with_globs_tagless_sources_and_indexes_mirrors_every_tag_then_r
     );
 
     let puts = dst.count("PUT", "/");
+    let source_reads = src.count("GET", "/manifests/") + src.count("GET", "/blobs/");
     let report = dir.path().join("report.json");
     let second = run_local(
         &[file],
@@ -131,6 +132,11 @@ async fn mapping_with_globs_tagless_sources_and_indexes_mirrors_every_tag_then_r
         stderr(&second)
     );
     assert_eq!(dst.count("PUT", "/"), puts, "a no-op run writes nothing");
+    assert_eq!(
+        src.count("GET", "/manifests/") + src.count("GET", "/blobs/"),
+        source_reads,
+        "and reads no manifest or blob: one HEAD per source tag is enough"
+    );
     let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
     assert_eq!(json["tags"].as_array().unwrap().len(), 6);
     assert!(json["tags"]

@@ -65,6 +65,9 @@ pub struct CopyEngine {
     limits: Mutex<HashMap<String, Arc<Semaphore>>>,
 }
 
+/// A destination tag with what it points at now.
+type Current<'a> = (&'a ImageRef, &'a Result<Option<String>, RegistryError>);
+
 /// The source, resolved and verified: what to push, in push order.
 struct Resolved {
     top: Manifest,
@@ -102,18 +105,39 @@ impl CopyEngine {
             stats: CopyStats::default(),
             seconds: 0.0,
         };
+        // Step 2 first: where each destination tag points now. A planned job is pinned to a
+        // digest, so when every tag is already there the source is not even read.
+        let heads: Vec<_> = destinations
+            .iter()
+            .map(|d| self.head_destination(d))
+            .collect();
+        let current = futures::future::join_all(heads).await;
+        if let (Some(want), None) = (&source.digest, &self.opts.filter) {
+            if current
+                .iter()
+                .all(|c| matches!(c, Ok(Some(d)) if d == want))
+            {
+                report.digest = Some(want.clone());
+                report.tags = destinations
+                    .iter()
+                    .map(|d| ok(d, TagStatus::UpToDate, want))
+                    .collect();
+                report.seconds = started.elapsed().as_secs_f64();
+                return report;
+            }
+        }
         match self.resolve(source).await {
             Err(e) => {
                 report.tags = destinations.iter().map(|d| failed(d, &e)).collect();
             }
             Ok(resolved) => {
                 report.digest = Some(resolved.top.digest.clone());
-                let mut by_repo: BTreeMap<(String, String), Vec<&ImageRef>> = BTreeMap::new();
-                for d in destinations {
+                let mut by_repo: BTreeMap<(String, String), Vec<Current>> = BTreeMap::new();
+                for (d, c) in destinations.iter().zip(&current) {
                     by_repo
                         .entry((d.registry.clone(), d.repository.clone()))
                         .or_default()
-                        .push(d);
+                        .push((d, c));
                 }
                 for ((registry, repository), tags) in by_repo {
                     let target = Target {
@@ -130,6 +154,20 @@ impl CopyEngine {
         report.stats = counters.snapshot();
         report.seconds = started.elapsed().as_secs_f64();
         report
+    }
+
+    /// The digest a destination tag points at now (`None`: no such tag). Asks for a push
+    /// token unless in a dry run, so that the push that may follow reuses it.
+    async fn head_destination(&self, dst: &ImageRef) -> Result<Option<String>, RegistryError> {
+        let push = !self.opts.dry_run;
+        self.client
+            .head_manifest(
+                &dst.registry,
+                &dst.repository,
+                dst.manifest_reference(),
+                push,
+            )
+            .await
     }
 
     /// Step 1 and 3: the source manifest, its children (filtered), all verified.
@@ -219,26 +257,17 @@ impl CopyEngine {
         source: &ImageRef,
         resolved: &Resolved,
         target: &Target<'_>,
-        tags: &[&ImageRef],
+        tags: &[Current<'_>],
         counters: &Counters,
     ) -> Vec<TagResult> {
         let digest = &resolved.top.digest;
         let mut results = Vec::new();
         let mut pending: Vec<(&ImageRef, bool)> = Vec::new();
-        for dst in tags {
-            match self
-                .client
-                .head_manifest(
-                    target.registry,
-                    target.repository,
-                    dst.manifest_reference(),
-                    !self.opts.dry_run,
-                )
-                .await
-            {
-                Ok(Some(d)) if &d == digest => results.push(ok(dst, TagStatus::UpToDate, digest)),
+        for (dst, current) in tags {
+            match current {
+                Ok(Some(d)) if d == digest => results.push(ok(dst, TagStatus::UpToDate, digest)),
                 Ok(current) => pending.push((dst, current.is_some())),
-                Err(e) => results.push(failed(dst, &e)),
+                Err(e) => results.push(failed(dst, e)),
             }
         }
         if pending.is_empty() {

@@ -24,8 +24,18 @@ impl RegistryClient {
         registry: &str,
         repository: &str,
     ) -> Result<Vec<String>, RegistryError> {
+        self.list_tags_paged(registry, repository, PAGE).await
+    }
+
+    /// [`list_tags`](Self::list_tags) asking for `page` tags per request.
+    pub async fn list_tags_paged(
+        &self,
+        registry: &str,
+        repository: &str,
+        page: usize,
+    ) -> Result<Vec<String>, RegistryError> {
         let scope = Scope::repo(repository, Access::Pull);
-        let mut url = self.url(registry, &format!("/v2/{repository}/tags/list?n={PAGE}"))?;
+        let mut url = self.url(registry, &format!("/v2/{repository}/tags/list?n={page}"))?;
         let mut tags = Vec::new();
         for _ in 0..100_000 {
             let resp = self
