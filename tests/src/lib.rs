@@ -19,6 +19,7 @@ pub mod mirror;
 pub mod proxy;
 pub mod registry;
 pub mod tls;
+pub mod token_server;
 
 pub use access_log::Request;
 pub use api::RegistryApi;
@@ -30,4 +31,5 @@ pub use fixtures::{
 pub use inspect::{blob_exists, catalog, get_blob, get_manifest, manifest_digest, tags};
 pub use layer::{sha256_digest, Blob, Layer};
 pub use proxy::{FaultRule, Proxy, SeenRequest};
-pub use registry::{Registry, RegistryOptions, TESTBED_USER_AGENT};
+pub use registry::{Registry, RegistryOptions, TokenAuth, TESTBED_USER_AGENT};
+pub use token_server::{copy_storage, TokenRequest, TokenServer, TokenServerOptions};

@@ -34,6 +34,25 @@ pub struct RegistryOptions {
     pub tls: bool,
     /// Require HTTP Basic auth with this user and password (htpasswd, bcrypt).
     pub htpasswd: Option<(String, String)>,
+    /// Require Bearer tokens from this token service (distribution's `token`
+    /// access controller), e.g. [`crate::TokenServer::registry_auth`]. Not
+    /// together with `htpasswd`. The test bed's own API helpers only speak
+    /// Basic, so read such a registry with the token server's helpers.
+    pub token_auth: Option<TokenAuth>,
+}
+
+/// The `auth: token:` settings of a registry: where clients get tokens and
+/// which tokens the registry accepts.
+#[derive(Debug, Clone)]
+pub struct TokenAuth {
+    /// The token endpoint URL, sent to clients in the `Bearer realm=` challenge.
+    pub realm: String,
+    /// The service name: sent in the challenge and required as the token's `aud`.
+    pub service: String,
+    /// The only accepted `iss` of a token.
+    pub issuer: String,
+    /// PEM certificates a token's `x5c` chain must verify against.
+    pub root_cert_bundle: PathBuf,
 }
 
 /// A running `docker-registry` child process. Dropping it kills the process.
@@ -60,6 +79,9 @@ impl Registry {
             .prefix("mirror-registry-")
             .tempdir()
             .context("creating the registry's temporary directory")?;
+        if options.htpasswd.is_some() && options.token_auth.is_some() {
+            bail!("a registry takes either htpasswd or token auth, not both");
+        }
         let storage = dir.path().join("storage");
         std::fs::create_dir_all(&storage).context("creating the storage directory")?;
         let tls = if options.tls {
@@ -75,7 +97,10 @@ impl Registry {
         let mut last_error = None;
         for _ in 0..PORT_ATTEMPTS {
             let port = free_port()?;
-            let config = config_yaml(port, &storage, tls.as_ref(), htpasswd.as_deref());
+            let mut config = config_yaml(port, &storage, tls.as_ref(), htpasswd.as_deref());
+            if let Some(token) = &options.token_auth {
+                config.push_str(&token_auth_yaml(token));
+            }
             let config_path = dir.path().join("config.yml");
             std::fs::write(&config_path, config).context("writing config.yml")?;
             let access_log = dir.path().join("stdout-access.log");
@@ -371,4 +396,16 @@ fn config_yaml(
         ));
     }
     yaml
+}
+
+/// The `auth: token:` section for distribution's token access controller.
+fn token_auth_yaml(token: &TokenAuth) -> String {
+    let q = |s: &str| serde_json::Value::String(s.to_string()).to_string();
+    format!(
+        "auth:\n  token:\n    realm: {}\n    service: {}\n    issuer: {}\n    rootcertbundle: {}\n",
+        q(&token.realm),
+        q(&token.service),
+        q(&token.issuer),
+        quote(&token.root_cert_bundle)
+    )
 }

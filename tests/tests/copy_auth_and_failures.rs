@@ -15,6 +15,7 @@ fn htpasswd(user: &str, pass: &str) -> RegistryOptions {
     RegistryOptions {
         tls: false,
         htpasswd: Some((user.to_string(), pass.to_string())),
+        ..Default::default()
     }
 }
 
@@ -123,6 +124,7 @@ async fn tls_registries_are_reached_through_the_given_ca() {
     let tls = RegistryOptions {
         tls: true,
         htpasswd: None,
+        ..Default::default()
     };
     let src = Registry::start_with(tls.clone()).await.unwrap();
     let dst = Registry::start_with(tls).await.unwrap();

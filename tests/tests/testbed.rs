@@ -78,6 +78,7 @@ async fn htpasswd_registry_rejects_anonymous_requests_and_accepts_credentials() 
     let registry = Registry::start_with(RegistryOptions {
         tls: false,
         htpasswd: Some(("alice".into(), "s3cret".into())),
+        ..Default::default()
     })
     .await
     .unwrap();
@@ -117,6 +118,7 @@ async fn tls_registry_is_reachable_with_the_generated_ca_only() {
     let registry = Registry::start_with(RegistryOptions {
         tls: true,
         htpasswd: None,
+        ..Default::default()
     })
     .await
     .unwrap();

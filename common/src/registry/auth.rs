@@ -244,11 +244,13 @@ async fn fetch_token(
         .token
         .or(body.access_token)
         .ok_or_else(|| auth_err("token response has no token".into()))?;
-    // Refresh a little early so a token never expires on its way to the registry.
-    let lifetime = Duration::from_secs(body.expires_in.unwrap_or(60).max(10));
+    // Refresh a little early (5 s, or half of a short lifetime) so that a token never
+    // expires on its way to the registry.
+    let lifetime = Duration::from_secs(body.expires_in.unwrap_or(60));
+    let margin = Duration::from_secs(5).min(lifetime / 2);
     Ok(Token {
         value,
-        expires: Instant::now() + lifetime - Duration::from_secs(5),
+        expires: Instant::now() + lifetime - margin,
     })
 }
 

@@ -121,13 +121,7 @@ impl RegistryClient {
                     continue;
                 }
                 Ok(resp) if resp.status() == StatusCode::UNAUTHORIZED => {
-                    return Err(RegistryError::Auth {
-                        registry: registry.to_string(),
-                        message: format!(
-                            "{method} {}: the registry refused the credentials (HTTP 401)",
-                            url.path()
-                        ),
-                    });
+                    return Err(self.refused(registry, scope, &method, &url, resp.headers()));
                 }
                 Ok(resp) if is_retryable_status(resp.status()) => {
                     let wait = retry_after(resp.headers());
@@ -180,6 +174,46 @@ impl RegistryClient {
         self.auth
             .authorization(&self.http, registry, scope, cred)
             .await
+    }
+
+    /// The error for a 401 that fresh credentials did not cure, saying which it was: the
+    /// token service granted less than asked (anonymous push, say), or credentials refused.
+    fn refused(
+        &self,
+        registry: &str,
+        scope: &Scope,
+        method: &Method,
+        url: &url::Url,
+        headers: &HeaderMap,
+    ) -> RegistryError {
+        let challenge = headers
+            .get(WWW_AUTHENTICATE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let has_credentials = self.opts.credentials.get(registry).is_some();
+        let message = if challenge.contains("insufficient_scope") {
+            let hint = if has_credentials {
+                ""
+            } else {
+                "; anonymous access cannot do this: add credentials to the registry config"
+            };
+            format!(
+                "{method} {}: the token service granted less than {}{hint}",
+                url.path(),
+                scope.params().join(" ")
+            )
+        } else if has_credentials {
+            format!(
+                "{method} {}: the registry refused the credentials (HTTP 401)",
+                url.path()
+            )
+        } else {
+            format!("{method} {}: the registry requires credentials and the registry config has none for it (HTTP 401)", url.path())
+        };
+        RegistryError::Auth {
+            registry: registry.to_string(),
+            message,
+        }
     }
 
     async fn learn_challenge(
