@@ -141,3 +141,25 @@ mod tests {
         assert_eq!(job.destination_repository(), "r.io/x/y");
     }
 }
+
+/// Announces a run on the broker before its jobs: how many jobs and which destination tags,
+/// so that waiters know when a run is complete and the next run can tell which tags still
+/// have unfinished jobs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunStarted {
+    pub version: u32,
+    pub run_id: Uuid,
+    /// Seconds since the Unix epoch.
+    pub started_at: u64,
+    pub jobs: usize,
+    /// Every destination tag (`registry/repo:tag`) the run's jobs will write.
+    pub destinations: Vec<String>,
+}
+
+/// What the run history holds: run announcements and job results, in publishing order.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum RunEvent {
+    Started(RunStarted),
+    Result(JobResult),
+}

@@ -39,6 +39,16 @@ impl MemoryQueue {
         Self::default()
     }
 
+    /// Waits for the next result published by a worker.
+    pub async fn receive_result(&self) -> Result<JobResult, QueueError> {
+        self.results_rx
+            .lock()
+            .await
+            .recv()
+            .await
+            .ok_or(QueueError::Closed)
+    }
+
     /// Jobs parked so far, with their reasons.
     pub fn parked(&self) -> Vec<(Job, String)> {
         self.parked
@@ -108,15 +118,6 @@ impl JobQueue for MemoryQueue {
         self.results_tx
             .send(result.clone())
             .map_err(|_| QueueError::Closed)
-    }
-
-    async fn receive_result(&self) -> Result<JobResult, QueueError> {
-        self.results_rx
-            .lock()
-            .await
-            .recv()
-            .await
-            .ok_or(QueueError::Closed)
     }
 }
 

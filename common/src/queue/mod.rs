@@ -1,4 +1,6 @@
 //! The job queue between the scheduler and the workers: jobs one way, results the other.
+//! How results are read back depends on the mode (a channel in process; a per-run
+//! subscription on the broker), so only their publishing is part of the trait.
 //!
 //! Two implementations share this trait: an in-process one (the embedded mode, no
 //! broker) and RabbitMQ (the fleet). Code above it, the planner and the worker loop, does
@@ -49,8 +51,6 @@ pub trait JobQueue: Send + Sync {
     async fn publish(&self, job: &Job) -> Result<(), QueueError>;
     /// Waits for the next job.
     async fn receive(&self) -> Result<Delivery, QueueError>;
-    /// Sends a job's result to whoever waits for the run.
+    /// Sends a job's result to whoever waits for the run (and to the run history).
     async fn publish_result(&self, result: &JobResult) -> Result<(), QueueError>;
-    /// Waits for the next result.
-    async fn receive_result(&self) -> Result<JobResult, QueueError>;
 }
