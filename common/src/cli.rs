@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::Args;
 
 use crate::copy::{CopyOptions, PlatformFilter};
+use crate::queue::amqp::AmqpConfig;
 use crate::registry::{ClientOptions, CredentialStore, RegistryClient, RegistryError, RetryPolicy};
 
 /// How to reach registries.
@@ -94,4 +95,64 @@ impl CopyArgs {
             max_per_registry: self.max_per_registry,
         })
     }
+}
+
+/// Where the broker is and how its queues are named and retried. Global, so that they may
+/// follow a subcommand (`dead-letters list --queue-prefix p`).
+#[derive(clap::Args, Clone, Debug)]
+pub struct BrokerArgs {
+    /// RabbitMQ URL.
+    #[arg(
+        long = "amqp",
+        env = "AMQP_URL",
+        global = true,
+        default_value = "amqp://127.0.0.1:5672/%2f",
+        value_name = "URL"
+    )]
+    pub amqp: String,
+    /// Prefix of every queue and exchange name (two installations or test runs on one broker
+    /// use different prefixes).
+    #[arg(
+        long,
+        env = "QUEUE_PREFIX",
+        global = true,
+        default_value = "image-mirror",
+        value_name = "PREFIX"
+    )]
+    pub queue_prefix: String,
+    /// Delays before each redelivery of a job that failed with a retryable error; a job is
+    /// tried once more than there are delays, then parked.
+    #[arg(
+        long,
+        global = true,
+        value_delimiter = ',',
+        default_value = "10s,60s,300s",
+        value_parser = humantime::parse_duration,
+        value_name = "DURATIONS"
+    )]
+    pub retry_delays: Vec<Duration>,
+}
+
+impl BrokerArgs {
+    /// The queue configuration these flags describe.
+    pub fn config(&self, prefetch: u16) -> AmqpConfig {
+        AmqpConfig {
+            url: self.amqp.clone(),
+            prefix: self.queue_prefix.clone(),
+            prefetch,
+            retry_delays: self.retry_delays.clone(),
+            ..AmqpConfig::default()
+        }
+    }
+}
+
+/// Logs go to stderr (stdout carries oc's result lines); `RUST_LOG` sets the level
+/// (default `warn`). Both binaries start with this.
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }

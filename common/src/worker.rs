@@ -1,14 +1,15 @@
-//! The worker loop, the same in the embedded mode and in a fleet: take a job, copy it,
-//! report the result, acknowledge. A job whose failure may pass (network, throttling,
-//! server errors) is handed back for a delayed retry until its attempts run out; then, like
-//! a permanent failure, it is reported as failed.
+//! Handling one job, the same in the embedded mode and in a fleet: copy it, report the
+//! result, acknowledge. A job whose failure may pass (network, throttling, server errors)
+//! is handed back for a delayed retry until its attempts run out; then it is reported as
+//! failed and parked (dead-lettered) for an operator. A permanent failure (not found,
+//! denied, corrupted content) is reported as failed and acknowledged at once.
 
 use std::time::Duration;
 
 use tracing::Instrument;
 
 use crate::copy::CopyEngine;
-use crate::job::{Job, JobResult, JOB_VERSION};
+use crate::job::{JobResult, JOB_VERSION};
 use crate::queue::{Delivery, JobQueue, QueueError};
 
 /// Job-level retry settings (on top of the per-request retries of the registry client).
@@ -43,6 +44,9 @@ pub async fn handle(
             job.id, job.version
         );
         tracing::error!(job_id = %job.id, "{reason}");
+        queue
+            .publish_result(&JobResult::failed(&job, &reason, false))
+            .await?;
         return acker.park(&reason).await;
     }
     let span =
@@ -62,30 +66,16 @@ pub async fn handle(
         );
         return acker.retry(&job, delay).await;
     }
+    let first_error = report
+        .tags
+        .iter()
+        .find_map(|t| t.error.clone())
+        .unwrap_or_default();
     queue.publish_result(&JobResult::new(&job, report)).await?;
-    acker.ack().await
-}
-
-/// Takes jobs until the queue closes.
-pub async fn run(
-    queue: &dyn JobQueue,
-    engine: &CopyEngine,
-    retry: &JobRetry,
-) -> Result<(), QueueError> {
-    loop {
-        let delivery = queue.receive().await?;
-        handle(queue, engine, retry, delivery).await?;
+    if retryable && retry.max_attempts > 1 {
+        let reason = format!("gave up after {} attempts: {first_error}", job.attempt + 1);
+        tracing::error!(job_id = %job.id, "{reason}");
+        return acker.park(&reason).await;
     }
-}
-
-/// Reports a job that failed before copying (a planner-side failure, e.g. the source
-/// could not be resolved), through the same result path as copied jobs.
-pub async fn report_unrunnable(
-    queue: &dyn JobQueue,
-    job: &Job,
-    reason: &str,
-) -> Result<(), QueueError> {
-    queue
-        .publish_result(&JobResult::failed(job, reason, false))
-        .await
+    acker.ack().await
 }

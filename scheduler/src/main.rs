@@ -1,15 +1,21 @@
 //! `mirror-scheduler`: expands mapping files into per-tag copy jobs. `validate` checks
-//! mapping files offline; `run --local` plans and mirrors them in this process.
+//! mapping files offline; `run` plans and mirrors them (in this process with `--local`, or
+//! through RabbitMQ and a fleet of workers); `status` and `dead-letters` are for operators.
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod dead_letters;
+mod distributed;
 mod files;
 mod local;
+mod output;
 mod plan;
 mod progress;
 mod run_cmd;
+mod schedule;
+mod status;
 mod summary;
 mod validate;
 
@@ -26,15 +32,21 @@ enum Command {
     Validate(validate::Args),
     /// Plan the jobs of the mapping files and mirror them (`--local`: in this process).
     Run(Box<run_cmd::Args>),
+    /// Queue depths, consumers, retrying and parked jobs, and the progress of recent runs.
+    Status(status::Args),
+    /// Inspect, replay or delete parked (dead-lettered) jobs.
+    DeadLetters(dead_letters::Args),
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    init_logging();
+    mirror_common::cli::init_logging();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Validate(args) => validate::run(&args),
         Command::Run(args) => run_cmd::run(*args).await,
+        Command::Status(args) => status::run(args).await,
+        Command::DeadLetters(args) => dead_letters::run(args).await,
     };
     match result {
         Ok(code) => code,
@@ -43,14 +55,4 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// Logs go to stderr (stdout carries oc's result lines); `RUST_LOG` sets the level.
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
 }

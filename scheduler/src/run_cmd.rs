@@ -1,19 +1,23 @@
-//! `mirror-scheduler run`: read the mapping files, plan the jobs, and (with `--local`) run
-//! them in this process; prints oc's line per pushed tag, a summary, and `--report` JSON.
+//! `mirror-scheduler run`: read the mapping files, plan the jobs, and either run them in this
+//! process (`--local`, also every `--dry-run`) or publish them to RabbitMQ for the workers
+//! (`--wait` to follow the run to its end). Once and exit by default (a Kubernetes
+//! CronJob), or on a cron schedule with `--schedule`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::{bail, Result};
-use mirror_common::cli::{CopyArgs, RegistryArgs};
+use anyhow::Result;
+use mirror_common::cli::{BrokerArgs, CopyArgs, RegistryArgs};
 use mirror_common::copy::CopyEngine;
 use mirror_common::index::MemoryIndex;
 use mirror_common::mapping::load;
+use mirror_common::queue::amqp::AmqpQueue;
 use uuid::Uuid;
 
 use crate::files::MappingArgs;
+use crate::output::record_unresolved;
 use crate::summary::{print_rejected, RunReport};
 
 /// Flags of `run`.
@@ -29,61 +33,112 @@ pub struct Args {
     #[arg(long, default_value_t = 16, value_name = "N")]
     pub workers: usize,
     /// Keep going after a failed tag (the exit status is still 1), as oc's flag of that name.
+    /// (--local; the fleet always keeps going.)
     #[arg(long)]
     pub continue_on_error: bool,
     /// Write nothing: print per tag whether it is new, changed or up to date, and the blob
-    /// work it would take. Also read from the environment as dry_run=true.
+    /// work it would take. Runs in this process, never publishes. Also dry_run=true.
     #[arg(long, env = "dry_run")]
     pub dry_run: bool,
+    /// Distributed mode: wait until the workers have reported every job, print the results
+    /// and exit 1 if a tag failed.
+    #[arg(long)]
+    pub wait: bool,
+    /// Stay up and start a run on this cron schedule (e.g. "@hourly", "0 * * * *"), instead
+    /// of running once.
+    #[arg(long, value_name = "CRON")]
+    pub schedule: Option<String>,
     /// Write the run's report (one entry per tag, failures with their reason) as JSON.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
+    #[command(flatten)]
+    pub broker: BrokerArgs,
     #[command(flatten)]
     pub registry: RegistryArgs,
     #[command(flatten)]
     pub copy: CopyArgs,
 }
 
-/// Runs the command; the exit status is 0 only when every tag made it.
+/// Runs once, or forever on `--schedule`; the exit status is 0 only when every tag made it.
 pub async fn run(args: Args) -> Result<ExitCode> {
-    if !args.local {
-        bail!("only the embedded mode exists so far: add --local (the RabbitMQ mode is not built yet)");
+    match &args.schedule {
+        None => run_once(&args).await,
+        Some(expr) => crate::schedule::every(expr, || run_once(&args)).await,
     }
+}
+
+async fn run_once(args: &Args) -> Result<ExitCode> {
     let started = Instant::now();
     let files = args.files.select()?;
     let set = load(&files);
     let client = args.registry.client()?;
-    let run_id = Uuid::new_v4();
-    let plan = crate::plan::plan(set, &client, run_id).await;
+    let distributed = !args.local && !args.dry_run;
+    // Reach the broker before planning: no point listing registries if jobs cannot go out.
+    let queue = match distributed {
+        true => Some(AmqpQueue::connect(args.broker.config(1)).await?),
+        false => None,
+    };
+    let mut plan = crate::plan::plan(set, &client, Uuid::new_v4()).await;
     print_rejected(&plan.set);
     let mut report = RunReport::new(plan.run_id, args.dry_run, &plan.set);
-    eprintln!(
-        "run {}: {} files ({} rejected), {} jobs for {} tags",
-        plan.run_id,
-        plan.set.files.len(),
-        plan.set.rejected.len(),
-        plan.jobs.len(),
-        plan.jobs
-            .iter()
-            .map(|j| j.destinations.len())
-            .sum::<usize>()
-            + plan.unresolved.len()
-    );
-    let opts = args
-        .copy
-        .options(args.dry_run)
-        .map_err(anyhow::Error::msg)?;
-    let engine = Arc::new(CopyEngine::new(client, Arc::new(MemoryIndex::new()), opts));
-    crate::local::execute(
-        plan,
-        engine,
-        args.workers,
-        args.continue_on_error,
-        &mut report,
-    )
-    .await?;
+    record_unresolved(&plan, &mut report);
+    let mut followed = true;
+    match queue {
+        None => {
+            eprintln!(
+                "run {}: {} files ({} rejected), {} jobs for {} tags",
+                plan.run_id,
+                plan.set.files.len(),
+                plan.set.rejected.len(),
+                plan.jobs.len(),
+                plan.jobs
+                    .iter()
+                    .map(|j| j.destinations.len())
+                    .sum::<usize>()
+            );
+            let opts = args
+                .copy
+                .options(args.dry_run)
+                .map_err(anyhow::Error::msg)?;
+            let engine = Arc::new(CopyEngine::new(client, Arc::new(MemoryIndex::new()), opts));
+            crate::local::execute(
+                plan,
+                engine,
+                args.workers,
+                args.continue_on_error,
+                &mut report,
+            )
+            .await?;
+        }
+        Some(queue) => {
+            let subscription = match args.wait {
+                true => Some(queue.subscribe_run(plan.run_id).await?),
+                false => None,
+            };
+            let published = crate::distributed::publish(&queue, &mut plan).await?;
+            eprintln!(
+                "run {}: {} files ({} rejected), published {} jobs for {} tags{}",
+                plan.run_id,
+                plan.set.files.len(),
+                plan.set.rejected.len(),
+                published.jobs,
+                published.tags,
+                match published.skipped_unfinished {
+                    0 => String::new(),
+                    n => format!("; {n} tags skipped: an earlier run's job for them is unfinished"),
+                }
+            );
+            match subscription {
+                Some(sub) => crate::distributed::wait(sub, published.jobs, &mut report).await?,
+                None => followed = false,
+            }
+            queue.close().await;
+        }
+    }
     report.totals.seconds = started.elapsed().as_secs_f64();
-    eprintln!("{}", report.summary());
+    if followed {
+        eprintln!("{}", report.summary());
+    }
     if let Some(path) = &args.report {
         report.write_json(path)?;
     }

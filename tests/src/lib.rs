@@ -12,6 +12,7 @@ pub mod bench;
 pub mod binaries;
 pub mod docker_config;
 pub mod fixtures;
+pub mod fleet;
 pub mod inspect;
 pub mod layer;
 pub mod media_types;

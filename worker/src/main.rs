@@ -1,7 +1,9 @@
-//! `mirror-worker`: copies images between registries. `copy` does one image now; `run`
-//! (consuming jobs from the queue) arrives with the distributed mode.
+//! `mirror-worker`: copies images between registries. `copy` does one image; `run`
+//! consumes copy jobs from RabbitMQ.
 
 mod copy_cmd;
+mod run_cmd;
+mod shutdown;
 
 use clap::{Parser, Subcommand};
 
@@ -20,24 +22,20 @@ struct Cli {
 enum Command {
     /// Copy one image to one or more destinations and print `<digest> <destination>` lines.
     Copy(copy_cmd::Args),
+    /// Consume copy jobs from RabbitMQ until SIGTERM (then drain and exit 0).
+    Run(Box<run_cmd::Args>),
 }
 
 #[tokio::main]
 async fn main() {
-    init_logging();
+    mirror_common::cli::init_logging();
     let cli = Cli::parse();
     let code = match cli.command {
         Command::Copy(args) => copy_cmd::run(args).await,
+        Command::Run(args) => run_cmd::run(*args).await.unwrap_or_else(|e| {
+            eprintln!("error: {e:#}");
+            1
+        }),
     };
     std::process::exit(code);
-}
-
-/// Logs go to stderr (stdout carries oc's result lines); `RUST_LOG` sets the level.
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
 }

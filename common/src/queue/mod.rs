@@ -6,6 +6,7 @@
 //! broker) and RabbitMQ (the fleet). Code above it, the planner and the worker loop, does
 //! not know which one it talks to.
 
+pub mod amqp;
 mod memory;
 
 use std::time::Duration;
@@ -15,6 +16,7 @@ use thiserror::Error;
 
 use crate::job::{Job, JobResult};
 
+pub use amqp::{AmqpConfig, AmqpQueue};
 pub use memory::MemoryQueue;
 
 /// The queue could not do what was asked.
@@ -53,4 +55,18 @@ pub trait JobQueue: Send + Sync {
     async fn receive(&self) -> Result<Delivery, QueueError>;
     /// Sends a job's result to whoever waits for the run (and to the run history).
     async fn publish_result(&self, result: &JobResult) -> Result<(), QueueError>;
+}
+
+/// Publishes at the same time, each waiting for its confirm: confirms are what make a
+/// publish slow, and they pipeline well.
+const PUBLISH_CONCURRENCY: usize = 256;
+
+/// Publishes every job, many at a time; returns once the queue holds them all.
+pub async fn publish_all(queue: &dyn JobQueue, jobs: &[Job]) -> Result<(), QueueError> {
+    use futures::{StreamExt, TryStreamExt};
+    futures::stream::iter(jobs.iter().map(|job| queue.publish(job)))
+        .buffer_unordered(PUBLISH_CONCURRENCY)
+        .try_collect::<Vec<()>>()
+        .await
+        .map(|_| ())
 }

@@ -1,0 +1,80 @@
+//! How results reach the operator, the same in both modes: oc's `<digest> <destination>`
+//! line per pushed tag on stdout, errors on stderr, dry-run lines, and the run report.
+
+use mirror_common::copy::TagStatus;
+use mirror_common::job::JobResult;
+
+use crate::plan::Plan;
+use crate::progress::Progress;
+use crate::summary::{human_bytes, RunReport, TagEntry};
+
+/// Adds the tags whose source could not be resolved (no job was made for them).
+pub fn record_unresolved(plan: &Plan, report: &mut RunReport) {
+    for (tag, origin) in &plan.unresolved {
+        report.add_unjobbed(TagEntry {
+            destination: tag.destination.clone(),
+            source: String::new(),
+            digest: None,
+            status: TagStatus::Failed,
+            error: tag.error.clone(),
+            origins: vec![origin.clone()],
+        });
+        eprintln!(
+            "error: {}: {} ({origin})",
+            tag.destination,
+            tag.error.as_deref().unwrap_or("failed")
+        );
+    }
+}
+
+/// Adds one job's result to the report and prints its lines; true when a tag failed.
+pub fn record_result(progress: &Progress, report: &mut RunReport, result: &JobResult) -> bool {
+    for entry in report.add(result) {
+        match entry.status {
+            TagStatus::Pushed => {
+                if let Some(d) = &entry.digest {
+                    progress.println(&format!("{d} {}", entry.destination));
+                }
+            }
+            TagStatus::Failed => progress.eprintln(&format!(
+                "error: {}: {}",
+                entry.destination,
+                entry.error.as_deref().unwrap_or("failed")
+            )),
+            _ => {}
+        }
+    }
+    if report.dry_run {
+        print_dry_run(progress, result);
+    }
+    !result.report.succeeded()
+}
+
+/// Dry run: per tag, new / changed / up to date, with the blob work of its job.
+fn print_dry_run(progress: &Progress, result: &JobResult) {
+    let s = &result.report.stats;
+    for t in &result.report.tags {
+        let what = match t.status {
+            TagStatus::WouldCreate => "new",
+            TagStatus::WouldUpdate => "changed",
+            TagStatus::UpToDate => "up-to-date",
+            _ => continue,
+        };
+        let blobs = if t.status == TagStatus::UpToDate {
+            String::new()
+        } else {
+            format!(
+                "  blobs: {} to upload ({}), {} to mount, {} already there",
+                s.blobs_uploaded,
+                human_bytes(s.bytes_uploaded),
+                s.blobs_mounted,
+                s.blobs_skipped
+            )
+        };
+        progress.println(&format!(
+            "{what:<10} {} {}{blobs}",
+            t.digest.as_deref().unwrap_or("-"),
+            t.destination
+        ));
+    }
+}

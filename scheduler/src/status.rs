@@ -1,0 +1,261 @@
+//! `mirror-scheduler status`: what an operator looks at. Per queue: ready, in flight
+//! (unacknowledged), consumers; retrying and parked jobs; and for recent runs their progress
+//! (done / up to date / failed / pending) with every failure's reason.
+//!
+//! Queue numbers come from the RabbitMQ management HTTP API when it answers (it alone knows
+//! in-flight counts); otherwise from AMQP passive declares (ready and consumers). The output
+//! says which.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::Result;
+use mirror_common::cli::BrokerArgs;
+use mirror_common::copy::TagStatus;
+use mirror_common::job::RunEvent;
+use mirror_common::queue::amqp::AmqpQueue;
+use serde::Serialize;
+use uuid::Uuid;
+
+/// Flags of `status`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub broker: BrokerArgs,
+    /// RabbitMQ management API; credentials are those of the AMQP URL.
+    #[arg(
+        long,
+        env = "RABBITMQ_MANAGEMENT_URL",
+        default_value = "http://127.0.0.1:15672",
+        value_name = "URL"
+    )]
+    pub management_url: String,
+    /// Runs started within this long ago are shown.
+    #[arg(long, default_value = "24h", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub since: Duration,
+    /// Print JSON for scripts.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// One queue's numbers; `in_flight` is known only through the management API.
+#[derive(Debug, Serialize)]
+pub struct QueueStatus {
+    pub name: String,
+    pub role: &'static str,
+    pub ready: u64,
+    pub in_flight: Option<u64>,
+    pub consumers: u64,
+}
+
+/// One run's progress.
+#[derive(Debug, Default, Serialize)]
+pub struct RunStatus {
+    pub run_id: Uuid,
+    pub started_at: u64,
+    pub jobs: usize,
+    pub tags: usize,
+    pub done: usize,
+    pub up_to_date: usize,
+    pub failed: usize,
+    pub pending: usize,
+    pub failures: Vec<Failure>,
+}
+
+/// A failed tag and why.
+#[derive(Debug, Serialize)]
+pub struct Failure {
+    pub destination: String,
+    pub reason: String,
+}
+
+/// Everything `status` shows.
+#[derive(Debug, Serialize)]
+pub struct Status {
+    /// "management API" or "AMQP passive declare".
+    pub source: String,
+    pub queues: Vec<QueueStatus>,
+    pub retrying: u64,
+    pub parked: u64,
+    pub runs: Vec<RunStatus>,
+}
+
+pub async fn run(args: Args) -> Result<std::process::ExitCode> {
+    let queue = AmqpQueue::connect(args.broker.config(1)).await?;
+    let status = collect(&queue, &args).await?;
+    queue.close().await;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&status)?);
+    } else {
+        print!("{}", render(&status));
+    }
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+async fn collect(queue: &AmqpQueue, args: &Args) -> Result<Status> {
+    let names = queue.queue_names();
+    let mut roles: Vec<(String, &'static str)> = vec![(names.jobs.clone(), "jobs")];
+    roles.extend(names.retries.iter().map(|r| (r.clone(), "retrying")));
+    roles.push((names.parked.clone(), "parked"));
+    let (source, queues) = match management_counts(args, &roles).await {
+        Ok(q) => ("management API".to_string(), q),
+        Err(e) => {
+            tracing::debug!(error = %e, "management API not reachable");
+            let counts = queue.counts().await?;
+            let queues = roles
+                .iter()
+                .map(|(name, role)| {
+                    let c = counts.iter().find(|c| &c.name == name);
+                    QueueStatus {
+                        name: name.clone(),
+                        role,
+                        ready: c.map(|c| u64::from(c.ready)).unwrap_or(0),
+                        in_flight: None,
+                        consumers: c.map(|c| u64::from(c.consumers)).unwrap_or(0),
+                    }
+                })
+                .collect();
+            (
+                "AMQP passive declare (in-flight counts need the management API)".to_string(),
+                queues,
+            )
+        }
+    };
+    let retrying = queues
+        .iter()
+        .filter(|q| q.role == "retrying")
+        .map(|q| q.ready)
+        .sum();
+    let parked = queues
+        .iter()
+        .filter(|q| q.role == "parked")
+        .map(|q| q.ready)
+        .sum();
+    let runs = runs(&queue.read_history(args.since).await?);
+    Ok(Status {
+        source,
+        queues,
+        retrying,
+        parked,
+        runs,
+    })
+}
+
+/// Progress of every run in the history, newest first.
+pub fn runs(history: &[RunEvent]) -> Vec<RunStatus> {
+    let mut by_run: BTreeMap<Uuid, RunStatus> = BTreeMap::new();
+    for event in history {
+        match event {
+            RunEvent::Started(s) => {
+                let r = by_run.entry(s.run_id).or_default();
+                r.run_id = s.run_id;
+                r.started_at = s.started_at;
+                r.jobs = s.jobs;
+                r.tags = s.destinations.len();
+            }
+            RunEvent::Result(res) => {
+                let r = by_run.entry(res.run_id).or_default();
+                r.run_id = res.run_id;
+                for t in &res.report.tags {
+                    match t.status {
+                        TagStatus::Failed => {
+                            r.failed += 1;
+                            r.failures.push(Failure {
+                                destination: t.destination.clone(),
+                                reason: t.error.clone().unwrap_or_default(),
+                            });
+                        }
+                        TagStatus::UpToDate => r.up_to_date += 1,
+                        _ => r.done += 1,
+                    }
+                }
+            }
+        }
+    }
+    let mut runs: Vec<RunStatus> = by_run.into_values().collect();
+    for r in &mut runs {
+        r.pending = r.tags.saturating_sub(r.done + r.up_to_date + r.failed);
+    }
+    runs.sort_by_key(|r| std::cmp::Reverse(r.started_at));
+    runs
+}
+
+fn render(s: &Status) -> String {
+    let mut out = format!("queues (from {}):\n", s.source);
+    out.push_str(&format!(
+        "  {:<44} {:>9} {:>9} {:>9}\n",
+        "queue", "ready", "in-flight", "consumers"
+    ));
+    for q in &s.queues {
+        let in_flight = q
+            .in_flight
+            .map(|n| n.to_string())
+            .unwrap_or_else(|| "-".into());
+        out.push_str(&format!(
+            "  {:<44} {:>9} {:>9} {:>9}\n",
+            q.name, q.ready, in_flight, q.consumers
+        ));
+    }
+    out.push_str(&format!(
+        "  retrying: {}, parked: {}\n",
+        s.retrying, s.parked
+    ));
+    out.push_str(&format!("runs ({}):\n", s.runs.len()));
+    for r in &s.runs {
+        let when = chrono::DateTime::from_timestamp(r.started_at as i64, 0)
+            .map(|t| t.to_rfc3339())
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "  {} started {when}: {} jobs, {} tags: {} done, {} up to date, {} failed, {} pending\n",
+            r.run_id, r.jobs, r.tags, r.done, r.up_to_date, r.failed, r.pending
+        ));
+        for f in &r.failures {
+            out.push_str(&format!("    failed {}: {}\n", f.destination, f.reason));
+        }
+    }
+    out
+}
+
+/// Queue numbers from the management API (`GET /api/queues/<vhost>/<name>`).
+async fn management_counts(
+    args: &Args,
+    roles: &[(String, &'static str)],
+) -> Result<Vec<QueueStatus>> {
+    let amqp = url::Url::parse(&args.broker.amqp)?;
+    let user = if amqp.username().is_empty() {
+        "guest".to_string()
+    } else {
+        amqp.username().to_string()
+    };
+    let password = amqp.password().unwrap_or("guest").to_string();
+    let vhost = match amqp.path().trim_start_matches('/') {
+        "" => "%2f".to_string(),
+        v => v.to_string(),
+    };
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(3))
+        .build()?;
+    let mut out = Vec::new();
+    for (name, role) in roles {
+        let url = format!(
+            "{}/api/queues/{vhost}/{name}",
+            args.management_url.trim_end_matches('/')
+        );
+        let resp = http
+            .get(&url)
+            .basic_auth(&user, Some(&password))
+            .send()
+            .await?
+            .error_for_status()?;
+        let v: serde_json::Value = resp.json().await?;
+        let n = |k: &str| v.get(k).and_then(|x| x.as_u64()).unwrap_or(0);
+        out.push(QueueStatus {
+            name: name.clone(),
+            role,
+            ready: n("messages_ready"),
+            in_flight: Some(n("messages_unacknowledged")),
+            consumers: n("consumers"),
+        });
+    }
+    Ok(out)
+}

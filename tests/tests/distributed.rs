@@ -1,0 +1,518 @@
+//! The distributed mode on a real RabbitMQ (127.0.0.1:5672, a queue prefix of its own per
+//! test): a scheduler publishes, `mirror-worker run` processes consume, results come back,
+//! and nothing is lost when workers are killed, drained, or registries misbehave.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use mirror_tests::fleet::{prefix, scheduler, scheduler_spawn, wait_output, Worker};
+use mirror_tests::*;
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p.display().to_string()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).to_string()
+}
+
+/// `status --json` of a prefix.
+fn status(prefix: &str) -> serde_json::Value {
+    let out = scheduler(prefix, &["status", "--json"], &[], &[]);
+    assert!(out.status.success(), "status failed: {}", text(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn jobs_ready(status: &serde_json::Value) -> u64 {
+    status["queues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["role"] == "jobs")
+        .unwrap()["ready"]
+        .as_u64()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_workers_and_a_scheduler_mirror_the_mapping_with_identical_digests() {
+    let src = Registry::start().await.unwrap();
+    let dst = Registry::start().await.unwrap();
+    let (s, d) = (src.host(), dst.host());
+    let base = Layer::random(20_000);
+    let mut expected = Vec::new();
+    for tag in ["1", "2", "3"] {
+        let img = push_image(
+            &src,
+            "fleet/app",
+            tag,
+            ImageSpec::new(vec![base.clone(), Layer::random(3_000)]),
+        )
+        .await
+        .unwrap();
+        expected.push((format!("fleet/app:{tag}"), img.digest));
+    }
+    let index = push_index(
+        &src,
+        "fleet/multi",
+        "v1",
+        three_platform_index_spec(),
+        Format::Docker,
+    )
+    .await
+    .unwrap();
+    expected.push(("fleet/multi:v1".into(), index.digest.clone()));
+    expected.push(("fleet/multi:latest".into(), index.digest));
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "mapping_fleet", &format!("{s}/fleet/app {d}/fleet/app\n{s}/fleet/multi:v1 {d}/fleet/multi:v1 {d}/fleet/multi:latest\n"));
+    let p = prefix();
+    let _w1 = Worker::start(&p, &[&src, &dst], &[], &[]);
+    let _w2 = Worker::start(&p, &[&src, &dst], &[], &[]);
+    let report = dir.path().join("report.json");
+    let out = scheduler(
+        &p,
+        &[
+            "run",
+            "--wait",
+            "-f",
+            &file,
+            "--report",
+            report.to_str().unwrap(),
+        ],
+        &[&src, &dst],
+        &[],
+    );
+    assert!(out.status.success(), "{}\n{}", text(&out.stderr), _w1.log());
+    for (tag, digest) in &expected {
+        let (repo, t) = tag.split_once(':').unwrap();
+        assert_eq!(
+            manifest_digest(&dst, repo, t).await.unwrap().as_ref(),
+            Some(digest),
+            "{tag}"
+        );
+        assert!(
+            text(&out.stdout).contains(&format!("{digest} {d}/{tag}")),
+            "{}",
+            text(&out.stdout)
+        );
+    }
+    assert!(
+        text(&out.stderr).contains("5 tags copied"),
+        "{}",
+        text(&out.stderr)
+    );
+    let st = status(&p);
+    assert_eq!(jobs_ready(&st), 0, "the jobs queue ends empty");
+    assert_eq!(st["parked"], 0);
+    let run = &st["runs"][0];
+    assert_eq!(
+        (
+            run["done"].as_u64(),
+            run["pending"].as_u64(),
+            run["failed"].as_u64()
+        ),
+        (Some(5), Some(0), Some(0)),
+        "{run}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn worker_killed_in_the_middle_of_a_blob_upload_loses_no_job() {
+    let src = Registry::start().await.unwrap();
+    let dst = Registry::start().await.unwrap();
+    let proxy = Proxy::start(&dst).await.unwrap();
+    proxy.set_latency(Duration::from_millis(400));
+    let (s, d) = (src.host(), proxy.host());
+    let mut lines = String::new();
+    for i in 0..3 {
+        push_image(
+            &src,
+            &format!("kill/app{i}"),
+            "1",
+            ImageSpec::new(vec![Layer::random(300_000)]),
+        )
+        .await
+        .unwrap();
+        lines.push_str(&format!("{s}/kill/app{i}:1 {d}/kill/app{i}:1\n"));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "mapping_kill", &lines);
+    let p = prefix();
+    let mut first = Worker::start(&p, &[&src, &dst], &[proxy.host()], &[]);
+    let run = scheduler_spawn(
+        &p,
+        &["run", "--wait", "-f", &file],
+        &[&src, &dst],
+        &[proxy.host()],
+    );
+    // Wait until an upload session is open (the blob bytes are on their way), then kill -9.
+    let started = Instant::now();
+    while proxy.count("POST", "/blobs/uploads/") == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no upload started: {}",
+            first.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    first.signal("KILL");
+    assert_eq!(
+        first.wait_exit(Duration::from_secs(5)),
+        Some(-1),
+        "killed by a signal"
+    );
+    proxy.set_latency(Duration::ZERO);
+    let _second = Worker::start(&p, &[&src, &dst], &[proxy.host()], &[]);
+    let out = wait_output(run, Duration::from_secs(60));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    for i in 0..3 {
+        assert!(
+            manifest_digest(&dst, &format!("kill/app{i}"), "1")
+                .await
+                .unwrap()
+                .is_some(),
+            "app{i}"
+        );
+    }
+    let st = status(&p);
+    assert_eq!(jobs_ready(&st), 0);
+    assert_eq!(st["parked"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn worker_sent_sigterm_finishes_its_jobs_and_exits_0() {
+    let src = Registry::start().await.unwrap();
+    let dst = Registry::start().await.unwrap();
+    let proxy = Proxy::start(&dst).await.unwrap();
+    proxy.set_latency(Duration::from_millis(150));
+    let (s, d) = (src.host(), proxy.host());
+    push_image(
+        &src,
+        "term/app",
+        "1",
+        ImageSpec::new(vec![Layer::random(50_000)]),
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "mapping_term",
+        &format!("{s}/term/app:1 {d}/term/app:1\n"),
+    );
+    let p = prefix();
+    let mut worker = Worker::start(&p, &[&src, &dst], &[proxy.host()], &[]);
+    let run = scheduler_spawn(
+        &p,
+        &["run", "--wait", "-f", &file],
+        &[&src, &dst],
+        &[proxy.host()],
+    );
+    let started = Instant::now();
+    while proxy.count("HEAD", "/manifests/") == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "job never started: {}",
+            worker.log()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    worker.signal("TERM");
+    assert_eq!(
+        worker.wait_exit(Duration::from_secs(15)),
+        Some(0),
+        "{}",
+        worker.log()
+    );
+    assert!(worker.log().contains("draining"), "{}", worker.log());
+    let out = wait_output(run, Duration::from_secs(30));
+    assert!(
+        out.status.success(),
+        "the in-flight job was finished before exit: {}",
+        text(&out.stderr)
+    );
+    assert!(manifest_digest(&dst, "term/app", "1")
+        .await
+        .unwrap()
+        .is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registry_returning_503_for_a_while_makes_jobs_retry_with_delays_and_succeed() {
+    let src = Registry::start().await.unwrap();
+    let dst = Registry::start().await.unwrap();
+    let proxy = Proxy::start(&dst).await.unwrap();
+    let (s, d) = (src.host(), proxy.host());
+    let img = push_image(
+        &src,
+        "flaky/app",
+        "1",
+        ImageSpec::new(vec![Layer::random(5_000)]),
+    )
+    .await
+    .unwrap();
+    // Each job attempt makes one manifest PUT (no request-level retries here): two fail.
+    proxy.fail(FaultRule::new(503, "/manifests/1").method("PUT").times(2));
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "mapping_flaky",
+        &format!("{s}/flaky/app:1 {d}/flaky/app:1\n"),
+    );
+    let p = prefix();
+    let _w = Worker::start(
+        &p,
+        &[&src, &dst],
+        &[proxy.host()],
+        &["--retry-attempts", "1"],
+    );
+    let started = Instant::now();
+    let out = scheduler(
+        &p,
+        &["run", "--wait", "-f", &file],
+        &[&src, &dst],
+        &[proxy.host()],
+    );
+    assert!(out.status.success(), "{}\n{}", text(&out.stderr), _w.log());
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "waited 300 ms then 600 ms between attempts"
+    );
+    assert_eq!(
+        manifest_digest(&dst, "flaky/app", "1").await.unwrap(),
+        Some(img.digest)
+    );
+    assert_eq!(proxy.count("PUT", "/manifests/1"), 3);
+    assert_eq!(status(&p)["parked"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registry_that_never_recovers_parks_the_job_with_its_reason_and_wait_exits_1() {
+    let src = Registry::start().await.unwrap();
+    let dst = Registry::start().await.unwrap();
+    let proxy = Proxy::start(&dst).await.unwrap();
+    let (s, d) = (src.host(), proxy.host());
+    push_image(
+        &src,
+        "down/app",
+        "1",
+        ImageSpec::new(vec![Layer::random(5_000)]),
+    )
+    .await
+    .unwrap();
+    proxy.fail(FaultRule::new(503, "/manifests/1").method("PUT"));
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "mapping_down",
+        &format!("{s}/down/app:1 {d}/down/app:1\n"),
+    );
+    let p = prefix();
+    let _w = Worker::start(
+        &p,
+        &[&src, &dst],
+        &[proxy.host()],
+        &["--retry-attempts", "1"],
+    );
+    let report = dir.path().join("report.json");
+    let out = scheduler(
+        &p,
+        &[
+            "run",
+            "--wait",
+            "-f",
+            &file,
+            "--report",
+            report.to_str().unwrap(),
+        ],
+        &[&src, &dst],
+        &[proxy.host()],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("HTTP 503"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(
+        proxy.count("PUT", "/manifests/1"),
+        3,
+        "three attempts, then parked"
+    );
+    let list = scheduler(&p, &["dead-letters", "list"], &[], &[]);
+    let listed = text(&list.stdout);
+    assert!(listed.starts_with("1 parked jobs"), "{listed}");
+    assert!(
+        listed.contains("gave up after 3 attempts") && listed.contains("HTTP 503"),
+        "{listed}"
+    );
+    assert_eq!(status(&p)["parked"], 1);
+    // Once the registry is back, replaying the parked job completes it.
+    proxy.clear_faults();
+    let requeue = scheduler(&p, &["dead-letters", "requeue"], &[], &[]);
+    assert_eq!(text(&requeue.stdout).trim(), "requeued 1 parked jobs");
+    let started = Instant::now();
+    while manifest_digest(&dst, "down/app", "1")
+        .await
+        .unwrap()
+        .is_none()
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "replayed job did not complete: {}",
+            _w.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status(&p)["parked"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_shows_the_depth_of_a_queue_with_jobs_and_no_consumers() {
+    let src = Registry::start().await.unwrap();
+    let dst = Registry::start().await.unwrap();
+    let (s, d) = (src.host(), dst.host());
+    let mut lines = String::new();
+    for i in 0..3 {
+        push_image(
+            &src,
+            &format!("idle/app{i}"),
+            "1",
+            ImageSpec::new(vec![Layer::random(1_000)]),
+        )
+        .await
+        .unwrap();
+        lines.push_str(&format!("{s}/idle/app{i}:1 {d}/idle/app{i}:1\n"));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "mapping_idle", &lines);
+    let p = prefix();
+    let out = scheduler(&p, &["run", "-f", &file], &[&src, &dst], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("published 3 jobs for 3 tags"),
+        "{}",
+        text(&out.stderr)
+    );
+    let st = status(&p);
+    let jobs = st["queues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["role"] == "jobs")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (jobs["ready"].as_u64(), jobs["consumers"].as_u64()),
+        (Some(3), Some(0)),
+        "{st}"
+    );
+    assert_eq!(st["runs"][0]["pending"], 3);
+    let human = text(&scheduler(&p, &["status"], &[], &[]).stdout);
+    assert!(
+        human.contains(&format!("{}.jobs", p.as_str())) && human.contains("3 pending"),
+        "{human}"
+    );
+    // A second run does not publish again the tags whose jobs are still unfinished.
+    let again = scheduler(&p, &["run", "-f", &file], &[&src, &dst], &[]);
+    assert!(
+        text(&again.stderr).contains("published 0 jobs for 0 tags; 3 tags skipped"),
+        "{}",
+        text(&again.stderr)
+    );
+    assert_eq!(jobs_ready(&status(&p)), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_message_is_parked_and_the_worker_keeps_working() {
+    let src = Registry::start().await.unwrap();
+    let dst = Registry::start().await.unwrap();
+    let (s, d) = (src.host(), dst.host());
+    push_image(
+        &src,
+        "ok/app",
+        "1",
+        ImageSpec::new(vec![Layer::random(1_000)]),
+    )
+    .await
+    .unwrap();
+    let p = prefix();
+    let queue = mirror_common::queue::amqp::AmqpQueue::connect(p.config())
+        .await
+        .unwrap();
+    queue.publish_raw_job(b"{ this is not a job").await.unwrap();
+    let _w = Worker::start(&p, &[&src, &dst], &[], &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "mapping_ok",
+        &format!("{s}/ok/app:1 {d}/ok/app:1\n"),
+    );
+    let out = scheduler(&p, &["run", "--wait", "-f", &file], &[&src, &dst], &[]);
+    assert!(out.status.success(), "{}\n{}", text(&out.stderr), _w.log());
+    let list = text(&scheduler(&p, &["dead-letters", "list"], &[], &[]).stdout);
+    assert!(list.contains("cannot decode job"), "{list}");
+    queue.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wait_exits_non_zero_when_a_tag_failed_and_reports_why() {
+    let src = Registry::start().await.unwrap();
+    let dst = Registry::start().await.unwrap();
+    let (s, d) = (src.host(), dst.host());
+    let bad = push_image(
+        &src,
+        "bad/app",
+        "1",
+        ImageSpec::new(vec![Layer::random(20_000)]),
+    )
+    .await
+    .unwrap();
+    push_image(
+        &src,
+        "good/app",
+        "1",
+        ImageSpec::new(vec![Layer::random(1_000)]),
+    )
+    .await
+    .unwrap();
+    src.corrupt_blob(&bad.blobs[1].0).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "mapping_bad",
+        &format!("{s}/bad/app:1 {d}/bad/app:1\n{s}/good/app:1 {d}/good/app:1\n"),
+    );
+    let p = prefix();
+    let _w = Worker::start(&p, &[&src, &dst], &[], &[]);
+    let report = dir.path().join("report.json");
+    let out = scheduler(
+        &p,
+        &[
+            "run",
+            "--wait",
+            "-f",
+            &file,
+            "--report",
+            report.to_str().unwrap(),
+        ],
+        &[&src, &dst],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("digest mismatch"),
+        "{}",
+        text(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert_eq!(json["totals"]["tags_failed"], 1);
+    assert_eq!(json["totals"]["tags_pushed"], 1);
+    assert_eq!(
+        status(&p)["parked"],
+        0,
+        "a permanent failure is reported, not parked"
+    );
+}

@@ -1,0 +1,150 @@
+//! `mirror-worker run`: consume copy jobs from RabbitMQ until told to stop.
+//!
+//! At most `--concurrency` jobs are in flight (the consumer's prefetch). A job is
+//! acknowledged only after its result is published, so a worker killed at any moment loses
+//! nothing: the broker redelivers what was unacknowledged, and the copy is idempotent. On
+//! SIGTERM the worker stops taking jobs, gives in-flight ones `--grace` seconds, closes the
+//! connection (the broker requeues whatever did not finish) and exits 0. A lost broker
+//! connection is re-established with backoff.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use mirror_common::cli::{BrokerArgs, CopyArgs, RegistryArgs};
+use mirror_common::copy::CopyEngine;
+use mirror_common::index::MemoryIndex;
+use mirror_common::queue::amqp::AmqpQueue;
+use mirror_common::queue::{JobQueue, QueueError};
+use mirror_common::worker::{handle, JobRetry};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+/// Flags of `run`.
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub broker: BrokerArgs,
+    /// Jobs copied at the same time (the consumer's prefetch).
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    pub concurrency: u16,
+    /// Seconds in-flight jobs get to finish after SIGTERM before they are handed back.
+    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+    pub grace: u64,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+    #[command(flatten)]
+    pub copy: CopyArgs,
+}
+
+/// Runs until SIGTERM/SIGINT; the exit status is 0 after a clean drain.
+pub async fn run(args: Args) -> anyhow::Result<i32> {
+    let shutdown = crate::shutdown::on_signal();
+    let opts = args.copy.options(false).map_err(anyhow::Error::msg)?;
+    let engine = Arc::new(CopyEngine::new(
+        args.registry.client()?,
+        Arc::new(MemoryIndex::new()),
+        opts,
+    ));
+    let retry = JobRetry {
+        max_attempts: args.broker.retry_delays.len() as u32 + 1,
+        base_delay: Duration::ZERO,
+    };
+    let config = args.broker.config(args.concurrency.max(1));
+    let grace = Duration::from_secs(args.grace);
+    let mut backoff = Duration::from_millis(500);
+    loop {
+        let queue = tokio::select! {
+            _ = shutdown.cancelled() => return Ok(0),
+            q = AmqpQueue::connect(config.clone()) => q,
+        };
+        match queue {
+            Ok(queue) => {
+                backoff = Duration::from_millis(500);
+                tracing::info!(prefix = %config.prefix, concurrency = config.prefetch, "consuming jobs");
+                let queue = Arc::new(queue);
+                let outcome = consume(
+                    queue.clone(),
+                    engine.clone(),
+                    retry.clone(),
+                    &shutdown,
+                    grace,
+                )
+                .await;
+                queue.close().await;
+                match outcome {
+                    Ok(()) => return Ok(0),
+                    Err(e) => tracing::warn!(error = %e, "lost the broker; reconnecting"),
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "cannot reach the broker")
+            }
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return Ok(0),
+            _ = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(30));
+    }
+}
+
+/// Takes deliveries and handles each in its own task until shutdown (then drains) or until
+/// the connection is lost (then in-flight tasks are dropped: their jobs come back).
+async fn consume(
+    queue: Arc<AmqpQueue>,
+    engine: Arc<CopyEngine>,
+    retry: JobRetry,
+    shutdown: &CancellationToken,
+    grace: Duration,
+) -> Result<(), QueueError> {
+    let mut tasks: JoinSet<Result<(), QueueError>> = JoinSet::new();
+    let lost = loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break None,
+            delivery = queue.receive() => match delivery {
+                Ok(d) => {
+                    let (queue, engine, retry) = (queue.clone(), engine.clone(), retry.clone());
+                    tasks.spawn(async move { handle(queue.as_ref() as &dyn JobQueue, &engine, &retry, d).await });
+                }
+                Err(QueueError::Closed) => break None,
+                Err(e) => break Some(e),
+            },
+            Some(done) = tasks.join_next(), if !tasks.is_empty() => report_task(done),
+        }
+    };
+    if let Some(e) = lost {
+        tasks.abort_all();
+        return Err(e);
+    }
+    let _ = queue.stop_consuming().await;
+    tracing::info!(
+        in_flight = tasks.len(),
+        grace_s = grace.as_secs(),
+        "draining"
+    );
+    let drained = tokio::time::timeout(grace, async {
+        while let Some(done) = tasks.join_next().await {
+            report_task(done);
+        }
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(
+            unfinished = tasks.len(),
+            "grace period over; handing unfinished jobs back to the broker"
+        );
+        tasks.abort_all();
+    }
+    Ok(())
+}
+
+fn report_task(done: Result<Result<(), QueueError>, tokio::task::JoinError>) {
+    match done {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "could not report or acknowledge a job; the broker will redeliver it")
+        }
+        Err(e) if e.is_cancelled() => {}
+        Err(e) => tracing::error!(error = %e, "job task failed"),
+    }
+}
