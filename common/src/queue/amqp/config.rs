@@ -180,14 +180,17 @@ mod tests {
             ..AmqpConfig::default()
         };
         let names = config.names();
-        assert_eq!(names.retries, ["p.retry.0", "p.retry.1", "p.retry.2"]);
+        assert_eq!(
+            names.retries,
+            ["p.retry.10000ms", "p.retry.60000ms", "p.retry.300000ms"]
+        );
         assert_eq!(
             names.queues(),
             [
                 "p.jobs",
-                "p.retry.0",
-                "p.retry.1",
-                "p.retry.2",
+                "p.retry.10000ms",
+                "p.retry.60000ms",
+                "p.retry.300000ms",
                 "p.parked",
                 "p.history"
             ]

@@ -7,7 +7,7 @@
 //!
 //! ```text
 //! {p}.jobs       quorum queue            the work; workers consume it
-//! {p}.retry.{n}  classic queue           x-message-ttl = retry_delays[n],
+//! {p}.retry.{ms}ms classic queue         x-message-ttl = that delay,
 //!                                        dead-lettered to "" / {p}.jobs on expiry
 //! {p}.parked     quorum queue            jobs that cannot be done (x-park-reason)
 //! {p}.events     topic exchange          run.<run id>.started / run.<run id>.result
