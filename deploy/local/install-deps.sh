@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Installs and starts what the tests, the demo and the benchmarks need on a Debian machine
 # that may have nothing but Rust: docker-registry (CNCF distribution) for real registries,
-# skopeo (the peer we measure against), openssl. Idempotent; needs root (or sudo) only
-# when something is missing.
+# skopeo (the peer we measure against), RabbitMQ (with its management API, which `status`
+# reads for in-flight counts) and Redis on loopback. Idempotent; needs root (or sudo) only
+# when something is missing or stopped.
 set -euo pipefail
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
 need=()
 command -v docker-registry >/dev/null 2>&1 || need+=(docker-registry)
@@ -11,12 +15,41 @@ command -v skopeo >/dev/null 2>&1 || need+=(skopeo)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 [ -x /usr/bin/time ] || need+=(time)
 [ -e /etc/ssl/certs/ca-certificates.crt ] || need+=(ca-certificates)
+command -v rabbitmq-server >/dev/null 2>&1 || need+=(rabbitmq-server)
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}" >&2
-  SUDO=""
-  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -q >/dev/null
   $SUDO apt-get install -y -q "${need[@]}" >/dev/null
+fi
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+wait_port() {
+  local port=$1 what=$2
+  for _ in $(seq 1 120); do
+    port_open "$port" && return 0
+    sleep 0.5
+  done
+  echo "$what did not come up on 127.0.0.1:$port" >&2
+  return 1
+}
+
+if ! port_open 5672; then
+  echo "starting RabbitMQ" >&2
+  $SUDO rabbitmq-server -detached
+  wait_port 5672 RabbitMQ
+  $SUDO rabbitmqctl await_startup >/dev/null 2>&1 || true
+fi
+if ! port_open 15672; then
+  echo "enabling the RabbitMQ management API" >&2
+  $SUDO rabbitmq-plugins enable rabbitmq_management >/dev/null
+  wait_port 15672 "RabbitMQ management"
+fi
+if ! port_open 6379; then
+  echo "starting Redis" >&2
+  $SUDO redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no
+  wait_port 6379 Redis
 fi

@@ -4,10 +4,10 @@
 
 use std::future::Future;
 use std::process::ExitCode;
-use std::str::FromStr;
 
 use anyhow::{anyhow, Result};
 use chrono::Utc;
+use croner::parser::{CronParser, Seconds};
 use croner::Cron;
 
 /// Calls `run` at every occurrence of `expr` until a signal arrives.
@@ -16,7 +16,7 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<ExitCode>>,
 {
-    let cron = Cron::from_str(expr).map_err(|e| anyhow!("--schedule \"{expr}\": {e}"))?;
+    let cron = parse(expr)?;
     loop {
         let now = Utc::now();
         let next = cron
@@ -34,6 +34,16 @@ where
             Err(e) => eprintln!("run failed: {e:#}; the next run starts on schedule"),
         }
     }
+}
+
+/// A five-field cron expression (minute hour day month weekday), a nickname like
+/// `@hourly`, or six fields with seconds first.
+fn parse(expr: &str) -> Result<Cron> {
+    CronParser::builder()
+        .seconds(Seconds::Optional)
+        .build()
+        .parse(expr)
+        .map_err(|e| anyhow!("--schedule \"{expr}\": {e}"))
 }
 
 async fn stop_signal() {
@@ -57,9 +67,12 @@ mod tests {
 
     #[test]
     fn hourly_and_five_field_expressions_parse() {
-        for e in ["@hourly", "0 * * * *", "*/15 * * * *"] {
-            assert!(Cron::from_str(e).is_ok(), "{e}");
+        for e in ["@hourly", "0 * * * *", "*/15 * * * *", "*/2 * * * * *"] {
+            assert!(parse(e).is_ok(), "{e}");
         }
-        assert!(Cron::from_str("every hour").is_err());
+        assert!(parse("every hour")
+            .unwrap_err()
+            .to_string()
+            .contains("--schedule \"every hour\""));
     }
 }

@@ -2,9 +2,9 @@
 //! (unacknowledged), consumers; retrying and parked jobs; and for recent runs their progress
 //! (done / up to date / failed / pending) with every failure's reason.
 //!
-//! Queue numbers come from the RabbitMQ management HTTP API when it answers (it alone knows
-//! in-flight counts); otherwise from AMQP passive declares (ready and consumers). The output
-//! says which.
+//! Ready and consumer counts come from AMQP passive declares (exact, immediate); in-flight
+//! (unacknowledged) counts from the RabbitMQ management HTTP API when it answers, since only
+//! it knows them. The output says where each number came from.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -72,7 +72,7 @@ pub struct Failure {
 /// Everything `status` shows.
 #[derive(Debug, Serialize)]
 pub struct Status {
-    /// "management API" or "AMQP passive declare".
+    /// Where the numbers came from (and why in-flight counts are missing, if they are).
     pub source: String,
     pub queues: Vec<QueueStatus>,
     pub retrying: u64,
@@ -97,30 +97,33 @@ async fn collect(queue: &AmqpQueue, args: &Args) -> Result<Status> {
     let mut roles: Vec<(String, &'static str)> = vec![(names.jobs.clone(), "jobs")];
     roles.extend(names.retries.iter().map(|r| (r.clone(), "retrying")));
     roles.push((names.parked.clone(), "parked"));
-    let (source, queues) = match management_counts(args, &roles).await {
-        Ok(q) => ("management API".to_string(), q),
-        Err(e) => {
-            tracing::debug!(error = %e, "management API not reachable");
-            let counts = queue.counts().await?;
-            let queues = roles
-                .iter()
-                .map(|(name, role)| {
-                    let c = counts.iter().find(|c| &c.name == name);
-                    QueueStatus {
-                        name: name.clone(),
-                        role,
-                        ready: c.map(|c| u64::from(c.ready)).unwrap_or(0),
-                        in_flight: None,
-                        consumers: c.map(|c| u64::from(c.consumers)).unwrap_or(0),
-                    }
-                })
-                .collect();
-            (
-                "AMQP passive declare (in-flight counts need the management API)".to_string(),
-                queues,
-            )
+    // Ready and consumers from passive declares: exact and immediate. In-flight counts only
+    // the management API knows (it samples queues every few seconds).
+    let counts = queue.counts().await?;
+    let in_flight = management_in_flight(args, &roles).await;
+    let source = match &in_flight {
+        Ok(_) => {
+            "AMQP passive declare; in-flight from the management API (sampled every few seconds)"
+                .to_string()
         }
+        Err(e) => format!(
+            "AMQP passive declare; in-flight unknown: management API not reachable at {} ({e})",
+            args.management_url
+        ),
     };
+    let queues: Vec<QueueStatus> = roles
+        .iter()
+        .map(|(name, role)| {
+            let c = counts.iter().find(|c| &c.name == name);
+            QueueStatus {
+                name: name.clone(),
+                role,
+                ready: c.map(|c| u64::from(c.ready)).unwrap_or(0),
+                in_flight: in_flight.as_ref().ok().and_then(|m| m.get(name).copied()),
+                consumers: c.map(|c| u64::from(c.consumers)).unwrap_or(0),
+            }
+        })
+        .collect();
     let retrying = queues
         .iter()
         .filter(|q| q.role == "retrying")
@@ -216,11 +219,12 @@ fn render(s: &Status) -> String {
     out
 }
 
-/// Queue numbers from the management API (`GET /api/queues/<vhost>/<name>`).
-async fn management_counts(
+/// Unacknowledged (in-flight) messages per queue from the management API
+/// (`GET /api/queues/<vhost>/<name>`), with the AMQP URL's credentials.
+async fn management_in_flight(
     args: &Args,
     roles: &[(String, &'static str)],
-) -> Result<Vec<QueueStatus>> {
+) -> Result<BTreeMap<String, u64>> {
     let amqp = url::Url::parse(&args.broker.amqp)?;
     let user = if amqp.username().is_empty() {
         "guest".to_string()
@@ -235,8 +239,8 @@ async fn management_counts(
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(3))
         .build()?;
-    let mut out = Vec::new();
-    for (name, role) in roles {
+    let mut out = BTreeMap::new();
+    for (name, _) in roles {
         let url = format!(
             "{}/api/queues/{vhost}/{name}",
             args.management_url.trim_end_matches('/')
@@ -245,17 +249,18 @@ async fn management_counts(
             .get(&url)
             .basic_auth(&user, Some(&password))
             .send()
-            .await?
-            .error_for_status()?;
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", e.without_url()))?;
+        let resp = resp
+            .error_for_status()
+            .map_err(|e| anyhow::anyhow!("{}", e.without_url()))?;
         let v: serde_json::Value = resp.json().await?;
-        let n = |k: &str| v.get(k).and_then(|x| x.as_u64()).unwrap_or(0);
-        out.push(QueueStatus {
-            name: name.clone(),
-            role,
-            ready: n("messages_ready"),
-            in_flight: Some(n("messages_unacknowledged")),
-            consumers: n("consumers"),
-        });
+        out.insert(
+            name.clone(),
+            v.get("messages_unacknowledged")
+                .and_then(|x| x.as_u64())
+                .unwrap_or(0),
+        );
     }
     Ok(out)
 }

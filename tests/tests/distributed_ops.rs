@@ -1,0 +1,228 @@
+//! What operators rely on in the distributed mode: `status` counts in-flight jobs through
+//! the management API and says so when it cannot; a worker whose broker connection is cut
+//! reconnects by itself; `run --schedule` keeps starting runs until SIGTERM.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use mirror_tests::fleet::{prefix, scheduler, scheduler_spawn, Worker};
+use mirror_tests::*;
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p.display().to_string()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).to_string()
+}
+
+fn status(prefix: &str, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec!["status", "--json"];
+    args.extend(extra);
+    let out = scheduler(prefix, &args, &[], &[]);
+    assert!(out.status.success(), "status failed: {}", text(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn jobs_queue(st: &serde_json::Value) -> serde_json::Value {
+    st["queues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["role"] == "jobs")
+        .unwrap()
+        .clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_counts_in_flight_jobs_and_says_when_it_cannot() {
+    let src = Registry::start().await.unwrap();
+    let dst = Registry::start().await.unwrap();
+    let proxy = Proxy::start(&dst).await.unwrap();
+    proxy.set_latency(Duration::from_millis(1500));
+    let (s, d) = (src.host(), proxy.host());
+    push_image(
+        &src,
+        "slow/app",
+        "1",
+        ImageSpec::new(vec![Layer::random(1_000)]),
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "mapping_slow",
+        &format!("{s}/slow/app:1 {d}/slow/app:1\n"),
+    );
+    let p = prefix();
+    let _w = Worker::start(&p, &[&src, &dst], &[proxy.host()], &[]);
+    let run = scheduler_spawn(
+        &p,
+        &["run", "--wait", "-f", &file],
+        &[&src, &dst],
+        &[proxy.host()],
+    );
+    // The management API samples queues every few seconds: poll until it reports the job.
+    let started = Instant::now();
+    let in_flight = loop {
+        let st = status(&p, &[]);
+        let jobs = jobs_queue(&st);
+        if jobs["in_flight"] == 1 {
+            assert_eq!(jobs["consumers"], 1);
+            assert!(
+                st["source"]
+                    .as_str()
+                    .unwrap()
+                    .contains("in-flight from the management API"),
+                "{st}"
+            );
+            break true;
+        }
+        if started.elapsed() > Duration::from_secs(20) {
+            break false;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert!(in_flight, "the job never showed as in flight");
+    let unreachable = status(&p, &["--management-url", "http://127.0.0.1:9"]);
+    assert!(jobs_queue(&unreachable)["in_flight"].is_null());
+    assert!(
+        unreachable["source"]
+            .as_str()
+            .unwrap()
+            .contains("in-flight unknown: management API not reachable"),
+        "{unreachable}"
+    );
+    proxy.set_latency(Duration::ZERO);
+    let out = mirror_tests::fleet::wait_output(run, Duration::from_secs(60));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+/// Process ids of the broker connections whose client properties mention `needle` (as
+/// `rabbitmqctl close_connection` wants them: the tab-separated listing, not the JSON one).
+fn connections_mentioning(needle: &str) -> Vec<String> {
+    let out = Command::new("rabbitmqctl")
+        .args(["list_connections", "-q", "pid", "client_properties"])
+        .output()
+        .expect("rabbitmqctl");
+    text(&out.stdout)
+        .lines()
+        .filter(|l| l.contains(needle))
+        .filter_map(|l| l.split('\t').next().map(str::to_string))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn worker_reconnects_after_its_broker_connection_is_closed() {
+    let src = Registry::start().await.unwrap();
+    let dst = Registry::start().await.unwrap();
+    let (s, d) = (src.host(), dst.host());
+    let img = push_image(
+        &src,
+        "recon/app",
+        "1",
+        ImageSpec::new(vec![Layer::random(1_000)]),
+    )
+    .await
+    .unwrap();
+    let p = prefix();
+    let worker = Worker::start(&p, &[&src, &dst], &[], &[]);
+    let started = Instant::now();
+    let name = loop {
+        if let Some(n) = connections_mentioning(&p).into_iter().next() {
+            break n;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "worker never connected: {}",
+            worker.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let closed = Command::new("rabbitmqctl")
+        .args(["close_connection", &name, "test cuts the connection"])
+        .output()
+        .unwrap();
+    assert!(closed.status.success(), "{}", text(&closed.stderr));
+    let started = Instant::now();
+    while !worker.log().contains("reconnecting") {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no reconnect: {}",
+            worker.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "mapping_recon",
+        &format!("{s}/recon/app:1 {d}/recon/app:1\n"),
+    );
+    let out = scheduler(&p, &["run", "--wait", "-f", &file], &[&src, &dst], &[]);
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        text(&out.stderr),
+        worker.log()
+    );
+    assert_eq!(
+        manifest_digest(&dst, "recon/app", "1").await.unwrap(),
+        Some(img.digest)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scheduler_on_a_schedule_starts_runs_until_sigterm() {
+    let src = Registry::start().await.unwrap();
+    let dst = Registry::start().await.unwrap();
+    let (s, d) = (src.host(), dst.host());
+    push_image(
+        &src,
+        "cron/app",
+        "1",
+        ImageSpec::new(vec![Layer::random(1_000)]),
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "mapping_cron",
+        &format!("{s}/cron/app:1 {d}/cron/app:1\n"),
+    );
+    let p = prefix();
+    let child = scheduler_spawn(
+        &p,
+        &["run", "--local", "--schedule", "*/1 * * * * *", "-f", &file],
+        &[&src, &dst],
+        &[],
+    );
+    let started = Instant::now();
+    while dst.count("HEAD", "/manifests/1") < 2 {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "fewer than two runs started"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let out = mirror_tests::fleet::wait_output(child, Duration::from_secs(20));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(stderr.matches("next run at").count() >= 2, "{stderr}");
+    assert!(
+        text(&out.stdout).contains(&format!("{d}/cron/app:1")),
+        "the first run copied the tag"
+    );
+    assert!(manifest_digest(&dst, "cron/app", "1")
+        .await
+        .unwrap()
+        .is_some());
+}
