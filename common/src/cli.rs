@@ -9,7 +9,9 @@ use clap::Args;
 
 use crate::copy::{CopyOptions, PlatformFilter};
 use crate::queue::amqp::AmqpConfig;
-use crate::registry::{ClientOptions, CredentialStore, RegistryClient, RegistryError, RetryPolicy};
+use crate::registry::{
+    ClientOptions, CredentialStore, Gate, RegistryClient, RegistryError, RetryPolicy,
+};
 
 /// How to reach registries.
 #[derive(Args, Clone, Debug)]
@@ -45,6 +47,15 @@ pub struct RegistryArgs {
 impl RegistryArgs {
     /// A registry client configured by these flags.
     pub fn client(&self) -> Result<Arc<RegistryClient>, RegistryError> {
+        self.client_with_gate(None)
+    }
+
+    /// A registry client configured by these flags whose requests pass `gate` (fleet-wide
+    /// rate limits and pauses).
+    pub fn client_with_gate(
+        &self,
+        gate: Option<Gate>,
+    ) -> Result<Arc<RegistryClient>, RegistryError> {
         let credentials = CredentialStore::load(self.registry_config.as_deref())?;
         let opts = ClientOptions {
             credentials,
@@ -60,6 +71,7 @@ impl RegistryArgs {
                 base_delay: Duration::from_millis(self.retry_delay_ms),
                 ..RetryPolicy::default()
             },
+            gate,
         };
         Ok(Arc::new(RegistryClient::new(opts)?))
     }

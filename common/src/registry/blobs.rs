@@ -173,6 +173,7 @@ impl RegistryClient {
     {
         let mut url = session;
         url.query_pairs_mut().append_pair("digest", digest);
+        self.admit(registry).await;
         let scope = Scope::repo(repository, Access::Push);
         let mut req = self
             .http

@@ -11,6 +11,7 @@ use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use super::auth::{AuthState, Challenge, Scope};
 use super::credentials::CredentialStore;
 use super::error::{parse_error_body, RegistryError};
+use super::gate::Gate;
 use super::retry::{retry_after, RetryPolicy};
 use crate::reference::api_host;
 
@@ -25,6 +26,8 @@ pub struct ClientOptions {
     pub ca_files: Vec<PathBuf>,
     /// Retries of failed requests.
     pub retry: RetryPolicy,
+    /// Rate limits and pauses shared with other workers, when there is a fleet.
+    pub gate: Option<Gate>,
 }
 
 /// A client for OCI distribution registries, cheap to share behind an `Arc`.
@@ -125,6 +128,13 @@ impl RegistryClient {
                 }
                 Ok(resp) if is_retryable_status(resp.status()) => {
                     let wait = retry_after(resp.headers());
+                    if let (Some(gate), Some(d), true) = (
+                        &self.opts.gate,
+                        wait,
+                        resp.status() == StatusCode::TOO_MANY_REQUESTS,
+                    ) {
+                        gate.0.throttled(registry, d).await;
+                    }
                     (status_error(registry, &method, &url, resp).await, wait)
                 }
                 Ok(resp) => return Ok(resp),
@@ -149,6 +159,7 @@ impl RegistryClient {
         headers: &HeaderMap,
         body: &Body,
     ) -> Result<Response, RegistryError> {
+        self.admit(registry).await;
         let mut req: RequestBuilder = self
             .http
             .request(method.clone(), url.clone())
@@ -163,6 +174,13 @@ impl RegistryClient {
         req.send()
             .await
             .map_err(|e| transport_error(registry, method, url, e))
+    }
+
+    /// Waits for the gate (fleet-wide pause or rate limit), when there is one.
+    pub(crate) async fn admit(&self, registry: &str) {
+        if let Some(gate) = &self.opts.gate {
+            gate.0.before(registry).await;
+        }
     }
 
     pub(crate) async fn authorization(
