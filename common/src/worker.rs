@@ -30,13 +30,15 @@ impl Default for JobRetry {
     }
 }
 
-/// Handles one delivery to the end (copy, result, acknowledgement).
+/// Handles one delivery to the end (copy, result, acknowledgement). Returns the result it
+/// published, if it published one (not when the job went back for a retry), so that a
+/// fleet worker can update its shared caches and counters.
 pub async fn handle(
     queue: &dyn JobQueue,
     engine: &CopyEngine,
     retry: &JobRetry,
     delivery: Delivery,
-) -> Result<(), QueueError> {
+) -> Result<Option<JobResult>, QueueError> {
     let Delivery { job, acker } = delivery;
     if job.version != JOB_VERSION {
         let reason = format!(
@@ -44,10 +46,10 @@ pub async fn handle(
             job.id, job.version
         );
         tracing::error!(job_id = %job.id, "{reason}");
-        queue
-            .publish_result(&JobResult::failed(&job, &reason, false))
-            .await?;
-        return acker.park(&reason).await;
+        let result = JobResult::failed(&job, &reason, false);
+        queue.publish_result(&result).await?;
+        acker.park(&reason).await?;
+        return Ok(Some(result));
     }
     let span =
         tracing::info_span!("job", run_id = %job.run_id, job_id = %job.id, image = %job.source);
@@ -64,18 +66,22 @@ pub async fn handle(
             delay_s = delay.as_secs(),
             "job failed with a retryable error; retrying later"
         );
-        return acker.retry(&job, delay).await;
+        acker.retry(&job, delay).await?;
+        return Ok(None);
     }
     let first_error = report
         .tags
         .iter()
         .find_map(|t| t.error.clone())
         .unwrap_or_default();
-    queue.publish_result(&JobResult::new(&job, report)).await?;
+    let result = JobResult::new(&job, report);
+    queue.publish_result(&result).await?;
     if retryable && retry.max_attempts > 1 {
         let reason = format!("gave up after {} attempts: {first_error}", job.attempt + 1);
         tracing::error!(job_id = %job.id, "{reason}");
-        return acker.park(&reason).await;
+        acker.park(&reason).await?;
+    } else {
+        acker.ack().await?;
     }
-    acker.ack().await
+    Ok(Some(result))
 }

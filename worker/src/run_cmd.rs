@@ -104,7 +104,7 @@ async fn consume(
             delivery = queue.receive() => match delivery {
                 Ok(d) => {
                     let (queue, engine, retry) = (queue.clone(), engine.clone(), retry.clone());
-                    tasks.spawn(async move { handle(queue.as_ref() as &dyn JobQueue, &engine, &retry, d).await });
+                    tasks.spawn(async move { handle(queue.as_ref() as &dyn JobQueue, &engine, &retry, d).await.map(|_| ()) });
                 }
                 Err(QueueError::Closed) => break None,
                 Err(e) => break Some(e),
