@@ -168,3 +168,43 @@ pub fn init_logging() {
         .with_writer(std::io::stderr)
         .init();
 }
+
+/// Where the fleet's Redis is and how long what it knows stays.
+#[derive(Args, Clone, Debug)]
+pub struct RedisArgs {
+    /// Redis URL (the blob index, upload leases, tag cache, run counters, throttling).
+    /// Redis is an accelerator: when it is down, work goes on without it.
+    #[arg(
+        long = "redis",
+        env = "REDIS_URL",
+        default_value = "redis://127.0.0.1:6379",
+        value_name = "URL"
+    )]
+    pub redis_url: String,
+    /// Prefix of every Redis key (installations or test runs sharing one Redis differ).
+    #[arg(
+        long = "redis-prefix",
+        env = "REDIS_PREFIX",
+        default_value = "image-mirror",
+        value_name = "PREFIX"
+    )]
+    pub redis_prefix: String,
+    /// How long blob locations and tag digests are trusted.
+    #[arg(long = "index-ttl", default_value = "7d", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub index_ttl: Duration,
+    /// Lifetime of an upload lease; a dead uploader's lease frees up after it.
+    #[arg(long = "lease-ttl", default_value = "30s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub lease_ttl: Duration,
+}
+
+impl RedisArgs {
+    /// The Redis configuration these flags describe.
+    pub fn config(&self) -> crate::index::redis::RedisConfig {
+        crate::index::redis::RedisConfig {
+            prefix: self.redis_prefix.clone(),
+            ttl: self.index_ttl,
+            lease_ttl: self.lease_ttl,
+            ..crate::index::redis::RedisConfig::new(self.redis_url.clone())
+        }
+    }
+}

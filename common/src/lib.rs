@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod copy;
 pub mod digest;
+pub mod fleet;
 pub mod index;
 pub mod job;
 pub mod manifest;

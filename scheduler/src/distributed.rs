@@ -6,6 +6,8 @@
 use std::collections::HashSet;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use mirror_common::copy::TagStatus;
+use mirror_common::index::redis::Redis;
 use mirror_common::job::{RunEvent, RunStarted, JOB_VERSION};
 use mirror_common::queue::amqp::{AmqpQueue, RunSubscription};
 use mirror_common::queue::{publish_all, QueueError};
@@ -13,7 +15,7 @@ use mirror_common::queue::{publish_all, QueueError};
 use crate::output::record_result;
 use crate::plan::Plan;
 use crate::progress::Progress;
-use crate::summary::RunReport;
+use crate::summary::{RunReport, TagEntry};
 
 /// How far back the run history is read to find unfinished jobs of earlier runs.
 pub const UNFINISHED_WINDOW: Duration = Duration::from_secs(24 * 3600);
@@ -40,6 +42,48 @@ pub fn unfinished_tags(history: &[RunEvent]) -> HashSet<String> {
         }
     }
     pending
+}
+
+/// Takes out of the plan the destination tags that the fleet's tag cache says already point
+/// at their job's digest (what the workers last pushed or saw there), and returns them as
+/// up-to-date report entries: a run where nothing changed publishes no job at all.
+pub async fn skip_cached(redis: &Redis, plan: &mut Plan) -> Vec<TagEntry> {
+    let keys: Vec<(String, String, String)> = plan
+        .jobs
+        .iter()
+        .flat_map(|j| {
+            j.destinations.iter().map(|d| {
+                (
+                    d.registry.clone(),
+                    d.repository.clone(),
+                    d.manifest_reference().to_string(),
+                )
+            })
+        })
+        .collect();
+    let cached = redis.tags().dest_digests(&keys).await;
+    let mut cached = cached.into_iter();
+    let mut skipped = Vec::new();
+    for job in &mut plan.jobs {
+        let mut keep = Vec::new();
+        for d in job.destinations.drain(..) {
+            if cached.next().flatten().as_deref() == Some(job.digest.as_str()) {
+                skipped.push(TagEntry {
+                    destination: d.to_string(),
+                    source: job.source.to_string(),
+                    digest: Some(job.digest.clone()),
+                    status: TagStatus::UpToDate,
+                    error: None,
+                    origins: job.origins.clone(),
+                });
+            } else {
+                keep.push(d);
+            }
+        }
+        job.destinations = keep;
+    }
+    plan.jobs.retain(|j| !j.destinations.is_empty());
+    skipped
 }
 
 /// Publishes the plan's jobs (minus tags with unfinished jobs), announced by a RunStarted.

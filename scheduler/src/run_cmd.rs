@@ -9,8 +9,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Result;
-use mirror_common::cli::{BrokerArgs, CopyArgs, RegistryArgs};
-use mirror_common::copy::CopyEngine;
+use mirror_common::cli::{BrokerArgs, CopyArgs, RedisArgs, RegistryArgs};
+use mirror_common::copy::{CopyEngine, CopyReport, TagResult};
+use mirror_common::index::redis::Redis;
 use mirror_common::index::MemoryIndex;
 use mirror_common::mapping::load;
 use mirror_common::queue::amqp::AmqpQueue;
@@ -51,8 +52,14 @@ pub struct Args {
     /// Write the run's report (one entry per tag, failures with their reason) as JSON.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
+    /// Distributed mode: check every destination tag with a HEAD instead of trusting the
+    /// fleet's tag cache in Redis.
+    #[arg(long)]
+    pub verify: bool,
     #[command(flatten)]
     pub broker: BrokerArgs,
+    #[command(flatten)]
+    pub redis: RedisArgs,
     #[command(flatten)]
     pub registry: RegistryArgs,
     #[command(flatten)]
@@ -64,6 +71,26 @@ pub async fn run(args: Args) -> Result<ExitCode> {
     match &args.schedule {
         None => run_once(&args).await,
         Some(expr) => crate::schedule::every(expr, || run_once(&args)).await,
+    }
+}
+
+/// The tags the tag cache found up to date, as a report the run counters can add.
+fn cached_report(cached: &[crate::summary::TagEntry]) -> CopyReport {
+    CopyReport {
+        source: String::new(),
+        digest: None,
+        tags: cached
+            .iter()
+            .map(|e| TagResult {
+                destination: e.destination.clone(),
+                status: e.status,
+                digest: e.digest.clone(),
+                error: None,
+                retryable: false,
+            })
+            .collect(),
+        stats: Default::default(),
+        seconds: 0.0,
     }
 }
 
@@ -111,18 +138,36 @@ async fn run_once(args: &Args) -> Result<ExitCode> {
             .await?;
         }
         Some(queue) => {
+            let redis = Redis::connect(args.redis.config()).await;
+            let cached = match args.verify {
+                true => Vec::new(),
+                false => crate::distributed::skip_cached(&redis, &mut plan).await,
+            };
+            for entry in &cached {
+                report.add_unjobbed(entry.clone());
+            }
             let subscription = match args.wait {
                 true => Some(queue.subscribe_run(plan.run_id).await?),
                 false => None,
             };
             let published = crate::distributed::publish(&queue, &mut plan).await?;
+            let total = (published.tags + cached.len()) as u64;
+            redis
+                .counters()
+                .start(plan.run_id, total, published.jobs as u64)
+                .await;
+            redis
+                .counters()
+                .add(plan.run_id, &cached_report(&cached))
+                .await;
             eprintln!(
-                "run {}: {} files ({} rejected), published {} jobs for {} tags{}",
+                "run {}: {} files ({} rejected), published {} jobs for {} tags; {} tags up to date by the tag cache{}",
                 plan.run_id,
                 plan.set.files.len(),
                 plan.set.rejected.len(),
                 published.jobs,
                 published.tags,
+                cached.len(),
                 match published.skipped_unfinished {
                     0 => String::new(),
                     n => format!("; {n} tags skipped: an earlier run's job for them is unfinished"),

@@ -2,6 +2,9 @@
 //! (unacknowledged), consumers; retrying and parked jobs; and for recent runs their progress
 //! (done / up to date / failed / pending) with every failure's reason.
 //!
+//! Run progress comes from the run history on the broker, with the fleet's counters in
+//! Redis taking precedence when Redis answers.
+//!
 //! Ready and consumer counts come from AMQP passive declares (exact, immediate); in-flight
 //! (unacknowledged) counts from the RabbitMQ management HTTP API when it answers, since only
 //! it knows them. The output says where each number came from.
@@ -10,8 +13,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::Result;
-use mirror_common::cli::BrokerArgs;
+use mirror_common::cli::{BrokerArgs, RedisArgs};
 use mirror_common::copy::TagStatus;
+use mirror_common::index::redis::Redis;
 use mirror_common::job::RunEvent;
 use mirror_common::queue::amqp::AmqpQueue;
 use serde::Serialize;
@@ -36,6 +40,8 @@ pub struct Args {
     /// Print JSON for scripts.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub redis: RedisArgs,
 }
 
 /// One queue's numbers; `in_flight` is known only through the management API.
@@ -134,7 +140,21 @@ async fn collect(queue: &AmqpQueue, args: &Args) -> Result<Status> {
         .filter(|q| q.role == "parked")
         .map(|q| q.ready)
         .sum();
-    let runs = runs(&queue.read_history(args.since).await?);
+    let mut runs = runs(&queue.read_history(args.since).await?);
+    // The fleet's counters (kept by the workers in Redis) also count the tags the scheduler
+    // found up to date in the tag cache, which published no job; they win where they exist.
+    let redis = Redis::connect(args.redis.config()).await;
+    if !redis.is_degraded() {
+        for r in &mut runs {
+            if let Some(p) = redis.counters().get(r.run_id).await {
+                r.tags = p.total as usize;
+                r.done = p.done as usize;
+                r.up_to_date = p.up_to_date as usize;
+                r.failed = p.failed as usize;
+                r.pending = p.pending() as usize;
+            }
+        }
+    }
     Ok(Status {
         source,
         queues,

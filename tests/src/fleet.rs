@@ -8,6 +8,9 @@ use std::time::{Duration, Instant};
 
 use crate::registry::Registry;
 
+/// The test Redis.
+pub const REDIS_URL: &str = "redis://127.0.0.1:6379";
+
 /// The test broker (RabbitMQ on loopback, guest/guest).
 pub const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 
@@ -52,18 +55,44 @@ impl Drop for Prefix {
             else {
                 return;
             };
+            let pattern = format!("{}:*", config.prefix);
             rt.block_on(async move {
                 if let Ok(q) = mirror_common::queue::amqp::AmqpQueue::connect(config).await {
                     let _ = q.delete_topology().await;
                     q.close().await;
                 }
+                let _ = delete_redis_keys(&pattern).await;
             });
         });
         let _ = done.join();
     }
 }
 
-/// A fresh queue prefix.
+/// Deletes the test's Redis keys (SCAN, then DEL in batches).
+async fn delete_redis_keys(pattern: &str) -> redis::RedisResult<()> {
+    let client = redis::Client::open(REDIS_URL)?;
+    let mut conn = client.get_multiplexed_async_connection().await?;
+    let mut cursor: u64 = 0;
+    loop {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(pattern)
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(&mut conn)
+            .await?;
+        if !keys.is_empty() {
+            let _: () = redis::cmd("DEL").arg(&keys).query_async(&mut conn).await?;
+        }
+        if next == 0 {
+            return Ok(());
+        }
+        cursor = next;
+    }
+}
+
+/// A fresh queue prefix (also the test's Redis key prefix).
 pub fn prefix() -> Prefix {
     Prefix(format!("test-{}", uuid_like()))
 }
@@ -113,6 +142,7 @@ impl Worker {
             "10".into(),
         ];
         args.extend(broker_flags(prefix, RETRY_DELAYS));
+        args.extend(["--redis-prefix".to_string(), prefix.to_string()]);
         args.extend(crate::mirror::registry_flags(registries));
         for h in extra_insecure {
             args.extend(["--insecure-registry".to_string(), h.clone()]);
@@ -176,6 +206,9 @@ pub fn scheduler(
 ) -> Output {
     let mut all: Vec<String> = args.iter().map(|s| s.to_string()).collect();
     all.extend(broker_flags(prefix, RETRY_DELAYS));
+    if matches!(args.first(), Some(&"run") | Some(&"status")) {
+        all.extend(["--redis-prefix".to_string(), prefix.to_string()]);
+    }
     if args.first() == Some(&"run") {
         all.extend(crate::mirror::registry_flags(registries));
         for h in extra_insecure {
@@ -194,6 +227,7 @@ pub fn scheduler_spawn(
 ) -> Child {
     let mut all: Vec<String> = args.iter().map(|s| s.to_string()).collect();
     all.extend(broker_flags(prefix, RETRY_DELAYS));
+    all.extend(["--redis-prefix".to_string(), prefix.to_string()]);
     all.extend(crate::mirror::registry_flags(registries));
     for h in extra_insecure {
         all.extend(["--insecure-registry".to_string(), h.clone()]);

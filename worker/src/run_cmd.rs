@@ -10,11 +10,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use mirror_common::cli::{BrokerArgs, CopyArgs, RegistryArgs};
+use mirror_common::cli::{BrokerArgs, CopyArgs, RedisArgs, RegistryArgs};
 use mirror_common::copy::CopyEngine;
-use mirror_common::index::MemoryIndex;
+use mirror_common::fleet::{parse_rates, record_result, FleetGate};
+use mirror_common::index::redis::Redis;
 use mirror_common::queue::amqp::AmqpQueue;
 use mirror_common::queue::{JobQueue, QueueError};
+use mirror_common::registry::Gate;
 use mirror_common::worker::{handle, JobRetry};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -31,6 +33,11 @@ pub struct Args {
     #[arg(long, default_value_t = 30, value_name = "SECONDS")]
     pub grace: u64,
     #[command(flatten)]
+    pub redis: RedisArgs,
+    /// Requests per second to a registry, shared by the whole fleet (REGISTRY=N/s; repeatable).
+    #[arg(long = "rate", value_name = "REGISTRY=N/s")]
+    pub rates: Vec<String>,
+    #[command(flatten)]
     pub registry: RegistryArgs,
     #[command(flatten)]
     pub copy: CopyArgs,
@@ -40,11 +47,11 @@ pub struct Args {
 pub async fn run(args: Args) -> anyhow::Result<i32> {
     let shutdown = crate::shutdown::on_signal();
     let opts = args.copy.options(false).map_err(anyhow::Error::msg)?;
-    let engine = Arc::new(CopyEngine::new(
-        args.registry.client()?,
-        Arc::new(MemoryIndex::new()),
-        opts,
-    ));
+    let rates = parse_rates(&args.rates).map_err(anyhow::Error::msg)?;
+    let redis = Redis::connect(args.redis.config()).await;
+    let gate = Gate(Arc::new(FleetGate::new(&redis, rates)));
+    let client = args.registry.client_with_gate(Some(gate))?;
+    let engine = Arc::new(CopyEngine::new(client, Arc::new(redis.index()), opts));
     let retry = JobRetry {
         max_attempts: args.broker.retry_delays.len() as u32 + 1,
         base_delay: Duration::ZERO,
@@ -65,6 +72,7 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
                 let outcome = consume(
                     queue.clone(),
                     engine.clone(),
+                    redis.clone(),
                     retry.clone(),
                     &shutdown,
                     grace,
@@ -93,6 +101,7 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
 async fn consume(
     queue: Arc<AmqpQueue>,
     engine: Arc<CopyEngine>,
+    redis: Redis,
     retry: JobRetry,
     shutdown: &CancellationToken,
     grace: Duration,
@@ -103,8 +112,13 @@ async fn consume(
             _ = shutdown.cancelled() => break None,
             delivery = queue.receive() => match delivery {
                 Ok(d) => {
-                    let (queue, engine, retry) = (queue.clone(), engine.clone(), retry.clone());
-                    tasks.spawn(async move { handle(queue.as_ref() as &dyn JobQueue, &engine, &retry, d).await.map(|_| ()) });
+                    let (queue, engine, redis, retry) = (queue.clone(), engine.clone(), redis.clone(), retry.clone());
+                    tasks.spawn(async move {
+                        if let Some(result) = handle(queue.as_ref() as &dyn JobQueue, &engine, &retry, d).await? {
+                            record_result(&redis, &result).await;
+                        }
+                        Ok(())
+                    });
                 }
                 Err(QueueError::Closed) => break None,
                 Err(e) => break Some(e),

@@ -7,11 +7,13 @@
 //! registry. In-memory (embedded mode, one process) and Redis (a fleet) implement it.
 
 mod memory;
+pub mod redis;
 
 use std::any::Any;
 
 use async_trait::async_trait;
 
+pub use self::redis::{Redis, RedisConfig, RedisIndex};
 pub use memory::MemoryIndex;
 
 /// Held while uploading a blob; dropping it lets the next waiter in.

@@ -1,0 +1,221 @@
+//! Progress counters of runs, kept in Redis so they survive a scheduler restart and any
+//! process (the `status` command) can read them without replaying the run history.
+//!
+//! A run is a hash `<p>:run:{<run_id>}`; a sorted set `<p>:runs` lists run ids by start time
+//! for "recent runs". Both expire after the configured TTL. Counts are per destination tag
+//! and follow `status`: pushed (or would be, in a dry run) counts as done, up to date and
+//! failed are counted apart. A job delivered twice (a worker died after reporting) is counted
+//! twice: the counters are progress, the run history stays the record.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::conn::{millis, Shared};
+use crate::copy::{CopyReport, TagStatus};
+
+/// Most runs `recent` can list; older ids are trimmed from the index of runs.
+const MAX_RUNS: isize = 1000;
+
+/// One run's numbers.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunProgress {
+    /// Destination tags the run will write.
+    pub total: u64,
+    /// Jobs the run enqueued.
+    pub jobs: u64,
+    /// Jobs reported so far (a retried job counts each time it reports).
+    pub jobs_done: u64,
+    /// Tags pushed (or, in a dry run, that would be).
+    pub done: u64,
+    /// Tags that already pointed at the source digest.
+    pub up_to_date: u64,
+    /// Tags that failed.
+    pub failed: u64,
+    /// Bytes uploaded (mounted blobs do not cross the wire and are not counted).
+    pub bytes: u64,
+    /// Milliseconds since the Unix epoch when the run started.
+    pub started_at_ms: u64,
+}
+
+impl RunProgress {
+    /// Tags not reported yet.
+    pub fn pending(&self) -> u64 {
+        self.total
+            .saturating_sub(self.done + self.up_to_date + self.failed)
+    }
+
+    fn from_fields(fields: &HashMap<String, u64>) -> Option<Self> {
+        if fields.is_empty() {
+            return None;
+        }
+        let f = |name: &str| fields.get(name).copied().unwrap_or(0);
+        Some(RunProgress {
+            total: f("total"),
+            jobs: f("jobs"),
+            jobs_done: f("jobs_done"),
+            done: f("done"),
+            up_to_date: f("up_to_date"),
+            failed: f("failed"),
+            bytes: f("bytes"),
+            started_at_ms: f("started_at_ms"),
+        })
+    }
+}
+
+/// Run progress counters, fleet-wide.
+#[derive(Clone)]
+pub struct RunCounters {
+    shared: Arc<Shared>,
+}
+
+impl RunCounters {
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        RunCounters { shared }
+    }
+
+    /// Records a run's size when it starts, and lists it among the recent runs.
+    pub async fn start(&self, run_id: Uuid, total_tags: u64, jobs: u64) {
+        let key = self.shared.keys.run(run_id);
+        let runs = self.shared.keys.runs();
+        let ttl = millis(self.shared.config.ttl);
+        let now = now_ms();
+        let oldest = now.saturating_sub(ttl);
+        // Not MULTI: the run hash and the run index live in different cluster slots.
+        let mut pipe = redis::pipe();
+        pipe.cmd("HSET")
+            .arg(&key)
+            .arg("total")
+            .arg(total_tags)
+            .arg("jobs")
+            .arg(jobs)
+            .arg("started_at_ms")
+            .arg(now)
+            .ignore()
+            .cmd("PEXPIRE")
+            .arg(&key)
+            .arg(ttl)
+            .ignore()
+            .cmd("ZADD")
+            .arg(&runs)
+            .arg(now)
+            .arg(run_id.to_string())
+            .ignore()
+            .cmd("ZREMRANGEBYSCORE")
+            .arg(&runs)
+            .arg("-inf")
+            .arg(format!("({oldest}"))
+            .ignore()
+            .cmd("ZREMRANGEBYRANK")
+            .arg(&runs)
+            .arg(0)
+            .arg(-MAX_RUNS - 1)
+            .ignore()
+            .cmd("PEXPIRE")
+            .arg(&runs)
+            .arg(ttl)
+            .ignore();
+        let _: Option<()> = self
+            .shared
+            .call("start run", |mut c| async move {
+                pipe.query_async(&mut c).await
+            })
+            .await;
+    }
+
+    /// Adds what one job did to its run.
+    pub async fn add(&self, run_id: Uuid, report: &CopyReport) {
+        let (mut done, mut up_to_date, mut failed) = (0u64, 0u64, 0u64);
+        for t in &report.tags {
+            match t.status {
+                TagStatus::UpToDate => up_to_date += 1,
+                TagStatus::Failed => failed += 1,
+                TagStatus::Pushed | TagStatus::WouldCreate | TagStatus::WouldUpdate => done += 1,
+            }
+        }
+        let key = self.shared.keys.run(run_id);
+        let ttl = millis(self.shared.config.ttl);
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        for (field, by) in [
+            ("jobs_done", 1),
+            ("done", done),
+            ("up_to_date", up_to_date),
+            ("failed", failed),
+            ("bytes", report.stats.bytes_uploaded),
+        ] {
+            if by > 0 {
+                pipe.cmd("HINCRBY").arg(&key).arg(field).arg(by).ignore();
+            }
+        }
+        pipe.cmd("PEXPIRE").arg(&key).arg(ttl).ignore();
+        let _: Option<()> = self
+            .shared
+            .call("count run", |mut c| async move {
+                pipe.query_async(&mut c).await
+            })
+            .await;
+    }
+
+    /// A run's numbers; `None` when unknown, expired, or Redis is down.
+    pub async fn get(&self, run_id: Uuid) -> Option<RunProgress> {
+        let key = self.shared.keys.run(run_id);
+        let fields: HashMap<String, u64> = self
+            .shared
+            .call("HGETALL", |mut c| async move {
+                redis::cmd("HGETALL").arg(&key).query_async(&mut c).await
+            })
+            .await?;
+        RunProgress::from_fields(&fields)
+    }
+
+    /// The most recently started runs, newest first (empty when Redis is down).
+    pub async fn recent(&self, limit: usize) -> Vec<(Uuid, RunProgress)> {
+        if limit == 0 {
+            return Vec::new();
+        }
+        let runs = self.shared.keys.runs();
+        let stop = isize::try_from(limit).unwrap_or(isize::MAX) - 1;
+        let ids: Vec<String> = self
+            .shared
+            .call("ZREVRANGE", |mut c| async move {
+                redis::cmd("ZREVRANGE")
+                    .arg(&runs)
+                    .arg(0)
+                    .arg(stop)
+                    .query_async(&mut c)
+                    .await
+            })
+            .await
+            .unwrap_or_default();
+        let ids: Vec<Uuid> = ids.iter().filter_map(|s| Uuid::parse_str(s).ok()).collect();
+        if ids.is_empty() {
+            return Vec::new();
+        }
+        let mut pipe = redis::pipe();
+        for id in &ids {
+            pipe.cmd("HGETALL").arg(self.shared.keys.run(*id));
+        }
+        let all: Vec<HashMap<String, u64>> = self
+            .shared
+            .call("HGETALL runs", |mut c| async move {
+                pipe.query_async(&mut c).await
+            })
+            .await
+            .unwrap_or_default();
+        ids.into_iter()
+            .zip(all)
+            .filter_map(|(id, fields)| RunProgress::from_fields(&fields).map(|p| (id, p)))
+            .collect()
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
