@@ -128,6 +128,8 @@ pub struct SeenRequest {
     /// The status the proxy answered: the upstream's, an injected fault's, or
     /// 502 when the upstream could not be reached.
     pub status: u16,
+    /// When the answer was sent (after the request's latency, before the response's).
+    pub at: std::time::Instant,
 }
 
 /// A running proxy on `127.0.0.1:<free port>`. Dropping it stops accepting
@@ -316,6 +318,7 @@ impl State {
             method,
             path,
             status: status.as_u16(),
+            at: std::time::Instant::now(),
         });
     }
 }

@@ -85,44 +85,57 @@ pub(crate) async fn ensure_blob(
     target: &Target<'_>,
     blob: &Descriptor,
 ) -> Result<(), RegistryError> {
-    let mut plan = plan_blob(client, index, source, target, blob).await?;
-    // After waiting for another uploader of the same blob, look once more: it has most
-    // likely just made the blob mountable.
-    let mut looked_again = false;
-    loop {
-        match plan {
-            BlobPlan::Present => {
-                Counters::bump(&counters.skipped, 1);
-                return Ok(());
-            }
-            BlobPlan::Mount(ref from) => {
-                if try_mount(client, index, target, blob, from).await? {
-                    Counters::bump(&counters.mounted, 1);
-                    Counters::bump(&counters.bytes_mounted, blob.size);
-                    return Ok(());
-                }
-            }
-            BlobPlan::Upload => {}
-        }
-        let lock = index.lock_upload(target.registry, &blob.digest).await;
-        if lock.waited && !looked_again {
-            looked_again = true;
-            drop(lock);
-            let known = index.repositories(target.registry, &blob.digest).await;
-            plan = if known.iter().any(|r| r == target.repository) {
-                BlobPlan::Present
-            } else {
-                mount_candidates(known, source, target)
-            };
-            continue;
-        }
-        let sent = transfer_blob(client, source, target.registry, target.repository, blob).await?;
-        index
-            .record(target.registry, target.repository, &blob.digest)
-            .await;
-        Counters::bump(&counters.uploaded, 1);
-        Counters::bump(&counters.bytes_uploaded, sent);
+    let plan = plan_blob(client, index, source, target, blob).await?;
+    if finish_without_upload(client, index, counters, target, blob, plan).await? {
         return Ok(());
+    }
+    let lock = index.lock_upload(target.registry, &blob.digest).await;
+    if lock.waited {
+        // Another uploader of this blob went first and has most likely made it mountable:
+        // look again while holding the lock, so that waiters do not take turns uploading.
+        let known = index.repositories(target.registry, &blob.digest).await;
+        let plan = if known.iter().any(|r| r == target.repository) {
+            BlobPlan::Present
+        } else {
+            mount_candidates(known, source, target)
+        };
+        if finish_without_upload(client, index, counters, target, blob, plan).await? {
+            return Ok(());
+        }
+    }
+    let sent = transfer_blob(client, source, target.registry, target.repository, blob).await?;
+    index
+        .record(target.registry, target.repository, &blob.digest)
+        .await;
+    Counters::bump(&counters.uploaded, 1);
+    Counters::bump(&counters.bytes_uploaded, sent);
+    drop(lock);
+    Ok(())
+}
+
+/// Skips a present blob or mounts a mountable one; false when it still needs an upload.
+async fn finish_without_upload(
+    client: &RegistryClient,
+    index: &dyn BlobIndex,
+    counters: &Counters,
+    target: &Target<'_>,
+    blob: &Descriptor,
+    plan: BlobPlan,
+) -> Result<bool, RegistryError> {
+    match plan {
+        BlobPlan::Present => {
+            Counters::bump(&counters.skipped, 1);
+            Ok(true)
+        }
+        BlobPlan::Mount(from) => {
+            let mounted = try_mount(client, index, target, blob, &from).await?;
+            if mounted {
+                Counters::bump(&counters.mounted, 1);
+                Counters::bump(&counters.bytes_mounted, blob.size);
+            }
+            Ok(mounted)
+        }
+        BlobPlan::Upload => Ok(false),
     }
 }
 
