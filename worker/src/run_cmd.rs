@@ -6,6 +6,11 @@
 //! SIGTERM the worker stops taking jobs, gives in-flight ones `--grace` seconds, closes the
 //! connection (the broker requeues whatever did not finish) and exits 0. A lost broker
 //! connection is re-established with backoff.
+//!
+//! What the fleet learns is shared through Redis: the blob index and upload leases (each
+//! blob crosses the wire once per registry), the pause after a 429 and `--rate` limits, the
+//! digest each destination tag now has and the run's counters. Redis only speeds things up:
+//! when it is down the worker goes on without it.
 
 use std::sync::Arc;
 use std::time::Duration;
