@@ -11,6 +11,7 @@ pub mod index;
 pub mod job;
 pub mod manifest;
 pub mod mapping;
+pub mod observe;
 pub mod queue;
 pub mod reference;
 pub mod registry;

@@ -77,3 +77,19 @@ seed_image() {
   skopeo copy --quiet --insecure-policy --dest-tls-verify=false "oci:$layout:$tag" "docker://$registry/$repo:$tag"
   rm -rf "$layout"
 }
+
+# delete_broker_prefix PREFIX: deletes the queues PREFIX.* and the exchange PREFIX.events
+# through the RabbitMQ management API (RABBITMQ_MANAGEMENT_URL, default
+# http://127.0.0.1:15672, with guest credentials unless RABBITMQ_USER/RABBITMQ_PASSWORD).
+delete_broker_prefix() {
+  local prefix=$1 api=${RABBITMQ_MANAGEMENT_URL:-http://127.0.0.1:15672}
+  local auth="${RABBITMQ_USER:-guest}:${RABBITMQ_PASSWORD:-guest}" name
+  command -v curl >/dev/null 2>&1 || return 0
+  curl -fsS -u "$auth" "$api/api/queues/%2f?columns=name" 2>/dev/null \
+    | grep -o '"name":"[^"]*"' | cut -d'"' -f4 | grep -F "$prefix." \
+    | while read -r name; do
+        [ "${name#"$prefix".}" != "$name" ] || continue
+        curl -fsS -u "$auth" -X DELETE "$api/api/queues/%2f/$name" >/dev/null 2>&1 || true
+      done
+  curl -fsS -u "$auth" -X DELETE "$api/api/exchanges/%2f/$prefix.events" >/dev/null 2>&1 || true
+}

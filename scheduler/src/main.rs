@@ -24,6 +24,8 @@ mod validate;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    log: mirror_common::cli::LogArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -40,8 +42,8 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    mirror_common::cli::init_logging();
     let cli = Cli::parse();
+    mirror_common::cli::init_logging(cli.log.log_format);
     let result = match cli.command {
         Command::Validate(args) => validate::run(&args),
         Command::Run(args) => run_cmd::run(*args).await,

@@ -3,10 +3,11 @@
 //! (`--wait` to follow the run to its end). Once and exit by default (a Kubernetes
 //! CronJob), or on a cron schedule with `--schedule`.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::time::Instant;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use mirror_common::cli::{BrokerArgs, CopyArgs, RedisArgs, RegistryArgs};
@@ -49,6 +50,10 @@ pub struct Args {
     /// of running once.
     #[arg(long, value_name = "CRON")]
     pub schedule: Option<String>,
+    /// With --schedule: serve /metrics (queue depths among them), /healthz and /readyz
+    /// (ready = connected to the broker) on this address, e.g. 0.0.0.0:9100.
+    #[arg(long, value_name = "ADDR", requires = "schedule")]
+    pub listen: Option<SocketAddr>,
     /// Write the run's report (one entry per tag, failures with their reason) as JSON.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
@@ -70,7 +75,88 @@ pub struct Args {
 pub async fn run(args: Args) -> Result<ExitCode> {
     match &args.schedule {
         None => run_once(&args).await,
-        Some(expr) => crate::schedule::every(expr, || run_once(&args)).await,
+        Some(expr) => {
+            let monitor = Monitor::new(args.broker.config(1));
+            if let Some(addr) = args.listen {
+                let m = monitor.clone();
+                mirror_common::observe::server::serve(addr, Arc::new(move || m.ready()))
+                    .await
+                    .map_err(|e| anyhow::anyhow!("--listen {addr}: {e}"))?;
+                // Between runs too (an hourly schedule would otherwise show an hour-old
+                // depth), and so that readiness follows the broker coming back.
+                let m = monitor.clone();
+                tokio::spawn(async move {
+                    loop {
+                        m.refresh().await;
+                        tokio::time::sleep(Duration::from_secs(15)).await;
+                    }
+                });
+            }
+            crate::schedule::every(expr, || {
+                let monitor = monitor.clone();
+                let args = &args;
+                async move {
+                    if args.listen.is_some() {
+                        monitor.refresh().await;
+                    }
+                    run_once(args).await
+                }
+            })
+            .await
+        }
+    }
+}
+
+/// A long-lived broker connection of the `--schedule` loop, used only to count the queues
+/// for `/metrics` and to answer `/readyz` (runs keep their own connection: a run must not
+/// depend on this one's health).
+#[derive(Clone)]
+struct Monitor {
+    config: mirror_common::queue::amqp::AmqpConfig,
+    queue: Arc<RwLock<Option<Arc<AmqpQueue>>>>,
+}
+
+impl Monitor {
+    fn new(config: mirror_common::queue::amqp::AmqpConfig) -> Self {
+        Monitor {
+            config,
+            queue: Arc::default(),
+        }
+    }
+
+    fn current(&self) -> Option<Arc<AmqpQueue>> {
+        self.queue.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn ready(&self) -> bool {
+        self.current().is_some_and(|q| q.is_connected())
+    }
+
+    /// Sets the queue depth gauges, (re)connecting first when the connection is gone.
+    async fn refresh(&self) {
+        let queue = match self.current().filter(|q| q.is_connected()) {
+            Some(q) => q,
+            None => match AmqpQueue::connect(self.config.clone()).await {
+                Ok(q) => {
+                    let q = Arc::new(q);
+                    *self.queue.write().unwrap_or_else(|e| e.into_inner()) = Some(q.clone());
+                    q
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "queue depth: cannot reach the broker");
+                    return;
+                }
+            },
+        };
+        match queue.counts().await {
+            Ok(counts) => {
+                let m = mirror_common::observe::metrics::global();
+                for c in counts {
+                    m.queue_depth(&c.name, c.ready, c.consumers);
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "queue depth: counting failed"),
+        }
     }
 }
 

@@ -16,6 +16,8 @@ use clap::{Parser, Subcommand};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    log: mirror_common::cli::LogArgs,
 }
 
 #[derive(Subcommand)]
@@ -28,8 +30,8 @@ enum Command {
 
 #[tokio::main]
 async fn main() {
-    mirror_common::cli::init_logging();
     let cli = Cli::parse();
+    mirror_common::cli::init_logging(cli.log.log_format);
     let code = match cli.command {
         Command::Copy(args) => copy_cmd::run(args).await,
         Command::Run(args) => run_cmd::run(*args).await.unwrap_or_else(|e| {

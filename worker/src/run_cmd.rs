@@ -11,20 +11,26 @@
 //! blob crosses the wire once per registry), the pause after a 429 and `--rate` limits, the
 //! digest each destination tag now has and the run's counters. Redis only speeds things up:
 //! when it is down the worker goes on without it.
+//!
+//! With `--listen ADDR` the worker serves `/metrics`, `/healthz` and `/readyz` (ready while
+//! connected to the broker): see `mirror_common::observe`.
 
-use std::sync::Arc;
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use mirror_common::cli::{BrokerArgs, CopyArgs, RedisArgs, RegistryArgs};
 use mirror_common::copy::CopyEngine;
 use mirror_common::fleet::{parse_rates, record_result, FleetGate};
 use mirror_common::index::redis::Redis;
+use mirror_common::observe::{metrics, server};
 use mirror_common::queue::amqp::AmqpQueue;
 use mirror_common::queue::{JobQueue, QueueError};
 use mirror_common::registry::Gate;
 use mirror_common::worker::{handle, JobRetry};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 /// Flags of `run`.
 #[derive(clap::Args)]
@@ -46,6 +52,19 @@ pub struct Args {
     pub registry: RegistryArgs,
     #[command(flatten)]
     pub copy: CopyArgs,
+    /// Serve /metrics, /healthz and /readyz on this address (e.g. 0.0.0.0:9100); none by
+    /// default.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+}
+
+/// The broker connection in use, if any, for `/readyz`. A slot rather than a flag because
+/// a connection the broker closed is noticed by `is_connected` at once, before the consume
+/// loop's next receive fails and clears the slot.
+type Current = Arc<RwLock<Option<Arc<AmqpQueue>>>>;
+
+fn set_current(current: &Current, queue: Option<Arc<AmqpQueue>>) {
+    *current.write().unwrap_or_else(|e| e.into_inner()) = queue;
 }
 
 /// Runs until SIGTERM/SIGINT; the exit status is 0 after a clean drain.
@@ -63,6 +82,19 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
     };
     let config = args.broker.config(args.concurrency.max(1));
     let grace = Duration::from_secs(args.grace);
+    let current: Current = Arc::default();
+    if let Some(addr) = args.listen {
+        let c = current.clone();
+        let ready: server::Readiness = Arc::new(move || {
+            c.read()
+                .unwrap_or_else(|e| e.into_inner())
+                .as_ref()
+                .is_some_and(|q| q.is_connected())
+        });
+        server::serve(addr, ready)
+            .await
+            .map_err(|e| anyhow::anyhow!("--listen {addr}: {e}"))?;
+    }
     let mut backoff = Duration::from_millis(500);
     loop {
         let queue = tokio::select! {
@@ -74,6 +106,7 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
                 backoff = Duration::from_millis(500);
                 tracing::info!(prefix = %config.prefix, concurrency = config.prefetch, "consuming jobs");
                 let queue = Arc::new(queue);
+                set_current(&current, Some(queue.clone()));
                 let outcome = consume(
                     queue.clone(),
                     engine.clone(),
@@ -83,6 +116,7 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
                     grace,
                 )
                 .await;
+                set_current(&current, None);
                 queue.close().await;
                 match outcome {
                     Ok(()) => return Ok(0),
@@ -118,12 +152,27 @@ async fn consume(
             delivery = queue.receive() => match delivery {
                 Ok(d) => {
                     let (queue, engine, redis, retry) = (queue.clone(), engine.clone(), redis.clone(), retry.clone());
+                    // Every line logged while handling the job, the acknowledgement and the
+                    // retry or park decision included, carries the job's identity.
+                    let span = tracing::info_span!("job", run_id = %d.job.run_id, job_id = %d.job.id, image = %d.job.source);
                     tasks.spawn(async move {
+                        let _in_flight = InFlight::start();
                         if let Some(result) = handle(queue.as_ref() as &dyn JobQueue, &engine, &retry, d).await? {
+                            let (r, m) = (&result.report, metrics::global());
+                            m.job_finished(r);
+                            tracing::info!(
+                                failed = ?metrics::failure_reason(r),
+                                tags = r.tags.len(),
+                                blobs_uploaded = r.stats.blobs_uploaded,
+                                blobs_mounted = r.stats.blobs_mounted,
+                                blobs_skipped = r.stats.blobs_skipped,
+                                seconds = r.seconds,
+                                "job finished"
+                            );
                             record_result(&redis, &result).await;
                         }
                         Ok(())
-                    });
+                    }.instrument(span));
                 }
                 Err(QueueError::Closed) => break None,
                 Err(e) => break Some(e),
@@ -155,6 +204,23 @@ async fn consume(
         tasks.abort_all();
     }
     Ok(())
+}
+
+/// Counts a job in `mirror_jobs_in_flight` while it lives; a guard so that a task aborted
+/// on a lost connection or at the end of the grace period is uncounted too.
+struct InFlight;
+
+impl InFlight {
+    fn start() -> Self {
+        metrics::global().jobs_in_flight.inc();
+        InFlight
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        metrics::global().jobs_in_flight.dec();
+    }
 }
 
 fn report_task(done: Result<Result<(), QueueError>, tokio::task::JoinError>) {

@@ -184,10 +184,10 @@ impl RegistryClient {
         if let Some(h) = self.authorization(registry, &scope).await? {
             req = req.header(AUTHORIZATION, h);
         }
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| transport_error(registry, &Method::PUT, &url, e))?;
+        let sent = req.send().await;
+        let metrics = crate::observe::metrics::global();
+        metrics.registry_request(registry, sent.as_ref().ok().map(|r| r.status().as_u16()));
+        let resp = sent.map_err(|e| transport_error(registry, &Method::PUT, &url, e))?;
         if resp.status() == StatusCode::CREATED || resp.status().is_success() {
             Ok(())
         } else {

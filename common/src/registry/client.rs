@@ -115,6 +115,9 @@ impl RegistryClient {
             let outcome = self
                 .attempt(registry, scope, &method, &url, &headers, &body)
                 .await;
+            // Every attempt counts, retried or not: /metrics shows what registries see.
+            crate::observe::metrics::global()
+                .registry_request(registry, outcome.as_ref().ok().map(|r| r.status().as_u16()));
             let (error, wait) = match outcome {
                 Ok(resp) if resp.status() == StatusCode::UNAUTHORIZED && !reauthenticated => {
                     reauthenticated = true;
@@ -145,6 +148,7 @@ impl RegistryClient {
                 return Err(error);
             }
             let delay = policy.delay(attempt, wait);
+            crate::observe::metrics::global().registry_retry(registry);
             tracing::warn!(registry, %method, path = url.path(), attempt, delay_ms = delay.as_millis() as u64, error = %error, "retrying registry request");
             tokio::time::sleep(delay).await;
         }

@@ -1,0 +1,724 @@
+//! The deployment artefacts against the binaries they deploy: every container command line
+//! in deploy/kubernetes is accepted by the binary's own CLI, the CronJob, Deployment and
+//! ScaledObject fit together (schedule, drain time, probes, queue name, secrets by name),
+//! the kustomization lists every manifest, deploy/Dockerfile copies binaries the workspace
+//! builds into a non-root image, and deploy/local/stack.sh runs the distributed mode end to
+//! end and leaves no process behind.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+use serde_json::Value;
+
+/// The binaries the image ships and the manifests run.
+const BINARIES: [&str; 2] = ["mirror-scheduler", "mirror-worker"];
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn k8s_dir() -> PathBuf {
+    root().join("deploy/kubernetes")
+}
+
+/// Every YAML document under deploy/kubernetes with the file it came from.
+fn documents() -> Vec<(String, Value)> {
+    let mut out = Vec::new();
+    let mut files: Vec<_> = std::fs::read_dir(k8s_dir())
+        .expect("deploy/kubernetes exists")
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no manifests under deploy/kubernetes");
+    for path in files {
+        let text = std::fs::read_to_string(&path).unwrap();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        for doc in serde_yaml_ng::Deserializer::from_str(&text) {
+            let value =
+                Value::deserialize(doc).unwrap_or_else(|e| panic!("{name} is not valid YAML: {e}"));
+            if !value.is_null() {
+                out.push((name.clone(), value));
+            }
+        }
+    }
+    out
+}
+
+/// The documents of one kind.
+fn of_kind(kind: &str) -> Vec<(String, Value)> {
+    documents()
+        .into_iter()
+        .filter(|(_, d)| d["kind"] == kind)
+        .collect()
+}
+
+/// The one document of a kind.
+fn one(kind: &str) -> Value {
+    let mut docs = of_kind(kind);
+    assert_eq!(docs.len(), 1, "expected exactly one {kind}");
+    docs.remove(0).1
+}
+
+/// The pod spec of a workload, if the document has one.
+fn pod_spec(doc: &Value) -> Option<&Value> {
+    let spec = match doc["kind"].as_str()? {
+        "Deployment" | "StatefulSet" | "DaemonSet" | "Job" => &doc["spec"]["template"]["spec"],
+        "CronJob" => &doc["spec"]["jobTemplate"]["spec"]["template"]["spec"],
+        "Pod" => &doc["spec"],
+        _ => return None,
+    };
+    Some(spec)
+}
+
+fn containers(pod: &Value) -> Vec<&Value> {
+    ["initContainers", "containers"]
+        .iter()
+        .filter_map(|k| pod[*k].as_array())
+        .flatten()
+        .collect()
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .map(|s| match s {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The value of a long flag (`--flag V` or `--flag=V`, or the short alias) in a command line.
+fn flag(args: &[String], long: &str, short: Option<&str>) -> Option<String> {
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if a == long || Some(a.as_str()) == short {
+            return it.next().cloned();
+        }
+        if let Some(v) = a.strip_prefix(&format!("{long}=")) {
+            return Some(v.to_string());
+        }
+    }
+    None
+}
+
+/// command + args of a container.
+fn command_line(container: &Value) -> Vec<String> {
+    let mut line = strings(&container["command"]);
+    line.extend(strings(&container["args"]));
+    line
+}
+
+/// The worker Deployment's container running `mirror-worker`.
+fn worker_container(deployment: &Value) -> Value {
+    containers(pod_spec(deployment).unwrap())
+        .into_iter()
+        .find(|c| strings(&c["command"]).first().map(String::as_str) == Some("mirror-worker"))
+        .expect("the Deployment runs mirror-worker")
+        .clone()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).to_string()
+}
+
+#[test]
+fn every_container_command_line_is_accepted_by_its_binary() {
+    let mut checked = 0;
+    let mut failures = Vec::new();
+    for (file, doc) in documents() {
+        let Some(pod) = pod_spec(&doc) else { continue };
+        for c in containers(pod) {
+            let line = command_line(c);
+            let name = line.first().cloned().unwrap_or_default();
+            assert!(
+                BINARIES.contains(&name.as_str()),
+                "{file}: container {} must name one of {BINARIES:?} in `command`, not {name:?}",
+                c["name"]
+            );
+            assert_eq!(
+                c["image"], "image-mirror",
+                "{file}: the image is set through the kustomization's `images`"
+            );
+            // clap rejects unknown flags and bad values before it prints the help; the
+            // trailing --help only skips the required-argument checks.
+            let out = Command::new(mirror_tests::binary(&name))
+                .args(&line[1..])
+                .arg("--help")
+                .env_remove("RUST_LOG")
+                .output()
+                .unwrap();
+            checked += 1;
+            if !out.status.success() {
+                failures.push(format!(
+                    "{file}: `{} --help` exited {:?}:\n{}",
+                    line.join(" "),
+                    out.status.code(),
+                    text(&out.stderr)
+                ));
+            }
+        }
+    }
+    assert!(checked >= 2, "expected the scheduler and the worker");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn scheduler_cronjob_runs_hourly_without_overlap_on_the_mapping_configmap() {
+    let cron = one("CronJob");
+    assert_eq!(cron["spec"]["schedule"], "@hourly");
+    assert_eq!(cron["spec"]["concurrencyPolicy"], "Forbid");
+    let pod = pod_spec(&cron).unwrap();
+    let c = containers(pod)[0];
+    let line = command_line(c);
+    assert_eq!(&line[..2], ["mirror-scheduler", "run"]);
+    assert!(
+        !line.contains(&"--local".to_string()),
+        "the fleet does the copying"
+    );
+    let dir = flag(&line, "--dir", None).expect("--dir");
+    let prefix = flag(&line, "--prefix", None).expect("--prefix");
+
+    // The mappings ConfigMap is mounted at --dir.
+    let mount = c["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["mountPath"] == dir.as_str())
+        .unwrap_or_else(|| panic!("nothing mounted at {dir}"));
+    let volume = pod["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == mount["name"])
+        .unwrap();
+    let configmap = one("ConfigMap");
+    assert_eq!(
+        volume["configMap"]["name"], configmap["metadata"]["name"],
+        "the mounted ConfigMap is the mappings ConfigMap"
+    );
+
+    // Its example mapping files are selected by --prefix and valid.
+    let tmp = tempfile::tempdir().unwrap();
+    let data = configmap["data"].as_object().unwrap();
+    assert!(
+        data.keys().any(|k| k.starts_with(&prefix)),
+        "no ConfigMap key starts with {prefix}"
+    );
+    for (key, value) in data {
+        std::fs::write(tmp.path().join(key), value.as_str().unwrap()).unwrap();
+    }
+    let out = Command::new(mirror_tests::binary("mirror-scheduler"))
+        .args(["validate", "--dir"])
+        .arg(tmp.path())
+        .args(["--prefix", &prefix])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the example mappings do not validate: {}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn workers_drain_before_the_kubelet_kills_them_and_probes_hit_the_listen_port() {
+    let deployment = one("Deployment");
+    let pod = pod_spec(&deployment).unwrap();
+    let c = worker_container(&deployment);
+    let line = command_line(&c);
+    assert_eq!(line.get(1).map(String::as_str), Some("run"));
+
+    let grace: u64 = flag(&line, "--grace", None)
+        .map(|g| g.parse().expect("--grace is a number of seconds"))
+        .unwrap_or(30);
+    let termination = pod["terminationGracePeriodSeconds"]
+        .as_u64()
+        .expect("terminationGracePeriodSeconds is set");
+    assert!(
+        termination > grace,
+        "terminationGracePeriodSeconds {termination} must exceed --grace {grace}"
+    );
+
+    let listen = flag(&line, "--listen", None).expect("the worker serves --listen");
+    let port: u64 = listen
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("--listen HOST:PORT");
+    let named: BTreeMap<String, u64> = c["ports"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| {
+            Some((
+                p["name"].as_str()?.to_string(),
+                p["containerPort"].as_u64()?,
+            ))
+        })
+        .collect();
+    for (probe, path) in [("readinessProbe", "/readyz"), ("livenessProbe", "/healthz")] {
+        let get = &c[probe]["httpGet"];
+        assert_eq!(get["path"], path, "{probe}");
+        let probe_port = match &get["port"] {
+            Value::Number(n) => n.as_u64(),
+            Value::String(name) => named.get(name).copied(),
+            _ => None,
+        };
+        assert_eq!(probe_port, Some(port), "{probe} must hit the --listen port");
+    }
+
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    assert_ne!(pod["securityContext"]["runAsUser"], 0);
+    for kind in ["cpu", "memory"] {
+        assert!(
+            !c["resources"]["requests"][kind].is_null(),
+            "the worker requests {kind}"
+        );
+    }
+}
+
+#[test]
+fn scaled_object_scales_the_worker_deployment_on_the_jobs_queue() {
+    let deployment = one("Deployment");
+    let scaled = one("ScaledObject");
+    assert_eq!(
+        scaled["spec"]["scaleTargetRef"]["name"],
+        deployment["metadata"]["name"]
+    );
+    let c = worker_container(&deployment);
+    let line = command_line(&c);
+    let env_prefix = c["env"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|e| e["name"] == "QUEUE_PREFIX")
+        .and_then(|e| e["value"].as_str().map(str::to_string));
+    let prefix = flag(&line, "--queue-prefix", None)
+        .or(env_prefix)
+        .unwrap_or_else(|| "image-mirror".into());
+    let triggers = scaled["spec"]["triggers"].as_array().unwrap();
+    assert_eq!(triggers.len(), 1);
+    assert_eq!(triggers[0]["type"], "rabbitmq");
+    assert_eq!(
+        triggers[0]["metadata"]["queueName"],
+        format!("{prefix}.jobs")
+    );
+    assert_eq!(triggers[0]["metadata"]["mode"], "QueueLength");
+    // Its broker URL comes from the TriggerAuthentication it names.
+    let auth_name = &triggers[0]["authenticationRef"]["name"];
+    let auth = one("TriggerAuthentication");
+    assert_eq!(&auth["metadata"]["name"], auth_name);
+    assert_eq!(auth["spec"]["secretTargetRef"][0]["parameter"], "host");
+    assert_eq!(auth["spec"]["secretTargetRef"][0]["key"], "AMQP_URL");
+}
+
+#[test]
+fn secrets_are_referenced_by_name_only_and_credentials_are_mounted_where_a_points() {
+    assert!(
+        of_kind("Secret").is_empty(),
+        "secrets are created by the operator, never kept here"
+    );
+    let mut referenced = BTreeSet::new();
+    for (file, doc) in documents() {
+        let Some(pod) = pod_spec(&doc) else { continue };
+        for c in containers(pod) {
+            for from in c["envFrom"].as_array().into_iter().flatten() {
+                if let Some(name) = from["secretRef"]["name"].as_str() {
+                    referenced.insert(name.to_string());
+                }
+            }
+            let line = command_line(c);
+            let Some(config) = flag(&line, "--registry-config", Some("-a")) else {
+                continue;
+            };
+            let config = Path::new(&config);
+            let mount = c["volumeMounts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|m| config.parent() == Some(Path::new(m["mountPath"].as_str().unwrap())))
+                .unwrap_or_else(|| panic!("{file}: nothing mounted over {config:?}"));
+            let volume = pod["volumes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|v| v["name"] == mount["name"])
+                .unwrap();
+            let secret = &volume["secret"];
+            assert!(
+                secret["secretName"].is_string(),
+                "{file}: credentials come from a Secret"
+            );
+            assert!(
+                secret["items"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|i| i["path"] == config.file_name().unwrap().to_string_lossy().as_ref()),
+                "{file}: the Secret's config.json lands at {config:?}"
+            );
+            referenced.insert(secret["secretName"].as_str().unwrap().to_string());
+        }
+    }
+    assert_eq!(
+        referenced.len(),
+        2,
+        "the broker secret and the registry credentials: {referenced:?}"
+    );
+}
+
+#[test]
+fn kustomization_lists_every_manifest() {
+    let manifest = std::fs::read_to_string(k8s_dir().join("kustomization.yaml")).unwrap();
+    let k: Value = serde_yaml_ng::from_str(&manifest).unwrap();
+    let listed: BTreeSet<String> = strings(&k["resources"]).into_iter().collect();
+    let present: BTreeSet<String> = std::fs::read_dir(k8s_dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .filter(|n| (n.ends_with(".yaml") || n.ends_with(".yml")) && n != "kustomization.yaml")
+        .collect();
+    assert_eq!(listed, present);
+    let images = k["images"].as_array().expect("images");
+    assert!(images.iter().any(|i| i["name"] == "image-mirror"));
+    // Render it when a kubectl is at hand (no cluster needed).
+    if let Ok(out) = Command::new("kubectl")
+        .args(["kustomize"])
+        .arg(k8s_dir())
+        .output()
+    {
+        assert!(
+            out.status.success(),
+            "kubectl kustomize: {}",
+            text(&out.stderr)
+        );
+    }
+}
+
+/// Dockerfile instructions (continuation lines joined, comments dropped), each with the
+/// index of its stage.
+fn dockerfile() -> Vec<(usize, String, String)> {
+    let text = std::fs::read_to_string(root().join("deploy/Dockerfile")).unwrap();
+    let mut out = Vec::new();
+    let mut current = String::new();
+    let mut stage = 0;
+    for line in text.lines() {
+        let t = line.trim();
+        if current.is_empty() && (t.is_empty() || t.starts_with('#')) {
+            continue;
+        }
+        if let Some(rest) = t.strip_suffix('\\') {
+            current.push_str(rest);
+            current.push(' ');
+            continue;
+        }
+        current.push_str(t);
+        let (word, rest) = current.split_once(' ').unwrap_or((&current, ""));
+        let word = word.to_uppercase();
+        if word == "FROM" {
+            stage += 1;
+        }
+        out.push((stage, word, rest.trim().to_string()));
+        current.clear();
+    }
+    out
+}
+
+/// `[[bin]]` names of a package directory (the package name when it declares none).
+fn package_binaries(dir: &Path) -> (String, Vec<String>) {
+    let toml = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
+    let mut package = String::new();
+    let mut bins = Vec::new();
+    let mut section = String::new();
+    for line in toml.lines().map(str::trim) {
+        if line.starts_with('[') {
+            section = line.to_string();
+        } else if let Some(v) = line.strip_prefix("name") {
+            let v = v
+                .trim_start()
+                .trim_start_matches('=')
+                .trim()
+                .trim_matches('"');
+            match section.as_str() {
+                "[package]" => package = v.to_string(),
+                "[[bin]]" => bins.push(v.to_string()),
+                _ => {}
+            }
+        }
+    }
+    if bins.is_empty() && dir.join("src/main.rs").is_file() {
+        bins.push(package.clone());
+    }
+    (package, bins)
+}
+
+#[test]
+fn dockerfile_builds_the_workspace_binaries_into_a_non_root_image() {
+    let steps = dockerfile();
+    let froms: Vec<&String> = steps
+        .iter()
+        .filter(|(_, w, _)| w == "FROM")
+        .map(|(_, _, r)| r)
+        .collect();
+    assert_eq!(froms.len(), 2, "a builder and a runtime stage");
+    let builder_alias = froms[0]
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .windows(2)
+        .find(|w| w[0].eq_ignore_ascii_case("as"))
+        .map(|w| w[1].to_string())
+        .expect("the builder stage is named");
+    assert!(froms[0].starts_with("rust:1-bookworm "), "{}", froms[0]);
+    assert_eq!(froms[1].as_str(), "debian:bookworm-slim");
+
+    // The build command, and which binaries it builds.
+    let build = steps
+        .iter()
+        .find(|(s, w, r)| *s == 1 && w == "RUN" && r.contains("cargo build"))
+        .map(|(_, _, r)| r.clone())
+        .expect("the builder runs cargo build");
+    for f in ["--release", "--locked"] {
+        assert!(build.contains(f), "cargo build without {f}");
+    }
+    let words: Vec<&str> = build.split_whitespace().collect();
+    let packages: BTreeSet<&str> = words
+        .windows(2)
+        .filter(|w| w[0] == "-p")
+        .map(|w| w[1])
+        .collect();
+    let workspace = std::fs::read_to_string(root().join("Cargo.toml")).unwrap();
+    let members: Vec<String> = workspace
+        .lines()
+        .find(|l| l.trim_start().starts_with("members"))
+        .expect("workspace members")
+        .split('"')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_string)
+        .collect();
+    let mut built = BTreeSet::new();
+    for m in &members {
+        let (package, bins) = package_binaries(&root().join(m));
+        if packages.contains(package.as_str()) {
+            built.extend(bins);
+        }
+    }
+    assert_eq!(
+        built,
+        BINARIES.iter().map(|s| s.to_string()).collect(),
+        "the packages built are those of {BINARIES:?}"
+    );
+
+    // Every workspace member is in the build context (--locked needs every manifest).
+    let copied: Vec<&String> = steps
+        .iter()
+        .filter(|(s, w, r)| *s == 1 && w == "COPY" && !r.starts_with("--from"))
+        .map(|(_, _, r)| r)
+        .collect();
+    for m in members.iter().map(String::as_str).chain(["Cargo.lock"]) {
+        assert!(
+            copied
+                .iter()
+                .any(|r| r.split_whitespace().rev().skip(1).any(|src| src == m)),
+            "the builder does not copy {m}"
+        );
+    }
+
+    // The runtime stage: each COPY --from is a built binary, into /usr/local/bin.
+    let workdir = steps
+        .iter()
+        .rfind(|(s, w, _)| *s == 1 && w == "WORKDIR")
+        .map(|(_, _, r)| r.clone())
+        .expect("builder WORKDIR");
+    let mut shipped = BTreeSet::new();
+    for (stage, word, rest) in &steps {
+        if word != "COPY" || !rest.starts_with("--from") {
+            continue;
+        }
+        assert_eq!(*stage, 2, "binaries are copied into the runtime stage");
+        let parts: Vec<&str> = rest.split_whitespace().collect();
+        assert_eq!(parts.len(), 3, "COPY --from=STAGE SRC DST: {rest}");
+        assert_eq!(parts[0], format!("--from={builder_alias}"));
+        let name = parts[1].rsplit('/').next().unwrap();
+        assert!(
+            built.contains(name),
+            "{} is not a workspace binary",
+            parts[1]
+        );
+        assert_eq!(parts[1], format!("{workdir}/target/release/{name}"));
+        assert!(
+            parts[2] == "/usr/local/bin/" || parts[2] == format!("/usr/local/bin/{name}"),
+            "{name} goes to /usr/local/bin, not {}",
+            parts[2]
+        );
+        assert!(mirror_tests::binary(name).is_file());
+        shipped.insert(name.to_string());
+    }
+    assert_eq!(shipped, built, "both binaries are in the image");
+
+    let runtime: Vec<&(usize, String, String)> = steps.iter().filter(|s| s.0 == 2).collect();
+    assert!(
+        runtime.iter().any(|(_, w, r)| w == "RUN"
+            && r.contains("apt-get install")
+            && r.contains("ca-certificates")),
+        "the runtime installs ca-certificates"
+    );
+    let user = runtime
+        .iter()
+        .rfind(|(_, w, _)| w == "USER")
+        .map(|(_, _, r)| r.clone())
+        .expect("the runtime sets USER");
+    let name = user.split(':').next().unwrap();
+    assert!(
+        name != "root" && name != "0",
+        "USER {user} must not be root"
+    );
+    // No shell in front of the binaries.
+    for (_, w, r) in &runtime {
+        if w == "ENTRYPOINT" || w == "CMD" {
+            assert!(r.starts_with('['), "{w} in exec form: {r}");
+            assert!(
+                !r.contains("\"sh\"") && !r.contains("/bin/sh"),
+                "{w} runs a shell: {r}"
+            );
+        }
+    }
+}
+
+#[test]
+fn local_stack_mirrors_through_two_workers_and_leaves_no_process_behind() {
+    let worker = mirror_tests::binary("mirror-worker");
+    mirror_tests::binary("mirror-scheduler");
+    let bin_dir = worker.parent().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let pidfile = tmp.path().join("pids");
+    let id = format!(
+        "stacktest-{:x}{}",
+        rand::random::<u32>(),
+        std::process::id()
+    );
+    let mut child = Command::new("bash")
+        .arg(root().join("deploy/local/stack.sh"))
+        .env("STACK_PROFILE", "debug")
+        .env("STACK_BIN_DIR", bin_dir)
+        .env("STACK_ID", &id)
+        .env("STACK_PIDFILE", &pidfile)
+        .env_remove("AMQP_URL")
+        .env_remove("REDIS_URL")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let out_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        stdout.read_to_string(&mut s).unwrap();
+        s
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        stderr.read_to_string(&mut s).unwrap();
+        s
+    });
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("stack.sh did not finish in 300 s");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let out = out_reader.join().unwrap();
+    let err = err_reader.join().unwrap();
+    assert!(status.success(), "stack.sh exited {status}:\n{out}\n{err}");
+
+    // oc's lines for every destination tag.
+    for tag in [
+        "mirror/hello:1.0",
+        "mirror/hello:1.1",
+        "mirror/world:2.0",
+        "mirror/world:latest",
+    ] {
+        assert!(
+            out.lines().any(|l| {
+                let mut parts = l.split(' ');
+                let (Some(digest), Some(dest), None) = (parts.next(), parts.next(), parts.next())
+                else {
+                    return false;
+                };
+                digest.len() == 71 && digest.starts_with("sha256:") && dest.ends_with(tag)
+            }),
+            "no oc line for {tag}:\n{out}"
+        );
+    }
+    // The status table.
+    let header = out
+        .lines()
+        .find(|l| {
+            l.split_whitespace()
+                .eq(["queue", "ready", "in-flight", "consumers"])
+        })
+        .unwrap_or_else(|| panic!("no status table:\n{out}"));
+    assert!(!header.is_empty());
+    assert!(
+        out.lines()
+            .any(|l| l.trim_start().starts_with(&format!("{id}.jobs "))),
+        "no row for {id}.jobs:\n{out}"
+    );
+    assert!(out.contains("runs (1):"), "{out}");
+    assert!(out.contains("4 tags: 4 done"), "{out}");
+
+    // Nothing it started is left.
+    let started = std::fs::read_to_string(&pidfile).unwrap();
+    let kinds: Vec<&str> = started
+        .lines()
+        .filter_map(|l| l.split(' ').next())
+        .collect();
+    assert_eq!(
+        kinds.iter().filter(|k| **k == "worker").count(),
+        2,
+        "{started}"
+    );
+    assert_eq!(
+        kinds.iter().filter(|k| **k == "registry").count(),
+        2,
+        "{started}"
+    );
+    let mut left = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let cmdline = text(&cmdline).replace('\0', " ");
+        if cmdline.contains(&id) {
+            left.push(format!(
+                "{}: {cmdline}",
+                entry.file_name().to_string_lossy()
+            ));
+        }
+    }
+    assert!(left.is_empty(), "processes left behind: {left:#?}");
+    for pid in started.lines().filter_map(|l| l.split(' ').nth(1)) {
+        let alive = std::fs::read(format!("/proc/{pid}/cmdline"))
+            .map(|c| {
+                let c = text(&c);
+                BINARIES.iter().any(|b| c.contains(b)) || c.contains("docker-registry")
+            })
+            .unwrap_or(false);
+        assert!(!alive, "process {pid} of the stack is still running");
+    }
+}
