@@ -1,17 +1,24 @@
 //! Benchmark: the corpus of `bench_corpus` (100 tags over 10 repositories, 20 ms of latency
 //! each way on both registries, `LATENCY_MS` to change) mirrored cold then warm by the
-//! embedded mode (`mirror-scheduler run --local`) and by the distributed mode with one and
-//! with two `mirror-worker run` processes (`mirror-scheduler run --wait`), all in one run.
-//! Prints wall times, the scheduler's and each worker's peak RSS, and each mode's times
-//! against the embedded mode's. Run through `bench/fleet.sh`.
+//! embedded mode (`mirror-scheduler run --local`), by the distributed mode with one and
+//! with two `mirror-worker run` processes (`mirror-scheduler run --wait`), and by
+//! `skopeo sync --all`, all in one run. Prints wall times, the scheduler's (or skopeo's) and
+//! each worker's peak RSS, each mode's times against the embedded mode's and skopeo's
+//! against each mode's; then, per cold run of ours, the bytes uploaded (the `--report`'s
+//! `totals.bytes_uploaded`) over the corpus's distinct blob bytes, and per warm run the HTTP
+//! requests both proxies answered during it, per tag. Run through `bench/fleet.sh`.
 //!
 //! Why: the distributed mode adds a broker round trip per job and the planning scheduler's
 //! wait for results; this shows what that costs (or what a second worker process buys)
-//! on the same work, so a slowdown in either mode shows up next to the other.
+//! on the same work, so a slowdown in either mode shows up next to the other. The bytes
+//! ratio shows whether workers sharing a blob index upload each blob once (1.00) or race
+//! to upload it twice; the requests per tag show what a run where nothing changed costs
+//! the registries (the tag cache should spare the destination every request).
 //!
 //! Each mode mirrors into a destination prefix of its own (`ours-local/`, `ours-1w/`,
-//! `ours-2w/`), so each starts cold; the distributed modes use a queue and Redis key prefix
-//! of their own, deleted after them.
+//! `ours-2w/`, `skopeo-fleet/`), so each starts cold; the distributed modes use a queue
+//! and Redis key prefix of their own, kept from their cold run to their warm run (so the
+//! warm run uses the tag cache the cold run wrote) and deleted after them.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -21,7 +28,7 @@ use anyhow::{bail, ensure, Context, Result};
 use mirror_common::queue::amqp::AmqpQueue;
 use mirror_tests::bench::{measure, Measured};
 use mirror_tests::binary;
-use mirror_tests::corpus::{latency_ms, Corpus};
+use mirror_tests::corpus::{latency_ms, Corpus, REPOS};
 use mirror_tests::fleet::{broker_flags, prefix, Prefix, RETRY_DELAYS};
 
 /// Jobs each worker process copies at the same time.
@@ -36,6 +43,8 @@ const STOP_LIMIT: Duration = Duration::from_secs(30);
 /// One way of mirroring the corpus.
 struct Mode {
     name: &'static str,
+    /// How the figures below the table name it.
+    short: &'static str,
     /// Destination repository prefix, its own so that its first run is cold.
     dest_prefix: &'static str,
     /// `mirror-worker run` processes; 0 for the embedded mode.
@@ -45,28 +54,88 @@ struct Mode {
 const MODES: [Mode; 3] = [
     Mode {
         name: "embedded: run --local",
+        short: "embedded",
         dest_prefix: "ours-local",
         workers: 0,
     },
     Mode {
         name: "1 worker + run --wait",
+        short: "1 worker",
         dest_prefix: "ours-1w",
         workers: 1,
     },
     Mode {
         name: "2 workers + run --wait",
+        short: "2 workers",
         dest_prefix: "ours-2w",
         workers: 2,
     },
 ];
 
+/// skopeo's row in the table and its destination prefix.
+const SKOPEO_NAME: &str = "skopeo sync --all";
+const SKOPEO_SHORT: &str = "skopeo";
+const SKOPEO_DEST_PREFIX: &str = "skopeo-fleet";
+
 /// What one mode measured.
 struct Row {
     name: &'static str,
-    cold: Measured,
-    warm: Measured,
+    short: &'static str,
+    cold: Run,
+    warm: Run,
     /// Peak RSS of each worker process over both runs, in KiB.
     worker_rss_kib: Vec<u64>,
+}
+
+/// One measured invocation (a scheduler run or a `skopeo sync`).
+struct Run {
+    measured: Measured,
+    /// Requests the source proxy answered during it.
+    source_requests: usize,
+    /// Requests the destination proxy answered during it.
+    destination_requests: usize,
+    /// What its `--report` says; `None` for skopeo.
+    report: Option<ReportTotals>,
+}
+
+/// The figures read from a scheduler's `--report` JSON (`totals`).
+struct ReportTotals {
+    bytes_uploaded: u64,
+    /// Job results the run waited for: 0 when the tag cache found every tag up to date.
+    jobs: u64,
+}
+
+impl ReportTotals {
+    fn read(path: &Path) -> Result<ReportTotals> {
+        let text = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        let json: serde_json::Value =
+            serde_json::from_slice(&text).with_context(|| format!("parsing {}", path.display()))?;
+        let total = |field: &str| {
+            json["totals"][field]
+                .as_u64()
+                .with_context(|| format!("no totals.{field} in {}", path.display()))
+        };
+        Ok(ReportTotals {
+            bytes_uploaded: total("bytes_uploaded")?,
+            jobs: total("jobs")?,
+        })
+    }
+}
+
+/// Runs `program args` measured, counting the requests both proxies of the corpus answered
+/// meanwhile (nothing else talks to them while it runs: workers only act on its jobs).
+fn measure_counted(corpus: &Corpus, program: &str, args: &[String]) -> Result<Run> {
+    let before = (
+        corpus.src_proxy.requests().len(),
+        corpus.dst_proxy.requests().len(),
+    );
+    let measured = measure(program, args)?;
+    Ok(Run {
+        measured,
+        source_requests: corpus.src_proxy.requests().len() - before.0,
+        destination_requests: corpus.dst_proxy.requests().len() - before.1,
+        report: None,
+    })
 }
 
 /// A `mirror-worker run` process.
@@ -243,7 +312,11 @@ async fn run_mode(mode: &Mode, corpus: &Corpus, dir: &Path) -> Result<Row> {
     let mut runs = Vec::new();
     for phase in ["cold", "warm"] {
         eprintln!("{}: {phase} run", mode.name);
-        let m = measure(&scheduler, &args)?;
+        let report = dir.join(format!("report_{}_{phase}.json", mode.dest_prefix));
+        let mut run_args = args.clone();
+        run_args.extend(["--report".to_string(), report.display().to_string()]);
+        let mut run = measure_counted(corpus, &scheduler, &run_args)?;
+        let m = &run.measured;
         ensure!(
             m.success,
             "{}: {phase} run failed: {}{}",
@@ -254,7 +327,13 @@ async fn run_mode(mode: &Mode, corpus: &Corpus, dir: &Path) -> Result<Row> {
                 .map(|w| format!("\nworker log:\n{}", w.log_text()))
                 .collect::<String>()
         );
-        runs.push(m);
+        // The scheduler's "run <id>: ..." lines (jobs published, tags the cache skipped,
+        // the summary), for whoever watches the benchmark.
+        for line in m.stderr.lines().filter(|l| l.starts_with("run ")) {
+            eprintln!("  {line}");
+        }
+        run.report = Some(ReportTotals::read(&report)?);
+        runs.push(run);
     }
     let worker_rss_kib = workers
         .iter()
@@ -270,10 +349,66 @@ async fn run_mode(mode: &Mode, corpus: &Corpus, dir: &Path) -> Result<Row> {
     let cold = runs.pop().context("cold run")?;
     Ok(Row {
         name: mode.name,
+        short: mode.short,
         cold,
         warm,
         worker_rss_kib,
     })
+}
+
+/// Runs `skopeo sync --all` cold then warm over the corpus into a destination prefix of its
+/// own, with the yaml source and arguments of `bench_corpus`.
+fn run_skopeo(corpus: &Corpus, dir: &Path) -> Result<Row> {
+    let (s, d) = (corpus.src_host(), corpus.dst_host());
+    let yaml = dir.join("sync.yaml");
+    let mut y = format!("{s}:\n  tls-verify: false\n  images-by-tag-regex:\n");
+    for r in 0..REPOS {
+        y.push_str(&format!("    bench/repo{r}: \".*\"\n"));
+    }
+    std::fs::write(&yaml, y)?;
+    let args: Vec<String> = [
+        "sync",
+        "--all",
+        "--insecure-policy",
+        "--src",
+        "yaml",
+        "--dest",
+        "docker",
+        "--dest-tls-verify=false",
+        yaml.to_str().unwrap_or_default(),
+        &format!("{d}/{SKOPEO_DEST_PREFIX}"),
+    ]
+    .iter()
+    .map(|x| x.to_string())
+    .collect();
+    let mut runs = Vec::new();
+    for phase in ["cold", "warm"] {
+        eprintln!("{SKOPEO_NAME}: {phase} run");
+        let run = measure_counted(corpus, "skopeo", &args)?;
+        ensure!(
+            run.measured.success,
+            "skopeo sync {phase} failed: {}",
+            run.measured.stderr
+        );
+        runs.push(run);
+    }
+    let warm = runs.pop().context("warm run")?;
+    let cold = runs.pop().context("cold run")?;
+    Ok(Row {
+        name: SKOPEO_NAME,
+        short: SKOPEO_SHORT,
+        cold,
+        warm,
+        worker_rss_kib: Vec::new(),
+    })
+}
+
+/// `x / y` for the table, `-` when `y` is zero.
+fn ratio(x: f64, y: f64) -> String {
+    match y > 0.0 {
+        true => format!("{:.2}x", x / y),
+        false => "-".to_string(),
+    }
 }
 
 #[tokio::main]
@@ -284,24 +419,33 @@ async fn main() -> Result<()> {
     for mode in &MODES {
         rows.push(run_mode(mode, &corpus, dir.path()).await?);
     }
+    let skopeo = run_skopeo(&corpus, dir.path())?;
+    let (skopeo_cold, skopeo_warm) = (skopeo.cold.measured.seconds, skopeo.warm.measured.seconds);
+    rows.push(skopeo);
 
     println!("{}", corpus.describe());
     println!(
-        "workers: mirror-worker run --concurrency {WORKER_CONCURRENCY}; embedded: run --local with its default --workers; ratios: mode time / embedded time"
+        "workers: mirror-worker run --concurrency {WORKER_CONCURRENCY}; embedded: run --local with its default --workers; RSS: the scheduler's (skopeo's) and each worker's peak"
     );
     println!(
-        "{:<24} {:>9} {:>9} {:>19} {:>22} {:>11} {:>11}",
+        "ratios: mode time / embedded time (vs embedded), skopeo time / mode time (skopeo/mode)"
+    );
+    println!(
+        "{:<24} {:>9} {:>9} {:>10} {:>17} {:>11} {:>11} {:>12} {:>12}",
         "mode",
         "cold (s)",
         "warm (s)",
-        "scheduler RSS (MiB)",
+        "RSS (MiB)",
         "worker RSS (MiB)",
-        "cold ratio",
-        "warm ratio"
+        "vs emb cold",
+        "vs emb warm",
+        "skopeo/cold",
+        "skopeo/warm"
     );
-    let (base_cold, base_warm) = (rows[0].cold.seconds, rows[0].warm.seconds);
+    let (base_cold, base_warm) = (rows[0].cold.measured.seconds, rows[0].warm.measured.seconds);
     for row in &rows {
-        let scheduler_rss = row.cold.peak_rss_mib().max(row.warm.peak_rss_mib());
+        let (cold, warm) = (&row.cold.measured, &row.warm.measured);
+        let rss = cold.peak_rss_mib().max(warm.peak_rss_mib());
         let workers = match row.worker_rss_kib.is_empty() {
             true => "-".to_string(),
             false => row
@@ -312,14 +456,48 @@ async fn main() -> Result<()> {
                 .join(" / "),
         };
         println!(
-            "{:<24} {:>9.2} {:>9.2} {:>19.1} {:>22} {:>10.2}x {:>10.2}x",
+            "{:<24} {:>9.2} {:>9.2} {:>10.1} {:>17} {:>11} {:>11} {:>12} {:>12}",
             row.name,
-            row.cold.seconds,
-            row.warm.seconds,
-            scheduler_rss,
+            cold.seconds,
+            warm.seconds,
+            rss,
             workers,
-            row.cold.seconds / base_cold,
-            row.warm.seconds / base_warm
+            ratio(cold.seconds, base_cold),
+            ratio(warm.seconds, base_warm),
+            ratio(skopeo_cold, cold.seconds),
+            ratio(skopeo_warm, warm.seconds)
+        );
+    }
+
+    println!(
+        "bytes uploaded / distinct blob bytes of the corpus ({} B; configs left out), cold runs, target 1.00:",
+        corpus.distinct_bytes
+    );
+    for row in &rows {
+        if let Some(report) = &row.cold.report {
+            println!(
+                "  cold {}: {} B uploaded / {} B distinct = {:.2}",
+                row.short,
+                report.bytes_uploaded,
+                corpus.distinct_bytes,
+                report.bytes_uploaded as f64 / corpus.distinct_bytes as f64
+            );
+        }
+    }
+    let tags = corpus.tags();
+    println!("HTTP requests per tag, warm runs (both proxies, during the run), target at most 1:");
+    for row in &rows {
+        let w = &row.warm;
+        let jobs = match &w.report {
+            Some(r) => format!(" ({} jobs run)", r.jobs),
+            None => String::new(),
+        };
+        println!(
+            "  warm {}: {} source + {} destination requests for {tags} tags = {:.2} per tag{jobs}",
+            row.short,
+            w.source_requests,
+            w.destination_requests,
+            (w.source_requests + w.destination_requests) as f64 / tags as f64
         );
     }
     Ok(())
