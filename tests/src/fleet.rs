@@ -257,3 +257,40 @@ pub fn wait_output(mut child: Child, limit: Duration) -> Output {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Process ids of the broker connections whose client properties mention `needle` (a queue
+/// prefix names a process's connection), as `rabbitmqctl close_connection` wants them (the
+/// tab-separated listing; the JSON one prints them in another form).
+pub fn connections_mentioning(needle: &str) -> Vec<String> {
+    let out = Command::new("rabbitmqctl")
+        .args(["list_connections", "-q", "pid", "client_properties"])
+        .output()
+        .expect("rabbitmqctl");
+    crate::util::text(&out.stdout)
+        .lines()
+        .filter(|l| l.contains(needle))
+        .filter_map(|l| l.split('\t').next().map(str::to_string))
+        .collect()
+}
+
+/// `mirror-scheduler status --json EXTRA...` for a prefix.
+pub fn status_json(prefix: &str, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec!["status", "--json"];
+    args.extend(extra);
+    let out = scheduler(prefix, &args, &[], &[]);
+    assert!(
+        out.status.success(),
+        "status failed: {}",
+        crate::util::text(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("status --json prints JSON")
+}
+
+/// The jobs queue's entry of a `status --json`.
+pub fn jobs_queue(status: &serde_json::Value) -> serde_json::Value {
+    status["queues"]
+        .as_array()
+        .and_then(|q| q.iter().find(|q| q["role"] == "jobs"))
+        .cloned()
+        .expect("status lists the jobs queue")
+}

@@ -22,6 +22,7 @@ pub mod proxy;
 pub mod registry;
 pub mod tls;
 pub mod token_server;
+pub mod util;
 
 pub use access_log::Request;
 pub use api::RegistryApi;

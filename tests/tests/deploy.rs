@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use mirror_tests::util::text;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -124,10 +125,6 @@ fn worker_container(deployment: &Value) -> Value {
         .find(|c| strings(&c["command"]).first().map(String::as_str) == Some("mirror-worker"))
         .expect("the Deployment runs mirror-worker")
         .clone()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).to_string()
 }
 
 #[test]

@@ -2,39 +2,13 @@
 //! test): a scheduler publishes, `mirror-worker run` processes consume, results come back,
 //! and nothing is lost when workers are killed, drained, or registries misbehave.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
-use mirror_tests::fleet::{prefix, scheduler, scheduler_spawn, wait_output, Worker};
+use mirror_tests::fleet::{
+    jobs_queue, prefix, scheduler, scheduler_spawn, status_json, wait_output, Worker,
+};
+use mirror_tests::util::{text, write};
 use mirror_tests::*;
-
-fn write(dir: &Path, name: &str, text: &str) -> String {
-    let p = dir.join(name);
-    std::fs::write(&p, text).unwrap();
-    p.display().to_string()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).to_string()
-}
-
-/// `status --json` of a prefix.
-fn status(prefix: &str) -> serde_json::Value {
-    let out = scheduler(prefix, &["status", "--json"], &[], &[]);
-    assert!(out.status.success(), "status failed: {}", text(&out.stderr));
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
-fn jobs_ready(status: &serde_json::Value) -> u64 {
-    status["queues"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|q| q["role"] == "jobs")
-        .unwrap()["ready"]
-        .as_u64()
-        .unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_workers_and_a_scheduler_mirror_the_mapping_with_identical_digests() {
@@ -103,8 +77,8 @@ async fn two_workers_and_a_scheduler_mirror_the_mapping_with_identical_digests()
         "{}",
         text(&out.stderr)
     );
-    let st = status(&p);
-    assert_eq!(jobs_ready(&st), 0, "the jobs queue ends empty");
+    let st = status_json(&p, &[]);
+    assert_eq!(jobs_queue(&st)["ready"], 0, "the jobs queue ends empty");
     assert_eq!(st["parked"], 0);
     let run = &st["runs"][0];
     assert_eq!(
@@ -176,8 +150,8 @@ async fn worker_killed_in_the_middle_of_a_blob_upload_loses_no_job() {
             "app{i}"
         );
     }
-    let st = status(&p);
-    assert_eq!(jobs_ready(&st), 0);
+    let st = status_json(&p, &[]);
+    assert_eq!(jobs_queue(&st)["ready"], 0);
     assert_eq!(st["parked"], 0);
 }
 
@@ -285,7 +259,7 @@ async fn registry_returning_503_for_a_while_makes_jobs_retry_with_delays_and_suc
         Some(img.digest)
     );
     assert_eq!(proxy.count("PUT", "/manifests/1"), 3);
-    assert_eq!(status(&p)["parked"], 0);
+    assert_eq!(status_json(&p, &[])["parked"], 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -348,7 +322,7 @@ async fn registry_that_never_recovers_parks_the_job_with_its_reason_and_wait_exi
         listed.contains("gave up after 3 attempts") && listed.contains("HTTP 503"),
         "{listed}"
     );
-    assert_eq!(status(&p)["parked"], 1);
+    assert_eq!(status_json(&p, &[])["parked"], 1);
     // Once the registry is back, replaying the parked job completes it.
     proxy.clear_faults();
     let requeue = scheduler(&p, &["dead-letters", "requeue"], &[], &[]);
@@ -366,7 +340,7 @@ async fn registry_that_never_recovers_parks_the_job_with_its_reason_and_wait_exi
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(status(&p)["parked"], 0);
+    assert_eq!(status_json(&p, &[])["parked"], 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -396,7 +370,7 @@ async fn status_shows_the_depth_of_a_queue_with_jobs_and_no_consumers() {
         "{}",
         text(&out.stderr)
     );
-    let st = status(&p);
+    let st = status_json(&p, &[]);
     let jobs = st["queues"]
         .as_array()
         .unwrap()
@@ -424,7 +398,7 @@ async fn status_shows_the_depth_of_a_queue_with_jobs_and_no_consumers() {
         "{}",
         text(&again.stderr)
     );
-    assert_eq!(jobs_ready(&status(&p)), 3);
+    assert_eq!(jobs_queue(&status_json(&p, &[]))["ready"], 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -513,7 +487,7 @@ async fn wait_exits_non_zero_when_a_tag_failed_and_reports_why() {
     assert_eq!(json["totals"]["tags_failed"], 1);
     assert_eq!(json["totals"]["tags_pushed"], 1);
     assert_eq!(
-        status(&p)["parked"],
+        status_json(&p, &[])["parked"],
         0,
         "a permanent failure is reported, not parked"
     );

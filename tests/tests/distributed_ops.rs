@@ -2,40 +2,14 @@
 //! the management API and says so when it cannot; a worker whose broker connection is cut
 //! reconnects by itself; `run --schedule` keeps starting runs until SIGTERM.
 
-use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use mirror_tests::fleet::{prefix, scheduler, scheduler_spawn, Worker};
+use mirror_tests::fleet::{
+    connections_mentioning, jobs_queue, prefix, scheduler, scheduler_spawn, status_json, Worker,
+};
+use mirror_tests::util::{text, write};
 use mirror_tests::*;
-
-fn write(dir: &Path, name: &str, text: &str) -> String {
-    let p = dir.join(name);
-    std::fs::write(&p, text).unwrap();
-    p.display().to_string()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).to_string()
-}
-
-fn status(prefix: &str, extra: &[&str]) -> serde_json::Value {
-    let mut args = vec!["status", "--json"];
-    args.extend(extra);
-    let out = scheduler(prefix, &args, &[], &[]);
-    assert!(out.status.success(), "status failed: {}", text(&out.stderr));
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
-fn jobs_queue(st: &serde_json::Value) -> serde_json::Value {
-    st["queues"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|q| q["role"] == "jobs")
-        .unwrap()
-        .clone()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_counts_in_flight_jobs_and_says_when_it_cannot() {
@@ -69,7 +43,7 @@ async fn status_counts_in_flight_jobs_and_says_when_it_cannot() {
     // The management API samples queues every few seconds: poll until it reports the job.
     let started = Instant::now();
     let in_flight = loop {
-        let st = status(&p, &[]);
+        let st = status_json(&p, &[]);
         let jobs = jobs_queue(&st);
         if jobs["in_flight"] == 1 {
             assert_eq!(jobs["consumers"], 1);
@@ -88,7 +62,7 @@ async fn status_counts_in_flight_jobs_and_says_when_it_cannot() {
         tokio::time::sleep(Duration::from_millis(300)).await;
     };
     assert!(in_flight, "the job never showed as in flight");
-    let unreachable = status(&p, &["--management-url", "http://127.0.0.1:9"]);
+    let unreachable = status_json(&p, &["--management-url", "http://127.0.0.1:9"]);
     assert!(jobs_queue(&unreachable)["in_flight"].is_null());
     assert!(
         unreachable["source"]
@@ -100,20 +74,6 @@ async fn status_counts_in_flight_jobs_and_says_when_it_cannot() {
     proxy.set_latency(Duration::ZERO);
     let out = mirror_tests::fleet::wait_output(run, Duration::from_secs(60));
     assert!(out.status.success(), "{}", text(&out.stderr));
-}
-
-/// Process ids of the broker connections whose client properties mention `needle` (as
-/// `rabbitmqctl close_connection` wants them: the tab-separated listing, not the JSON one).
-fn connections_mentioning(needle: &str) -> Vec<String> {
-    let out = Command::new("rabbitmqctl")
-        .args(["list_connections", "-q", "pid", "client_properties"])
-        .output()
-        .expect("rabbitmqctl");
-    text(&out.stdout)
-        .lines()
-        .filter(|l| l.contains(needle))
-        .filter_map(|l| l.split('\t').next().map(str::to_string))
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,24 +4,14 @@
 //! Redis that goes away costs speed, not correctness.
 
 use std::collections::HashSet;
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use mirror_common::index::redis::{Redis, RedisConfig};
 use mirror_common::index::BlobIndex;
 use mirror_tests::fleet::{prefix, scheduler, scheduler_spawn, wait_output, Worker, REDIS_URL};
+use mirror_tests::util::{text, write};
 use mirror_tests::*;
-
-fn write(dir: &Path, name: &str, text: &str) -> String {
-    let p = dir.join(name);
-    std::fs::write(&p, text).unwrap();
-    p.display().to_string()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).to_string()
-}
 
 fn hex(digest: &str) -> &str {
     digest.trim_start_matches("sha256:")

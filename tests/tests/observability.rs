@@ -4,16 +4,13 @@
 //! that carry the job's run id, job id and image.
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use mirror_tests::fleet::connections_mentioning;
 use mirror_tests::fleet::{prefix, scheduler, Worker};
+use mirror_tests::util::{text, write};
 use mirror_tests::*;
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).to_string()
-}
 
 /// A loopback address with a port nobody listens on (bound, then released).
 fn free_addr() -> String {
@@ -58,12 +55,6 @@ fn samples(page: &str) -> HashMap<String, f64> {
 
 fn sample(s: &HashMap<String, f64>, key: &str) -> f64 {
     s.get(key).copied().unwrap_or(0.0)
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> String {
-    let p = dir.join(name);
-    std::fs::write(&p, text).unwrap();
-    p.display().to_string()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -178,19 +169,6 @@ async fn metrics_count_the_work_and_json_logs_carry_the_job() {
         .map(|r| format!("{s}/{r}:1"))
         .collect();
     assert_eq!(images, expected);
-}
-
-/// Process ids of the broker connections whose client properties mention `needle`.
-fn connections_mentioning(needle: &str) -> Vec<String> {
-    let out = Command::new("rabbitmqctl")
-        .args(["list_connections", "-q", "pid", "client_properties"])
-        .output()
-        .expect("rabbitmqctl");
-    text(&out.stdout)
-        .lines()
-        .filter(|l| l.contains(needle))
-        .filter_map(|l| l.split('\t').next().map(str::to_string))
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,16 +2,9 @@
 //! real registries: globs, tag-less sources, several destinations per line, indexes; a
 //! re-run that changes nothing; whole-file rejection; shared layers uploaded once; dry run.
 
-use std::path::Path;
-
 use mirror_tests::mirror::{registry_flags, run_binary};
+use mirror_tests::util::write;
 use mirror_tests::*;
-
-fn write(dir: &Path, name: &str, text: &str) -> String {
-    let p = dir.join(name);
-    std::fs::write(&p, text).unwrap();
-    p.display().to_string()
-}
 
 fn run_local(files: &[String], extra: &[&str], registries: &[&Registry]) -> std::process::Output {
     let mut args = vec!["run".to_string(), "--local".to_string()];

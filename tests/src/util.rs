@@ -1,0 +1,16 @@
+//! Small helpers every integration test file needs: writing a mapping file, reading a
+//! process's output as text.
+
+use std::path::Path;
+
+/// Writes `text` to `dir/name` and returns the path as a string (for command lines).
+pub fn write(dir: &Path, name: &str, text: &str) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, text).expect("write test file");
+    p.display().to_string()
+}
+
+/// Bytes (a process's stdout or stderr) as text.
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).to_string()
+}
