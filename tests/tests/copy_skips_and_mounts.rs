@@ -217,3 +217,73 @@ async fn copy_to_two_repositories_of_one_registry_uploads_each_blob_once() {
     let summary = String::from_utf8_lossy(&out.stderr);
     assert!(summary.contains("3 uploaded, 3 mounted"), "{summary}");
 }
+
+#[tokio::test]
+async fn blob_deleted_at_the_destination_behind_the_index_back_is_uploaded_again() {
+    let src = Registry::start().await.unwrap();
+    let dst = Registry::start().await.unwrap();
+    let base = Layer::random(40_000);
+    push_image(&src, "app/z", "1", ImageSpec::new(vec![base.clone()]))
+        .await
+        .unwrap();
+    let two = push_image(
+        &src,
+        "app/z",
+        "2",
+        ImageSpec::new(vec![base.clone(), Layer::random(1_000)]),
+    )
+    .await
+    .unwrap();
+    let index = Arc::new(MemoryIndex::new());
+    let engine = engine_with_index(&[&src, &dst], None, CopyOptions::default(), index.clone());
+    let first = engine
+        .copy(
+            &r(format!("{}/app/z:1", src.host())),
+            &[r(format!("{}/app/z:1", dst.host()))],
+        )
+        .await;
+    assert!(first.succeeded(), "{first:?}");
+    // Someone deletes the layer from the destination repository; the index still lists it.
+    let api = RegistryApi::new(&dst).unwrap();
+    let deleted = api
+        .request(
+            reqwest::Method::DELETE,
+            &format!("/v2/app/z/blobs/{}", base.digest()),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 202);
+    assert_eq!(
+        index.repositories(&dst.host(), base.digest()).await,
+        ["app/z"]
+    );
+
+    let second = engine
+        .copy(
+            &r(format!("{}/app/z:2", src.host())),
+            &[r(format!("{}/app/z:2", dst.host()))],
+        )
+        .await;
+    assert!(
+        second.succeeded(),
+        "the stale entry cost a retry, not the copy: {second:?}"
+    );
+    assert_eq!(
+        manifest_digest(&dst, "app/z", "2").await.unwrap(),
+        Some(two.digest)
+    );
+    assert!(
+        blob_exists(&dst, "app/z", base.digest()).await.unwrap(),
+        "the layer was uploaded again"
+    );
+    let refused = dst
+        .requests()
+        .into_iter()
+        .filter(|q| q.method == "PUT" && q.path.ends_with("/manifests/2") && q.status == 400)
+        .count();
+    assert_eq!(
+        refused, 1,
+        "the first manifest PUT was refused for the missing blob, then the copy was repaired"
+    );
+}
