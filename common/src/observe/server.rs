@@ -13,7 +13,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::header::CONTENT_TYPE;
+use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
@@ -62,7 +62,7 @@ fn route(req: &Request<Incoming>, ready: &Readiness) -> Response<Full<Bytes>> {
             let mut resp = text(StatusCode::OK, super::metrics::global().encode());
             resp.headers_mut().insert(
                 CONTENT_TYPE,
-                "text/plain; version=0.0.4; charset=utf-8".parse().unwrap(),
+                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
             );
             resp
         }
@@ -79,8 +79,10 @@ fn route(req: &Request<Incoming>, ready: &Readiness) -> Response<Full<Bytes>> {
 fn text(status: StatusCode, body: String) -> Response<Full<Bytes>> {
     let mut resp = Response::new(Full::new(Bytes::from(body)));
     *resp.status_mut() = status;
-    resp.headers_mut()
-        .insert(CONTENT_TYPE, "text/plain; charset=utf-8".parse().unwrap());
+    resp.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     resp
 }
 
