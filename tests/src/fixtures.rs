@@ -250,3 +250,37 @@ fn config_blob(spec: &ImageSpec) -> Result<Blob> {
     let data = serde_json::to_vec(&config).context("serialising the image config")?;
     Ok(Blob::new(spec.format.config_media_type(), data))
 }
+
+/// Images seeded by [`seed_numbered`] and the mapping file that mirrors them.
+pub struct Seeded {
+    /// Path of the mapping file (`SRC/NAMEi:1 DST/NAMEi:1` per line).
+    pub mapping: String,
+    /// The images, in repository order.
+    pub images: Vec<PushedImage>,
+}
+
+/// Pushes one image tagged `1` into each of `NAME0` .. `NAME{n-1}` (its layers from
+/// `layers(i)`, so tests choose what is shared) and writes, in `dir`, the mapping file that
+/// mirrors each to the same repository at `dst_host`: the setup most fleet tests start from.
+pub async fn seed_numbered(
+    src: &Registry,
+    dst_host: &str,
+    name: &str,
+    n: usize,
+    dir: &std::path::Path,
+    layers: impl Fn(usize) -> Vec<Layer>,
+) -> Result<Seeded> {
+    let (s, d) = (src.host(), dst_host);
+    let mut lines = String::new();
+    let mut images = Vec::new();
+    for i in 0..n {
+        let repo = format!("{name}{i}");
+        images.push(push_image(src, &repo, "1", ImageSpec::new(layers(i))).await?);
+        lines.push_str(&format!("{s}/{repo}:1 {d}/{repo}:1\n"));
+    }
+    let file = format!("mapping_{}", name.replace('/', "_"));
+    Ok(Seeded {
+        mapping: crate::util::write(dir, &file, &lines),
+        images,
+    })
+}

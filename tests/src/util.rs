@@ -14,3 +14,8 @@ pub fn write(dir: &Path, name: &str, text: &str) -> String {
 pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).to_string()
 }
+
+/// An image reference the test built from known-good parts.
+pub fn image_ref(reference: String) -> mirror_common::reference::ImageRef {
+    mirror_common::reference::ImageRef::parse(&reference).expect("test reference parses")
+}

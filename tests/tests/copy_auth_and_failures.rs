@@ -3,13 +3,9 @@
 //! that fails the copy and leaves the destination tag absent, and a missing source tag.
 
 use mirror_common::copy::{CopyOptions, TagStatus};
-use mirror_common::reference::ImageRef;
 use mirror_tests::mirror::{engine, registry_flags, run_binary};
+use mirror_tests::util::image_ref;
 use mirror_tests::*;
-
-fn r(s: String) -> ImageRef {
-    ImageRef::parse(&s).unwrap()
-}
 
 fn htpasswd(user: &str, pass: &str) -> RegistryOptions {
     RegistryOptions {
@@ -189,8 +185,8 @@ async fn corrupted_source_blob_fails_with_digest_error_and_leaves_tag_absent() {
     src.corrupt_blob(&layer).unwrap();
     let report = engine(&[&src, &dst], None, CopyOptions::default())
         .copy(
-            &r(format!("{}/app/bad:1", src.host())),
-            &[r(format!("{}/app/bad:1", dst.host()))],
+            &image_ref(format!("{}/app/bad:1", src.host())),
+            &[image_ref(format!("{}/app/bad:1", dst.host()))],
         )
         .await;
     assert_eq!(report.tags[0].status, TagStatus::Failed);

@@ -8,13 +8,9 @@
 use std::time::Duration;
 
 use mirror_common::copy::{CopyOptions, TagStatus};
-use mirror_common::reference::ImageRef;
 use mirror_tests::mirror::{engine, registry_flags, run_binary};
+use mirror_tests::util::image_ref;
 use mirror_tests::*;
-
-fn r(s: String) -> ImageRef {
-    ImageRef::parse(&s).unwrap()
-}
 
 /// A registry that only takes tokens from `server`.
 async fn token_registry(server: &TokenServer) -> Registry {
@@ -55,8 +51,8 @@ async fn copy_to_a_token_registry_asks_pull_push_on_the_destination_repository()
 
     let report = engine(&[&src, &dst], Some(&config), CopyOptions::default())
         .copy(
-            &r(format!("{}/app/one:1", src.host())),
-            &[r(format!("{}/app/one:1", dst.host()))],
+            &image_ref(format!("{}/app/one:1", src.host())),
+            &[image_ref(format!("{}/app/one:1", dst.host()))],
         )
         .await;
     assert!(report.succeeded(), "{report:?}\n{}", dst.logs());
@@ -114,15 +110,15 @@ async fn cross_repository_mount_asks_push_on_target_and_pull_on_source_in_one_to
 
     let first = engine
         .copy(
-            &r(format!("{}/one/x:1", src.host())),
-            &[r(format!("{}/one/x:1", dst.host()))],
+            &image_ref(format!("{}/one/x:1", src.host())),
+            &[image_ref(format!("{}/one/x:1", dst.host()))],
         )
         .await;
     assert!(first.succeeded(), "{first:?}");
     let second = engine
         .copy(
-            &r(format!("{}/two/y:1", src.host())),
-            &[r(format!("{}/two/y:1", dst.host()))],
+            &image_ref(format!("{}/two/y:1", src.host())),
+            &[image_ref(format!("{}/two/y:1", dst.host()))],
         )
         .await;
     assert!(second.succeeded(), "{second:?}\n{}", dst.logs());
@@ -230,8 +226,8 @@ async fn anonymous_pull_from_a_token_registry_needs_no_credentials() {
     let engine = engine(&[&src, &dst], None, CopyOptions::default());
     let report = engine
         .copy(
-            &r(format!("{}/public/app:1", src.host())),
-            &[r(format!("{}/public/app:1", dst.host()))],
+            &image_ref(format!("{}/public/app:1", src.host())),
+            &[image_ref(format!("{}/public/app:1", dst.host()))],
         )
         .await;
     assert!(report.succeeded(), "{report:?}\n{}", src.logs());
@@ -254,8 +250,8 @@ async fn anonymous_pull_from_a_token_registry_needs_no_credentials() {
     // The anonymous token holds pull only, so pushing to that registry is refused.
     let back = engine
         .copy(
-            &r(format!("{}/public/app:1", dst.host())),
-            &[r(format!("{}/public/copy:1", src.host()))],
+            &image_ref(format!("{}/public/app:1", dst.host())),
+            &[image_ref(format!("{}/public/copy:1", src.host()))],
         )
         .await;
     assert_eq!(back.tags[0].status, TagStatus::Failed);
@@ -283,8 +279,8 @@ async fn token_refused_by_the_registry_is_fetched_again_once() {
     // The first copy learns the registry's challenge.
     let first = engine
         .copy(
-            &r(format!("{}/app/a:1", src.host())),
-            &[r(format!("{}/app/a:1", dst.host()))],
+            &image_ref(format!("{}/app/a:1", src.host())),
+            &[image_ref(format!("{}/app/a:1", dst.host()))],
         )
         .await;
     assert!(first.succeeded(), "{first:?}");
@@ -293,8 +289,8 @@ async fn token_refused_by_the_registry_is_fetched_again_once() {
 
     let second = engine
         .copy(
-            &r(format!("{}/app/b:1", src.host())),
-            &[r(format!("{}/app/b:1", dst.host()))],
+            &image_ref(format!("{}/app/b:1", src.host())),
+            &[image_ref(format!("{}/app/b:1", dst.host()))],
         )
         .await;
     assert!(second.succeeded(), "{second:?}\n{}", dst.logs());
@@ -332,8 +328,8 @@ async fn cached_token_is_reused_until_it_expires_then_fetched_again() {
     let config =
         write_docker_config(dir.path(), &[(dst.host().as_str(), "pusher", "s3cret")]).unwrap();
     let engine = engine(&[&src, &dst], Some(&config), CopyOptions::default());
-    let from = r(format!("{}/app/c:1", src.host()));
-    let to = [r(format!("{}/app/c:1", dst.host()))];
+    let from = image_ref(format!("{}/app/c:1", src.host()));
+    let to = [image_ref(format!("{}/app/c:1", dst.host()))];
     let copy = || engine.copy(&from, &to);
     let scope = ["repository:app/c:pull,push"];
     let fetched = || {

@@ -3,13 +3,9 @@
 //! keeps only the platforms asked for.
 
 use mirror_common::copy::{CopyOptions, PlatformFilter, TagStatus};
-use mirror_common::reference::ImageRef;
 use mirror_tests::mirror::{engine, registry_flags, run_binary};
+use mirror_tests::util::image_ref;
 use mirror_tests::*;
-
-fn r(s: String) -> ImageRef {
-    ImageRef::parse(&s).unwrap()
-}
 
 #[tokio::test]
 async fn single_manifest_of_each_format_is_copied_with_identical_digest() {
@@ -78,8 +74,8 @@ async fn multi_arch_index_is_copied_whole_with_identical_digests() {
         let engine = engine(&[&src, &dst], None, CopyOptions::default());
         let report = engine
             .copy(
-                &r(format!("{}/multi/app:{tag}", src.host())),
-                &[r(format!("{}/multi/copy:{tag}", dst.host()))],
+                &image_ref(format!("{}/multi/app:{tag}", src.host())),
+                &[image_ref(format!("{}/multi/copy:{tag}", dst.host()))],
             )
             .await;
         assert!(report.succeeded(), "{report:?}");
@@ -131,8 +127,8 @@ async fn filter_by_os_keeps_only_matching_children() {
     };
     let report = engine(&[&src, &dst], None, opts)
         .copy(
-            &r(format!("{}/multi/app:1", src.host())),
-            &[r(format!("{}/multi/app:1", dst.host()))],
+            &image_ref(format!("{}/multi/app:1", src.host())),
+            &[image_ref(format!("{}/multi/app:1", dst.host()))],
         )
         .await;
     assert!(report.succeeded(), "{report:?}");
@@ -167,8 +163,8 @@ async fn filter_by_os_keeps_only_matching_children() {
         },
     )
     .copy(
-        &r(format!("{}/multi/app:1", src.host())),
-        &[r(format!("{}/multi/none:1", dst.host()))],
+        &image_ref(format!("{}/multi/app:1", src.host())),
+        &[image_ref(format!("{}/multi/none:1", dst.host()))],
     )
     .await;
     assert_eq!(none.tags[0].status, TagStatus::Failed);

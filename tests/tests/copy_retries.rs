@@ -5,13 +5,9 @@
 use std::time::{Duration, Instant};
 
 use mirror_common::copy::{CopyOptions, TagStatus};
-use mirror_common::reference::ImageRef;
 use mirror_common::registry::{ClientOptions, RegistryClient, RetryPolicy};
+use mirror_tests::util::image_ref;
 use mirror_tests::*;
-
-fn r(s: String) -> ImageRef {
-    ImageRef::parse(&s).unwrap()
-}
 
 /// An engine whose destination is reached through `proxy`.
 fn engine_via(
@@ -59,8 +55,8 @@ async fn blob_upload_answered_503_twice_is_retried_and_ends_correct() {
     );
     let report = engine_via(&proxy, &src, 5, CopyOptions::default())
         .copy(
-            &r(format!("{}/app/r:1", src.host())),
-            &[r(format!("{}/app/r:1", proxy.host()))],
+            &image_ref(format!("{}/app/r:1", src.host())),
+            &[image_ref(format!("{}/app/r:1", proxy.host()))],
         )
         .await;
     assert!(report.succeeded(), "{report:?}");
@@ -102,8 +98,8 @@ async fn throttled_manifest_push_waits_for_retry_after() {
     let started = Instant::now();
     let report = engine_via(&proxy, &src, 3, CopyOptions::default())
         .copy(
-            &r(format!("{}/app/t:1", src.host())),
-            &[r(format!("{}/app/t:1", proxy.host()))],
+            &image_ref(format!("{}/app/t:1", src.host())),
+            &[image_ref(format!("{}/app/t:1", proxy.host()))],
         )
         .await;
     assert!(report.succeeded(), "{report:?}");
@@ -135,8 +131,8 @@ async fn registry_that_never_recovers_fails_the_copy_naming_it_and_leaves_the_ta
     };
     let report = engine_via(&proxy, &src, 3, one_at_a_time)
         .copy(
-            &r(format!("{}/app/d:1", src.host())),
-            &[r(format!("{}/app/d:1", proxy.host()))],
+            &image_ref(format!("{}/app/d:1", src.host())),
+            &[image_ref(format!("{}/app/d:1", proxy.host()))],
         )
         .await;
     let tag = &report.tags[0];

@@ -6,13 +6,9 @@ use std::sync::Arc;
 
 use mirror_common::copy::{CopyOptions, TagStatus};
 use mirror_common::index::{BlobIndex, MemoryIndex};
-use mirror_common::reference::ImageRef;
 use mirror_tests::mirror::{engine, engine_with_index, registry_flags, run_binary};
+use mirror_tests::util::image_ref;
 use mirror_tests::*;
-
-fn r(s: String) -> ImageRef {
-    ImageRef::parse(&s).unwrap()
-}
 
 #[tokio::test]
 async fn second_copy_of_same_image_does_no_blob_upload_and_no_manifest_put() {
@@ -91,8 +87,8 @@ async fn blob_in_another_repository_of_the_destination_is_mounted_not_uploaded()
     let engine = engine(&[&src, &dst], None, CopyOptions::default());
     let first = engine
         .copy(
-            &r(format!("{}/team/one:1", src.host())),
-            &[r(format!("{}/team/one:1", dst.host()))],
+            &image_ref(format!("{}/team/one:1", src.host())),
+            &[image_ref(format!("{}/team/one:1", dst.host()))],
         )
         .await;
     assert!(first.succeeded(), "{first:?}");
@@ -100,8 +96,8 @@ async fn blob_in_another_repository_of_the_destination_is_mounted_not_uploaded()
 
     let second = engine
         .copy(
-            &r(format!("{}/team/two:1", src.host())),
-            &[r(format!("{}/team/two:1", dst.host()))],
+            &image_ref(format!("{}/team/two:1", src.host())),
+            &[image_ref(format!("{}/team/two:1", dst.host()))],
         )
         .await;
     assert!(second.succeeded(), "{second:?}");
@@ -151,8 +147,8 @@ async fn declined_mount_falls_back_to_upload_and_forgets_the_stale_entry() {
     let engine = engine_with_index(&[&src, &dst], None, CopyOptions::default(), index.clone());
     let report = engine
         .copy(
-            &r(format!("{}/app/x:1", src.host())),
-            &[r(format!("{}/app/x:1", dst.host()))],
+            &image_ref(format!("{}/app/x:1", src.host())),
+            &[image_ref(format!("{}/app/x:1", dst.host()))],
         )
         .await;
     assert!(report.succeeded(), "{report:?}");
@@ -238,8 +234,8 @@ async fn blob_deleted_at_the_destination_behind_the_index_back_is_uploaded_again
     let engine = engine_with_index(&[&src, &dst], None, CopyOptions::default(), index.clone());
     let first = engine
         .copy(
-            &r(format!("{}/app/z:1", src.host())),
-            &[r(format!("{}/app/z:1", dst.host()))],
+            &image_ref(format!("{}/app/z:1", src.host())),
+            &[image_ref(format!("{}/app/z:1", dst.host()))],
         )
         .await;
     assert!(first.succeeded(), "{first:?}");
@@ -261,8 +257,8 @@ async fn blob_deleted_at_the_destination_behind_the_index_back_is_uploaded_again
 
     let second = engine
         .copy(
-            &r(format!("{}/app/z:2", src.host())),
-            &[r(format!("{}/app/z:2", dst.host()))],
+            &image_ref(format!("{}/app/z:2", src.host())),
+            &[image_ref(format!("{}/app/z:2", dst.host()))],
         )
         .await;
     assert!(

@@ -98,21 +98,14 @@ async fn worker_killed_in_the_middle_of_a_blob_upload_loses_no_job() {
     let dst = Registry::start().await.unwrap();
     let proxy = Proxy::start(&dst).await.unwrap();
     proxy.set_latency(Duration::from_millis(400));
-    let (s, d) = (src.host(), proxy.host());
-    let mut lines = String::new();
-    for i in 0..3 {
-        push_image(
-            &src,
-            &format!("kill/app{i}"),
-            "1",
-            ImageSpec::new(vec![Layer::random(300_000)]),
-        )
-        .await
-        .unwrap();
-        lines.push_str(&format!("{s}/kill/app{i}:1 {d}/kill/app{i}:1\n"));
-    }
+    let d = proxy.host();
     let dir = tempfile::tempdir().unwrap();
-    let file = write(dir.path(), "mapping_kill", &lines);
+    let seeded = seed_numbered(&src, &d, "kill/app", 3, dir.path(), |_| {
+        vec![Layer::random(300_000)]
+    })
+    .await
+    .unwrap();
+    let file = seeded.mapping.clone();
     let p = prefix();
     let mut first = Worker::start(&p, &[&src, &dst], &[proxy.host()], &[]);
     let run = scheduler_spawn(
@@ -347,21 +340,14 @@ async fn registry_that_never_recovers_parks_the_job_with_its_reason_and_wait_exi
 async fn status_shows_the_depth_of_a_queue_with_jobs_and_no_consumers() {
     let src = Registry::start().await.unwrap();
     let dst = Registry::start().await.unwrap();
-    let (s, d) = (src.host(), dst.host());
-    let mut lines = String::new();
-    for i in 0..3 {
-        push_image(
-            &src,
-            &format!("idle/app{i}"),
-            "1",
-            ImageSpec::new(vec![Layer::random(1_000)]),
-        )
-        .await
-        .unwrap();
-        lines.push_str(&format!("{s}/idle/app{i}:1 {d}/idle/app{i}:1\n"));
-    }
+    let d = dst.host();
     let dir = tempfile::tempdir().unwrap();
-    let file = write(dir.path(), "mapping_idle", &lines);
+    let seeded = seed_numbered(&src, &d, "idle/app", 3, dir.path(), |_| {
+        vec![Layer::random(1_000)]
+    })
+    .await
+    .unwrap();
+    let file = seeded.mapping.clone();
     let p = prefix();
     let out = scheduler(&p, &["run", "-f", &file], &[&src, &dst], &[]);
     assert!(out.status.success(), "{}", text(&out.stderr));

@@ -29,24 +29,20 @@ fn uploads(reg: &Registry, digest: &str) -> usize {
 async fn four_workers_upload_each_distinct_blob_once_and_mount_it_everywhere_else() {
     let src = Registry::start().await.unwrap();
     let dst = Registry::start().await.unwrap();
-    let (s, d) = (src.host(), dst.host());
+    let d = dst.host();
     let base = Layer::random(400_000);
-    let mut blobs = HashSet::new();
-    let mut lines = String::new();
-    for i in 0..8 {
-        let img = push_image(
-            &src,
-            &format!("shared/svc{i}"),
-            "1",
-            ImageSpec::new(vec![base.clone(), Layer::random(2_000 + i)]),
-        )
-        .await
-        .unwrap();
-        blobs.extend(img.blobs.iter().map(|b| b.0.clone()));
-        lines.push_str(&format!("{s}/shared/svc{i}:1 {d}/shared/svc{i}:1\n"));
-    }
     let dir = tempfile::tempdir().unwrap();
-    let file = write(dir.path(), "mapping_shared", &lines);
+    let seeded = seed_numbered(&src, &d, "shared/svc", 8, dir.path(), |i| {
+        vec![base.clone(), Layer::random(2_000 + i as u64)]
+    })
+    .await
+    .unwrap();
+    let file = seeded.mapping.clone();
+    let blobs: HashSet<String> = seeded
+        .images
+        .iter()
+        .flat_map(|img| img.blobs.iter().map(|b| b.0.clone()))
+        .collect();
     let p = prefix();
     let workers: Vec<Worker> = (0..4)
         .map(|_| Worker::start(&p, &[&src, &dst], &[], &[]))
@@ -82,21 +78,14 @@ async fn four_workers_upload_each_distinct_blob_once_and_mount_it_everywhere_els
 async fn a_no_op_rerun_publishes_no_job_unless_asked_to_verify() {
     let src = Registry::start().await.unwrap();
     let dst = Registry::start().await.unwrap();
-    let (s, d) = (src.host(), dst.host());
-    let mut lines = String::new();
-    for i in 0..3 {
-        push_image(
-            &src,
-            &format!("noop/app{i}"),
-            "1",
-            ImageSpec::new(vec![Layer::random(1_000)]),
-        )
-        .await
-        .unwrap();
-        lines.push_str(&format!("{s}/noop/app{i}:1 {d}/noop/app{i}:1\n"));
-    }
+    let d = dst.host();
     let dir = tempfile::tempdir().unwrap();
-    let file = write(dir.path(), "mapping_noop", &lines);
+    let seeded = seed_numbered(&src, &d, "noop/app", 3, dir.path(), |_| {
+        vec![Layer::random(1_000)]
+    })
+    .await
+    .unwrap();
+    let file = seeded.mapping.clone();
     let p = prefix();
     let _w = Worker::start(&p, &[&src, &dst], &[], &[]);
     let first = scheduler(&p, &["run", "--wait", "-f", &file], &[&src, &dst], &[]);
@@ -187,22 +176,20 @@ async fn a_lease_owner_killed_mid_upload_is_replaced_after_the_lease_expires() {
     let dst = Registry::start().await.unwrap();
     let proxy = Proxy::start(&dst).await.unwrap();
     proxy.set_latency(Duration::from_millis(800));
-    let (s, d) = (src.host(), proxy.host());
+    let d = proxy.host();
     let layer = Layer::random(200_000);
-    let mut lines = String::new();
-    for i in 0..2 {
-        push_image(
-            &src,
-            &format!("lease/app{i}"),
-            "1",
-            ImageSpec::new(vec![layer.clone()]),
-        )
-        .await
-        .unwrap();
-        lines.push_str(&format!("{s}/lease/app{i}:1 {d}/lease/app{i}:1\n"));
-    }
     let dir = tempfile::tempdir().unwrap();
-    let file = write(dir.path(), "mapping_lease", &lines);
+    let seeded = seed_numbered(
+        &src,
+        &d,
+        "lease/app",
+        2,
+        dir.path(),
+        |_| vec![layer.clone()],
+    )
+    .await
+    .unwrap();
+    let file = seeded.mapping.clone();
     let p = prefix();
     let lease = ["--lease-ttl", "2s"];
     let mut first = Worker::start(&p, &[&src, &dst], &[proxy.host()], &lease);
@@ -258,19 +245,14 @@ async fn a_429_with_retry_after_seen_by_one_worker_pauses_the_others() {
     let dst = Registry::start().await.unwrap();
     let proxy = Proxy::start(&dst).await.unwrap();
     proxy.set_latency(Duration::from_millis(50));
-    let (s, d) = (src.host(), proxy.host());
-    let mut lines = String::new();
-    for i in 0..6 {
-        push_image(
-            &src,
-            &format!("slow/app{i}"),
-            "1",
-            ImageSpec::new(vec![Layer::random(50_000)]),
-        )
-        .await
-        .unwrap();
-        lines.push_str(&format!("{s}/slow/app{i}:1 {d}/slow/app{i}:1\n"));
-    }
+    let d = proxy.host();
+    let dir = tempfile::tempdir().unwrap();
+    let seeded = seed_numbered(&src, &d, "slow/app", 6, dir.path(), |_| {
+        vec![Layer::random(50_000)]
+    })
+    .await
+    .unwrap();
+    let file = seeded.mapping.clone();
     // The first blob upload session is refused with a request to wait 2 s.
     proxy.fail(
         FaultRule::new(429, "/blobs/uploads/")
@@ -278,8 +260,6 @@ async fn a_429_with_retry_after_seen_by_one_worker_pauses_the_others() {
             .retry_after(2)
             .times(1),
     );
-    let dir = tempfile::tempdir().unwrap();
-    let file = write(dir.path(), "mapping_slow", &lines);
     let p = prefix();
     let _w1 = Worker::start(&p, &[&src, &dst], &[proxy.host()], &[]);
     let _w2 = Worker::start(&p, &[&src, &dst], &[proxy.host()], &[]);
@@ -320,22 +300,21 @@ async fn redis_stopped_in_the_middle_of_a_run_costs_no_correctness() {
     let dst = Registry::start().await.unwrap();
     let proxy = Proxy::start(&dst).await.unwrap();
     proxy.set_latency(Duration::from_millis(100));
-    let (s, d) = (src.host(), proxy.host());
+    let d = proxy.host();
     let base = Layer::random(50_000);
-    let mut expected = Vec::new();
-    let mut lines = String::new();
-    for i in 0..6 {
-        let img = push_image(
-            &src,
-            &format!("rd/app{i}"),
-            "1",
-            ImageSpec::new(vec![base.clone(), Layer::random(1_000 + i)]),
-        )
-        .await
-        .unwrap();
-        expected.push((format!("rd/app{i}"), img.digest));
-        lines.push_str(&format!("{s}/rd/app{i}:1 {d}/rd/app{i}:1\n"));
-    }
+    let dir = tempfile::tempdir().unwrap();
+    let seeded = seed_numbered(&src, &d, "rd/app", 6, dir.path(), |i| {
+        vec![base.clone(), Layer::random(1_000 + i as u64)]
+    })
+    .await
+    .unwrap();
+    let file = seeded.mapping.clone();
+    let expected: Vec<(String, String)> = seeded
+        .images
+        .iter()
+        .enumerate()
+        .map(|(i, img)| (format!("rd/app{i}"), img.digest.clone()))
+        .collect();
     // A Redis of this test's own, so stopping it disturbs nobody else.
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -357,8 +336,6 @@ async fn redis_stopped_in_the_middle_of_a_run_costs_no_correctness() {
         .expect("redis-server");
     std::thread::sleep(Duration::from_millis(300));
     let url = format!("redis://127.0.0.1:{port}");
-    let dir = tempfile::tempdir().unwrap();
-    let file = write(dir.path(), "mapping_rd", &lines);
     let p = prefix();
     let w = Worker::start(&p, &[&src, &dst], &[proxy.host()], &["--redis", &url]);
     let run = scheduler_spawn(

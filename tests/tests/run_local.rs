@@ -203,22 +203,15 @@ async fn file_with_one_bad_line_mirrors_nothing_while_another_file_still_mirrors
 async fn repositories_sharing_base_layers_upload_each_shared_blob_once_and_mount_it() {
     let src = Registry::start().await.unwrap();
     let dst = Registry::start().await.unwrap();
-    let (s, d) = (src.host(), dst.host());
+    let d = dst.host();
     let base = Layer::random(80_000);
-    let mut lines = String::new();
-    for i in 0..4 {
-        push_image(
-            &src,
-            &format!("team/svc{i}"),
-            "1",
-            ImageSpec::new(vec![base.clone(), Layer::random(1_000 + i)]),
-        )
-        .await
-        .unwrap();
-        lines.push_str(&format!("{s}/team/svc{i}:1 {d}/team/svc{i}:1\n"));
-    }
     let dir = tempfile::tempdir().unwrap();
-    let file = write(dir.path(), "mapping_shared", &lines);
+    let seeded = seed_numbered(&src, &d, "team/svc", 4, dir.path(), |i| {
+        vec![base.clone(), Layer::random(1_000 + i as u64)]
+    })
+    .await
+    .unwrap();
+    let file = seeded.mapping.clone();
     let report = dir.path().join("report.json");
     let out = run_local(
         &[file],
