@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use mirror_common::cli::{BrokerArgs, CopyArgs, RedisArgs, RegistryArgs};
-use mirror_common::copy::{CopyEngine, CopyReport, TagResult};
+use mirror_common::copy::CopyEngine;
 use mirror_common::index::redis::Redis;
 use mirror_common::index::MemoryIndex;
 use mirror_common::mapping::load;
@@ -160,26 +160,6 @@ impl Monitor {
     }
 }
 
-/// The tags the tag cache found up to date, as a report the run counters can add.
-fn cached_report(cached: &[crate::summary::TagEntry]) -> CopyReport {
-    CopyReport {
-        source: String::new(),
-        digest: None,
-        tags: cached
-            .iter()
-            .map(|e| TagResult {
-                destination: e.destination.clone(),
-                status: e.status,
-                digest: e.digest.clone(),
-                error: None,
-                retryable: false,
-            })
-            .collect(),
-        stats: Default::default(),
-        seconds: 0.0,
-    }
-}
-
 async fn run_once(args: &Args) -> Result<ExitCode> {
     let started = Instant::now();
     let files = args.files.select()?;
@@ -244,7 +224,7 @@ async fn run_once(args: &Args) -> Result<ExitCode> {
                 .await;
             redis
                 .counters()
-                .add(plan.run_id, &cached_report(&cached))
+                .add_up_to_date(plan.run_id, cached.len() as u64)
                 .await;
             eprintln!(
                 "run {}: {} files ({} rejected), published {} jobs for {} tags; {} tags up to date by the tag cache{}",

@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use mirror_common::index::redis::{Redis, RedisConfig};
 use mirror_common::index::BlobIndex;
-use mirror_tests::fleet::{prefix, scheduler, scheduler_spawn, wait_output, Worker, REDIS_URL};
+use mirror_tests::fleet::{
+    prefix, scheduler, scheduler_spawn, status_json, wait_output, Worker, REDIS_URL,
+};
 use mirror_tests::util::{text, write};
 use mirror_tests::*;
 
@@ -106,6 +108,17 @@ async fn a_no_op_rerun_publishes_no_job_unless_asked_to_verify() {
         dst.requests().len(),
         dst_requests,
         "no request at all reached the destination"
+    );
+    // The run counters in Redis count those tags, though no job ran for them.
+    let newest = &status_json(&p, &[])["runs"][0];
+    assert_eq!(
+        (
+            newest["tags"].as_u64(),
+            newest["up_to_date"].as_u64(),
+            newest["pending"].as_u64()
+        ),
+        (Some(3), Some(3), Some(0)),
+        "{newest}"
     );
     let verify = scheduler(
         &p,

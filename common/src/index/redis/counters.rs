@@ -160,6 +160,30 @@ impl RunCounters {
             .await;
     }
 
+    /// Counts tags found up to date without a job (the scheduler's tag cache): they add to
+    /// `up_to_date` but not to the jobs reported.
+    pub async fn add_up_to_date(&self, run_id: Uuid, tags: u64) {
+        if tags == 0 {
+            return;
+        }
+        let key = self.shared.keys.run(run_id);
+        let ttl = millis(self.shared.config.ttl);
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        pipe.cmd("HINCRBY")
+            .arg(&key)
+            .arg("up_to_date")
+            .arg(tags)
+            .ignore();
+        pipe.cmd("PEXPIRE").arg(&key).arg(ttl).ignore();
+        let _: Option<()> = self
+            .shared
+            .call("count run", |mut c| async move {
+                pipe.query_async(&mut c).await
+            })
+            .await;
+    }
+
     /// A run's numbers; `None` when unknown, expired, or Redis is down.
     pub async fn get(&self, run_id: Uuid) -> Option<RunProgress> {
         let key = self.shared.keys.run(run_id);
