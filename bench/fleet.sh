@@ -11,4 +11,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash deploy/local/install-deps.sh
-cargo run --release -q -p mirror-tests --bin bench_fleet
+cargo run --release -q -p mirror-bench --bin bench_fleet

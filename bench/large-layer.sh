@@ -5,4 +5,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash deploy/local/install-deps.sh
-cargo run --release -q -p mirror-tests --bin bench_large_layer
+cargo run --release -q -p mirror-bench --bin bench_large_layer

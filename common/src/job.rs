@@ -7,8 +7,9 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::copy::{CopyReport, TagResult};
+use crate::failure::FailureKind;
 use crate::reference::ImageRef;
+use crate::report::{CopyReport, TagResult};
 
 /// The message format version this build writes and reads.
 pub const JOB_VERSION: u32 = 1;
@@ -61,14 +62,6 @@ impl Job {
             ..self.source.clone()
         }
     }
-
-    /// `registry/repository` of the destination.
-    pub fn destination_repository(&self) -> String {
-        self.destinations
-            .first()
-            .map(|d| d.repo_name())
-            .unwrap_or_default()
-    }
 }
 
 /// What a worker reports for a job.
@@ -93,18 +86,13 @@ impl JobResult {
         }
     }
 
-    /// A job that failed before any copy could start (for example it could not be decoded).
-    pub fn failed(job: &Job, reason: &str, retryable: bool) -> Self {
+    /// A job that failed before any copy could start (an unknown message version, a run
+    /// that stopped): every destination tag failed with `kind` and `reason`.
+    pub fn failed(job: &Job, kind: FailureKind, reason: &str) -> Self {
         let tags = job
             .destinations
             .iter()
-            .map(|d| TagResult {
-                destination: d.to_string(),
-                status: crate::copy::TagStatus::Failed,
-                digest: None,
-                error: Some(reason.to_string()),
-                retryable,
-            })
+            .map(|d| TagResult::failed(d, kind, reason))
             .collect();
         let report = CopyReport {
             source: job.source.to_string(),
@@ -138,7 +126,6 @@ mod tests {
             job.pinned_source().to_string(),
             format!("quay.io/a/b:1@sha256:{}", "0".repeat(64))
         );
-        assert_eq!(job.destination_repository(), "r.io/x/y");
     }
 }
 

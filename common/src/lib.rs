@@ -1,18 +1,29 @@
-//! Shared library of the image mirroring system: image references, manifests, the
-//! registry client and the copy engine, and (as they arrive) mapping files, job types and
-//! the queue and blob-index traits. The scheduler's embedded mode and the worker both call
-//! into this crate, so the copy semantics live in exactly one place.
+//! The mirroring core: what to copy, how one copy goes, and how a job is handled, the same
+//! in the embedded mode and in a fleet.
+//!
+//! - [`mapping`]: mapping files as `oc image mirror -f` reads them; [`plan`]: mapping files
+//!   to jobs (tag listing, digest resolution, grouping).
+//! - [`copy`]: the copy engine (SPEC.md's six steps) over the narrow
+//!   [`Registries`](registry::Registries) trait and a [`BlobIndex`](index::BlobIndex).
+//! - [`report`] and [`failure`]: what a copy reports per tag, with a typed
+//!   [`FailureKind`](failure::FailureKind) that every decision reads.
+//! - [`job`]: the messages between scheduler and workers; [`queue`]: the job-queue trait and
+//!   its in-memory implementation; [`index`]: the blob-index trait and its in-memory
+//!   implementation; [`worker`]: handling one delivered job (copy, report, retry or park).
+//!
+//! Layers point down: this crate builds on `mirror-oci` (references, manifests, the registry
+//! client), and `mirror-fleet` builds on this one with RabbitMQ, Redis and metrics. The OCI
+//! modules this crate's API is made of are re-exported under their own names.
+#![warn(missing_docs)]
 
-pub mod cli;
 pub mod copy;
-pub mod digest;
-pub mod fleet;
+pub mod failure;
 pub mod index;
 pub mod job;
-pub mod manifest;
 pub mod mapping;
-pub mod observe;
+pub mod plan;
 pub mod queue;
-pub mod reference;
-pub mod registry;
+pub mod report;
 pub mod worker;
+
+pub use mirror_oci::{digest, manifest, reference, registry};

@@ -1,33 +1,51 @@
 //! Handling one job, the same in the embedded mode and in a fleet: copy it, report the
-//! result, acknowledge. A job whose failure may pass (network, throttling, server errors)
-//! is handed back for a delayed retry until its attempts run out; then it is reported as
-//! failed and parked (dead-lettered) for an operator. A permanent failure (not found,
-//! denied, corrupted content) is reported as failed and acknowledged at once.
-
-use std::time::Duration;
+//! result, settle the delivery. What to do with a finished copy is one pure decision
+//! ([`decide`]): a job whose every failure may pass (network, throttling, server errors)
+//! goes back to the queue for a delayed retry until the queue's attempts run out; then it is
+//! reported as failed and parked (dead-lettered) for an operator. A permanent failure (not
+//! found, denied, corrupted content) is reported as failed and acknowledged at once.
 
 use tracing::Instrument;
 
 use crate::copy::CopyEngine;
-use crate::job::{JobResult, JOB_VERSION};
+use crate::failure::FailureKind;
+use crate::job::{Job, JobResult, JOB_VERSION};
 use crate::queue::{Delivery, JobQueue, QueueError};
+use crate::report::{CopyReport, TagResult, TagStatus};
 
-/// Job-level retry settings (on top of the per-request retries of the registry client).
-#[derive(Clone, Debug)]
-pub struct JobRetry {
-    /// Deliveries of one job at most, the first included.
-    pub max_attempts: u32,
-    /// Delay before the first redelivery; doubled for each further one.
-    pub base_delay: Duration,
+/// What becomes of a delivery once its copy is done.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Disposition {
+    /// Report the result and remove the job (it succeeded, or failed for good).
+    Ack,
+    /// Hand the job back for a delayed retry; no result yet.
+    Retry,
+    /// Report the result and park the job with this reason (retries ran out).
+    Park(String),
 }
 
-impl Default for JobRetry {
-    fn default() -> Self {
-        JobRetry {
-            max_attempts: 1,
-            base_delay: Duration::from_secs(10),
-        }
+/// The retry-or-park decision for `job`, given what its copy reported and how many
+/// deliveries the queue allows. Reads failure kinds only, never error texts.
+pub fn decide(job: &Job, report: &CopyReport, max_attempts: u32) -> Disposition {
+    let Some(first) = report.first_failure() else {
+        return Disposition::Ack;
+    };
+    let retryable = report
+        .tags
+        .iter()
+        .filter(|t| t.status == TagStatus::Failed)
+        .all(TagResult::retryable);
+    if !retryable || max_attempts <= 1 {
+        return Disposition::Ack;
     }
+    if job.attempt + 1 < max_attempts {
+        return Disposition::Retry;
+    }
+    Disposition::Park(format!(
+        "gave up after {} attempts: {}",
+        job.attempt + 1,
+        first.error.as_deref().unwrap_or_default()
+    ))
 }
 
 /// Handles one delivery to the end (copy, result, acknowledgement). Returns the result it
@@ -36,7 +54,6 @@ impl Default for JobRetry {
 pub async fn handle(
     queue: &dyn JobQueue,
     engine: &CopyEngine,
-    retry: &JobRetry,
     delivery: Delivery,
 ) -> Result<Option<JobResult>, QueueError> {
     let Delivery { job, acker } = delivery;
@@ -46,7 +63,7 @@ pub async fn handle(
             job.id, job.version
         );
         tracing::error!(job_id = %job.id, "{reason}");
-        let result = JobResult::failed(&job, &reason, false);
+        let result = JobResult::failed(&job, FailureKind::BadJob, &reason);
         queue.publish_result(&result).await?;
         acker.park(&reason).await?;
         return Ok(Some(result));
@@ -57,31 +74,113 @@ pub async fn handle(
         .copy(&job.pinned_source(), &job.destinations)
         .instrument(span)
         .await;
-    let retryable =
-        !report.succeeded() && report.tags.iter().all(|t| t.retryable || t.error.is_none());
-    if retryable && job.attempt + 1 < retry.max_attempts {
-        let delay = retry.base_delay.saturating_mul(1 << job.attempt.min(10));
+    let disposition = decide(&job, &report, queue.max_attempts());
+    if disposition == Disposition::Retry {
         tracing::warn!(
             attempt = job.attempt + 1,
-            delay_s = delay.as_secs(),
             "job failed with a retryable error; retrying later"
         );
-        acker.retry(&job, delay).await?;
+        acker.retry(&job).await?;
         return Ok(None);
     }
-    let first_error = report
-        .tags
-        .iter()
-        .find_map(|t| t.error.clone())
-        .unwrap_or_default();
     let result = JobResult::new(&job, report);
     queue.publish_result(&result).await?;
-    if retryable && retry.max_attempts > 1 {
-        let reason = format!("gave up after {} attempts: {first_error}", job.attempt + 1);
-        tracing::error!(job_id = %job.id, "{reason}");
-        acker.park(&reason).await?;
-    } else {
-        acker.ack().await?;
+    match disposition {
+        Disposition::Park(reason) => {
+            tracing::error!(job_id = %job.id, "{reason}");
+            acker.park(&reason).await?;
+        }
+        _ => acker.ack().await?,
     }
     Ok(Some(result))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reference::ImageRef;
+
+    fn job(attempt: u32) -> Job {
+        let mut j = Job::new(
+            uuid::Uuid::new_v4(),
+            ImageRef::parse("q.io/a/b:1").unwrap(),
+            "sha256:0".into(),
+            vec![ImageRef::parse("r.io/a/b:1").unwrap()],
+            vec![],
+        );
+        j.attempt = attempt;
+        j
+    }
+
+    fn report(tags: Vec<TagResult>) -> CopyReport {
+        CopyReport {
+            source: "q.io/a/b:1".into(),
+            digest: None,
+            tags,
+            stats: Default::default(),
+            seconds: 0.0,
+        }
+    }
+
+    fn failed(kind: FailureKind) -> TagResult {
+        TagResult::failed("r.io/a/b:1", kind, format!("it was {kind}"))
+    }
+
+    #[test]
+    fn a_job_whose_tags_made_it_is_acknowledged() {
+        let r = report(vec![TagResult::ok(
+            "r.io/a/b:1",
+            TagStatus::Pushed,
+            "sha256:0",
+        )]);
+        assert_eq!(decide(&job(0), &r, 4), Disposition::Ack);
+    }
+
+    #[test]
+    fn a_retryable_failure_is_retried_until_the_last_attempt_then_parked_with_its_reason() {
+        let r = report(vec![failed(FailureKind::ServerError)]);
+        assert_eq!(decide(&job(0), &r, 3), Disposition::Retry);
+        assert_eq!(decide(&job(1), &r, 3), Disposition::Retry);
+        assert_eq!(
+            decide(&job(2), &r, 3),
+            Disposition::Park("gave up after 3 attempts: it was server_error".into())
+        );
+    }
+
+    #[test]
+    fn a_permanent_failure_is_acknowledged_at_once() {
+        for kind in [
+            FailureKind::NotFound,
+            FailureKind::Denied,
+            FailureKind::DigestMismatch,
+        ] {
+            assert_eq!(
+                decide(&job(0), &report(vec![failed(kind)]), 4),
+                Disposition::Ack
+            );
+        }
+    }
+
+    #[test]
+    fn one_permanent_failure_among_retryable_ones_is_not_retried() {
+        let r = report(vec![
+            failed(FailureKind::Network),
+            failed(FailureKind::NotFound),
+        ]);
+        assert_eq!(decide(&job(0), &r, 4), Disposition::Ack);
+    }
+
+    #[test]
+    fn without_retries_a_retryable_failure_is_acknowledged_not_parked() {
+        let r = report(vec![failed(FailureKind::Throttled)]);
+        assert_eq!(decide(&job(0), &r, 1), Disposition::Ack);
+    }
+
+    #[test]
+    fn a_failed_tag_without_a_kind_is_not_retried() {
+        let mut t = failed(FailureKind::Network);
+        t.failure = None;
+        let r = report(vec![t, failed(FailureKind::Network)]);
+        assert_eq!(decide(&job(0), &r, 4), Disposition::Ack);
+    }
 }

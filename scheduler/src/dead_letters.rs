@@ -4,8 +4,8 @@
 use std::process::ExitCode;
 
 use anyhow::Result;
-use mirror_common::cli::BrokerArgs;
-use mirror_common::queue::amqp::AmqpQueue;
+use mirror_cli::BrokerArgs;
+use mirror_fleet::amqp::AmqpQueue;
 
 /// Flags of `dead-letters`.
 #[derive(Debug, clap::Args)]

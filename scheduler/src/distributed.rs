@@ -6,16 +6,16 @@
 use std::collections::HashSet;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use mirror_common::copy::TagStatus;
-use mirror_common::index::redis::Redis;
 use mirror_common::job::{RunEvent, RunStarted, JOB_VERSION};
-use mirror_common::queue::amqp::{AmqpQueue, RunSubscription};
 use mirror_common::queue::{publish_all, QueueError};
+use mirror_common::report::TagStatus;
+use mirror_fleet::amqp::{AmqpQueue, RunSubscription};
+use mirror_fleet::store::Redis;
 
 use crate::output::record_result;
-use crate::plan::Plan;
 use crate::progress::Progress;
 use crate::summary::{RunReport, TagEntry};
+use mirror_common::plan::Plan;
 
 /// How far back the run history is read to find unfinished jobs of earlier runs.
 pub const UNFINISHED_WINDOW: Duration = Duration::from_secs(24 * 3600);
@@ -74,6 +74,7 @@ pub async fn skip_cached(redis: &Redis, plan: &mut Plan) -> Vec<TagEntry> {
                     digest: Some(job.digest.clone()),
                     status: TagStatus::UpToDate,
                     error: None,
+                    failure: None,
                     origins: job.origins.clone(),
                 });
             } else {
@@ -148,8 +149,8 @@ pub async fn wait(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mirror_common::copy::{CopyReport, TagResult, TagStatus};
     use mirror_common::job::JobResult;
+    use mirror_common::report::{CopyReport, TagResult, TagStatus};
     use uuid::Uuid;
 
     #[test]
@@ -162,13 +163,7 @@ mod tests {
             jobs: 2,
             destinations: vec!["r/a:1".into(), "r/b:1".into()],
         });
-        let tag = TagResult {
-            destination: "r/a:1".into(),
-            status: TagStatus::Pushed,
-            digest: None,
-            error: None,
-            retryable: false,
-        };
+        let tag = TagResult::ok("r/a:1", TagStatus::Pushed, "sha256:0");
         let report = CopyReport {
             source: "s".into(),
             digest: None,

@@ -6,14 +6,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use mirror_common::copy::CopyEngine;
+use mirror_common::failure::FailureKind;
 use mirror_common::job::JobResult;
 use mirror_common::queue::{publish_all, JobQueue, MemoryQueue, QueueError};
-use mirror_common::worker::{handle, JobRetry};
+use mirror_common::worker::handle;
 
 use crate::output::record_result;
-use crate::plan::Plan;
 use crate::progress::Progress;
 use crate::summary::RunReport;
+use mirror_common::plan::Plan;
 
 /// Why a job was not tried: an earlier one failed and the run stops at the first failure.
 const NOT_ATTEMPTED: &str = "not attempted: the run stopped after the first failure (use --continue-on-error to keep going)";
@@ -65,11 +66,15 @@ async fn worker_loop(
         let delivery = queue.receive().await?;
         if stop.load(Ordering::Relaxed) {
             queue
-                .publish_result(&JobResult::failed(&delivery.job, NOT_ATTEMPTED, false))
+                .publish_result(&JobResult::failed(
+                    &delivery.job,
+                    FailureKind::NotAttempted,
+                    NOT_ATTEMPTED,
+                ))
                 .await?;
             delivery.acker.ack().await?;
             continue;
         }
-        handle(queue.as_ref(), engine, &JobRetry::default(), delivery).await?;
+        handle(queue.as_ref(), engine, delivery).await?;
     }
 }

@@ -11,7 +11,6 @@ mod distributed;
 mod files;
 mod local;
 mod output;
-mod plan;
 mod progress;
 mod run_cmd;
 mod schedule;
@@ -25,7 +24,7 @@ struct Cli {
     #[command(subcommand)]
     command: Command,
     #[command(flatten)]
-    log: mirror_common::cli::LogArgs,
+    log: mirror_cli::LogArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -43,7 +42,7 @@ enum Command {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    mirror_common::cli::init_logging(cli.log.log_format);
+    mirror_cli::init_logging(cli.log.log_format);
     let result = match cli.command {
         Command::Validate(args) => validate::run(&args),
         Command::Run(args) => run_cmd::run(*args).await,

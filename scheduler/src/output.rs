@@ -1,12 +1,12 @@
 //! How results reach the operator, the same in both modes: oc's `<digest> <destination>`
 //! line per pushed tag on stdout, errors on stderr, dry-run lines, and the run report.
 
-use mirror_common::copy::TagStatus;
 use mirror_common::job::JobResult;
+use mirror_common::report::TagStatus;
 
-use crate::plan::Plan;
 use crate::progress::Progress;
 use crate::summary::{human_bytes, RunReport, TagEntry};
+use mirror_common::plan::Plan;
 
 /// Adds the tags whose source could not be resolved (no job was made for them).
 pub fn record_unresolved(plan: &Plan, report: &mut RunReport) {
@@ -17,6 +17,7 @@ pub fn record_unresolved(plan: &Plan, report: &mut RunReport) {
             digest: None,
             status: TagStatus::Failed,
             error: tag.error.clone(),
+            failure: tag.failure,
             origins: vec![origin.clone()],
         });
         eprintln!(

@@ -6,16 +6,16 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use mirror_common::cli::{BrokerArgs, CopyArgs, RedisArgs, RegistryArgs};
+use mirror_cli::{BrokerArgs, CopyArgs, RedisArgs, RegistryArgs};
 use mirror_common::copy::CopyEngine;
-use mirror_common::index::redis::Redis;
 use mirror_common::index::MemoryIndex;
 use mirror_common::mapping::load;
-use mirror_common::queue::amqp::AmqpQueue;
+use mirror_fleet::amqp::{AmqpConfig, AmqpQueue, ConnectionSlot};
+use mirror_fleet::store::Redis;
 use uuid::Uuid;
 
 use crate::files::MappingArgs;
@@ -79,7 +79,7 @@ pub async fn run(args: Args) -> Result<ExitCode> {
             let monitor = Monitor::new(args.broker.config(1));
             if let Some(addr) = args.listen {
                 let m = monitor.clone();
-                mirror_common::observe::server::serve(addr, Arc::new(move || m.ready()))
+                mirror_fleet::observe::server::serve(addr, Arc::new(move || m.ready()))
                     .await
                     .map_err(|e| anyhow::anyhow!("--listen {addr}: {e}"))?;
                 // Between runs too (an hourly schedule would otherwise show an hour-old
@@ -112,34 +112,30 @@ pub async fn run(args: Args) -> Result<ExitCode> {
 /// depend on this one's health).
 #[derive(Clone)]
 struct Monitor {
-    config: mirror_common::queue::amqp::AmqpConfig,
-    queue: Arc<RwLock<Option<Arc<AmqpQueue>>>>,
+    config: AmqpConfig,
+    slot: ConnectionSlot,
 }
 
 impl Monitor {
-    fn new(config: mirror_common::queue::amqp::AmqpConfig) -> Self {
+    fn new(config: AmqpConfig) -> Self {
         Monitor {
             config,
-            queue: Arc::default(),
+            slot: ConnectionSlot::default(),
         }
     }
 
-    fn current(&self) -> Option<Arc<AmqpQueue>> {
-        self.queue.read().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
     fn ready(&self) -> bool {
-        self.current().is_some_and(|q| q.is_connected())
+        self.slot.is_ready()
     }
 
     /// Sets the queue depth gauges, (re)connecting first when the connection is gone.
     async fn refresh(&self) {
-        let queue = match self.current().filter(|q| q.is_connected()) {
+        let queue = match self.slot.get().filter(|q| q.is_connected()) {
             Some(q) => q,
             None => match AmqpQueue::connect(self.config.clone()).await {
                 Ok(q) => {
                     let q = Arc::new(q);
-                    *self.queue.write().unwrap_or_else(|e| e.into_inner()) = Some(q.clone());
+                    self.slot.set(Some(q.clone()));
                     q
                 }
                 Err(e) => {
@@ -150,7 +146,7 @@ impl Monitor {
         };
         match queue.counts().await {
             Ok(counts) => {
-                let m = mirror_common::observe::metrics::global();
+                let m = mirror_fleet::observe::metrics::global();
                 for c in counts {
                     m.queue_depth(&c.name, c.ready, c.consumers);
                 }
@@ -171,7 +167,7 @@ async fn run_once(args: &Args) -> Result<ExitCode> {
         true => Some(AmqpQueue::connect(args.broker.config(1)).await?),
         false => None,
     };
-    let mut plan = crate::plan::plan(set, &client, Uuid::new_v4()).await;
+    let mut plan = mirror_common::plan::plan(set, client.as_ref(), Uuid::new_v4()).await;
     print_rejected(&plan.set);
     let mut report = RunReport::new(plan.run_id, args.dry_run, &plan.set);
     record_unresolved(&plan, &mut report);

@@ -13,11 +13,12 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::Result;
-use mirror_common::cli::{BrokerArgs, RedisArgs};
-use mirror_common::copy::TagStatus;
-use mirror_common::index::redis::Redis;
+use mirror_cli::{BrokerArgs, RedisArgs};
+use mirror_common::failure::FailureKind;
 use mirror_common::job::RunEvent;
-use mirror_common::queue::amqp::AmqpQueue;
+use mirror_common::report::TagStatus;
+use mirror_fleet::amqp::AmqpQueue;
+use mirror_fleet::store::Redis;
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -72,6 +73,8 @@ pub struct RunStatus {
 #[derive(Debug, Serialize)]
 pub struct Failure {
     pub destination: String,
+    /// What kind of failure (`not_found`, `denied`, `network`, ...).
+    pub kind: Option<FailureKind>,
     pub reason: String,
 }
 
@@ -179,18 +182,21 @@ pub fn runs(history: &[RunEvent]) -> Vec<RunStatus> {
             RunEvent::Result(res) => {
                 let r = by_run.entry(res.run_id).or_default();
                 r.run_id = res.run_id;
-                for t in &res.report.tags {
-                    match t.status {
-                        TagStatus::Failed => {
-                            r.failed += 1;
-                            r.failures.push(Failure {
-                                destination: t.destination.clone(),
-                                reason: t.error.clone().unwrap_or_default(),
-                            });
-                        }
-                        TagStatus::UpToDate => r.up_to_date += 1,
-                        _ => r.done += 1,
-                    }
+                let counts = res.report.counts();
+                r.done += counts.done() as usize;
+                r.up_to_date += counts.up_to_date as usize;
+                r.failed += counts.failed as usize;
+                for t in res
+                    .report
+                    .tags
+                    .iter()
+                    .filter(|t| t.status == TagStatus::Failed)
+                {
+                    r.failures.push(Failure {
+                        destination: t.destination.clone(),
+                        kind: t.failure,
+                        reason: t.error.clone().unwrap_or_default(),
+                    });
                 }
             }
         }
@@ -233,7 +239,11 @@ fn render(s: &Status) -> String {
             r.run_id, r.jobs, r.tags, r.done, r.up_to_date, r.failed, r.pending
         ));
         for f in &r.failures {
-            out.push_str(&format!("    failed {}: {}\n", f.destination, f.reason));
+            let kind = f.kind.map(|k| format!(" ({k})")).unwrap_or_default();
+            out.push_str(&format!(
+                "    failed {}{kind}: {}\n",
+                f.destination, f.reason
+            ));
         }
     }
     out

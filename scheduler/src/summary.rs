@@ -3,9 +3,10 @@
 
 use std::path::Path;
 
-use mirror_common::copy::{CopyStats, TagStatus};
+use mirror_common::failure::FailureKind;
 use mirror_common::job::JobResult;
 use mirror_common::mapping::MappingSet;
+use mirror_common::report::{CopyStats, TagCounts, TagStatus};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -17,6 +18,8 @@ pub struct TagEntry {
     pub digest: Option<String>,
     pub status: TagStatus,
     pub error: Option<String>,
+    /// The kind of failure, for filtering a report (`not_found`, `denied`, ...).
+    pub failure: Option<FailureKind>,
     /// `file:line` of the mapping(s) that asked for it.
     pub origins: Vec<String>,
 }
@@ -32,11 +35,8 @@ pub struct RejectedFile {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Totals {
     pub jobs: usize,
-    pub tags_pushed: usize,
-    pub tags_up_to_date: usize,
-    pub tags_would_create: usize,
-    pub tags_would_update: usize,
-    pub tags_failed: usize,
+    #[serde(flatten)]
+    pub tags: TagCounts,
     pub files_rejected: usize,
     #[serde(flatten)]
     pub blobs: CopyStats,
@@ -92,6 +92,7 @@ impl RunReport {
                 digest: t.digest.clone(),
                 status: t.status,
                 error: t.error.clone(),
+                failure: t.failure,
                 origins: result.origins.clone(),
             });
         }
@@ -105,19 +106,12 @@ impl RunReport {
     }
 
     fn count(&mut self, status: TagStatus) {
-        let t = &mut self.totals;
-        match status {
-            TagStatus::Pushed => t.tags_pushed += 1,
-            TagStatus::UpToDate => t.tags_up_to_date += 1,
-            TagStatus::WouldCreate => t.tags_would_create += 1,
-            TagStatus::WouldUpdate => t.tags_would_update += 1,
-            TagStatus::Failed => t.tags_failed += 1,
-        }
+        self.totals.tags.add(status);
     }
 
     /// True when every tag made it and no file was rejected.
     pub fn succeeded(&self) -> bool {
-        self.totals.tags_failed == 0 && self.rejected_files.is_empty()
+        self.totals.tags.failed == 0 && self.rejected_files.is_empty()
     }
 
     /// The summary lines printed at the end of a run.
@@ -129,10 +123,10 @@ impl RunReport {
                 "dry run {}: {} tags would be created, {} updated, {} up to date, {} failed, {} files rejected\n\
                  blobs: {} would be uploaded ({}), {} mounted ({}), {} already there; {:.1}s",
                 self.run_id,
-                t.tags_would_create,
-                t.tags_would_update,
-                t.tags_up_to_date,
-                t.tags_failed,
+                t.tags.would_create,
+                t.tags.would_update,
+                t.tags.up_to_date,
+                t.tags.failed,
                 t.files_rejected,
                 b.blobs_uploaded,
                 human_bytes(b.bytes_uploaded),
@@ -146,9 +140,9 @@ impl RunReport {
                 "run {}: {} tags copied, {} already up to date, {} failed, {} files rejected\n\
                  blobs: {} uploaded, {} mounted, {} already there; {} moved in {:.1}s",
                 self.run_id,
-                t.tags_pushed,
-                t.tags_up_to_date,
-                t.tags_failed,
+                t.tags.pushed,
+                t.tags.up_to_date,
+                t.tags.failed,
                 t.files_rejected,
                 b.blobs_uploaded,
                 b.blobs_mounted,

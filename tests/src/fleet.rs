@@ -27,8 +27,8 @@ impl Prefix {
     }
 
     /// The queue configuration the test's processes use.
-    pub fn config(&self) -> mirror_common::queue::amqp::AmqpConfig {
-        mirror_common::queue::amqp::AmqpConfig {
+    pub fn config(&self) -> mirror_fleet::amqp::AmqpConfig {
+        mirror_fleet::amqp::AmqpConfig {
             url: AMQP_URL.into(),
             prefix: self.0.clone(),
             retry_delays: vec![Duration::from_millis(300), Duration::from_millis(600)],
@@ -57,7 +57,7 @@ impl Drop for Prefix {
             };
             let pattern = format!("{}:*", config.prefix);
             rt.block_on(async move {
-                if let Ok(q) = mirror_common::queue::amqp::AmqpQueue::connect(config).await {
+                if let Ok(q) = mirror_fleet::amqp::AmqpQueue::connect(config).await {
                     let _ = q.delete_topology().await;
                     q.close().await;
                 }

@@ -8,9 +8,7 @@
 
 pub mod access_log;
 pub mod api;
-pub mod bench;
 pub mod binaries;
-pub mod corpus;
 pub mod docker_config;
 pub mod fixtures;
 pub mod fleet;

@@ -2,7 +2,8 @@
 //! credentials named with their registry, TLS through the test CA, a corrupted source blob
 //! that fails the copy and leaves the destination tag absent, and a missing source tag.
 
-use mirror_common::copy::{CopyOptions, TagStatus};
+use mirror_common::copy::CopyOptions;
+use mirror_common::report::TagStatus;
 use mirror_tests::mirror::{engine, registry_flags, run_binary};
 use mirror_tests::util::image_ref;
 use mirror_tests::*;
@@ -195,7 +196,7 @@ async fn corrupted_source_blob_fails_with_digest_error_and_leaves_tag_absent() {
         error.contains("digest mismatch") && error.contains(&layer),
         "{error}"
     );
-    assert!(!report.tags[0].retryable);
+    assert!(!report.tags[0].retryable());
     assert_eq!(
         manifest_digest(&dst, "app/bad", "1").await.unwrap(),
         None,

@@ -7,7 +7,8 @@
 
 use std::time::Duration;
 
-use mirror_common::copy::{CopyOptions, TagStatus};
+use mirror_common::copy::CopyOptions;
+use mirror_common::report::TagStatus;
 use mirror_tests::mirror::{engine, registry_flags, run_binary};
 use mirror_tests::util::image_ref;
 use mirror_tests::*;

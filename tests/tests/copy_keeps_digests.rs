@@ -2,7 +2,8 @@
 //! single images of both formats and for multi-platform indexes, and `--filter-by-os`
 //! keeps only the platforms asked for.
 
-use mirror_common::copy::{CopyOptions, PlatformFilter, TagStatus};
+use mirror_common::copy::{CopyOptions, PlatformFilter};
+use mirror_common::report::TagStatus;
 use mirror_tests::mirror::{engine, registry_flags, run_binary};
 use mirror_tests::util::image_ref;
 use mirror_tests::*;

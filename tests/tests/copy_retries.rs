@@ -4,8 +4,9 @@
 
 use std::time::{Duration, Instant};
 
-use mirror_common::copy::{CopyOptions, TagStatus};
+use mirror_common::copy::CopyOptions;
 use mirror_common::registry::{ClientOptions, RegistryClient, RetryPolicy};
+use mirror_common::report::TagStatus;
 use mirror_tests::util::image_ref;
 use mirror_tests::*;
 
@@ -137,7 +138,7 @@ async fn registry_that_never_recovers_fails_the_copy_naming_it_and_leaves_the_ta
         .await;
     let tag = &report.tags[0];
     assert_eq!(tag.status, TagStatus::Failed);
-    assert!(tag.retryable, "a 503 may pass later");
+    assert!(tag.retryable(), "a 503 may pass later");
     let error = tag.error.as_deref().unwrap();
     assert!(
         error.contains(&format!("registry {}", proxy.host()))

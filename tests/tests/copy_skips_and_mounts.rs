@@ -4,8 +4,9 @@
 
 use std::sync::Arc;
 
-use mirror_common::copy::{CopyOptions, TagStatus};
+use mirror_common::copy::CopyOptions;
 use mirror_common::index::{BlobIndex, MemoryIndex};
+use mirror_common::report::TagStatus;
 use mirror_tests::mirror::{engine, engine_with_index, registry_flags, run_binary};
 use mirror_tests::util::image_ref;
 use mirror_tests::*;

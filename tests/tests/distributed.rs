@@ -401,7 +401,7 @@ async fn malformed_message_is_parked_and_the_worker_keeps_working() {
     .await
     .unwrap();
     let p = prefix();
-    let queue = mirror_common::queue::amqp::AmqpQueue::connect(p.config())
+    let queue = mirror_fleet::amqp::AmqpQueue::connect(p.config())
         .await
         .unwrap();
     queue.publish_raw_job(b"{ this is not a job").await.unwrap();

@@ -7,8 +7,8 @@ use std::collections::HashSet;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use mirror_common::index::redis::{Redis, RedisConfig};
 use mirror_common::index::BlobIndex;
+use mirror_fleet::store::{Redis, RedisConfig};
 use mirror_tests::fleet::{
     prefix, scheduler, scheduler_spawn, status_json, wait_output, Worker, REDIS_URL,
 };

@@ -2,10 +2,12 @@
 
 use std::sync::Arc;
 
-use mirror_common::cli::{CopyArgs, RegistryArgs};
-use mirror_common::copy::{CopyEngine, TagStatus};
+use mirror_cli::{CopyArgs, RegistryArgs};
+use mirror_common::copy::CopyEngine;
 use mirror_common::index::MemoryIndex;
+use mirror_common::mapping::inherit_tag;
 use mirror_common::reference::ImageRef;
+use mirror_common::report::TagStatus;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -35,28 +37,25 @@ async fn copy(args: Args) -> anyhow::Result<i32> {
     let source = ImageRef::parse(&args.source)?;
     let mut destinations = Vec::new();
     for d in &args.destinations {
-        let mut dst = ImageRef::parse(d)?;
+        let dst = ImageRef::parse(d)?;
         if dst.digest.is_some() {
             anyhow::bail!(
                 "destination \"{d}\" has a digest; destinations must be registry/repo[:tag]"
             );
         }
-        if dst.tag.is_none() {
-            let tag = source.tag.clone().ok_or_else(|| {
-                anyhow::anyhow!("destination \"{d}\" has no tag and the source \"{source}\" has none to inherit")
-            })?;
-            dst = dst.with_tag(&tag);
-        }
+        let dst = inherit_tag(&dst, source.tag.as_deref()).ok_or_else(|| {
+            anyhow::anyhow!(
+                "destination \"{d}\" has no tag and the source \"{source}\" has none to inherit"
+            )
+        })?;
         destinations.push(dst);
     }
     let opts = args.copy.options(false).map_err(anyhow::Error::msg)?;
     let engine = CopyEngine::new(args.registry.client()?, Arc::new(MemoryIndex::new()), opts);
     let report = engine.copy(&source, &destinations).await;
-    let mut failed = 0;
     for t in &report.tags {
         match (&t.status, t.oc_line()) {
             (TagStatus::Failed, _) => {
-                failed += 1;
                 eprintln!(
                     "error: {}: {}",
                     t.destination,
@@ -68,22 +67,18 @@ async fn copy(args: Args) -> anyhow::Result<i32> {
         }
     }
     let s = &report.stats;
-    let up_to_date = report
-        .tags
-        .iter()
-        .filter(|t| t.status == TagStatus::UpToDate)
-        .count();
+    let counts = report.counts();
     eprintln!(
         "{} tags: {} pushed, {} up to date, {} failed; blobs: {} uploaded, {} mounted, {} already there; {} bytes uploaded in {:.2}s",
         report.tags.len(),
-        report.tags.iter().filter(|t| t.status == TagStatus::Pushed).count(),
-        up_to_date,
-        failed,
+        counts.pushed,
+        counts.up_to_date,
+        counts.failed,
         s.blobs_uploaded,
         s.blobs_mounted,
         s.blobs_skipped,
         s.bytes_uploaded,
         report.seconds
     );
-    Ok(if failed == 0 { 0 } else { 1 })
+    Ok(if counts.failed == 0 { 0 } else { 1 })
 }

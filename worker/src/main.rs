@@ -17,7 +17,7 @@ struct Cli {
     #[command(subcommand)]
     command: Command,
     #[command(flatten)]
-    log: mirror_common::cli::LogArgs,
+    log: mirror_cli::LogArgs,
 }
 
 #[derive(Subcommand)]
@@ -31,7 +31,7 @@ enum Command {
 #[tokio::main]
 async fn main() {
     let cli = Cli::parse();
-    mirror_common::cli::init_logging(cli.log.log_format);
+    mirror_cli::init_logging(cli.log.log_format);
     let code = match cli.command {
         Command::Copy(args) => copy_cmd::run(args).await,
         Command::Run(args) => run_cmd::run(*args).await.unwrap_or_else(|e| {

@@ -13,21 +13,21 @@
 //! when it is down the worker goes on without it.
 //!
 //! With `--listen ADDR` the worker serves `/metrics`, `/healthz` and `/readyz` (ready while
-//! connected to the broker): see `mirror_common::observe`.
+//! connected to the broker): see `mirror_fleet::observe`.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
-use mirror_common::cli::{BrokerArgs, CopyArgs, RedisArgs, RegistryArgs};
+use mirror_cli::{parse_rates, BrokerArgs, CopyArgs, RedisArgs, RegistryArgs};
 use mirror_common::copy::CopyEngine;
-use mirror_common::fleet::{parse_rates, record_result, FleetGate};
-use mirror_common::index::redis::Redis;
-use mirror_common::observe::{metrics, server};
-use mirror_common::queue::amqp::AmqpQueue;
 use mirror_common::queue::{JobQueue, QueueError};
 use mirror_common::registry::Gate;
-use mirror_common::worker::{handle, JobRetry};
+use mirror_common::worker::handle;
+use mirror_fleet::amqp::{AmqpQueue, ConnectionSlot};
+use mirror_fleet::gate::FleetGate;
+use mirror_fleet::observe::{metrics, server};
+use mirror_fleet::store::Redis;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -58,15 +58,6 @@ pub struct Args {
     pub listen: Option<SocketAddr>,
 }
 
-/// The broker connection in use, if any, for `/readyz`. A slot rather than a flag because
-/// a connection the broker closed is noticed by `is_connected` at once, before the consume
-/// loop's next receive fails and clears the slot.
-type Current = Arc<RwLock<Option<Arc<AmqpQueue>>>>;
-
-fn set_current(current: &Current, queue: Option<Arc<AmqpQueue>>) {
-    *current.write().unwrap_or_else(|e| e.into_inner()) = queue;
-}
-
 /// Runs until SIGTERM/SIGINT; the exit status is 0 after a clean drain.
 pub async fn run(args: Args) -> anyhow::Result<i32> {
     let shutdown = crate::shutdown::on_signal();
@@ -76,21 +67,12 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
     let gate = Gate(Arc::new(FleetGate::new(&redis, rates)));
     let client = args.registry.client_with_gate(Some(gate))?;
     let engine = Arc::new(CopyEngine::new(client, Arc::new(redis.index()), opts));
-    let retry = JobRetry {
-        max_attempts: args.broker.retry_delays.len() as u32 + 1,
-        base_delay: Duration::ZERO,
-    };
     let config = args.broker.config(args.concurrency.max(1));
     let grace = Duration::from_secs(args.grace);
-    let current: Current = Arc::default();
+    let current = ConnectionSlot::default();
     if let Some(addr) = args.listen {
         let c = current.clone();
-        let ready: server::Readiness = Arc::new(move || {
-            c.read()
-                .unwrap_or_else(|e| e.into_inner())
-                .as_ref()
-                .is_some_and(|q| q.is_connected())
-        });
+        let ready: server::Readiness = Arc::new(move || c.is_ready());
         server::serve(addr, ready)
             .await
             .map_err(|e| anyhow::anyhow!("--listen {addr}: {e}"))?;
@@ -106,17 +88,16 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
                 backoff = Duration::from_millis(500);
                 tracing::info!(prefix = %config.prefix, concurrency = config.prefetch, "consuming jobs");
                 let queue = Arc::new(queue);
-                set_current(&current, Some(queue.clone()));
+                current.set(Some(queue.clone()));
                 let outcome = consume(
                     queue.clone(),
                     engine.clone(),
                     redis.clone(),
-                    retry.clone(),
                     &shutdown,
                     grace,
                 )
                 .await;
-                set_current(&current, None);
+                current.set(None);
                 queue.close().await;
                 match outcome {
                     Ok(()) => return Ok(0),
@@ -141,7 +122,6 @@ async fn consume(
     queue: Arc<AmqpQueue>,
     engine: Arc<CopyEngine>,
     redis: Redis,
-    retry: JobRetry,
     shutdown: &CancellationToken,
     grace: Duration,
 ) -> Result<(), QueueError> {
@@ -151,13 +131,14 @@ async fn consume(
             _ = shutdown.cancelled() => break None,
             delivery = queue.receive() => match delivery {
                 Ok(d) => {
-                    let (queue, engine, redis, retry) = (queue.clone(), engine.clone(), redis.clone(), retry.clone());
+                    let (queue, engine, redis) = (queue.clone(), engine.clone(), redis.clone());
+                    let destinations = d.job.destinations.clone();
                     // Every line logged while handling the job, the acknowledgement and the
                     // retry or park decision included, carries the job's identity.
                     let span = tracing::info_span!("job", run_id = %d.job.run_id, job_id = %d.job.id, image = %d.job.source);
                     tasks.spawn(async move {
                         let _in_flight = InFlight::start();
-                        if let Some(result) = handle(queue.as_ref() as &dyn JobQueue, &engine, &retry, d).await? {
+                        if let Some(result) = handle(queue.as_ref() as &dyn JobQueue, &engine, d).await? {
                             let (r, m) = (&result.report, metrics::global());
                             m.job_finished(r);
                             tracing::info!(
@@ -169,7 +150,7 @@ async fn consume(
                                 seconds = r.seconds,
                                 "job finished"
                             );
-                            record_result(&redis, &result).await;
+                            redis.record_result(&destinations, &result).await;
                         }
                         Ok(())
                     }.instrument(span));

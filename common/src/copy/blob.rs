@@ -6,9 +6,9 @@
 use crate::index::BlobIndex;
 use crate::manifest::Descriptor;
 use crate::reference::ImageRef;
-use crate::registry::{MountOutcome, RegistryClient, RegistryError};
+use crate::registry::{MountOutcome, Registries, RegistryError};
+use crate::report::Counters;
 
-use super::report::Counters;
 use super::transfer::transfer_blob;
 
 /// How many repositories a blob is tried to be mounted from before uploading it.
@@ -27,13 +27,13 @@ pub enum BlobPlan {
 
 /// The destination of a blob copy.
 pub(crate) struct Target<'a> {
-    pub registry: &'a str,
-    pub repository: &'a str,
+    pub(crate) registry: &'a str,
+    pub(crate) repository: &'a str,
 }
 
 /// Decides what a blob needs without changing anything at the destination.
 pub(crate) async fn plan_blob(
-    client: &RegistryClient,
+    client: &dyn Registries,
     index: &dyn BlobIndex,
     source: &ImageRef,
     target: &Target<'_>,
@@ -78,7 +78,7 @@ fn mount_candidates(known: Vec<String>, source: &ImageRef, target: &Target<'_>) 
 
 /// Makes sure the destination repository has the blob, counting what it took.
 pub(crate) async fn ensure_blob(
-    client: &RegistryClient,
+    client: &dyn Registries,
     index: &dyn BlobIndex,
     counters: &Counters,
     source: &ImageRef,
@@ -115,7 +115,7 @@ pub(crate) async fn ensure_blob(
 
 /// Skips a present blob or mounts a mountable one; false when it still needs an upload.
 async fn finish_without_upload(
-    client: &RegistryClient,
+    client: &dyn Registries,
     index: &dyn BlobIndex,
     counters: &Counters,
     target: &Target<'_>,
@@ -141,7 +141,7 @@ async fn finish_without_upload(
 
 /// Tries each candidate; a declined mount removes the stale index entry.
 async fn try_mount(
-    client: &RegistryClient,
+    client: &dyn Registries,
     index: &dyn BlobIndex,
     target: &Target<'_>,
     blob: &Descriptor,

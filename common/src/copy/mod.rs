@@ -8,7 +8,8 @@
 
 mod blob;
 mod platform;
-mod report;
+#[cfg(test)]
+mod tests;
 mod transfer;
 
 use std::collections::{BTreeMap, HashMap};
@@ -18,17 +19,17 @@ use std::time::Instant;
 use futures::{StreamExt, TryStreamExt};
 use tokio::sync::Semaphore;
 
+use crate::failure::FailureKind;
 use crate::index::BlobIndex;
 use crate::manifest::{Descriptor, Manifest};
 use crate::reference::ImageRef;
-use crate::registry::{RegistryClient, RegistryError};
+use crate::registry::{Registries, RegistryError};
+use crate::report::{CopyReport, CopyStats, Counters, TagResult, TagStatus};
 
 pub use blob::BlobPlan;
 pub use platform::PlatformFilter;
-pub use report::{CopyReport, CopyStats, TagResult, TagStatus};
 
 use blob::{ensure_blob, plan_blob, Target};
-use report::Counters;
 
 /// How index children nested in index children are followed at most.
 const MAX_INDEX_DEPTH: usize = 2;
@@ -46,20 +47,27 @@ pub struct CopyOptions {
     pub max_per_registry: usize,
 }
 
+impl CopyOptions {
+    /// Default of [`blob_concurrency`](Self::blob_concurrency).
+    pub const BLOB_CONCURRENCY: usize = 6;
+    /// Default of [`max_per_registry`](Self::max_per_registry).
+    pub const MAX_PER_REGISTRY: usize = 16;
+}
+
 impl Default for CopyOptions {
     fn default() -> Self {
         CopyOptions {
             filter: None,
             dry_run: false,
-            blob_concurrency: 6,
-            max_per_registry: 16,
+            blob_concurrency: Self::BLOB_CONCURRENCY,
+            max_per_registry: Self::MAX_PER_REGISTRY,
         }
     }
 }
 
 /// Copies images between registries; share one per process.
 pub struct CopyEngine {
-    client: Arc<RegistryClient>,
+    client: Arc<dyn Registries>,
     index: Arc<dyn BlobIndex>,
     opts: CopyOptions,
     limits: Mutex<HashMap<String, Arc<Semaphore>>>,
@@ -78,19 +86,15 @@ struct Resolved {
 }
 
 impl CopyEngine {
-    /// An engine over a registry client and a blob index.
-    pub fn new(client: Arc<RegistryClient>, index: Arc<dyn BlobIndex>, opts: CopyOptions) -> Self {
+    /// An engine over the registries (a [`RegistryClient`](crate::registry::RegistryClient)
+    /// in production) and a blob index.
+    pub fn new(client: Arc<dyn Registries>, index: Arc<dyn BlobIndex>, opts: CopyOptions) -> Self {
         CopyEngine {
             client,
             index,
             opts,
             limits: Mutex::default(),
         }
-    }
-
-    /// The registry client (for planners that list tags and resolve digests).
-    pub fn client(&self) -> &Arc<RegistryClient> {
-        &self.client
     }
 
     /// Copies `source` to every destination (each with a tag). Never panics on registry
@@ -120,7 +124,7 @@ impl CopyEngine {
                 report.digest = Some(want.clone());
                 report.tags = destinations
                     .iter()
-                    .map(|d| ok(d, TagStatus::UpToDate, want))
+                    .map(|d| TagResult::ok(d, TagStatus::UpToDate, want))
                     .collect();
                 report.seconds = started.elapsed().as_secs_f64();
                 return report;
@@ -265,7 +269,9 @@ impl CopyEngine {
         let mut pending: Vec<(&ImageRef, bool)> = Vec::new();
         for (dst, current) in tags {
             match current {
-                Ok(Some(d)) if d == digest => results.push(ok(dst, TagStatus::UpToDate, digest)),
+                Ok(Some(d)) if d == digest => {
+                    results.push(TagResult::ok(dst, TagStatus::UpToDate, digest))
+                }
                 Ok(current) => pending.push((dst, current.is_some())),
                 Err(e) => results.push(failed(dst, e)),
             }
@@ -277,7 +283,7 @@ impl CopyEngine {
             return match self.plan_blobs(source, resolved, target, counters).await {
                 Ok(()) => {
                     results.extend(pending.iter().map(|(d, exists)| {
-                        ok(
+                        TagResult::ok(
                             d,
                             if *exists {
                                 TagStatus::WouldUpdate
@@ -321,7 +327,7 @@ impl CopyEngine {
             Ok(()) => results.extend(
                 pending
                     .iter()
-                    .map(|(d, _)| ok(d, TagStatus::Pushed, digest)),
+                    .map(|(d, _)| TagResult::ok(d, TagStatus::Pushed, digest)),
             ),
             Err(e) => results.extend(pending.iter().map(|(d, _)| failed(d, &e))),
         }
@@ -349,7 +355,7 @@ impl CopyEngine {
                         .await
                         .map_err(|_| RegistryError::Config("engine shut down".into()))?;
                     ensure_blob(
-                        &self.client,
+                        self.client.as_ref(),
                         self.index.as_ref(),
                         counters,
                         source,
@@ -393,7 +399,7 @@ impl CopyEngine {
         counters: &Counters,
     ) -> Result<(), RegistryError> {
         for b in &resolved.blobs {
-            match plan_blob(&self.client, self.index.as_ref(), source, target, b).await? {
+            match plan_blob(self.client.as_ref(), self.index.as_ref(), source, target, b).await? {
                 BlobPlan::Present => Counters::bump(&counters.skipped, 1),
                 BlobPlan::Mount(_) => {
                     Counters::bump(&counters.mounted, 1);
@@ -418,10 +424,7 @@ impl CopyEngine {
 }
 
 fn is_blob_unknown(e: &RegistryError) -> bool {
-    matches!(
-        e.code(),
-        Some("MANIFEST_BLOB_UNKNOWN") | Some("BLOB_UNKNOWN")
-    )
+    e.code().is_some_and(|c| c.is_blob_unknown())
 }
 
 fn protocol(source: &ImageRef, message: String) -> RegistryError {
@@ -431,22 +434,6 @@ fn protocol(source: &ImageRef, message: String) -> RegistryError {
     }
 }
 
-fn ok(dst: &ImageRef, status: TagStatus, digest: &str) -> TagResult {
-    TagResult {
-        destination: dst.to_string(),
-        status,
-        digest: Some(digest.to_string()),
-        error: None,
-        retryable: false,
-    }
-}
-
 fn failed(dst: &ImageRef, e: &RegistryError) -> TagResult {
-    TagResult {
-        destination: dst.to_string(),
-        status: TagStatus::Failed,
-        digest: None,
-        error: Some(e.to_string()),
-        retryable: e.is_retryable(),
-    }
+    TagResult::failed(dst, FailureKind::of(e), e.to_string())
 }

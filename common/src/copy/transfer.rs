@@ -10,20 +10,20 @@ use futures::StreamExt;
 use crate::digest::StreamVerifier;
 use crate::manifest::Descriptor;
 use crate::reference::ImageRef;
-use crate::registry::{RegistryClient, RegistryError};
+use crate::registry::{ByteStream, Registries, RegistryError};
 
 /// Copies one blob. The opening requests (upload session, download) are retried by the
 /// client like any request; the streamed PUT cannot be replayed, so when it fails with a
 /// retryable error the whole transfer restarts (new download, new session), up to the
 /// client's attempt limit. Returns the number of bytes sent.
 pub(crate) async fn transfer_blob(
-    client: &RegistryClient,
+    client: &dyn Registries,
     source: &ImageRef,
     dst_registry: &str,
     dst_repository: &str,
     blob: &Descriptor,
 ) -> Result<u64, RegistryError> {
-    let policy = client.options().retry.clone();
+    let policy = client.retry_policy();
     let mut attempt = 0;
     loop {
         attempt += 1;
@@ -46,7 +46,7 @@ enum Failure {
 }
 
 async fn transfer_once(
-    client: &RegistryClient,
+    client: &dyn Registries,
     source: &ImageRef,
     dst_registry: &str,
     dst_repository: &str,
@@ -71,11 +71,11 @@ async fn transfer_once(
     let size = if blob.size > 0 {
         blob.size
     } else {
-        resp.content_length().unwrap_or(0)
+        resp.size.unwrap_or(0)
     };
     let mismatch: Arc<Mutex<Option<RegistryError>>> = Arc::default();
     let body = verifying_stream(
-        resp,
+        resp.stream,
         blob.digest.clone(),
         size,
         source.to_string(),
@@ -88,7 +88,7 @@ async fn transfer_once(
             session,
             &blob.digest,
             size,
-            body,
+            Box::pin(body),
         )
         .await;
     // A verification failure explains the aborted upload better than the transport error.
@@ -103,16 +103,13 @@ async fn transfer_once(
 /// announced size is reached (an HTTP client stops reading a body at its Content-Length,
 /// so an end-of-stream check alone would come too late) and again at the end of the stream.
 fn verifying_stream(
-    resp: reqwest::Response,
+    body: ByteStream,
     digest: String,
     size: u64,
     source: String,
     mismatch: Arc<Mutex<Option<RegistryError>>>,
 ) -> impl futures::Stream<Item = Result<bytes::Bytes, std::io::Error>> + Send + 'static {
-    let body = resp
-        .bytes_stream()
-        .map(Some)
-        .chain(futures::stream::once(async { None }));
+    let body = body.map(Some).chain(futures::stream::once(async { None }));
     let mut verifier = Some(StreamVerifier::default());
     let (name, origin) = (digest.clone(), source.clone());
     let mut check = move |v: StreamVerifier| -> Option<std::io::Error> {

@@ -4,16 +4,15 @@
 //! It is an accelerator, never the truth: a stale answer costs a declined mount or an extra
 //! HEAD, never a wrong copy. That is why no method returns an error: an implementation whose
 //! backing store is down answers "unknown" and the copy engine falls back to asking the
-//! registry. In-memory (embedded mode, one process) and Redis (a fleet) implement it.
+//! registry. In-memory (embedded mode, one process; here) and Redis (a fleet; in
+//! `mirror-fleet`) implement it.
 
 mod memory;
-pub mod redis;
 
 use std::any::Any;
 
 use async_trait::async_trait;
 
-pub use self::redis::{Redis, RedisConfig, RedisIndex};
 pub use memory::MemoryIndex;
 
 /// Held while uploading a blob; dropping it lets the next waiter in.

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use super::check::DestinationIndex;
+use super::destinations::DestinationIndex;
 use super::error::{MappingError, Origin};
 use super::line::parse_line;
 use super::Mapping;

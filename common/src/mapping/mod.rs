@@ -11,6 +11,7 @@
 //! file's text.
 
 mod check;
+mod destinations;
 mod error;
 mod file;
 mod line;
@@ -39,17 +40,6 @@ pub struct Mapping {
 }
 
 impl Mapping {
-    /// The destinations of one copied source tag: a destination without a tag takes `tag`.
-    /// For a glob or tag-less source, `tag` is a listed tag the selector
-    /// [matches](TagSelector::matches).
-    pub fn destinations_for(&self, tag: &str) -> impl Iterator<Item = ImageRef> + '_ {
-        let tag = tag.to_string();
-        self.destinations.iter().map(move |d| match d.tag {
-            Some(_) => d.clone(),
-            None => d.with_tag(&tag),
-        })
-    }
-
     /// The destinations whose tag is known without listing the source: all of them for a
     /// single-tag or digest source (tag-less ones take the written source tag), none for a
     /// glob or tag-less source (whose destinations are all tag-less).
@@ -57,12 +47,19 @@ impl Mapping {
         let inherited = self.source.written_tag();
         self.destinations
             .iter()
-            .filter_map(|d| match (&d.tag, inherited) {
-                (Some(_), _) => Some(d.clone()),
-                (None, Some(t)) => Some(d.with_tag(t)),
-                (None, None) => None,
-            })
+            .filter_map(|d| inherit_tag(d, inherited))
             .collect()
+    }
+}
+
+/// The rule for destinations without a tag, written once: a destination with a tag keeps
+/// it; one without takes the tag of the source tag being copied (`source_tag`); `None` when
+/// there is nothing to inherit (a digest source with a tag-less destination).
+pub fn inherit_tag(destination: &ImageRef, source_tag: Option<&str>) -> Option<ImageRef> {
+    match (&destination.tag, source_tag) {
+        (Some(_), _) => Some(destination.clone()),
+        (None, Some(t)) => Some(destination.with_tag(t)),
+        (None, None) => None,
     }
 }
 
@@ -71,14 +68,16 @@ mod fixture_tests {
     use super::*;
     use std::path::{Path, PathBuf};
 
-    fn fixture_dir() -> Option<PathBuf> {
+    /// The real mapping files beside the repository. Missing fixtures fail the test: a
+    /// skipped check would read as a passed one.
+    fn fixture_dir() -> PathBuf {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/mappings");
-        if dir.is_dir() {
-            Some(dir)
-        } else {
-            eprintln!("skipped: no fixture directory at {}", dir.display());
-            None
-        }
+        assert!(
+            dir.is_dir(),
+            "no fixture directory at {} (the repository expects shared/ beside it)",
+            dir.display()
+        );
+        dir
     }
 
     /// Counted independently with awk (comment stripped, tokens split on blanks):
@@ -94,7 +93,7 @@ mod fixture_tests {
 
     #[test]
     fn every_fixture_file_parses_with_the_expected_counts() {
-        let Some(dir) = fixture_dir() else { return };
+        let dir = fixture_dir();
         let files = select_files(std::slice::from_ref(&dir), None, None).unwrap();
         let names: Vec<String> = files
             .iter()
@@ -121,7 +120,7 @@ mod fixture_tests {
 
     #[test]
     fn fixture_globs_and_prefix_selection() {
-        let Some(dir) = fixture_dir() else { return };
+        let dir = fixture_dir();
         let files = select_files(&[], Some(&dir), Some("mapping_lvms")).unwrap();
         assert_eq!(files, [dir.join("mapping_lvms_latest")]);
         let set = load(&files);
@@ -134,20 +133,27 @@ mod fixture_tests {
         );
         assert!(m.known_destinations().is_empty());
         let d: Vec<String> = m
-            .destinations_for("v4.16.0")
+            .destinations
+            .iter()
+            .filter_map(|d| inherit_tag(d, Some("v4.16.0")))
             .map(|d| d.to_string())
             .collect();
         assert_eq!(d, ["quay.io/lvms_dev/lvms-must-gather:v4.16.0"]);
     }
 
     #[test]
-    fn destinations_for_keeps_explicit_tags() {
+    fn inherited_tags_keep_explicit_ones() {
         let m = &parse_str(
             Path::new("m"),
             "quay.io/a/b:1 quay.io/c/d quay.io/c/e:latest",
         )
         .unwrap()[0];
-        let d: Vec<String> = m.destinations_for("1").map(|d| d.to_string()).collect();
+        let d: Vec<String> = m
+            .destinations
+            .iter()
+            .filter_map(|d| inherit_tag(d, Some("1")))
+            .map(|d| d.to_string())
+            .collect();
         assert_eq!(d, ["quay.io/c/d:1", "quay.io/c/e:latest"]);
         let k: Vec<String> = m
             .known_destinations()

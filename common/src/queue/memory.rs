@@ -12,6 +12,9 @@ use crate::job::{Job, JobResult};
 
 /// Channels for jobs and results, plus the parked jobs for inspection.
 pub struct MemoryQueue {
+    /// Delay before redelivery n; none by default (the embedded mode does not retry jobs:
+    /// the registry client already retried each request).
+    retry_delays: Arc<[Duration]>,
     jobs_tx: mpsc::UnboundedSender<Job>,
     jobs_rx: tokio::sync::Mutex<mpsc::UnboundedReceiver<Job>>,
     results_tx: mpsc::UnboundedSender<JobResult>,
@@ -24,6 +27,7 @@ impl Default for MemoryQueue {
         let (jobs_tx, jobs_rx) = mpsc::unbounded_channel();
         let (results_tx, results_rx) = mpsc::unbounded_channel();
         MemoryQueue {
+            retry_delays: Arc::new([]),
             jobs_tx,
             jobs_rx: tokio::sync::Mutex::new(jobs_rx),
             results_tx,
@@ -34,9 +38,18 @@ impl Default for MemoryQueue {
 }
 
 impl MemoryQueue {
-    /// An empty queue.
+    /// An empty queue that does not retry jobs.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty queue that redelivers a job that failed for the n-th time after
+    /// `retry_delays[n]`, and so delivers it at most `retry_delays.len() + 1` times.
+    pub fn with_retry_delays(retry_delays: Vec<Duration>) -> Self {
+        MemoryQueue {
+            retry_delays: retry_delays.into(),
+            ..Self::default()
+        }
     }
 
     /// Waits for the next result published by a worker.
@@ -59,6 +72,7 @@ impl MemoryQueue {
 }
 
 struct MemoryAck {
+    retry_delays: Arc<[Duration]>,
     jobs_tx: mpsc::UnboundedSender<Job>,
     parked: Arc<Mutex<Vec<(Job, String)>>>,
     job: Job,
@@ -70,7 +84,12 @@ impl Acknowledger for MemoryAck {
         Ok(())
     }
 
-    async fn retry(self: Box<Self>, job: &Job, delay: Duration) -> Result<(), QueueError> {
+    async fn retry(self: Box<Self>, job: &Job) -> Result<(), QueueError> {
+        let n = usize::try_from(job.attempt).unwrap_or(usize::MAX);
+        let delay = match self.retry_delays.last() {
+            Some(last) => *self.retry_delays.get(n).unwrap_or(last),
+            None => Duration::ZERO,
+        };
         let mut again = job.clone();
         again.attempt += 1;
         let tx = self.jobs_tx.clone();
@@ -107,11 +126,16 @@ impl JobQueue for MemoryQueue {
             .await
             .ok_or(QueueError::Closed)?;
         let acker = Box::new(MemoryAck {
+            retry_delays: self.retry_delays.clone(),
             jobs_tx: self.jobs_tx.clone(),
             parked: self.parked.clone(),
             job: job.clone(),
         });
         Ok(Delivery { job, acker })
+    }
+
+    fn max_attempts(&self) -> u32 {
+        super::attempts(&self.retry_delays)
     }
 
     async fn publish_result(&self, result: &JobResult) -> Result<(), QueueError> {
@@ -139,16 +163,14 @@ mod tests {
 
     #[tokio::test]
     async fn published_job_is_received_and_retry_redelivers_it_with_attempt_raised() {
-        let q = MemoryQueue::new();
+        let q = MemoryQueue::with_retry_delays(vec![Duration::from_millis(10)]);
+        assert_eq!(q.max_attempts(), 2);
         let j = job();
         q.publish(&j).await.unwrap();
         let d = q.receive().await.unwrap();
         assert_eq!(d.job, j);
         let job = d.job.clone();
-        d.acker
-            .retry(&job, Duration::from_millis(10))
-            .await
-            .unwrap();
+        d.acker.retry(&job).await.unwrap();
         let again = q.receive().await.unwrap();
         assert_eq!((again.job.id, again.job.attempt), (j.id, 1));
         again.acker.park("gave up").await.unwrap();

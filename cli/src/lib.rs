@@ -1,0 +1,332 @@
+//! Command-line pieces shared by `mirror-worker` and `mirror-scheduler`, so a registry or
+//! copy flag means the same thing (and has the same name and default) in both binaries.
+//! Every default is the library's own constant, written once there.
+#![warn(missing_docs)]
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args;
+
+use mirror_common::copy::{CopyOptions, PlatformFilter};
+use mirror_fleet::amqp::AmqpConfig;
+use mirror_fleet::store::RedisConfig;
+use mirror_oci::registry::{
+    ClientOptions, CredentialStore, Gate, RegistryClient, RegistryError, RetryPolicy,
+};
+
+/// How to reach registries.
+#[derive(Args, Clone, Debug)]
+pub struct RegistryArgs {
+    /// Docker config.json with registry credentials (default: $DOCKER_CONFIG/config.json,
+    /// then ~/.docker/config.json).
+    #[arg(
+        short = 'a',
+        long = "registry-config",
+        env = "REGISTRY_CONFIG",
+        value_name = "PATH"
+    )]
+    pub registry_config: Option<PathBuf>,
+    /// Registry (HOST[:PORT]) to reach over plain HTTP; repeatable.
+    #[arg(
+        long = "insecure-registry",
+        env = "INSECURE_REGISTRIES",
+        value_delimiter = ',',
+        value_name = "HOST[:PORT]"
+    )]
+    pub insecure_registries: Vec<String>,
+    /// PEM file of extra CA certificates trusted on top of the system's; repeatable.
+    #[arg(long = "ca-file", value_name = "PATH")]
+    pub ca_files: Vec<PathBuf>,
+    /// Tries of one registry request (the first included) on connection errors, 429, 5xx.
+    #[arg(long = "retry-attempts", default_value_t = RetryPolicy::MAX_ATTEMPTS, value_name = "N")]
+    pub retry_attempts: u32,
+    /// Delay before the first retry, doubled each time (a Retry-After header wins).
+    #[arg(long = "retry-delay-ms", default_value_t = RetryPolicy::BASE_DELAY.as_millis() as u64, value_name = "MS")]
+    pub retry_delay_ms: u64,
+}
+
+impl RegistryArgs {
+    /// A registry client configured by these flags.
+    pub fn client(&self) -> Result<Arc<RegistryClient>, RegistryError> {
+        self.client_with_gate(None)
+    }
+
+    /// A registry client configured by these flags whose requests pass `gate` (fleet-wide
+    /// rate limits and pauses). Its requests are counted in the process's metrics.
+    pub fn client_with_gate(
+        &self,
+        gate: Option<Gate>,
+    ) -> Result<Arc<RegistryClient>, RegistryError> {
+        let credentials = CredentialStore::load(self.registry_config.as_deref())?;
+        let opts = ClientOptions {
+            credentials,
+            insecure_registries: self
+                .insecure_registries
+                .iter()
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect(),
+            ca_files: self.ca_files.clone(),
+            retry: RetryPolicy {
+                max_attempts: self.retry_attempts.max(1),
+                base_delay: Duration::from_millis(self.retry_delay_ms),
+                ..RetryPolicy::default()
+            },
+            gate,
+            observer: Some(mirror_fleet::observe::metrics::observer()),
+        };
+        Ok(Arc::new(RegistryClient::new(opts)?))
+    }
+}
+
+/// How images are copied.
+#[derive(Args, Clone, Debug)]
+pub struct CopyArgs {
+    /// Keep only index children whose os/arch[/variant] matches this regular expression
+    /// (the whole string must match); the filtered index gets a new digest.
+    #[arg(long = "filter-by-os", value_name = "REGEX")]
+    pub filter_by_os: Option<String>,
+    /// Blobs of one image copied at the same time.
+    #[arg(long = "blob-concurrency", default_value_t = CopyOptions::BLOB_CONCURRENCY, value_name = "N")]
+    pub blob_concurrency: usize,
+    /// Blob operations in flight against one destination registry.
+    #[arg(long = "max-per-registry", default_value_t = CopyOptions::MAX_PER_REGISTRY, value_name = "N")]
+    pub max_per_registry: usize,
+}
+
+impl CopyArgs {
+    /// Copy options from these flags; fails on a bad `--filter-by-os` pattern.
+    pub fn options(&self, dry_run: bool) -> Result<CopyOptions, String> {
+        let filter = self
+            .filter_by_os
+            .as_deref()
+            .map(PlatformFilter::new)
+            .transpose()?;
+        Ok(CopyOptions {
+            filter,
+            dry_run,
+            blob_concurrency: self.blob_concurrency,
+            max_per_registry: self.max_per_registry,
+        })
+    }
+}
+
+/// Where the broker is and how its queues are named and retried. Global, so that they may
+/// follow a subcommand (`dead-letters list --queue-prefix p`).
+#[derive(clap::Args, Clone, Debug)]
+pub struct BrokerArgs {
+    /// RabbitMQ URL.
+    #[arg(
+        long = "amqp",
+        env = "AMQP_URL",
+        global = true,
+        default_value = AmqpConfig::DEFAULT_URL,
+        value_name = "URL"
+    )]
+    pub amqp: String,
+    /// Prefix of every queue and exchange name (two installations or test runs on one broker
+    /// use different prefixes).
+    #[arg(
+        long,
+        env = "QUEUE_PREFIX",
+        global = true,
+        default_value = AmqpConfig::DEFAULT_PREFIX,
+        value_name = "PREFIX"
+    )]
+    pub queue_prefix: String,
+    /// Delays before each redelivery of a job that failed with a retryable error; a job is
+    /// tried once more than there are delays, then parked.
+    #[arg(
+        long,
+        global = true,
+        value_delimiter = ',',
+        default_values_t = AmqpConfig::DEFAULT_RETRY_DELAYS.map(humantime::Duration::from),
+        value_name = "DURATIONS"
+    )]
+    pub retry_delays: Vec<humantime::Duration>,
+}
+
+impl BrokerArgs {
+    /// The queue configuration these flags describe.
+    pub fn config(&self, prefetch: u16) -> AmqpConfig {
+        AmqpConfig {
+            url: self.amqp.clone(),
+            prefix: self.queue_prefix.clone(),
+            prefetch,
+            retry_delays: self.retry_delays.iter().map(|d| (*d).into()).collect(),
+            ..AmqpConfig::default()
+        }
+    }
+}
+
+/// How log lines are written.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable on a terminal, JSON otherwise (a container, a file, a pipe).
+    #[default]
+    Auto,
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, the fields of the enclosing spans (a job's `run_id`,
+    /// `job_id`, `image`) included, for log collectors.
+    Json,
+}
+
+/// The logging flag of both binaries. Global, so it may follow a subcommand.
+#[derive(Args, Clone, Debug)]
+pub struct LogArgs {
+    /// Log line format: text, json, or auto (text on a terminal, json otherwise).
+    #[arg(
+        long = "log-format",
+        env = "LOG_FORMAT",
+        global = true,
+        value_enum,
+        default_value_t = LogFormat::Auto,
+        value_name = "FORMAT"
+    )]
+    pub log_format: LogFormat,
+}
+
+/// Logs go to stderr (stdout carries oc's result lines); `RUST_LOG` sets the level
+/// (default `warn`). Both binaries start with this. A job's lines are emitted inside its
+/// `job` span; the JSON format writes that span's fields on every line (`span` and
+/// `spans`), so a collector can filter one run, job or image without parsing messages.
+pub fn init_logging(format: LogFormat) {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let json = match format {
+        LogFormat::Json => true,
+        LogFormat::Text => false,
+        LogFormat::Auto => !std::io::stderr().is_terminal(),
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(true)
+            .init();
+    } else {
+        builder.init();
+    }
+}
+
+/// Where the fleet's Redis is and how long what it knows stays.
+#[derive(Args, Clone, Debug)]
+pub struct RedisArgs {
+    /// Redis URL (the blob index, upload leases, tag cache, run counters, throttling).
+    /// Redis is an accelerator: when it is down, work goes on without it.
+    #[arg(
+        long = "redis",
+        env = "REDIS_URL",
+        default_value = RedisConfig::DEFAULT_URL,
+        value_name = "URL"
+    )]
+    pub redis_url: String,
+    /// Prefix of every Redis key (installations or test runs sharing one Redis differ).
+    #[arg(
+        long = "redis-prefix",
+        env = "REDIS_PREFIX",
+        default_value = RedisConfig::DEFAULT_PREFIX,
+        value_name = "PREFIX"
+    )]
+    pub redis_prefix: String,
+    /// How long blob locations and tag digests are trusted.
+    #[arg(long = "index-ttl", default_value_t = RedisConfig::DEFAULT_TTL.into(), value_name = "DURATION")]
+    pub index_ttl: humantime::Duration,
+    /// Lifetime of an upload lease; a dead uploader's lease frees up after it.
+    #[arg(long = "lease-ttl", default_value_t = RedisConfig::DEFAULT_LEASE_TTL.into(), value_name = "DURATION")]
+    pub lease_ttl: humantime::Duration,
+}
+
+impl RedisArgs {
+    /// The Redis configuration these flags describe.
+    pub fn config(&self) -> RedisConfig {
+        RedisConfig {
+            prefix: self.redis_prefix.clone(),
+            ttl: self.index_ttl.into(),
+            lease_ttl: self.lease_ttl.into(),
+            ..RedisConfig::new(self.redis_url.clone())
+        }
+    }
+}
+
+/// Parses `--rate REGISTRY=N/s` (or `REGISTRY=N`) values: requests per second per registry.
+pub fn parse_rates(values: &[String]) -> Result<HashMap<String, f64>, String> {
+    let mut rates = HashMap::new();
+    for v in values {
+        let (registry, rate) = v
+            .split_once('=')
+            .ok_or_else(|| format!("--rate \"{v}\": expected REGISTRY=N/s"))?;
+        let n: f64 = rate.trim_end_matches("/s").parse().map_err(|_| {
+            format!("--rate \"{v}\": \"{rate}\" is not a number of requests per second")
+        })?;
+        if n <= 0.0 {
+            return Err(format!("--rate \"{v}\": the rate must be above 0"));
+        }
+        rates.insert(registry.to_string(), n);
+    }
+    Ok(rates)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[test]
+    fn rates_parse_with_or_without_the_unit_and_bad_ones_are_named() {
+        let r = parse_rates(&["quay.io=10/s".into(), "127.0.0.1:5000=2.5".into()]).unwrap();
+        assert_eq!(r["quay.io"], 10.0);
+        assert_eq!(r["127.0.0.1:5000"], 2.5);
+        assert!(parse_rates(&["quay.io".into()])
+            .unwrap_err()
+            .contains("quay.io"));
+        assert!(parse_rates(&["q=fast".into()])
+            .unwrap_err()
+            .contains("fast"));
+    }
+
+    #[derive(Parser)]
+    struct All {
+        #[command(flatten)]
+        registry: RegistryArgs,
+        #[command(flatten)]
+        copy: CopyArgs,
+        #[command(flatten)]
+        broker: BrokerArgs,
+        #[command(flatten)]
+        redis: RedisArgs,
+    }
+
+    #[test]
+    fn flag_defaults_are_the_libraries_defaults() {
+        let a = All::parse_from(["x"]);
+        let broker = a.broker.config(1);
+        let amqp = AmqpConfig::default();
+        assert_eq!(
+            (broker.url, broker.prefix, broker.retry_delays),
+            (amqp.url, amqp.prefix, amqp.retry_delays)
+        );
+        assert_eq!(a.redis.config(), RedisConfig::default());
+        let copy = a.copy.options(false).unwrap();
+        let lib = CopyOptions::default();
+        assert_eq!(
+            (copy.blob_concurrency, copy.max_per_registry),
+            (lib.blob_concurrency, lib.max_per_registry)
+        );
+        let retry = RetryPolicy::default();
+        assert_eq!(a.registry.retry_attempts, retry.max_attempts);
+        assert_eq!(
+            Duration::from_millis(a.registry.retry_delay_ms),
+            retry.base_delay
+        );
+    }
+}

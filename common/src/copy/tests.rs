@@ -1,0 +1,195 @@
+//! The engine's decisions against in-memory registries, in milliseconds: which blobs are
+//! skipped, mounted or uploaded, how a stale index is repaired, what a dry run reports.
+//! The same behaviours are proven over HTTP against docker-registry in `tests/`.
+
+use std::sync::Arc;
+
+use mirror_oci::memory::{MemoryRegistries, Op};
+
+use super::{CopyEngine, CopyOptions};
+use crate::failure::FailureKind;
+use crate::index::{BlobIndex, MemoryIndex};
+use crate::reference::ImageRef;
+use crate::report::TagStatus;
+
+const BASE: &[u8] = b"a base layer every image shares";
+
+fn r(s: &str) -> ImageRef {
+    ImageRef::parse(s).unwrap()
+}
+
+struct Bed {
+    registries: Arc<MemoryRegistries>,
+    index: Arc<MemoryIndex>,
+    engine: CopyEngine,
+}
+
+fn bed(opts: CopyOptions) -> Bed {
+    let registries = Arc::new(MemoryRegistries::new());
+    let index = Arc::new(MemoryIndex::new());
+    let engine = CopyEngine::new(registries.clone(), index.clone(), opts);
+    Bed {
+        registries,
+        index,
+        engine,
+    }
+}
+
+#[tokio::test]
+async fn a_new_image_is_uploaded_and_its_tag_points_at_the_source_digest() {
+    let b = bed(CopyOptions::default());
+    let m = b
+        .registries
+        .add_image("src.io", "team/app", "1", &[BASE, b"app"]);
+    let report = b
+        .engine
+        .copy(&r("src.io/team/app:1"), &[r("dst.io/mirror/app:1")])
+        .await;
+    assert!(report.succeeded(), "{report:?}");
+    assert_eq!(report.tags[0].status, TagStatus::Pushed);
+    assert_eq!(
+        b.registries.tag("dst.io", "mirror/app", "1"),
+        Some(m.digest)
+    );
+    assert_eq!(report.stats.blobs_uploaded, 3, "config and two layers");
+    assert_eq!(b.registries.count(Op::PutBlob), 3);
+}
+
+#[tokio::test]
+async fn a_tag_already_at_the_digest_costs_one_head_and_writes_nothing() {
+    let b = bed(CopyOptions::default());
+    let m = b.registries.add_image("src.io", "team/app", "1", &[BASE]);
+    b.engine
+        .copy(&r("src.io/team/app:1"), &[r("dst.io/mirror/app:1")])
+        .await;
+    b.registries.clear_calls();
+    let pinned = r("src.io/team/app:1").with_digest(&m.digest);
+    let report = b.engine.copy(&pinned, &[r("dst.io/mirror/app:1")]).await;
+    assert_eq!(report.tags[0].status, TagStatus::UpToDate);
+    let calls = b.registries.calls();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert_eq!(calls[0].op, Op::HeadManifest);
+}
+
+#[tokio::test]
+async fn a_blob_another_repository_holds_is_mounted_not_uploaded() {
+    let b = bed(CopyOptions::default());
+    b.registries
+        .add_image("src.io", "team/a", "1", &[BASE, b"a"]);
+    b.registries
+        .add_image("src.io", "team/b", "1", &[BASE, b"b"]);
+    b.engine
+        .copy(&r("src.io/team/a:1"), &[r("dst.io/m/a:1")])
+        .await;
+    b.registries.clear_calls();
+    let report = b
+        .engine
+        .copy(&r("src.io/team/b:1"), &[r("dst.io/m/b:1")])
+        .await;
+    assert!(report.succeeded(), "{report:?}");
+    assert_eq!(report.stats.blobs_mounted, 1, "the shared base");
+    assert_eq!(report.stats.blobs_uploaded, 2, "b's config and layer");
+    assert_eq!(b.registries.count(Op::Mount), 1);
+    assert_eq!(b.registries.count(Op::PutBlob), 2);
+}
+
+#[tokio::test]
+async fn a_blob_already_in_the_destination_repository_is_skipped() {
+    let b = bed(CopyOptions::default());
+    b.registries.add_image("src.io", "team/a", "1", &[BASE]);
+    b.registries.add_blob("dst.io", "m/a", BASE);
+    let report = b
+        .engine
+        .copy(&r("src.io/team/a:1"), &[r("dst.io/m/a:1")])
+        .await;
+    assert!(report.succeeded(), "{report:?}");
+    assert_eq!(report.stats.blobs_skipped, 1);
+    assert_eq!(report.stats.blobs_uploaded, 1, "only the config");
+}
+
+#[tokio::test]
+async fn a_stale_index_is_forgotten_and_every_blob_verified_and_uploaded() {
+    let b = bed(CopyOptions::default());
+    let m = b.registries.add_image("src.io", "team/a", "1", &[BASE]);
+    // The index believes the destination already holds every blob; the registry has none.
+    for blob in &m.blobs {
+        b.index.record("dst.io", "m/a", &blob.digest).await;
+    }
+    let report = b
+        .engine
+        .copy(&r("src.io/team/a:1"), &[r("dst.io/m/a:1")])
+        .await;
+    assert!(report.succeeded(), "{report:?}");
+    assert_eq!(
+        b.registries.tag("dst.io", "m/a", "1"),
+        Some(m.digest.clone())
+    );
+    for blob in &m.blobs {
+        assert!(b.registries.has_blob("dst.io", "m/a", &blob.digest));
+    }
+    assert_eq!(
+        b.registries.count(Op::PutManifest),
+        2,
+        "refused once, then accepted"
+    );
+    assert_eq!(b.registries.count(Op::PutBlob), 2);
+}
+
+#[tokio::test]
+async fn a_declined_mount_drops_the_index_entry_and_uploads() {
+    let b = bed(CopyOptions::default());
+    let m = b.registries.add_image("src.io", "team/a", "1", &[BASE]);
+    let layer = &m.blobs[1].digest;
+    b.index.record("dst.io", "gone/repo", layer).await;
+    let report = b
+        .engine
+        .copy(&r("src.io/team/a:1"), &[r("dst.io/m/a:1")])
+        .await;
+    assert!(report.succeeded(), "{report:?}");
+    assert_eq!(b.registries.count(Op::Mount), 1);
+    assert_eq!(
+        b.registries.count(Op::CancelUpload),
+        1,
+        "the declined session"
+    );
+    assert!(b.registries.has_blob("dst.io", "m/a", layer));
+    assert_eq!(b.index.repositories("dst.io", layer).await, ["m/a"]);
+}
+
+#[tokio::test]
+async fn a_dry_run_counts_the_work_and_writes_nothing() {
+    let b = bed(CopyOptions {
+        dry_run: true,
+        ..CopyOptions::default()
+    });
+    b.registries
+        .add_image("src.io", "team/a", "1", &[BASE, b"a"]);
+    b.registries.add_blob("dst.io", "m/other", BASE);
+    b.index
+        .record("dst.io", "m/other", &crate::digest::sha256_digest(BASE))
+        .await;
+    let report = b
+        .engine
+        .copy(&r("src.io/team/a:1"), &[r("dst.io/m/a:1")])
+        .await;
+    assert_eq!(report.tags[0].status, TagStatus::WouldCreate);
+    assert_eq!(report.stats.blobs_mounted, 1);
+    assert_eq!(report.stats.blobs_uploaded, 2);
+    for op in [Op::PutBlob, Op::PutManifest, Op::Mount, Op::StartUpload] {
+        assert_eq!(b.registries.count(op), 0, "{op:?}");
+    }
+    assert_eq!(b.registries.tag("dst.io", "m/a", "1"), None);
+}
+
+#[tokio::test]
+async fn a_missing_source_fails_its_tags_as_not_found_and_writes_nothing() {
+    let b = bed(CopyOptions::default());
+    let report = b
+        .engine
+        .copy(&r("src.io/team/none:1"), &[r("dst.io/m/a:1")])
+        .await;
+    assert_eq!(report.tags[0].status, TagStatus::Failed);
+    assert_eq!(report.tags[0].failure, Some(FailureKind::NotFound));
+    assert!(!report.tags[0].retryable());
+    assert_eq!(b.registries.count(Op::PutManifest), 0);
+}

@@ -1,0 +1,203 @@
+//! The planner: mapping files -> copy jobs. Tag globs and tag-less sources are expanded by
+//! listing the source repository (once per repository), every source is resolved to its
+//! digest once (however many lines name it), and the destination tags of one source image
+//! in one destination repository become one job.
+//!
+//! Whole-file rule: a file whose sources cannot be listed, or whose expanded destinations
+//! collide with another mapping's, contributes no job at all.
+
+use std::collections::{BTreeMap, HashMap};
+
+use futures::StreamExt;
+use uuid::Uuid;
+
+use crate::failure::FailureKind;
+use crate::job::Job;
+use crate::mapping::{
+    check_expanded_duplicates, inherit_tag, MappingError, MappingSet, Origin, TagSelector,
+};
+use crate::reference::ImageRef;
+use crate::registry::{Registries, RegistryError};
+use crate::report::TagResult;
+
+/// Registry requests the planner makes at the same time.
+const PLAN_CONCURRENCY: usize = 32;
+
+/// What a run will do.
+pub struct Plan {
+    /// The run the jobs belong to.
+    pub run_id: Uuid,
+    /// The jobs, one per source image and destination repository.
+    pub jobs: Vec<Job>,
+    /// Destination tags that cannot be copied because their source could not be resolved,
+    /// each with the `file:line` that asked for it.
+    pub unresolved: Vec<(TagResult, String)>,
+    /// The mapping set after planning (files rejected during planning added).
+    pub set: MappingSet,
+}
+
+/// (source repository, source digest, destination repository): what makes one job.
+type GroupKey = (String, String, String);
+/// A job in the making: the source as written, its destination tags, their origins.
+type Group = (ImageRef, Vec<ImageRef>, Vec<String>);
+
+/// One destination tag with the source tag (or digest) it comes from.
+struct Entry {
+    source: ImageRef,
+    destination: ImageRef,
+    origin: Origin,
+}
+
+/// Expands, checks, resolves and groups the mappings of `set` into jobs.
+pub async fn plan(mut set: MappingSet, client: &dyn Registries, run_id: Uuid) -> Plan {
+    let listed = list_expanding_sources(&set, client).await;
+    let mut entries = Vec::new();
+    let mut listing_errors = Vec::new();
+    for m in &set.mappings {
+        let tags: Vec<ImageRef> = match &m.source.tags {
+            TagSelector::Tag(_) | TagSelector::Digest(_) => vec![m.source.image.clone()],
+            selector => match listed.get(&m.source.image.repo_name()) {
+                Some(Ok(all)) => all
+                    .iter()
+                    .filter(|t| selector.matches(t))
+                    .map(|t| m.source.image.with_tag(t))
+                    .collect(),
+                Some(Err(e)) => {
+                    listing_errors.push(MappingError::new(
+                        m.origin.clone(),
+                        format!("cannot list the tags of {}: {e}", m.source),
+                    ));
+                    continue;
+                }
+                None => Vec::new(),
+            },
+        };
+        for source in tags {
+            let inherit = source
+                .tag
+                .clone()
+                .or_else(|| m.source.written_tag().map(str::to_string));
+            for d in &m.destinations {
+                // None is refused by the parser: nothing to inherit.
+                let Some(destination) = inherit_tag(d, inherit.as_deref()) else {
+                    continue;
+                };
+                entries.push(Entry {
+                    source: source.clone(),
+                    destination,
+                    origin: m.origin.clone(),
+                });
+            }
+        }
+    }
+    let mut errors = listing_errors;
+    errors.extend(check_expanded_duplicates(
+        entries.iter().map(|e| (&e.destination, &e.origin)),
+    ));
+    if !errors.is_empty() {
+        set.reject(errors);
+        entries.retain(|e| set.rejected.iter().all(|(f, _)| f != &e.origin.file));
+    }
+    let digests = resolve_sources(&entries, client).await;
+    let mut unresolved = Vec::new();
+    let mut groups: BTreeMap<GroupKey, Group> = BTreeMap::new();
+    for e in entries {
+        let digest = match digests.get(&e.source.to_string()) {
+            Some(Ok(d)) => d.clone(),
+            Some(Err((kind, reason))) => {
+                let tag = TagResult::failed(&e.destination, *kind, reason.clone());
+                unresolved.push((tag, e.origin.to_string()));
+                continue;
+            }
+            None => continue,
+        };
+        let key = (e.source.repo_name(), digest, e.destination.repo_name());
+        let group = groups
+            .entry(key)
+            .or_insert_with(|| (e.source.clone(), Vec::new(), Vec::new()));
+        if !group.1.contains(&e.destination) {
+            group.1.push(e.destination);
+        }
+        let origin = e.origin.to_string();
+        if !group.2.contains(&origin) {
+            group.2.push(origin);
+        }
+    }
+    let jobs = groups
+        .into_iter()
+        .map(|((_, digest, _), (source, destinations, origins))| {
+            Job::new(run_id, source, digest, destinations, origins)
+        })
+        .collect();
+    Plan {
+        run_id,
+        jobs,
+        unresolved,
+        set,
+    }
+}
+
+/// Tags of every repository named by a glob or tag-less source, listed once each.
+async fn list_expanding_sources(
+    set: &MappingSet,
+    client: &dyn Registries,
+) -> HashMap<String, Result<Vec<String>, String>> {
+    let mut repos: Vec<ImageRef> = Vec::new();
+    for m in set.mappings.iter().filter(|m| m.source.tags.expands()) {
+        if !repos
+            .iter()
+            .any(|r| r.repo_name() == m.source.image.repo_name())
+        {
+            repos.push(m.source.image.clone());
+        }
+    }
+    futures::stream::iter(repos)
+        .map(|r| async move {
+            let tags = client
+                .list_tags(&r.registry, &r.repository)
+                .await
+                .map_err(|e| e.to_string());
+            (r.repo_name(), tags)
+        })
+        .buffer_unordered(PLAN_CONCURRENCY)
+        .collect()
+        .await
+}
+
+/// Why a source could not be resolved.
+type Unresolved = (FailureKind, String);
+
+/// The digest of every distinct source, resolved once (a HEAD per source tag).
+async fn resolve_sources(
+    entries: &[Entry],
+    client: &dyn Registries,
+) -> HashMap<String, Result<String, Unresolved>> {
+    let mut sources: Vec<&ImageRef> = Vec::new();
+    for e in entries {
+        if !sources.contains(&&e.source) {
+            sources.push(&e.source);
+        }
+    }
+    futures::stream::iter(sources)
+        .map(|s| async move {
+            let digest = match &s.digest {
+                Some(d) => Ok(d.clone()),
+                None => match client
+                    .head_manifest(&s.registry, &s.repository, s.manifest_reference(), false)
+                    .await
+                {
+                    Ok(Some(d)) => Ok(d),
+                    Ok(None) => Err((FailureKind::NotFound, format!("{s}: not found"))),
+                    Err(e) => Err(unresolved(&e)),
+                },
+            };
+            (s.to_string(), digest)
+        })
+        .buffer_unordered(PLAN_CONCURRENCY)
+        .collect()
+        .await
+}
+
+fn unresolved(e: &RegistryError) -> Unresolved {
+    (FailureKind::of(e), e.to_string())
+}

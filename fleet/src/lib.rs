@@ -1,0 +1,17 @@
+//! What a fleet of processes shares, on top of the core's traits:
+//!
+//! - [`amqp`]: the job queue on RabbitMQ (quorum jobs queue, TTL retry queues, parking,
+//!   run events and their history stream), a [`JobQueue`](mirror_common::queue::JobQueue).
+//! - [`store`]: the fleet store on Redis: the blob index with upload leases (a
+//!   [`BlobIndex`](mirror_common::index::BlobIndex)), the destination tag cache, run
+//!   counters and the shared throttle; an accelerator that degrades to per-process
+//!   behaviour when Redis is away.
+//! - [`gate`]: the registry client's request gate backed by that throttle.
+//! - [`observe`]: Prometheus metrics (also the registry client's request observer) and the
+//!   `/metrics`, `/healthz`, `/readyz` server.
+#![warn(missing_docs)]
+
+pub mod amqp;
+pub mod gate;
+pub mod observe;
+pub mod store;

@@ -1,0 +1,299 @@
+//! The process's metrics, in one global registry.
+//!
+//! Global because the numbers come from deep inside shared code (every registry request
+//! passes `RegistryClient::execute`, every job passes the worker loop) and threading a
+//! handle through all of it would touch every constructor for no benefit: a process has one
+//! `/metrics`. Recording into it costs an atomic add and is harmless in processes that never
+//! serve it (`copy`, `run --local`, the tests of this crate).
+//!
+//! Label values are kept to small bounded sets (status classes, failure classes, queue
+//! names, registry hosts) so that a long-running process cannot grow an unbounded series
+//! count.
+
+use std::sync::LazyLock;
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+use mirror_common::failure::FailureKind;
+use mirror_common::report::CopyReport;
+use mirror_oci::registry::{Observer, RequestObserver};
+
+type Labels = Vec<(&'static str, String)>;
+
+/// Every metric of the process (see [`global`]).
+pub struct Metrics {
+    registry: Registry,
+    /// `mirror_jobs_done_total`: jobs whose every tag made it (pushed or up to date).
+    pub jobs_done: Counter,
+    /// `mirror_jobs_failed_total{reason}`: jobs reported failed, by [`failure_reason`].
+    pub jobs_failed: Family<Labels, Counter>,
+    /// `mirror_blobs_total{outcome=uploaded|mounted|skipped}`.
+    pub blobs: Family<Labels, Counter>,
+    /// `mirror_blob_bytes_total{outcome=uploaded|mounted}`: mounted bytes are the ones that
+    /// did not cross the wire.
+    pub bytes: Family<Labels, Counter>,
+    /// `mirror_copy_duration_seconds`: one observation per finished job.
+    pub copy_seconds: Histogram,
+    /// `mirror_registry_requests_total{registry,status}`: status is the class (`2xx`, ...)
+    /// or `error` when no response came back.
+    pub registry_requests: Family<Labels, Counter>,
+    /// `mirror_registry_retries_total{registry}`: request attempts that were retried.
+    pub registry_retries: Family<Labels, Counter>,
+    /// `mirror_jobs_in_flight`: jobs this worker is copying now.
+    pub jobs_in_flight: Gauge,
+    /// `mirror_queue_messages{queue}`: ready messages per queue, as the scheduler last saw.
+    pub queue_messages: Family<Labels, Gauge>,
+    /// `mirror_queue_consumers{queue}`: consumers per queue, as the scheduler last saw.
+    pub queue_consumers: Family<Labels, Gauge>,
+}
+
+impl Metrics {
+    fn new() -> Self {
+        let m = Metrics {
+            registry: Registry::default(),
+            jobs_done: Counter::default(),
+            jobs_failed: Family::default(),
+            blobs: Family::default(),
+            bytes: Family::default(),
+            // 50 ms .. ~27 min: a no-op job is one HEAD, a big image may take many minutes.
+            copy_seconds: Histogram::new(exponential_buckets(0.05, 2.0, 16)),
+            registry_requests: Family::default(),
+            registry_retries: Family::default(),
+            jobs_in_flight: Gauge::default(),
+            queue_messages: Family::default(),
+            queue_consumers: Family::default(),
+        };
+        let mut r = Registry::with_prefix("mirror");
+        r.register(
+            "jobs_done",
+            "Jobs whose every tag made it",
+            m.jobs_done.clone(),
+        );
+        r.register(
+            "jobs_failed",
+            "Jobs reported failed, by reason",
+            m.jobs_failed.clone(),
+        );
+        r.register(
+            "blobs",
+            "Blobs handled, by outcome (uploaded, mounted, skipped)",
+            m.blobs.clone(),
+        );
+        r.register(
+            "blob_bytes",
+            "Blob bytes uploaded, or saved by a cross-repository mount",
+            m.bytes.clone(),
+        );
+        r.register(
+            "copy_duration_seconds",
+            "Time to copy one job (one image to its destination tags)",
+            m.copy_seconds.clone(),
+        );
+        r.register(
+            "registry_requests",
+            "Registry requests, by registry and status class",
+            m.registry_requests.clone(),
+        );
+        r.register(
+            "registry_retries",
+            "Registry requests retried after a connection error, 429 or 5xx",
+            m.registry_retries.clone(),
+        );
+        r.register(
+            "jobs_in_flight",
+            "Jobs being copied by this process",
+            m.jobs_in_flight.clone(),
+        );
+        r.register(
+            "queue_messages",
+            "Messages ready in each queue, as last counted by the scheduler",
+            m.queue_messages.clone(),
+        );
+        r.register(
+            "queue_consumers",
+            "Consumers of each queue, as last counted by the scheduler",
+            m.queue_consumers.clone(),
+        );
+        Metrics { registry: r, ..m }
+    }
+
+    /// The registry in Prometheus text format (what `/metrics` answers).
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing to a String cannot fail.
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+
+    /// Records a finished job from the report it produced.
+    pub fn job_finished(&self, report: &CopyReport) {
+        match failure_reason(report) {
+            None => {
+                self.jobs_done.inc();
+            }
+            Some(reason) => {
+                self.jobs_failed
+                    .get_or_create(&vec![("reason", reason.to_string())])
+                    .inc();
+            }
+        }
+        let s = &report.stats;
+        for (outcome, n) in [
+            ("uploaded", s.blobs_uploaded),
+            ("mounted", s.blobs_mounted),
+            ("skipped", s.blobs_skipped),
+        ] {
+            self.blobs
+                .get_or_create(&vec![("outcome", outcome.to_string())])
+                .inc_by(n);
+        }
+        for (outcome, n) in [("uploaded", s.bytes_uploaded), ("mounted", s.bytes_mounted)] {
+            self.bytes
+                .get_or_create(&vec![("outcome", outcome.to_string())])
+                .inc_by(n);
+        }
+        self.copy_seconds.observe(report.seconds);
+    }
+
+    /// Records one answered (`Some(status)`) or unanswered (`None`) registry request.
+    pub fn registry_request(&self, registry: &str, status: Option<u16>) {
+        let class = match status {
+            Some(s) => format!("{}xx", s / 100),
+            None => "error".to_string(),
+        };
+        self.registry_requests
+            .get_or_create(&vec![("registry", registry.to_string()), ("status", class)])
+            .inc();
+    }
+
+    /// Records that a registry request is about to be tried again.
+    pub fn registry_retry(&self, registry: &str) {
+        self.registry_retries
+            .get_or_create(&vec![("registry", registry.to_string())])
+            .inc();
+    }
+
+    /// Sets a queue's depth and consumer count.
+    pub fn queue_depth(&self, queue: &str, ready: u32, consumers: u32) {
+        let labels = vec![("queue", queue.to_string())];
+        self.queue_messages
+            .get_or_create(&labels)
+            .set(i64::from(ready));
+        self.queue_consumers
+            .get_or_create(&labels)
+            .set(i64::from(consumers));
+    }
+}
+
+/// The process's metrics.
+pub fn global() -> &'static Metrics {
+    static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
+    &METRICS
+}
+
+/// Why a job failed, as the kind of its first failed tag (a small fixed set of label
+/// values): `None` when every tag made it.
+pub fn failure_reason(report: &CopyReport) -> Option<&'static str> {
+    report
+        .first_failure()
+        .map(|t| t.failure.map_or("unknown", FailureKind::as_str))
+}
+
+/// The registry client's hook: every request attempt and retry is counted here.
+impl RequestObserver for Metrics {
+    fn answered(&self, registry: &str, status: Option<u16>) {
+        self.registry_request(registry, status);
+    }
+
+    fn retrying(&self, registry: &str) {
+        self.registry_retry(registry);
+    }
+}
+
+/// An observer for a registry client's options that records into [`global`].
+pub fn observer() -> Observer {
+    struct Global;
+    impl RequestObserver for Global {
+        fn answered(&self, registry: &str, status: Option<u16>) {
+            global().answered(registry, status);
+        }
+        fn retrying(&self, registry: &str) {
+            global().retrying(registry);
+        }
+    }
+    Observer(std::sync::Arc::new(Global))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mirror_common::report::{CopyStats, TagResult, TagStatus};
+
+    fn report(tags: Vec<TagResult>) -> CopyReport {
+        CopyReport {
+            source: "r/a:1".into(),
+            digest: None,
+            tags,
+            stats: CopyStats {
+                blobs_uploaded: 2,
+                blobs_mounted: 1,
+                bytes_uploaded: 10,
+                ..Default::default()
+            },
+            seconds: 0.2,
+        }
+    }
+
+    fn pushed() -> TagResult {
+        TagResult::ok("d/a:1", TagStatus::Pushed, "sha256:0")
+    }
+
+    #[test]
+    fn failure_reasons_are_the_kind_of_the_first_failed_tag() {
+        assert_eq!(failure_reason(&report(vec![pushed()])), None);
+        let failed = |kind| TagResult::failed("d/a:1", kind, "whatever the message says");
+        assert_eq!(
+            failure_reason(&report(vec![pushed(), failed(FailureKind::Throttled)])),
+            Some("throttled")
+        );
+        assert_eq!(
+            failure_reason(&report(vec![failed(FailureKind::NotFound)])),
+            Some("not_found")
+        );
+        assert_eq!(
+            failure_reason(&report(vec![failed(FailureKind::DigestMismatch)])),
+            Some("digest_mismatch")
+        );
+    }
+
+    #[test]
+    fn a_finished_job_shows_up_in_the_text_format() {
+        let m = Metrics::new();
+        m.job_finished(&report(vec![pushed()]));
+        m.registry_request("r.io", Some(201));
+        m.registry_request("r.io", None);
+        m.registry_retry("r.io");
+        m.queue_depth("p.jobs", 7, 2);
+        let text = m.encode();
+        for line in [
+            "mirror_jobs_done_total 1",
+            "mirror_blobs_total{outcome=\"uploaded\"} 2",
+            "mirror_blobs_total{outcome=\"mounted\"} 1",
+            "mirror_blob_bytes_total{outcome=\"uploaded\"} 10",
+            "mirror_copy_duration_seconds_count 1",
+            "mirror_registry_requests_total{registry=\"r.io\",status=\"2xx\"} 1",
+            "mirror_registry_requests_total{registry=\"r.io\",status=\"error\"} 1",
+            "mirror_registry_retries_total{registry=\"r.io\"} 1",
+            "mirror_queue_messages{queue=\"p.jobs\"} 7",
+            "mirror_queue_consumers{queue=\"p.jobs\"} 2",
+            "mirror_jobs_in_flight 0",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+        }
+    }
+}

@@ -1,0 +1,233 @@
+//! The connection, the degraded flag and the one place every Redis call goes through, so
+//! timeouts, fail-fast while Redis is down, and the "unavailable" / "back" log lines are
+//! handled once for all of the Redis-backed parts.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::RwLock;
+use std::time::{Duration, Instant};
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{Client, ErrorKind, RedisError, RedisResult, ServerErrorKind};
+
+use super::fallback::LocalThrottle;
+use super::keys::Keys;
+use super::RedisConfig;
+use mirror_common::index::MemoryIndex;
+
+/// State shared by every handle made from one [`super::Redis`].
+pub(crate) struct Shared {
+    pub config: RedisConfig,
+    pub keys: Keys,
+    /// In-process upload locks: taken before the Redis lease (so tasks of one process queue
+    /// locally instead of polling Redis) and all that is left when Redis is down.
+    pub local_locks: MemoryIndex,
+    /// Pauses and buckets of this process, used when Redis is down.
+    pub local_throttle: LocalThrottle,
+    client: Option<Client>,
+    /// Replaced after a timeout: the redis crate reconnects on a dropped connection, not on
+    /// one that silently stopped answering.
+    manager: RwLock<Option<ConnectionManager>>,
+    degraded: AtomicBool,
+    /// While degraded, milliseconds since `epoch` before which no call tries Redis.
+    next_probe_ms: AtomicU64,
+    epoch: Instant,
+    /// When the connection manager was last replaced (milliseconds since `epoch`, 0: never).
+    last_rebuild_ms: AtomicU64,
+    /// A command Redis rejected (not an outage) was logged at warn level already.
+    command_error_logged: AtomicBool,
+}
+
+impl Shared {
+    pub fn new(config: RedisConfig) -> Self {
+        let client = match Client::open(config.url.as_str()) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                // The URL may hold a password: log the error, not the URL.
+                tracing::warn!(error = %e, "invalid Redis URL; working without Redis");
+                None
+            }
+        };
+        let shared = Shared {
+            keys: Keys::new(&config.prefix),
+            local_locks: MemoryIndex::new(),
+            local_throttle: LocalThrottle::default(),
+            manager: RwLock::new(None),
+            degraded: AtomicBool::new(client.is_none()),
+            next_probe_ms: AtomicU64::new(if client.is_none() { u64::MAX } else { 0 }),
+            epoch: Instant::now(),
+            last_rebuild_ms: AtomicU64::new(0),
+            command_error_logged: AtomicBool::new(false),
+            client,
+            config,
+        };
+        shared.rebuild();
+        shared
+    }
+
+    /// Makes a fresh connection manager; it connects on first use.
+    fn rebuild(&self) {
+        let Some(client) = &self.client else { return };
+        let timeout = Some(self.config.op_timeout);
+        // No retries inside the manager: a failed connect surfaces at once, and our own
+        // probing (one call per retry_interval) decides when to try again.
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(timeout)
+            .set_response_timeout(timeout)
+            .set_number_of_retries(0);
+        match ConnectionManager::new_lazy_with_config(client.clone(), config) {
+            Ok(m) => *self.manager.write().unwrap_or_else(|p| p.into_inner()) = Some(m),
+            Err(e) => tracing::warn!(error = %e, "cannot create a Redis connection manager"),
+        }
+    }
+
+    /// Sends a PING so a Redis that is down at start shows as degraded right away.
+    pub async fn ping(&self) {
+        let _: Option<String> = self
+            .call("PING", |mut c| async move {
+                redis::cmd("PING").query_async(&mut c).await
+            })
+            .await;
+    }
+
+    pub fn is_degraded(&self) -> bool {
+        self.degraded.load(Ordering::Acquire)
+    }
+
+    /// Runs one Redis interaction within `op_timeout`. `None` means "Redis could not answer":
+    /// the caller falls back to what it would do without Redis.
+    pub async fn call<T, F, Fut>(&self, what: &'static str, f: F) -> Option<T>
+    where
+        F: FnOnce(ConnectionManager) -> Fut,
+        Fut: Future<Output = RedisResult<T>>,
+    {
+        self.call_within(what, self.config.op_timeout, f).await
+    }
+
+    /// [`Self::call`] with another time limit (large batches).
+    pub async fn call_within<T, F, Fut>(
+        &self,
+        what: &'static str,
+        limit: Duration,
+        f: F,
+    ) -> Option<T>
+    where
+        F: FnOnce(ConnectionManager) -> Fut,
+        Fut: Future<Output = RedisResult<T>>,
+    {
+        let con = self.connection()?;
+        match tokio::time::timeout(limit, f(con)).await {
+            Ok(Ok(value)) => {
+                if self.degraded.swap(false, Ordering::AcqRel) {
+                    tracing::info!("Redis is back; using it again");
+                }
+                Some(value)
+            }
+            Ok(Err(e)) if !is_outage(&e) => {
+                // Redis answered but refused this command (out of memory, a wrong type under
+                // our prefix...): not a reason to stop using it for everything else.
+                if !self.command_error_logged.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(command = what, error = %e, "a Redis command failed; carrying on without its answer");
+                } else {
+                    tracing::debug!(command = what, error = %e, "a Redis command failed");
+                }
+                None
+            }
+            Ok(Err(e)) => {
+                self.failed(what, &e.to_string(), e.is_timeout());
+                None
+            }
+            Err(_) => {
+                self.failed(what, "timed out", true);
+                None
+            }
+        }
+    }
+
+    /// The connection to use, or `None` when Redis is known to be down and it is not yet
+    /// time to try it again (only one caller per interval gets to probe).
+    fn connection(&self) -> Option<ConnectionManager> {
+        if self.degraded.load(Ordering::Acquire) {
+            let now = self.now_ms();
+            let next = self.next_probe_ms.load(Ordering::Acquire);
+            if now < next {
+                return None;
+            }
+            let after = now.saturating_add(self.retry_ms());
+            if self
+                .next_probe_ms
+                .compare_exchange(next, after, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+            {
+                return None;
+            }
+        }
+        self.manager
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn failed(&self, what: &'static str, error: &str, timed_out: bool) {
+        self.next_probe_ms.store(
+            self.now_ms().saturating_add(self.retry_ms()),
+            Ordering::Release,
+        );
+        let was_degraded = self.degraded.swap(true, Ordering::AcqRel);
+        if !was_degraded {
+            tracing::warn!(
+                command = what,
+                error,
+                "Redis is unavailable; working without it (slower, same results) until it is back"
+            );
+        } else {
+            tracing::debug!(command = what, error, "Redis still unavailable");
+        }
+        // At most one rebuild per retry interval: concurrent timeouts must not churn
+        // connections.
+        if timed_out {
+            let now = self.now_ms();
+            let last = self.last_rebuild_ms.load(Ordering::Acquire);
+            if (last == 0 || now.saturating_sub(last) >= self.retry_ms())
+                && self
+                    .last_rebuild_ms
+                    .compare_exchange(last, now, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
+            {
+                self.rebuild();
+            }
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn retry_ms(&self) -> u64 {
+        millis(self.config.retry_interval)
+    }
+}
+
+/// Whether an error means Redis cannot be used right now (rather than one command failing).
+fn is_outage(e: &RedisError) -> bool {
+    match e.kind() {
+        ErrorKind::Server(kind) => matches!(
+            kind,
+            ServerErrorKind::BusyLoading
+                | ServerErrorKind::TryAgain
+                | ServerErrorKind::ClusterDown
+                | ServerErrorKind::MasterDown
+                | ServerErrorKind::ReadOnly
+        ),
+        ErrorKind::UnexpectedReturnType
+        | ErrorKind::Client
+        | ErrorKind::Extension
+        | ErrorKind::InvalidClientConfig => false,
+        _ => true,
+    }
+}
+
+/// A duration as Redis milliseconds: at least 1, because `PX 0` is an error.
+pub(crate) fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
+}

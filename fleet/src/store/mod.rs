@@ -1,0 +1,168 @@
+//! The fleet store: the fleet-wide knowledge in Redis: blob locations and upload leases (the [`BlobIndex`] of a
+//! fleet), what destination and source tags pointed at (cheap no-op runs), run progress
+//! counters (they survive a scheduler restart) and per-registry throttling shared by every
+//! worker.
+//!
+//! Redis is an accelerator, never the truth (SPEC, "Distributed mode"). Nothing here returns
+//! an error: every call has a short timeout, and when Redis is slow or down the process
+//! carries on with a per-process equivalent (no blob knowledge, in-process upload locks, an
+//! in-memory throttle) and logs that once. While Redis is down, calls fail fast and one call
+//! per `retry_interval` probes it; the first probe that succeeds logs "Redis is back" and
+//! everything uses Redis again.
+//!
+//! Every key about one destination registry carries the hash tag `{<registry>}`, so the Lua
+//! scripts that touch several keys of a registry stay in one Redis Cluster slot; the layout is
+//! in [`keys`](self::keys).
+//!
+//! [`BlobIndex`]: mirror_common::index::BlobIndex
+
+mod blobs;
+mod conn;
+mod counters;
+mod fallback;
+mod keys;
+mod lease;
+mod tags;
+mod throttle;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use mirror_common::job::JobResult;
+use mirror_common::report::TagStatus;
+use mirror_oci::reference::ImageRef;
+
+pub use blobs::RedisIndex;
+pub use counters::{RunCounters, RunProgress};
+pub use tags::TagCache;
+pub use throttle::Throttle;
+
+use conn::Shared;
+
+/// How to reach Redis and how long what is kept there lives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RedisConfig {
+    /// `redis://[user:password@]host:port[/db]`.
+    pub url: String,
+    /// Put in front of every key, so several fleets (or tests) can share one Redis.
+    pub prefix: String,
+    /// How long blob locations, tag digests and run counters live after their last write.
+    /// Stale entries only cost a declined mount or an extra HEAD, so days are fine.
+    pub ttl: Duration,
+    /// How long an upload lease outlives its holder: a worker that dies mid-upload blocks
+    /// other uploaders of that blob for at most this long.
+    pub lease_ttl: Duration,
+    /// The longest any single Redis call may take before the process goes on without it.
+    pub op_timeout: Duration,
+    /// While Redis is unreachable, how often one call tries it again (the others go straight
+    /// to the per-process fallback instead of each waiting for a timeout).
+    pub retry_interval: Duration,
+}
+
+impl RedisConfig {
+    /// Default [`url`](Self::url).
+    pub const DEFAULT_URL: &'static str = "redis://127.0.0.1:6379";
+    /// Default [`prefix`](Self::prefix), the same as the queues' default prefix.
+    pub const DEFAULT_PREFIX: &'static str = "image-mirror";
+    /// Default [`ttl`](Self::ttl): a week.
+    pub const DEFAULT_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+    /// Default [`lease_ttl`](Self::lease_ttl).
+    pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(30);
+
+    /// The defaults with another URL.
+    pub fn new(url: impl Into<String>) -> Self {
+        RedisConfig {
+            url: url.into(),
+            ..Self::default()
+        }
+    }
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        RedisConfig {
+            url: Self::DEFAULT_URL.into(),
+            prefix: Self::DEFAULT_PREFIX.into(),
+            ttl: Self::DEFAULT_TTL,
+            lease_ttl: Self::DEFAULT_LEASE_TTL,
+            op_timeout: Duration::from_millis(500),
+            retry_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+/// The shared Redis connection of a process and whether Redis is currently usable. Cheap to
+/// clone; every handle made from it shares one multiplexed, self-reconnecting connection.
+#[derive(Clone)]
+pub struct Redis {
+    shared: Arc<Shared>,
+}
+
+impl Redis {
+    /// Connects to Redis. Never fails: when Redis is down (or the URL is wrong) the handle
+    /// starts degraded, works per process, and tries Redis again lazily.
+    pub async fn connect(config: RedisConfig) -> Redis {
+        let shared = Arc::new(Shared::new(config));
+        shared.ping().await;
+        Redis { shared }
+    }
+
+    /// The blob index of the fleet (blob locations and upload leases).
+    pub fn index(&self) -> RedisIndex {
+        RedisIndex::new(self.shared.clone())
+    }
+
+    /// What destination and source tags pointed at.
+    pub fn tags(&self) -> TagCache {
+        TagCache::new(self.shared.clone())
+    }
+
+    /// Progress counters of runs.
+    pub fn counters(&self) -> RunCounters {
+        RunCounters::new(self.shared.clone())
+    }
+
+    /// Fleet-wide pauses and rate limits per registry.
+    pub fn throttle(&self) -> Throttle {
+        Throttle::new(self.shared.clone())
+    }
+
+    /// After a job: remember what its destination tags now point at (cheap no-op runs) and
+    /// count it in its run. `destinations` are the job's, whose results are in `result`.
+    pub async fn record_result(&self, destinations: &[ImageRef], result: &JobResult) {
+        let mut tags = Vec::new();
+        for t in &result.report.tags {
+            let (TagStatus::Pushed | TagStatus::UpToDate, Some(digest)) = (t.status, &t.digest)
+            else {
+                continue;
+            };
+            let Some(dst) = destinations.iter().find(|d| d.to_string() == t.destination) else {
+                continue;
+            };
+            if let Some(tag) = &dst.tag {
+                tags.push((&dst.registry, &dst.repository, tag, digest));
+            }
+        }
+        self.tags().set_dest_digests(&tags).await;
+        self.counters().add(result.run_id, &result.report).await;
+    }
+
+    /// True while the last Redis call failed (the process works without Redis).
+    pub fn is_degraded(&self) -> bool {
+        self.shared.is_degraded()
+    }
+
+    /// The configuration this handle was made with.
+    pub fn config(&self) -> &RedisConfig {
+        &self.shared.config
+    }
+}
+
+impl std::fmt::Debug for Redis {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Redis")
+            .field("prefix", &self.shared.config.prefix)
+            .field("degraded", &self.is_degraded())
+            .finish_non_exhaustive()
+    }
+}

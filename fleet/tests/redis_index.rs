@@ -1,0 +1,589 @@
+//! The Redis-backed fleet knowledge against a real Redis on 127.0.0.1:6379: blob index,
+//! upload leases between "processes" (separate clients), degraded mode, tag cache, run
+//! counters and the fleet-wide throttle. Every test uses its own key prefix and deletes its
+//! keys at the end.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use mirror_common::index::BlobIndex;
+use mirror_common::report::{CopyReport, CopyStats, TagResult, TagStatus};
+use mirror_fleet::store::RunProgress;
+use mirror_fleet::store::{Redis, RedisConfig};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+const REDIS: &str = "redis://127.0.0.1:6379";
+const DIGEST: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+fn config(prefix: &str) -> RedisConfig {
+    RedisConfig {
+        url: REDIS.into(),
+        prefix: prefix.into(),
+        ttl: Duration::from_secs(600),
+        ..RedisConfig::default()
+    }
+}
+
+/// Shows the crate's log lines (degraded / back) with `--nocapture`.
+fn logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("mirror_common=debug")
+        .with_test_writer()
+        .try_init();
+}
+
+fn prefix() -> String {
+    format!("test-{}", Uuid::new_v4())
+}
+
+/// Deletes every key under `prefix` (best effort).
+async fn cleanup(prefix: &str) {
+    let Ok(client) = redis::Client::open(REDIS) else {
+        return;
+    };
+    let Ok(mut con) = client.get_multiplexed_async_connection().await else {
+        return;
+    };
+    let mut cursor: u64 = 0;
+    loop {
+        let Ok((next, keys)): redis::RedisResult<(u64, Vec<String>)> = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(format!("{prefix}:*"))
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(&mut con)
+            .await
+        else {
+            return;
+        };
+        if !keys.is_empty() {
+            let _: redis::RedisResult<i64> =
+                redis::cmd("DEL").arg(&keys).query_async(&mut con).await;
+        }
+        if next == 0 {
+            return;
+        }
+        cursor = next;
+    }
+}
+
+async fn raw() -> redis::aio::MultiplexedConnection {
+    redis::Client::open(REDIS)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .expect("Redis must run on 127.0.0.1:6379")
+}
+
+#[tokio::test]
+async fn record_repositories_forget_and_ttl() {
+    let p = prefix();
+    let redis = Redis::connect(config(&p)).await;
+    assert!(!redis.is_degraded());
+    let idx = redis.index();
+    idx.record("r.io", "b/two", DIGEST).await;
+    idx.record("r.io", "a/one", DIGEST).await;
+    idx.record("other.io", "x/y", DIGEST).await;
+    assert_eq!(idx.repositories("r.io", DIGEST).await, ["a/one", "b/two"]);
+    assert_eq!(idx.repositories("other.io", DIGEST).await, ["x/y"]);
+
+    // Another process sees the same knowledge.
+    let other = Redis::connect(config(&p)).await.index();
+    assert_eq!(other.repositories("r.io", DIGEST).await, ["a/one", "b/two"]);
+
+    idx.forget("r.io", "a/one", DIGEST).await;
+    assert_eq!(other.repositories("r.io", DIGEST).await, ["b/two"]);
+    assert!(idx.repositories("r.io", "sha256:none").await.is_empty());
+
+    let mut con = raw().await;
+    let pttl: i64 = redis::cmd("PTTL")
+        .arg(format!("{p}:{{r.io}}:blob:{DIGEST}"))
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert!(
+        pttl > 0 && pttl <= 600_000,
+        "the blob set must expire, PTTL {pttl}"
+    );
+    cleanup(&p).await;
+}
+
+#[tokio::test]
+async fn a_second_process_waits_for_the_lease_and_is_told_it_waited() {
+    let p = prefix();
+    let a = Redis::connect(config(&p)).await.index();
+    let b = Redis::connect(config(&p)).await.index();
+    let first = a.lock_upload("r.io", DIGEST).await;
+    assert!(!first.waited);
+    let waiter = tokio::spawn(async move {
+        let lock = b.lock_upload("r.io", DIGEST).await;
+        (lock.waited, Instant::now())
+    });
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(
+        !waiter.is_finished(),
+        "the lease is held by the first process"
+    );
+    let released = Instant::now();
+    drop(first);
+    let (waited, got) = waiter.await.unwrap();
+    assert!(waited);
+    assert!(got >= released);
+    assert!(
+        got - released < Duration::from_millis(600),
+        "the waiter should get the lease soon after its release, took {:?}",
+        got - released
+    );
+    assert!(
+        !a.lock_upload("r.io", "sha256:other").await.waited,
+        "other digests are independent"
+    );
+    cleanup(&p).await;
+}
+
+#[tokio::test]
+async fn four_tasks_on_two_processes_never_hold_the_lease_together() {
+    let p = prefix();
+    let cfg = RedisConfig {
+        lease_ttl: Duration::from_secs(2),
+        ..config(&p)
+    };
+    let clients = [
+        Redis::connect(cfg.clone()).await.index(),
+        Redis::connect(cfg).await.index(),
+    ];
+    let holders = Arc::new(AtomicUsize::new(0));
+    let most = Arc::new(AtomicUsize::new(0));
+    let rounds = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for i in 0..4 {
+        let idx = clients[i % 2].clone();
+        let (holders, most, rounds) = (holders.clone(), most.clone(), rounds.clone());
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..3 {
+                let lock = idx.lock_upload("r.io", DIGEST).await;
+                let now = holders.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(now, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(30)).await;
+                holders.fetch_sub(1, Ordering::SeqCst);
+                rounds.fetch_add(1, Ordering::SeqCst);
+                drop(lock);
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(rounds.load(Ordering::SeqCst), 12);
+    assert_eq!(most.load(Ordering::SeqCst), 1, "two holders at once");
+    cleanup(&p).await;
+}
+
+#[tokio::test]
+async fn the_lease_of_a_dead_process_is_taken_over_after_lease_ttl() {
+    let p = prefix();
+    let cfg = RedisConfig {
+        lease_ttl: Duration::from_millis(500),
+        ..config(&p)
+    };
+    let dead = Redis::connect(cfg.clone()).await;
+    let alive = Redis::connect(cfg).await.index();
+    let lock = dead.index().lock_upload("r.io", DIGEST).await;
+    // A process that dies neither releases its lease nor keeps it alive: forget the guard
+    // (no release) and drop the client (its keepalive stops).
+    std::mem::forget(lock);
+    drop(dead);
+    let start = Instant::now();
+    let lock = alive.lock_upload("r.io", DIGEST).await;
+    let took = start.elapsed();
+    assert!(lock.waited);
+    assert!(
+        took >= Duration::from_millis(250) && took < Duration::from_millis(900),
+        "taken over when the lease expired (~500 ms), not before nor at the 1 s wait limit: {took:?}"
+    );
+    cleanup(&p).await;
+}
+
+#[tokio::test]
+async fn keepalive_holds_the_lease_beyond_its_ttl() {
+    let p = prefix();
+    let cfg = RedisConfig {
+        lease_ttl: Duration::from_millis(500),
+        ..config(&p)
+    };
+    let a = Redis::connect(cfg.clone()).await.index();
+    let b = Redis::connect(cfg).await.index();
+    let held = a.lock_upload("r.io", DIGEST).await;
+    // Start waiting late, so the waiter's own limit (2 × lease_ttl) does not end before
+    // the holder has held the lease for 3 × lease_ttl.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let waiter = tokio::spawn(async move { b.lock_upload("r.io", DIGEST).await.waited });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        !waiter.is_finished(),
+        "the lease expired despite the keepalive"
+    );
+    let mut con = raw().await;
+    let pttl: i64 = redis::cmd("PTTL")
+        .arg(format!("{p}:{{r.io}}:lease:{DIGEST}"))
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert!(
+        pttl > 0,
+        "the lease must still be there after 3 × lease_ttl, PTTL {pttl}"
+    );
+    drop(held);
+    let waited = tokio::time::timeout(Duration::from_millis(400), waiter)
+        .await
+        .expect("the waiter gets the lease right after the release")
+        .unwrap();
+    assert!(waited);
+    cleanup(&p).await;
+}
+
+#[tokio::test]
+async fn without_redis_everything_answers_quickly_and_locks_per_process() {
+    logs();
+    let cfg = RedisConfig {
+        url: "redis://127.0.0.1:1".into(),
+        ..config(&prefix())
+    };
+    let start = Instant::now();
+    let redis = Redis::connect(cfg).await;
+    assert!(redis.is_degraded());
+    let idx = redis.index();
+
+    let timed = Instant::now();
+    idx.record("r.io", "a/b", DIGEST).await;
+    assert!(idx.repositories("r.io", DIGEST).await.is_empty());
+    idx.forget("r.io", "a/b", DIGEST).await;
+    let tags = redis.tags();
+    tags.set_dest_digest("r.io", "a/b", "1", DIGEST).await;
+    assert_eq!(tags.dest_digest("r.io", "a/b", "1").await, None);
+    assert_eq!(tags.dest_digests(&[("r.io", "a/b", "1")]).await, [None]);
+    let counters = redis.counters();
+    let run = Uuid::new_v4();
+    counters.start(run, 1, 1).await;
+    assert_eq!(counters.get(run).await, None);
+    redis.throttle().acquire("r.io", None).await;
+    assert!(
+        timed.elapsed() < Duration::from_secs(1),
+        "operations must not wait for Redis: {:?}",
+        timed.elapsed()
+    );
+
+    // Locks still single-flight within the process.
+    let first = idx.lock_upload("r.io", DIGEST).await;
+    assert!(!first.waited);
+    let idx2 = idx.clone();
+    let waiter = tokio::spawn(async move { idx2.lock_upload("r.io", DIGEST).await.waited });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(!waiter.is_finished(), "the in-process lock must hold");
+    drop(first);
+    assert!(waiter.await.unwrap());
+
+    // The throttle falls back to this process: a pause still holds, and so does a rate.
+    let throttle = redis.throttle();
+    throttle.pause("r.io", Duration::from_millis(200)).await;
+    let t = Instant::now();
+    throttle.acquire("r.io", None).await;
+    assert!(
+        t.elapsed() >= Duration::from_millis(150),
+        "{:?}",
+        t.elapsed()
+    );
+    let t = Instant::now();
+    for _ in 0..3 {
+        throttle.acquire("q.io", Some(10.0)).await;
+    }
+    assert!(
+        t.elapsed() >= Duration::from_millis(150),
+        "3 at 10/s: {:?}",
+        t.elapsed()
+    );
+    assert!(redis.is_degraded());
+    assert!(start.elapsed() < Duration::from_secs(3));
+}
+
+#[tokio::test]
+async fn tag_cache_round_trips_and_reads_a_thousand_tags_in_one_go() {
+    let p = prefix();
+    let redis = Redis::connect(config(&p)).await;
+    let tags = redis.tags();
+    assert_eq!(tags.dest_digest("r.io", "a/b", "1.0").await, None);
+    tags.set_dest_digest("r.io", "a/b", "1.0", DIGEST).await;
+    assert_eq!(
+        tags.dest_digest("r.io", "a/b", "1.0").await.as_deref(),
+        Some(DIGEST)
+    );
+    tags.forget_dest_digest("r.io", "a/b", "1.0").await;
+    assert_eq!(tags.dest_digest("r.io", "a/b", "1.0").await, None);
+
+    // 1,000 tags over two registries, interleaved, plus unknown ones.
+    let written: Vec<(String, String, String, String)> = (0..1000)
+        .map(|i| {
+            let reg = if i % 2 == 0 { "r.io" } else { "s.io" };
+            (
+                reg.to_string(),
+                format!("team/app{}", i % 37),
+                format!("v{i}"),
+                format!("sha256:{i:064x}"),
+            )
+        })
+        .collect();
+    tags.set_dest_digests(&written).await;
+    let mut wanted: Vec<(String, String, String)> = written
+        .iter()
+        .map(|(r, p, t, _)| (r.clone(), p.clone(), t.clone()))
+        .collect();
+    wanted.insert(500, ("r.io".into(), "nope".into(), "x".into()));
+    wanted.push(("t.io".into(), "nope".into(), "y".into()));
+    let start = Instant::now();
+    let got = tags.dest_digests(&wanted).await;
+    println!(
+        "batch read of {} tags took {:?}",
+        wanted.len(),
+        start.elapsed()
+    );
+    assert_eq!(got.len(), wanted.len());
+    assert_eq!(got[500], None);
+    // The scheduler's case: ten thousand tags (most of them unknown) in one call.
+    let many: Vec<(String, String, String)> = (0..10_000)
+        .map(|i| {
+            (
+                "r.io".to_string(),
+                format!("big/app{}", i % 100),
+                format!("v{i}"),
+            )
+        })
+        .collect();
+    let start = Instant::now();
+    let answers = tags.dest_digests(&many).await;
+    println!(
+        "batch read of {} tags took {:?}",
+        many.len(),
+        start.elapsed()
+    );
+    assert_eq!(answers.len(), many.len());
+    assert!(start.elapsed() < Duration::from_secs(2));
+    assert_eq!(got[wanted.len() - 1], None);
+    let found: Vec<String> = got.into_iter().flatten().collect();
+    let expected: Vec<String> = written.into_iter().map(|w| w.3).collect();
+    assert_eq!(found, expected, "answers come back in the order asked");
+    cleanup(&p).await;
+}
+
+fn report(statuses: &[TagStatus], bytes: u64) -> CopyReport {
+    CopyReport {
+        source: "quay.io/a/b:1".into(),
+        digest: Some(DIGEST.into()),
+        tags: statuses
+            .iter()
+            .enumerate()
+            .map(|(i, s)| TagResult {
+                destination: format!("r.io/a/b:{i}"),
+                status: *s,
+                digest: Some(DIGEST.into()),
+                error: None,
+                failure: None,
+            })
+            .collect(),
+        stats: CopyStats {
+            bytes_uploaded: bytes,
+            ..CopyStats::default()
+        },
+        seconds: 0.1,
+    }
+}
+
+#[tokio::test]
+async fn run_counters_add_up_reports_from_several_processes() {
+    let p = prefix();
+    let counters = Redis::connect(config(&p)).await.counters();
+    let run = Uuid::new_v4();
+    assert_eq!(counters.get(run).await, None);
+    counters.start(run, 5, 2).await;
+    counters
+        .add(
+            run,
+            &report(&[TagStatus::Pushed, TagStatus::UpToDate], 1000),
+        )
+        .await;
+    // Another process (a restarted scheduler) reads and adds to the same run.
+    let other = Redis::connect(config(&p)).await.counters();
+    other
+        .add(
+            run,
+            &report(
+                &[TagStatus::Failed, TagStatus::Pushed, TagStatus::UpToDate],
+                24,
+            ),
+        )
+        .await;
+    let got = other.get(run).await.expect("the run is known");
+    assert!(got.started_at_ms > 0);
+    assert_eq!(
+        got,
+        RunProgress {
+            total: 5,
+            jobs: 2,
+            jobs_done: 2,
+            done: 2,
+            up_to_date: 2,
+            failed: 1,
+            bytes: 1024,
+            started_at_ms: got.started_at_ms,
+        }
+    );
+    assert_eq!(got.pending(), 0);
+    cleanup(&p).await;
+}
+
+#[tokio::test]
+async fn a_pause_set_by_one_process_holds_for_another() {
+    let p = prefix();
+    let a = Redis::connect(config(&p)).await.throttle();
+    let b = Redis::connect(config(&p)).await.throttle();
+    a.pause("r.io", Duration::from_millis(400)).await;
+    // Only extends: a shorter pause does not cut it short.
+    a.pause("r.io", Duration::from_millis(50)).await;
+    assert!(b
+        .paused_for("r.io")
+        .await
+        .is_some_and(|d| d > Duration::from_millis(300)));
+    let start = Instant::now();
+    b.acquire("r.io", None).await;
+    let took = start.elapsed();
+    assert!(
+        took >= Duration::from_millis(350) && took < Duration::from_secs(2),
+        "{took:?}"
+    );
+    // Other registries are not paused.
+    let start = Instant::now();
+    b.acquire("s.io", None).await;
+    assert!(start.elapsed() < Duration::from_millis(100));
+    cleanup(&p).await;
+}
+
+#[tokio::test]
+async fn a_rate_is_shared_by_the_fleet() {
+    let p = prefix();
+    let clients = [
+        Redis::connect(config(&p)).await.throttle(),
+        Redis::connect(config(&p)).await.throttle(),
+    ];
+    let start = Instant::now();
+    let times = Arc::new(Mutex::new(Vec::new()));
+    let mut tasks: Vec<JoinHandle<()>> = Vec::new();
+    for i in 0..10 {
+        let throttle = clients[i % 2].clone();
+        let times = times.clone();
+        tasks.push(tokio::spawn(async move {
+            loop {
+                throttle.acquire("r.io", Some(5.0)).await;
+                times.lock().unwrap().push(start.elapsed());
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    for t in &tasks {
+        t.abort();
+    }
+    let times = times.lock().unwrap().clone();
+    let first_second = times
+        .iter()
+        .filter(|t| **t < Duration::from_secs(1))
+        .count();
+    println!("acquisitions at 5/s over 10 tasks on 2 clients: {times:?}");
+    assert!(
+        (3..=7).contains(&first_second),
+        "about 5 in the first second, got {first_second}"
+    );
+    cleanup(&p).await;
+}
+
+/// A TCP proxy in front of Redis that can be cut and restored, to see a client degrade and
+/// recover without touching the shared Redis.
+struct Proxy {
+    port: u16,
+    tasks: Arc<Mutex<Vec<JoinHandle<()>>>>,
+}
+
+impl Proxy {
+    async fn start(port: u16) -> Proxy {
+        let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let tasks: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
+        let conns = tasks.clone();
+        let accept = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let conn = tokio::spawn(async move {
+                    if let Ok(mut outbound) = TcpStream::connect("127.0.0.1:6379").await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                conns.lock().unwrap().push(conn);
+            }
+        });
+        tasks.lock().unwrap().push(accept);
+        Proxy { port, tasks }
+    }
+
+    fn stop(&self) {
+        for t in self.tasks.lock().unwrap().drain(..) {
+            t.abort();
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_client_degrades_when_redis_goes_away_and_uses_it_again_when_it_is_back() {
+    logs();
+    let p = prefix();
+    let proxy = Proxy::start(0).await;
+    let cfg = RedisConfig {
+        url: format!("redis://127.0.0.1:{}", proxy.port),
+        op_timeout: Duration::from_millis(300),
+        retry_interval: Duration::from_millis(200),
+        ..config(&p)
+    };
+    let redis = Redis::connect(cfg).await;
+    let idx = redis.index();
+    assert!(!redis.is_degraded());
+    idx.record("r.io", "a/b", DIGEST).await;
+    assert_eq!(idx.repositories("r.io", DIGEST).await, ["a/b"]);
+
+    proxy.stop();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let start = Instant::now();
+    for _ in 0..5 {
+        assert!(idx.repositories("r.io", DIGEST).await.is_empty());
+    }
+    assert!(redis.is_degraded());
+    assert!(
+        start.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        start.elapsed()
+    );
+
+    let proxy = Proxy::start(proxy.port).await;
+    let start = Instant::now();
+    let mut back = Vec::new();
+    while start.elapsed() < Duration::from_secs(5) {
+        back = idx.repositories("r.io", DIGEST).await;
+        if !back.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(back, ["a/b"], "Redis is used again once it is back");
+    assert!(!redis.is_degraded());
+    println!("recovered {:?} after Redis came back", start.elapsed());
+    proxy.stop();
+    cleanup(&p).await;
+}

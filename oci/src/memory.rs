@@ -1,0 +1,514 @@
+//! Registries held in this process's memory, behind the same [`Registries`] trait as the
+//! HTTP client: what the copy engine and planner are unit-tested against, in milliseconds.
+//!
+//! It keeps the rules of a distribution registry that the engine's decisions depend on: a
+//! blob is linked per repository; a mount succeeds (201) only when the `from` repository
+//! holds the blob and is declined (202, an upload session) otherwise; a manifest push is
+//! refused with `MANIFEST_BLOB_UNKNOWN` when the repository lacks a blob it names; an upload
+//! is committed only when its bytes hash to the digest given. Every call is recorded, so a
+//! test asserts which requests a decision cost.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
+
+use crate::digest::sha256_digest;
+use crate::manifest::{Descriptor, Manifest, OCI_MANIFEST};
+use crate::registry::{
+    BlobBody, ByteStream, ErrorCode, MountOutcome, Registries, RegistryError, RetryPolicy,
+};
+
+/// A registry operation, as recorded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Op {
+    /// HEAD of a manifest.
+    HeadManifest,
+    /// GET of a manifest.
+    GetManifest,
+    /// PUT of a manifest.
+    PutManifest,
+    /// GET of the tag list.
+    ListTags,
+    /// HEAD of a blob.
+    HeadBlob,
+    /// POST with `mount=`.
+    Mount,
+    /// POST opening an upload session.
+    StartUpload,
+    /// DELETE of an upload session.
+    CancelUpload,
+    /// GET of a blob.
+    GetBlob,
+    /// PUT completing an upload.
+    PutBlob,
+}
+
+/// One recorded call: the operation and the `registry/repository` it went to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Call {
+    /// What was asked.
+    pub op: Op,
+    /// `registry/repository`.
+    pub repo: String,
+}
+
+type Repo = (String, String);
+
+#[derive(Default)]
+struct State {
+    /// Blob bytes by (registry, digest): the registry's storage.
+    storage: HashMap<(String, String), Bytes>,
+    /// Blobs linked into each repository.
+    links: HashMap<Repo, HashSet<String>>,
+    manifests: HashMap<Repo, HashMap<String, Manifest>>,
+    tags: HashMap<Repo, BTreeMap<String, String>>,
+    /// Open upload sessions: id -> repository.
+    sessions: HashMap<String, Repo>,
+    calls: Vec<Call>,
+}
+
+/// Registries in memory; see the module documentation.
+#[derive(Default)]
+pub struct MemoryRegistries {
+    state: Mutex<State>,
+}
+
+fn repo(registry: &str, repository: &str) -> Repo {
+    (registry.to_string(), repository.to_string())
+}
+
+impl MemoryRegistries {
+    /// No registry holds anything yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn record(&self, op: Op, registry: &str, repository: &str) {
+        self.lock().calls.push(Call {
+            op,
+            repo: format!("{registry}/{repository}"),
+        });
+    }
+
+    /// Stores `bytes` as a blob of a repository; returns its descriptor.
+    pub fn add_blob(&self, registry: &str, repository: &str, bytes: &[u8]) -> Descriptor {
+        let digest = sha256_digest(bytes);
+        let mut s = self.lock();
+        s.storage.insert(
+            (registry.to_string(), digest.clone()),
+            Bytes::copy_from_slice(bytes),
+        );
+        s.links
+            .entry(repo(registry, repository))
+            .or_default()
+            .insert(digest.clone());
+        Descriptor {
+            media_type: "application/vnd.oci.image.layer.v1.tar+gzip".into(),
+            digest,
+            size: bytes.len() as u64,
+            platform: None,
+            urls: vec![],
+        }
+    }
+
+    /// Pushes an OCI image (a config blob and `layers`) and tags it; returns its manifest.
+    pub fn add_image(
+        &self,
+        registry: &str,
+        repository: &str,
+        tag: &str,
+        layers: &[&[u8]],
+    ) -> Manifest {
+        let config_json = format!("{{\"repository\":\"{repository}\",\"tag\":\"{tag}\"}}");
+        let config = self.add_blob(registry, repository, config_json.as_bytes());
+        let layers: Vec<serde_json::Value> = layers
+            .iter()
+            .map(|l| {
+                let d = self.add_blob(registry, repository, l);
+                serde_json::json!({"mediaType": d.media_type, "digest": d.digest, "size": d.size})
+            })
+            .collect();
+        let doc = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config.digest, "size": config.size},
+            "layers": layers,
+        });
+        let bytes = Bytes::from(serde_json::to_vec(&doc).unwrap_or_default());
+        let manifest = Manifest::parse(bytes, None).unwrap_or_else(|e| panic!("{e}"));
+        let mut s = self.lock();
+        let key = repo(registry, repository);
+        s.manifests
+            .entry(key.clone())
+            .or_default()
+            .insert(manifest.digest.clone(), manifest.clone());
+        s.tags
+            .entry(key)
+            .or_default()
+            .insert(tag.to_string(), manifest.digest.clone());
+        manifest
+    }
+
+    /// Removes a blob from a repository behind everyone's back (a registry that lost it).
+    pub fn unlink_blob(&self, registry: &str, repository: &str, digest: &str) {
+        if let Some(set) = self.lock().links.get_mut(&repo(registry, repository)) {
+            set.remove(digest);
+        }
+    }
+
+    /// Whether a repository holds a blob.
+    pub fn has_blob(&self, registry: &str, repository: &str, digest: &str) -> bool {
+        self.lock()
+            .links
+            .get(&repo(registry, repository))
+            .is_some_and(|s| s.contains(digest))
+    }
+
+    /// The digest a tag points at.
+    pub fn tag(&self, registry: &str, repository: &str, tag: &str) -> Option<String> {
+        self.lock()
+            .tags
+            .get(&repo(registry, repository))
+            .and_then(|t| t.get(tag).cloned())
+    }
+
+    /// Every call so far, in order.
+    pub fn calls(&self) -> Vec<Call> {
+        self.lock().calls.clone()
+    }
+
+    /// How many calls of `op` were made.
+    pub fn count(&self, op: Op) -> usize {
+        self.lock().calls.iter().filter(|c| c.op == op).count()
+    }
+
+    /// Forgets the calls recorded so far.
+    pub fn clear_calls(&self) {
+        self.lock().calls.clear();
+    }
+
+    fn manifest(&self, registry: &str, repository: &str, reference: &str) -> Option<Manifest> {
+        let s = self.lock();
+        let key = repo(registry, repository);
+        let digest = if reference.starts_with("sha256:") {
+            reference.to_string()
+        } else {
+            s.tags.get(&key)?.get(reference)?.clone()
+        };
+        s.manifests.get(&key)?.get(&digest).cloned()
+    }
+}
+
+fn not_found(registry: &str, what: String, code: ErrorCode) -> RegistryError {
+    RegistryError::NotFound {
+        registry: registry.to_string(),
+        reference: what,
+        code,
+    }
+}
+
+fn refused(
+    registry: &str,
+    method: &str,
+    path: String,
+    code: ErrorCode,
+    message: &str,
+) -> RegistryError {
+    RegistryError::Status {
+        registry: registry.to_string(),
+        method: method.to_string(),
+        path,
+        status: 400,
+        code: Some(code),
+        message: message.to_string(),
+    }
+}
+
+#[async_trait]
+impl Registries for MemoryRegistries {
+    async fn head_manifest(
+        &self,
+        registry: &str,
+        repository: &str,
+        reference: &str,
+        _push: bool,
+    ) -> Result<Option<String>, RegistryError> {
+        self.record(Op::HeadManifest, registry, repository);
+        Ok(self
+            .manifest(registry, repository, reference)
+            .map(|m| m.digest))
+    }
+
+    async fn get_manifest(
+        &self,
+        registry: &str,
+        repository: &str,
+        reference: &str,
+    ) -> Result<Manifest, RegistryError> {
+        self.record(Op::GetManifest, registry, repository);
+        self.manifest(registry, repository, reference)
+            .ok_or_else(|| {
+                not_found(
+                    registry,
+                    format!("{registry}/{repository}:{reference}"),
+                    ErrorCode::ManifestUnknown,
+                )
+            })
+    }
+
+    async fn put_manifest(
+        &self,
+        registry: &str,
+        repository: &str,
+        reference: &str,
+        manifest: &Manifest,
+    ) -> Result<(), RegistryError> {
+        self.record(Op::PutManifest, registry, repository);
+        let mut s = self.lock();
+        let key = repo(registry, repository);
+        let path = format!("/v2/{repository}/manifests/{reference}");
+        let links = s.links.get(&key).cloned().unwrap_or_default();
+        if let Some(b) = manifest.blobs.iter().find(|b| !links.contains(&b.digest)) {
+            return Err(refused(
+                registry,
+                "PUT",
+                path,
+                ErrorCode::ManifestBlobUnknown,
+                &format!("blob unknown to registry: {}", b.digest),
+            ));
+        }
+        let known = s.manifests.get(&key);
+        if manifest
+            .children
+            .iter()
+            .any(|c| !known.is_some_and(|m| m.contains_key(&c.digest)))
+        {
+            return Err(refused(
+                registry,
+                "PUT",
+                path,
+                ErrorCode::ManifestBlobUnknown,
+                "child manifest unknown",
+            ));
+        }
+        s.manifests
+            .entry(key.clone())
+            .or_default()
+            .insert(manifest.digest.clone(), manifest.clone());
+        if !reference.starts_with("sha256:") {
+            s.tags
+                .entry(key)
+                .or_default()
+                .insert(reference.to_string(), manifest.digest.clone());
+        }
+        Ok(())
+    }
+
+    async fn list_tags(
+        &self,
+        registry: &str,
+        repository: &str,
+    ) -> Result<Vec<String>, RegistryError> {
+        self.record(Op::ListTags, registry, repository);
+        self.lock()
+            .tags
+            .get(&repo(registry, repository))
+            .map(|t| t.keys().cloned().collect())
+            .ok_or_else(|| {
+                not_found(
+                    registry,
+                    format!("{registry}/{repository}"),
+                    ErrorCode::NameUnknown,
+                )
+            })
+    }
+
+    async fn head_blob(
+        &self,
+        registry: &str,
+        repository: &str,
+        digest: &str,
+        _push: bool,
+    ) -> Result<Option<u64>, RegistryError> {
+        self.record(Op::HeadBlob, registry, repository);
+        if !self.has_blob(registry, repository, digest) {
+            return Ok(None);
+        }
+        let s = self.lock();
+        Ok(s.storage
+            .get(&(registry.to_string(), digest.to_string()))
+            .map(|b| b.len() as u64))
+    }
+
+    async fn mount_blob(
+        &self,
+        registry: &str,
+        repository: &str,
+        digest: &str,
+        from: &str,
+    ) -> Result<MountOutcome, RegistryError> {
+        self.record(Op::Mount, registry, repository);
+        if self.has_blob(registry, from, digest) {
+            self.lock()
+                .links
+                .entry(repo(registry, repository))
+                .or_default()
+                .insert(digest.to_string());
+            return Ok(MountOutcome::Mounted);
+        }
+        let id = format!("{}", self.lock().sessions.len() + 1);
+        self.lock()
+            .sessions
+            .insert(id.clone(), repo(registry, repository));
+        Ok(MountOutcome::Declined(session_url(
+            registry, repository, &id,
+        )))
+    }
+
+    async fn start_upload(
+        &self,
+        registry: &str,
+        repository: &str,
+    ) -> Result<url::Url, RegistryError> {
+        self.record(Op::StartUpload, registry, repository);
+        let mut s = self.lock();
+        let id = format!("{}", s.sessions.len() + 1);
+        s.sessions.insert(id.clone(), repo(registry, repository));
+        Ok(session_url(registry, repository, &id))
+    }
+
+    async fn cancel_upload(&self, registry: &str, repository: &str, session: url::Url) {
+        self.record(Op::CancelUpload, registry, repository);
+        let id = session
+            .path_segments()
+            .and_then(|mut s| s.next_back())
+            .unwrap_or("");
+        self.lock().sessions.remove(id);
+    }
+
+    async fn open_blob(
+        &self,
+        registry: &str,
+        repository: &str,
+        digest: &str,
+    ) -> Result<BlobBody, RegistryError> {
+        self.record(Op::GetBlob, registry, repository);
+        let bytes = match self.has_blob(registry, repository, digest) {
+            true => self
+                .lock()
+                .storage
+                .get(&(registry.to_string(), digest.to_string()))
+                .cloned(),
+            false => None,
+        }
+        .ok_or_else(|| {
+            not_found(
+                registry,
+                format!("{registry}/{repository}@{digest}"),
+                ErrorCode::BlobUnknown,
+            )
+        })?;
+        // Two chunks, so that streaming code sees more than one.
+        let mid = bytes.len() / 2;
+        let chunks = vec![Ok(bytes.slice(..mid)), Ok(bytes.slice(mid..))];
+        Ok(BlobBody {
+            size: Some(bytes.len() as u64),
+            stream: futures::stream::iter(chunks).boxed(),
+        })
+    }
+
+    async fn finish_upload(
+        &self,
+        registry: &str,
+        repository: &str,
+        session: url::Url,
+        digest: &str,
+        _size: u64,
+        body: ByteStream,
+    ) -> Result<(), RegistryError> {
+        self.record(Op::PutBlob, registry, repository);
+        let transport = |message: String| RegistryError::Transport {
+            registry: registry.to_string(),
+            method: "PUT".into(),
+            path: session.path().to_string(),
+            message,
+        };
+        let chunks: Vec<Bytes> = body
+            .try_collect()
+            .await
+            .map_err(|e| transport(e.to_string()))?;
+        let bytes: Bytes = chunks.concat().into();
+        if sha256_digest(&bytes) != digest {
+            let path = session.path().to_string();
+            return Err(refused(
+                registry,
+                "PUT",
+                path,
+                ErrorCode::DigestInvalid,
+                "digest does not match content",
+            ));
+        }
+        let mut s = self.lock();
+        let id = session
+            .path_segments()
+            .and_then(|mut p| p.next_back())
+            .unwrap_or("");
+        s.sessions.remove(id);
+        s.storage
+            .insert((registry.to_string(), digest.to_string()), bytes);
+        s.links
+            .entry(repo(registry, repository))
+            .or_default()
+            .insert(digest.to_string());
+        Ok(())
+    }
+
+    fn retry_policy(&self) -> RetryPolicy {
+        RetryPolicy {
+            max_attempts: 1,
+            ..RetryPolicy::default()
+        }
+    }
+}
+
+fn session_url(registry: &str, repository: &str, id: &str) -> url::Url {
+    let s = format!("memory://{registry}/v2/{repository}/blobs/uploads/{id}");
+    url::Url::parse(&s).unwrap_or_else(|e| panic!("upload URL {s}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_manifest_naming_a_missing_blob_is_refused_with_its_code() {
+        let r = MemoryRegistries::new();
+        let m = r.add_image("src", "a/b", "1", &[b"layer"]);
+        let e = r.put_manifest("dst", "x/y", "1", &m).await.unwrap_err();
+        assert_eq!(e.code(), Some(&ErrorCode::ManifestBlobUnknown));
+        assert_eq!(r.tag("dst", "x/y", "1"), None);
+    }
+
+    #[tokio::test]
+    async fn mounts_succeed_only_from_a_repository_holding_the_blob() {
+        let r = MemoryRegistries::new();
+        let d = r.add_blob("reg", "a", b"x");
+        assert!(matches!(
+            r.mount_blob("reg", "b", &d.digest, "a").await.unwrap(),
+            MountOutcome::Mounted
+        ));
+        assert!(r.has_blob("reg", "b", &d.digest));
+        assert!(matches!(
+            r.mount_blob("reg", "c", &d.digest, "z").await.unwrap(),
+            MountOutcome::Declined(_)
+        ));
+        assert!(!r.has_blob("reg", "c", &d.digest));
+    }
+}

@@ -1,0 +1,210 @@
+//! [`Registries`]: the few operations the copy engine and the planner need from "the
+//! registries this process talks to", as one object-safe trait. [`RegistryClient`] speaks
+//! HTTP; [`MemoryRegistries`](crate::memory::MemoryRegistries) keeps images in memory, so
+//! the engine's decisions (skip, mount, upload, stale-index recovery, dry run) are tested in
+//! milliseconds, while the real-registry tests prove the HTTP side.
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::stream::BoxStream;
+use futures::{StreamExt, TryStreamExt};
+
+use super::blobs::MountOutcome;
+use super::client::RegistryClient;
+use super::error::RegistryError;
+use super::retry::RetryPolicy;
+use crate::manifest::Manifest;
+
+/// Blob bytes on their way, in chunks.
+pub type ByteStream = BoxStream<'static, Result<Bytes, std::io::Error>>;
+
+/// A blob being downloaded.
+pub struct BlobBody {
+    /// The length the registry announced, if it did.
+    pub size: Option<u64>,
+    /// The bytes.
+    pub stream: ByteStream,
+}
+
+/// Registry operations by registry host (`host[:port]` as written in references),
+/// repository and reference, as the distribution spec names them.
+#[async_trait]
+pub trait Registries: Send + Sync {
+    /// The digest `reference` points at, `None` when it does not exist. `push` asks for
+    /// push rights already, so a destination check and the push after it share a token.
+    async fn head_manifest(
+        &self,
+        registry: &str,
+        repository: &str,
+        reference: &str,
+        push: bool,
+    ) -> Result<Option<String>, RegistryError>;
+    /// A manifest by tag or digest, its digest verified.
+    async fn get_manifest(
+        &self,
+        registry: &str,
+        repository: &str,
+        reference: &str,
+    ) -> Result<Manifest, RegistryError>;
+    /// Pushes the manifest's exact bytes under a tag or digest.
+    async fn put_manifest(
+        &self,
+        registry: &str,
+        repository: &str,
+        reference: &str,
+        manifest: &Manifest,
+    ) -> Result<(), RegistryError>;
+    /// Every tag of a repository.
+    async fn list_tags(
+        &self,
+        registry: &str,
+        repository: &str,
+    ) -> Result<Vec<String>, RegistryError>;
+    /// The size of a blob in a repository, `None` when it is not there.
+    async fn head_blob(
+        &self,
+        registry: &str,
+        repository: &str,
+        digest: &str,
+        push: bool,
+    ) -> Result<Option<u64>, RegistryError>;
+    /// Links a blob from another repository of the same registry.
+    async fn mount_blob(
+        &self,
+        registry: &str,
+        repository: &str,
+        digest: &str,
+        from: &str,
+    ) -> Result<MountOutcome, RegistryError>;
+    /// Opens an upload session; returns where the bytes go.
+    async fn start_upload(
+        &self,
+        registry: &str,
+        repository: &str,
+    ) -> Result<url::Url, RegistryError>;
+    /// Abandons an upload session (best effort).
+    async fn cancel_upload(&self, registry: &str, repository: &str, session: url::Url);
+    /// Starts downloading a blob.
+    async fn open_blob(
+        &self,
+        registry: &str,
+        repository: &str,
+        digest: &str,
+    ) -> Result<BlobBody, RegistryError>;
+    /// Completes an upload session with `body` (`size` bytes), committed as `digest`.
+    async fn finish_upload(
+        &self,
+        registry: &str,
+        repository: &str,
+        session: url::Url,
+        digest: &str,
+        size: u64,
+        body: ByteStream,
+    ) -> Result<(), RegistryError>;
+    /// How a transfer that failed while streaming is restarted (attempts, backoff).
+    fn retry_policy(&self) -> RetryPolicy;
+}
+
+#[async_trait]
+impl Registries for RegistryClient {
+    async fn head_manifest(
+        &self,
+        registry: &str,
+        repository: &str,
+        reference: &str,
+        push: bool,
+    ) -> Result<Option<String>, RegistryError> {
+        RegistryClient::head_manifest(self, registry, repository, reference, push).await
+    }
+
+    async fn get_manifest(
+        &self,
+        registry: &str,
+        repository: &str,
+        reference: &str,
+    ) -> Result<Manifest, RegistryError> {
+        RegistryClient::get_manifest(self, registry, repository, reference).await
+    }
+
+    async fn put_manifest(
+        &self,
+        registry: &str,
+        repository: &str,
+        reference: &str,
+        manifest: &Manifest,
+    ) -> Result<(), RegistryError> {
+        RegistryClient::put_manifest(self, registry, repository, reference, manifest).await
+    }
+
+    async fn list_tags(
+        &self,
+        registry: &str,
+        repository: &str,
+    ) -> Result<Vec<String>, RegistryError> {
+        RegistryClient::list_tags(self, registry, repository).await
+    }
+
+    async fn head_blob(
+        &self,
+        registry: &str,
+        repository: &str,
+        digest: &str,
+        push: bool,
+    ) -> Result<Option<u64>, RegistryError> {
+        RegistryClient::head_blob(self, registry, repository, digest, push).await
+    }
+
+    async fn mount_blob(
+        &self,
+        registry: &str,
+        repository: &str,
+        digest: &str,
+        from: &str,
+    ) -> Result<MountOutcome, RegistryError> {
+        RegistryClient::mount_blob(self, registry, repository, digest, from).await
+    }
+
+    async fn start_upload(
+        &self,
+        registry: &str,
+        repository: &str,
+    ) -> Result<url::Url, RegistryError> {
+        RegistryClient::start_upload(self, registry, repository).await
+    }
+
+    async fn cancel_upload(&self, registry: &str, repository: &str, session: url::Url) {
+        RegistryClient::cancel_upload(self, registry, repository, session).await
+    }
+
+    async fn open_blob(
+        &self,
+        registry: &str,
+        repository: &str,
+        digest: &str,
+    ) -> Result<BlobBody, RegistryError> {
+        let resp = RegistryClient::open_blob(self, registry, repository, digest).await?;
+        Ok(BlobBody {
+            size: resp.content_length(),
+            stream: resp
+                .bytes_stream()
+                .map_err(|e| std::io::Error::other(e.without_url()))
+                .boxed(),
+        })
+    }
+
+    async fn finish_upload(
+        &self,
+        registry: &str,
+        repository: &str,
+        session: url::Url,
+        digest: &str,
+        size: u64,
+        body: ByteStream,
+    ) -> Result<(), RegistryError> {
+        RegistryClient::finish_upload(self, registry, repository, session, digest, size, body).await
+    }
+
+    fn retry_policy(&self) -> RetryPolicy {
+        self.options().retry.clone()
+    }
+}

@@ -1,0 +1,317 @@
+//! The registry client: one HTTP connection pool, credentials, authentication state and
+//! the retry loop that every registry operation (manifests, blobs, tags) goes through.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, AUTHORIZATION, WWW_AUTHENTICATE};
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
+
+use super::auth::{AuthState, Challenge, Scope};
+use super::credentials::CredentialStore;
+use super::error::{parse_error_body, RegistryError};
+use super::gate::Gate;
+use super::observer::Observer;
+use super::retry::{retry_after, RetryPolicy};
+use crate::reference::api_host;
+
+/// Everything that configures how registries are reached; one struct passed down.
+#[derive(Clone, Debug, Default)]
+pub struct ClientOptions {
+    /// Credentials by registry host.
+    pub credentials: CredentialStore,
+    /// Registries (`host[:port]` as written in references) spoken to over plain HTTP.
+    pub insecure_registries: HashSet<String>,
+    /// Extra PEM CA bundles trusted on top of the system's roots.
+    pub ca_files: Vec<PathBuf>,
+    /// Retries of failed requests.
+    pub retry: RetryPolicy,
+    /// Rate limits and pauses shared with other workers, when there is a fleet.
+    pub gate: Option<Gate>,
+    /// Sees every request attempt (a process's metrics), when there is one.
+    pub observer: Option<Observer>,
+}
+
+/// A client for OCI distribution registries, cheap to share behind an `Arc`.
+pub struct RegistryClient {
+    pub(crate) http: reqwest::Client,
+    opts: ClientOptions,
+    auth: AuthState,
+}
+
+/// A request body that can be sent again on a retry.
+pub(crate) enum Body {
+    Empty,
+    Bytes(bytes::Bytes),
+}
+
+impl RegistryClient {
+    /// Builds a client; fails when a CA file cannot be read.
+    pub fn new(opts: ClientOptions) -> Result<Self, RegistryError> {
+        let mut builder = reqwest::Client::builder()
+            .user_agent(concat!("image-mirror/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(15))
+            .read_timeout(Duration::from_secs(120))
+            .pool_max_idle_per_host(64);
+        let mut extra = Vec::new();
+        for path in &opts.ca_files {
+            let pem = std::fs::read(path)
+                .map_err(|e| RegistryError::Config(format!("CA file {}: {e}", path.display())))?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+                RegistryError::Config(format!(
+                    "CA file {}: not PEM certificates: {e}",
+                    path.display()
+                ))
+            })?;
+            extra.extend(certs);
+        }
+        if !extra.is_empty() {
+            builder = builder.tls_certs_merge(extra);
+        }
+        let http = builder
+            .build()
+            .map_err(|e| RegistryError::Config(format!("HTTP client: {e}")))?;
+        Ok(RegistryClient {
+            http,
+            opts,
+            auth: AuthState::default(),
+        })
+    }
+
+    /// The options this client was built with.
+    pub fn options(&self) -> &ClientOptions {
+        &self.opts
+    }
+
+    /// `http(s)://host/v2/<path>` for a registry as written in references.
+    pub(crate) fn url(&self, registry: &str, path: &str) -> Result<url::Url, RegistryError> {
+        let scheme = if self.opts.insecure_registries.contains(registry) {
+            "http"
+        } else {
+            "https"
+        };
+        let s = format!("{scheme}://{}{path}", api_host(registry));
+        url::Url::parse(&s).map_err(|e| RegistryError::Protocol {
+            registry: registry.into(),
+            message: format!("bad URL {s}: {e}"),
+        })
+    }
+
+    /// Sends a request with authentication and retries, and returns the response for any
+    /// status but 401 (authenticated again once), 429 and 5xx (retried with backoff; after
+    /// the last attempt they become an error). The caller judges the other statuses.
+    pub(crate) async fn execute(
+        &self,
+        registry: &str,
+        scope: &Scope,
+        method: Method,
+        url: url::Url,
+        headers: HeaderMap,
+        body: Body,
+    ) -> Result<Response, RegistryError> {
+        let policy = &self.opts.retry;
+        let mut attempt = 0u32;
+        let mut reauthenticated = false;
+        loop {
+            attempt += 1;
+            let outcome = self
+                .attempt(registry, scope, &method, &url, &headers, &body)
+                .await;
+            // Every attempt counts, retried or not: /metrics shows what registries see.
+            self.observe(registry, outcome.as_ref().ok().map(|r| r.status().as_u16()));
+            let (error, wait) = match outcome {
+                Ok(resp) if resp.status() == StatusCode::UNAUTHORIZED && !reauthenticated => {
+                    reauthenticated = true;
+                    attempt -= 1;
+                    self.learn_challenge(registry, scope, resp.headers())
+                        .await?;
+                    continue;
+                }
+                Ok(resp) if resp.status() == StatusCode::UNAUTHORIZED => {
+                    return Err(self.refused(registry, scope, &method, &url, resp.headers()));
+                }
+                Ok(resp) if is_retryable_status(resp.status()) => {
+                    let wait = retry_after(resp.headers());
+                    if let (Some(gate), Some(d), true) = (
+                        &self.opts.gate,
+                        wait,
+                        resp.status() == StatusCode::TOO_MANY_REQUESTS,
+                    ) {
+                        gate.0.throttled(registry, d).await;
+                    }
+                    (status_error(registry, &method, &url, resp).await, wait)
+                }
+                Ok(resp) => return Ok(resp),
+                Err(e) if e.is_retryable() => (e, None),
+                Err(e) => return Err(e),
+            };
+            if attempt >= policy.max_attempts {
+                return Err(error);
+            }
+            let delay = policy.delay(attempt, wait);
+            if let Some(o) = &self.opts.observer {
+                o.0.retrying(registry);
+            }
+            tracing::warn!(registry, %method, path = url.path(), attempt, delay_ms = delay.as_millis() as u64, error = %error, "retrying registry request");
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    async fn attempt(
+        &self,
+        registry: &str,
+        scope: &Scope,
+        method: &Method,
+        url: &url::Url,
+        headers: &HeaderMap,
+        body: &Body,
+    ) -> Result<Response, RegistryError> {
+        self.admit(registry).await;
+        let mut req: RequestBuilder = self
+            .http
+            .request(method.clone(), url.clone())
+            .headers(headers.clone());
+        if let Some(h) = self.authorization(registry, scope).await? {
+            req = req.header(AUTHORIZATION, h);
+        }
+        req = match body {
+            Body::Empty => req,
+            Body::Bytes(b) => req.body(b.clone()),
+        };
+        req.send()
+            .await
+            .map_err(|e| transport_error(registry, method, url, e))
+    }
+
+    /// Tells the observer, when there is one, how an attempt ended.
+    pub(crate) fn observe(&self, registry: &str, status: Option<u16>) {
+        if let Some(o) = &self.opts.observer {
+            o.0.answered(registry, status);
+        }
+    }
+
+    /// Waits for the gate (fleet-wide pause or rate limit), when there is one.
+    pub(crate) async fn admit(&self, registry: &str) {
+        if let Some(gate) = &self.opts.gate {
+            gate.0.before(registry).await;
+        }
+    }
+
+    pub(crate) async fn authorization(
+        &self,
+        registry: &str,
+        scope: &Scope,
+    ) -> Result<Option<reqwest::header::HeaderValue>, RegistryError> {
+        let cred = self.opts.credentials.get(registry);
+        self.auth
+            .authorization(&self.http, registry, scope, cred)
+            .await
+    }
+
+    /// The error for a 401 that fresh credentials did not cure, saying which it was: the
+    /// token service granted less than asked (anonymous push, say), or credentials refused.
+    fn refused(
+        &self,
+        registry: &str,
+        scope: &Scope,
+        method: &Method,
+        url: &url::Url,
+        headers: &HeaderMap,
+    ) -> RegistryError {
+        let challenge = headers
+            .get(WWW_AUTHENTICATE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let has_credentials = self.opts.credentials.get(registry).is_some();
+        let message = if challenge.contains("insufficient_scope") {
+            let hint = if has_credentials {
+                ""
+            } else {
+                "; anonymous access cannot do this: add credentials to the registry config"
+            };
+            format!(
+                "{method} {}: the token service granted less than {}{hint}",
+                url.path(),
+                scope.params().join(" ")
+            )
+        } else if has_credentials {
+            format!(
+                "{method} {}: the registry refused the credentials (HTTP 401)",
+                url.path()
+            )
+        } else {
+            format!("{method} {}: the registry requires credentials and the registry config has none for it (HTTP 401)", url.path())
+        };
+        RegistryError::Auth {
+            registry: registry.to_string(),
+            message,
+        }
+    }
+
+    async fn learn_challenge(
+        &self,
+        registry: &str,
+        scope: &Scope,
+        headers: &HeaderMap,
+    ) -> Result<(), RegistryError> {
+        let value = headers
+            .get(WWW_AUTHENTICATE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let challenge = Challenge::parse(value).ok_or_else(|| RegistryError::Auth {
+            registry: registry.to_string(),
+            message: format!("HTTP 401 without a usable WWW-Authenticate challenge (\"{value}\")"),
+        })?;
+        self.auth.invalidate(registry, scope).await;
+        self.auth.set_challenge(registry, challenge).await;
+        Ok(())
+    }
+}
+
+fn is_retryable_status(s: StatusCode) -> bool {
+    s == StatusCode::TOO_MANY_REQUESTS || s.is_server_error()
+}
+
+/// A transport failure, without the URL's query (upload state) in the message.
+pub(crate) fn transport_error(
+    registry: &str,
+    method: &Method,
+    url: &url::Url,
+    e: reqwest::Error,
+) -> RegistryError {
+    let e = e.without_url();
+    let mut message = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        message.push_str(": ");
+        message.push_str(&s.to_string());
+        source = s.source();
+    }
+    RegistryError::Transport {
+        registry: registry.to_string(),
+        method: method.to_string(),
+        path: url.path().to_string(),
+        message,
+    }
+}
+
+/// Turns an unexpected response into an error with the registry's own code and message.
+pub(crate) async fn status_error(
+    registry: &str,
+    method: &Method,
+    url: &url::Url,
+    resp: Response,
+) -> RegistryError {
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap_or_default();
+    let (code, message) = parse_error_body(&text);
+    RegistryError::Status {
+        registry: registry.to_string(),
+        method: method.to_string(),
+        path: url.path().to_string(),
+        status,
+        code,
+        message,
+    }
+}

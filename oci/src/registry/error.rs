@@ -1,0 +1,150 @@
+//! Typed registry errors. Every message names the registry and the request, so an operator
+//! reading one line of a report knows where it failed and whether a retry can help.
+
+use thiserror::Error;
+
+use super::code::ErrorCode;
+
+/// What went wrong talking to a registry.
+#[derive(Debug, Error)]
+pub enum RegistryError {
+    /// The registry answered with an unexpected HTTP status.
+    #[error("registry {registry}: {method} {path}: HTTP {status}{}: {message}", code.as_ref().map(|c| format!(" {c}")).unwrap_or_default())]
+    Status {
+        registry: String,
+        method: String,
+        path: String,
+        status: u16,
+        /// The distribution error code (`MANIFEST_UNKNOWN`, `DENIED`, ...), when given.
+        code: Option<ErrorCode>,
+        message: String,
+    },
+    /// The request did not get an answer (connection refused, reset, TLS, timeout).
+    #[error("registry {registry}: {method} {path}: {message}")]
+    Transport {
+        registry: String,
+        method: String,
+        path: String,
+        message: String,
+    },
+    /// Credentials are missing or were refused.
+    #[error("registry {registry}: authentication failed: {message}")]
+    Auth { registry: String, message: String },
+    /// A manifest or tag that does not exist.
+    #[error("{reference}: not found (registry {registry} answered {code})")]
+    NotFound {
+        registry: String,
+        reference: String,
+        code: ErrorCode,
+    },
+    /// Bytes whose sha256 is not the digest they were asked for.
+    #[error("{what}: digest mismatch: expected {expected}, got {actual}")]
+    DigestMismatch {
+        what: String,
+        expected: String,
+        actual: String,
+    },
+    /// A response that does not follow the distribution spec.
+    #[error("registry {registry}: {message}")]
+    Protocol { registry: String, message: String },
+    /// Local configuration (credentials file, CA file) is unusable.
+    #[error("{0}")]
+    Config(String),
+}
+
+impl RegistryError {
+    /// Worth trying again later: connection problems, throttling and server errors.
+    /// Not found, denied and corrupted content are permanent.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            RegistryError::Transport { .. } => true,
+            RegistryError::Status { status, .. } => *status == 429 || *status >= 500,
+            _ => false,
+        }
+    }
+
+    /// True for a missing manifest, tag or repository.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, RegistryError::NotFound { .. })
+            || matches!(self, RegistryError::Status { status: 404, .. })
+    }
+
+    /// The distribution error code, when the registry gave one.
+    pub fn code(&self) -> Option<&ErrorCode> {
+        match self {
+            RegistryError::Status { code, .. } => code.as_ref(),
+            RegistryError::NotFound { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+}
+
+/// The first entry of a distribution error body (`{"errors":[{"code":..,"message":..}]}`).
+pub(crate) fn parse_error_body(body: &str) -> (Option<ErrorCode>, String) {
+    #[derive(serde::Deserialize)]
+    struct Body {
+        errors: Vec<Entry>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Entry {
+        code: Option<String>,
+        message: Option<String>,
+    }
+    match serde_json::from_str::<Body>(body) {
+        Ok(b) if !b.errors.is_empty() => {
+            let e = &b.errors[0];
+            (
+                e.code.as_deref().map(ErrorCode::parse),
+                e.message.clone().unwrap_or_default(),
+            )
+        }
+        _ => {
+            let text: String = body.trim().chars().take(200).collect();
+            (
+                None,
+                if text.is_empty() {
+                    "no error body".into()
+                } else {
+                    text
+                },
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_error_names_registry_request_status_and_code() {
+        let (code, message) = parse_error_body(
+            r#"{"errors":[{"code":"DENIED","message":"requested access to the resource is denied"}]}"#,
+        );
+        let e = RegistryError::Status {
+            registry: "quay.io".into(),
+            method: "PUT".into(),
+            path: "/v2/a/b/manifests/1".into(),
+            status: 403,
+            code,
+            message,
+        };
+        assert_eq!(e.to_string(), "registry quay.io: PUT /v2/a/b/manifests/1: HTTP 403 DENIED: requested access to the resource is denied");
+        assert!(!e.is_retryable());
+    }
+
+    #[test]
+    fn throttling_and_server_errors_are_retryable() {
+        for status in [429, 500, 503] {
+            let e = RegistryError::Status {
+                registry: "r".into(),
+                method: "GET".into(),
+                path: "/".into(),
+                status,
+                code: None,
+                message: String::new(),
+            };
+            assert!(e.is_retryable(), "{status}");
+        }
+    }
+}

@@ -1,0 +1,25 @@
+//! The registry client, laid out like the distribution spec: authentication, manifests,
+//! blobs, tags, with transport and retries underneath.
+
+mod api;
+pub mod auth;
+pub mod blobs;
+mod client;
+mod code;
+pub mod credentials;
+pub mod error;
+pub mod gate;
+pub mod manifests;
+pub mod observer;
+pub mod retry;
+pub mod tags;
+
+pub use api::{BlobBody, ByteStream, Registries};
+pub use blobs::MountOutcome;
+pub use client::{ClientOptions, RegistryClient};
+pub use code::ErrorCode;
+pub use credentials::{Credential, CredentialStore};
+pub use error::RegistryError;
+pub use gate::{Gate, RequestGate};
+pub use observer::{Observer, RequestObserver};
+pub use retry::RetryPolicy;

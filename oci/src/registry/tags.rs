@@ -1,0 +1,112 @@
+//! Tag listing, paginated with `n` and the `Link: <...>; rel="next"` header.
+
+use reqwest::header::{HeaderMap, LINK};
+use reqwest::{Method, StatusCode};
+use serde::Deserialize;
+
+use super::auth::{Access, Scope};
+use super::client::{status_error, Body, RegistryClient};
+use super::code::ErrorCode;
+use super::error::RegistryError;
+
+/// Tags asked for per page; registries may answer with fewer.
+const PAGE: usize = 1000;
+
+#[derive(Deserialize)]
+struct TagList {
+    #[serde(default)]
+    tags: Option<Vec<String>>,
+}
+
+impl RegistryClient {
+    /// Every tag of a repository, following pagination until the registry has no next page.
+    pub async fn list_tags(
+        &self,
+        registry: &str,
+        repository: &str,
+    ) -> Result<Vec<String>, RegistryError> {
+        self.list_tags_paged(registry, repository, PAGE).await
+    }
+
+    /// [`list_tags`](Self::list_tags) asking for `page` tags per request.
+    pub async fn list_tags_paged(
+        &self,
+        registry: &str,
+        repository: &str,
+        page: usize,
+    ) -> Result<Vec<String>, RegistryError> {
+        let scope = Scope::repo(repository, Access::Pull);
+        let mut url = self.url(registry, &format!("/v2/{repository}/tags/list?n={page}"))?;
+        let mut tags = Vec::new();
+        for _ in 0..100_000 {
+            let resp = self
+                .execute(
+                    registry,
+                    &scope,
+                    Method::GET,
+                    url.clone(),
+                    HeaderMap::new(),
+                    Body::Empty,
+                )
+                .await?;
+            if resp.status() == StatusCode::NOT_FOUND {
+                return Err(RegistryError::NotFound {
+                    registry: registry.into(),
+                    reference: format!("{registry}/{repository}"),
+                    code: ErrorCode::NameUnknown,
+                });
+            }
+            if !resp.status().is_success() {
+                return Err(status_error(registry, &Method::GET, &url, resp).await);
+            }
+            let next = next_link(resp.headers());
+            let page: TagList = resp.json().await.map_err(|e| RegistryError::Protocol {
+                registry: registry.into(),
+                message: format!("tags of {repository}: {}", e.without_url()),
+            })?;
+            tags.extend(page.tags.unwrap_or_default());
+            match next {
+                Some(n) => {
+                    url = url.join(&n).map_err(|e| RegistryError::Protocol {
+                        registry: registry.into(),
+                        message: format!("bad Link {n}: {e}"),
+                    })?
+                }
+                None => return Ok(tags),
+            }
+        }
+        Err(RegistryError::Protocol {
+            registry: registry.into(),
+            message: format!("tags of {repository}: pagination does not end"),
+        })
+    }
+}
+
+/// The target of `Link: </v2/x/tags/list?n=2&last=b>; rel="next"`.
+fn next_link(headers: &HeaderMap) -> Option<String> {
+    let v = headers.get(LINK)?.to_str().ok()?;
+    v.split(',')
+        .find(|part| part.contains("rel=\"next\"") || part.contains("rel=next"))
+        .and_then(|part| {
+            let start = part.find('<')? + 1;
+            let end = part.find('>')?;
+            Some(part[start..end].to_string())
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    #[test]
+    fn next_link_is_read_from_the_link_header() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            LINK,
+            HeaderValue::from_static("</v2/a/tags/list?last=b&n=2>; rel=\"next\""),
+        );
+        assert_eq!(next_link(&h).as_deref(), Some("/v2/a/tags/list?last=b&n=2"));
+        assert_eq!(next_link(&HeaderMap::new()), None);
+    }
+}
