@@ -50,12 +50,14 @@ pub struct RegistryArgs {
 
 impl RegistryArgs {
     /// A registry client configured by these flags.
+    #[allow(clippy::result_large_err)] // once per process; the registry's error type as is
     pub fn client(&self) -> Result<Arc<RegistryClient>, RegistryError> {
         self.client_with_gate(None)
     }
 
     /// A registry client configured by these flags whose requests pass `gate` (fleet-wide
     /// rate limits and pauses). Its requests are counted in the process's metrics.
+    #[allow(clippy::result_large_err)] // once per process; the registry's error type as is
     pub fn client_with_gate(
         &self,
         gate: Option<Gate>,

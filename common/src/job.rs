@@ -17,7 +17,10 @@ pub const JOB_VERSION: u32 = 1;
 /// One unit of copy work.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Job {
+    /// The message format version ([`JOB_VERSION`] when written by this build); a worker
+    /// parks a job whose version it does not know.
     pub version: u32,
+    /// Unique id of this job (also the broker's `message_id`).
     pub id: Uuid,
     /// The scheduler run that planned it.
     pub run_id: Uuid,
@@ -67,10 +70,15 @@ impl Job {
 /// What a worker reports for a job.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct JobResult {
+    /// The message format version ([`JOB_VERSION`] when written by this build).
     pub version: u32,
+    /// The job this is the result of.
     pub job_id: Uuid,
+    /// The run the job belongs to.
     pub run_id: Uuid,
+    /// What the copy did, tag by tag.
     pub report: CopyReport,
+    /// Where the job's mapping came from (`file:line`), copied from the job for reports.
     pub origins: Vec<String>,
 }
 
@@ -134,10 +142,13 @@ mod tests {
 /// have unfinished jobs.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunStarted {
+    /// The message format version ([`JOB_VERSION`] when written by this build).
     pub version: u32,
+    /// The run being announced.
     pub run_id: Uuid,
     /// Seconds since the Unix epoch.
     pub started_at: u64,
+    /// How many jobs the run publishes: the run is complete once as many results are in.
     pub jobs: usize,
     /// Every destination tag (`registry/repo:tag`) the run's jobs will write.
     pub destinations: Vec<String>,
@@ -147,6 +158,8 @@ pub struct RunStarted {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum RunEvent {
+    /// A run was announced, before its jobs were published.
     Started(RunStarted),
+    /// A worker finished a job.
     Result(JobResult),
 }

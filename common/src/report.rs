@@ -29,6 +29,7 @@ pub enum TagStatus {
 pub struct TagResult {
     /// `registry/repository:tag`.
     pub destination: String,
+    /// What happened to the tag.
     pub status: TagStatus,
     /// The digest the tag points at (or would point at) when it did not fail.
     pub digest: Option<String>,
@@ -83,13 +84,17 @@ impl TagResult {
 /// Counts of blob and manifest work, summed over tags and jobs.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CopyStats {
+    /// Blobs uploaded to the destination.
     pub blobs_uploaded: u64,
+    /// Blobs mounted from another repository of the destination registry instead of uploaded.
     pub blobs_mounted: u64,
     /// Blobs that were already at the destination.
     pub blobs_skipped: u64,
+    /// Bytes of the uploaded blobs.
     pub bytes_uploaded: u64,
     /// Bytes that did not cross the wire thanks to a mount.
     pub bytes_mounted: u64,
+    /// Manifests written: child manifests of an index, and the top manifest once per tag.
     pub manifests_pushed: u64,
 }
 
@@ -108,11 +113,15 @@ impl CopyStats {
 /// Everything one copy (one source image to its destination tags) did.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CopyReport {
+    /// The source image reference the copy read from (`registry/repository:tag`).
     pub source: String,
     /// The digest of what was (or would be) pushed, once the source was resolved.
     pub digest: Option<String>,
+    /// One result per destination tag.
     pub tags: Vec<TagResult>,
+    /// Counts of blob and manifest work.
     pub stats: CopyStats,
+    /// Wall-clock time the copy took, in seconds.
     pub seconds: f64,
 }
 

@@ -7,11 +7,17 @@ use serde::Deserialize;
 
 use crate::digest::sha256_digest;
 
+/// Media type of a Docker image manifest (schema 2).
 pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+/// Media type of a Docker manifest list (one image per platform).
 pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+/// Media type of an OCI image manifest.
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+/// Media type of an OCI image index (one image per platform).
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+/// Media type of a signed Docker schema 1 manifest (legacy; its digest leaves out the signatures).
 pub const DOCKER_SCHEMA1_SIGNED: &str = "application/vnd.docker.distribution.manifest.v1+prettyjws";
+/// Media type of an unsigned Docker schema 1 manifest (legacy).
 pub const DOCKER_SCHEMA1: &str = "application/vnd.docker.distribution.manifest.v1+json";
 
 /// The `Accept` header for manifest requests: every type we can copy.
@@ -24,10 +30,13 @@ application/vnd.docker.distribution.manifest.v1+json;q=0.5";
 /// A platform as written in an index entry.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
 pub struct Platform {
+    /// Operating system (`linux`, `windows`); empty when not given.
     #[serde(default)]
     pub os: String,
+    /// CPU architecture (`amd64`, `arm64`, `s390x`); empty when not given.
     #[serde(default)]
     pub architecture: String,
+    /// CPU variant (`v7`, `v8`), for architectures that have several.
     #[serde(default)]
     pub variant: Option<String>,
 }
@@ -45,13 +54,18 @@ impl Platform {
 /// A content descriptor: what a manifest points at.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 pub struct Descriptor {
+    /// Media type of the content pointed at; empty when not given (schema 1 layers).
     #[serde(rename = "mediaType", default)]
     pub media_type: String,
+    /// Digest of the content pointed at (`sha256:…`).
     pub digest: String,
+    /// Size in bytes; 0 when not given.
     #[serde(default)]
     pub size: u64,
+    /// The platform of a child manifest, in an index entry.
     #[serde(default)]
     pub platform: Option<Platform>,
+    /// Where a foreign layer can be downloaded from (foreign layers are not copied).
     #[serde(default)]
     pub urls: Vec<String>,
 }
@@ -86,8 +100,11 @@ struct FsLayer {
 /// A manifest as received: bytes, media type, digest and what it references.
 #[derive(Clone, Debug)]
 pub struct Manifest {
+    /// The document exactly as received, pushed unchanged so that its digest stays the same.
     pub bytes: bytes::Bytes,
+    /// Media type: the document's own, else the `Content-Type` header, else guessed from its shape.
     pub media_type: String,
+    /// The `sha256:` digest of `bytes` (for schema 1, the digest the registry announced).
     pub digest: String,
     /// Child manifests, for an index / manifest list.
     pub children: Vec<Descriptor>,

@@ -32,14 +32,18 @@ pub struct ImageRef {
 /// message can be shown on its own.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum ReferenceError {
+    /// Nothing, or only whitespace, was given.
     #[error("invalid image reference \"{0}\": it is empty")]
     Empty(String),
+    /// The repository path has upper-case letters (only the host may).
     #[error("invalid image reference \"{0}\": repository names must be lowercase")]
     Uppercase(String),
+    /// The repository path is longer than the distribution spec allows (255 characters).
     #[error(
         "invalid image reference \"{0}\": repository name is longer than {NAME_MAX} characters"
     )]
     TooLong(String),
+    /// Anything else the grammar rejects (or a digest that is not sha256), with the reason.
     #[error(
         "invalid image reference \"{0}\": {1}; expected host[:port]/path[:tag][@sha256:<64 hex>]"
     )]

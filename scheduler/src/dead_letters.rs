@@ -9,7 +9,7 @@ use mirror_fleet::amqp::AmqpQueue;
 
 /// Flags of `dead-letters`.
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     #[command(subcommand)]
     pub action: Action,
     #[command(flatten)]
@@ -18,7 +18,7 @@ pub struct Args {
 
 /// What to do with the parked jobs.
 #[derive(Debug, clap::Subcommand)]
-pub enum Action {
+pub(crate) enum Action {
     /// Show every parked job with the reason it was parked (they stay parked).
     List {
         /// Print JSON for scripts.
@@ -32,7 +32,7 @@ pub enum Action {
     Purge,
 }
 
-pub async fn run(args: Args) -> Result<ExitCode> {
+pub(crate) async fn run(args: Args) -> Result<ExitCode> {
     let queue = AmqpQueue::connect(args.broker.config(1)).await?;
     match args.action {
         Action::List { json } => {

@@ -18,10 +18,10 @@ use crate::summary::{RunReport, TagEntry};
 use mirror_common::plan::Plan;
 
 /// How far back the run history is read to find unfinished jobs of earlier runs.
-pub const UNFINISHED_WINDOW: Duration = Duration::from_secs(24 * 3600);
+pub(crate) const UNFINISHED_WINDOW: Duration = Duration::from_secs(24 * 3600);
 
 /// What was published.
-pub struct Published {
+pub(crate) struct Published {
     pub jobs: usize,
     pub tags: usize,
     /// Destination tags left out because an earlier run's job for them is unfinished.
@@ -29,7 +29,7 @@ pub struct Published {
 }
 
 /// Destination tags announced by runs in `history` whose results have not all come back.
-pub fn unfinished_tags(history: &[RunEvent]) -> HashSet<String> {
+pub(crate) fn unfinished_tags(history: &[RunEvent]) -> HashSet<String> {
     let mut pending: HashSet<String> = HashSet::new();
     for event in history {
         match event {
@@ -47,7 +47,7 @@ pub fn unfinished_tags(history: &[RunEvent]) -> HashSet<String> {
 /// Takes out of the plan the destination tags that the fleet's tag cache says already point
 /// at their job's digest (what the workers last pushed or saw there), and returns them as
 /// up-to-date report entries: a run where nothing changed publishes no job at all.
-pub async fn skip_cached(redis: &Redis, plan: &mut Plan) -> Vec<TagEntry> {
+pub(crate) async fn skip_cached(redis: &Redis, plan: &mut Plan) -> Vec<TagEntry> {
     let keys: Vec<(String, String, String)> = plan
         .jobs
         .iter()
@@ -88,7 +88,7 @@ pub async fn skip_cached(redis: &Redis, plan: &mut Plan) -> Vec<TagEntry> {
 }
 
 /// Publishes the plan's jobs (minus tags with unfinished jobs), announced by a RunStarted.
-pub async fn publish(queue: &AmqpQueue, plan: &mut Plan) -> Result<Published, QueueError> {
+pub(crate) async fn publish(queue: &AmqpQueue, plan: &mut Plan) -> Result<Published, QueueError> {
     let history = queue.read_history(UNFINISHED_WINDOW).await?;
     let unfinished = unfinished_tags(&history);
     let mut skipped = 0;
@@ -126,7 +126,7 @@ pub async fn publish(queue: &AmqpQueue, plan: &mut Plan) -> Result<Published, Qu
 }
 
 /// Consumes the run's results until every job is accounted for.
-pub async fn wait(
+pub(crate) async fn wait(
     mut subscription: RunSubscription,
     jobs: usize,
     report: &mut RunReport,

@@ -8,7 +8,7 @@ use mirror_common::mapping::{select_files, SelectError};
 
 /// Mapping file selection flags, shared by `validate` and `run`.
 #[derive(Debug, Clone, clap::Args)]
-pub struct MappingArgs {
+pub(crate) struct MappingArgs {
     /// Mapping files, or directories standing for every regular file in them (sorted by name).
     #[arg(value_name = "PATH")]
     pub paths: Vec<PathBuf>,
@@ -30,7 +30,7 @@ pub struct MappingArgs {
 impl MappingArgs {
     /// The files of the run, in order: the -f paths, then the PATH arguments, then
     /// --dir/--prefix (the order decides which file is "later" for duplicate destinations).
-    pub fn select(&self) -> Result<Vec<PathBuf>, SelectError> {
+    pub(crate) fn select(&self) -> Result<Vec<PathBuf>, SelectError> {
         let mut filenames = self.filenames.clone();
         filenames.extend(self.paths.iter().cloned());
         // MAPPING_FILE_PREFIX may be set in the environment of a run that only uses -f: the

@@ -22,7 +22,7 @@ const NOT_ATTEMPTED: &str = "not attempted: the run stopped after the first fail
 /// Runs every job of `plan` with `workers` in-process workers, adding results to `report`
 /// as they arrive. Without `continue_on_error` the run stops taking new jobs after the first
 /// failed one (as oc does); jobs not tried are reported as failed with that reason.
-pub async fn execute(
+pub(crate) async fn execute(
     plan: Plan,
     engine: Arc<CopyEngine>,
     workers: usize,

@@ -9,7 +9,7 @@ use crate::summary::{human_bytes, RunReport, TagEntry};
 use mirror_common::plan::Plan;
 
 /// Adds the tags whose source could not be resolved (no job was made for them).
-pub fn record_unresolved(plan: &Plan, report: &mut RunReport) {
+pub(crate) fn record_unresolved(plan: &Plan, report: &mut RunReport) {
     for (tag, origin) in &plan.unresolved {
         report.add_unjobbed(TagEntry {
             destination: tag.destination.clone(),
@@ -29,7 +29,11 @@ pub fn record_unresolved(plan: &Plan, report: &mut RunReport) {
 }
 
 /// Adds one job's result to the report and prints its lines; true when a tag failed.
-pub fn record_result(progress: &Progress, report: &mut RunReport, result: &JobResult) -> bool {
+pub(crate) fn record_result(
+    progress: &Progress,
+    report: &mut RunReport,
+    result: &JobResult,
+) -> bool {
     for entry in report.add(result) {
         match entry.status {
             TagStatus::Pushed => {

@@ -10,7 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 const LOG_EVERY: Duration = Duration::from_secs(5);
 
 /// Jobs done out of a total, shown the way the output device suits.
-pub enum Progress {
+pub(crate) enum Progress {
     Bar(ProgressBar),
     Log {
         total: u64,
@@ -22,7 +22,7 @@ pub enum Progress {
 
 impl Progress {
     /// A bar when stderr is a terminal, log lines otherwise.
-    pub fn new(total: usize) -> Self {
+    pub(crate) fn new(total: usize) -> Self {
         if std::io::stderr().is_terminal() {
             let bar = ProgressBar::new(total as u64);
             let style =
@@ -42,7 +42,7 @@ impl Progress {
     }
 
     /// One job finished.
-    pub fn job_done(&mut self, failed: bool) {
+    pub(crate) fn job_done(&mut self, failed: bool) {
         match self {
             Progress::Bar(bar) => {
                 bar.inc(1);
@@ -67,7 +67,7 @@ impl Progress {
     }
 
     /// Prints a result line on stdout without tearing the bar.
-    pub fn println(&self, line: &str) {
+    pub(crate) fn println(&self, line: &str) {
         match self {
             Progress::Bar(bar) => bar.suspend(|| println!("{line}")),
             Progress::Log { .. } => println!("{line}"),
@@ -75,7 +75,7 @@ impl Progress {
     }
 
     /// Prints a message on stderr without tearing the bar.
-    pub fn eprintln(&self, line: &str) {
+    pub(crate) fn eprintln(&self, line: &str) {
         match self {
             Progress::Bar(bar) => bar.suspend(|| eprintln!("{line}")),
             Progress::Log { .. } => eprintln!("{line}"),
@@ -83,7 +83,7 @@ impl Progress {
     }
 
     /// Removes the bar.
-    pub fn finish(&self) {
+    pub(crate) fn finish(&self) {
         if let Progress::Bar(bar) = self {
             bar.finish_and_clear();
         }

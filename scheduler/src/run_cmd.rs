@@ -24,7 +24,7 @@ use crate::summary::{print_rejected, RunReport};
 
 /// Flags of `run`.
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     #[command(flatten)]
     pub files: MappingArgs,
     /// Run the jobs in this process with an in-memory queue and blob index (no RabbitMQ,
@@ -72,7 +72,7 @@ pub struct Args {
 }
 
 /// Runs once, or forever on `--schedule`; the exit status is 0 only when every tag made it.
-pub async fn run(args: Args) -> Result<ExitCode> {
+pub(crate) async fn run(args: Args) -> Result<ExitCode> {
     match &args.schedule {
         None => run_once(&args).await,
         Some(expr) => {

@@ -11,7 +11,7 @@ use croner::parser::{CronParser, Seconds};
 use croner::Cron;
 
 /// Calls `run` at every occurrence of `expr` until a signal arrives.
-pub async fn every<F, Fut>(expr: &str, mut run: F) -> Result<ExitCode>
+pub(crate) async fn every<F, Fut>(expr: &str, mut run: F) -> Result<ExitCode>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<ExitCode>>,

@@ -24,7 +24,7 @@ use uuid::Uuid;
 
 /// Flags of `status`.
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     #[command(flatten)]
     pub broker: BrokerArgs,
     /// RabbitMQ management API; credentials are those of the AMQP URL.
@@ -47,7 +47,7 @@ pub struct Args {
 
 /// One queue's numbers; `in_flight` is known only through the management API.
 #[derive(Debug, Serialize)]
-pub struct QueueStatus {
+pub(crate) struct QueueStatus {
     pub name: String,
     pub role: &'static str,
     pub ready: u64,
@@ -57,7 +57,7 @@ pub struct QueueStatus {
 
 /// One run's progress.
 #[derive(Debug, Default, Serialize)]
-pub struct RunStatus {
+pub(crate) struct RunStatus {
     pub run_id: Uuid,
     pub started_at: u64,
     pub jobs: usize,
@@ -71,7 +71,7 @@ pub struct RunStatus {
 
 /// A failed tag and why.
 #[derive(Debug, Serialize)]
-pub struct Failure {
+pub(crate) struct Failure {
     pub destination: String,
     /// What kind of failure (`not_found`, `denied`, `network`, ...).
     pub kind: Option<FailureKind>,
@@ -80,7 +80,7 @@ pub struct Failure {
 
 /// Everything `status` shows.
 #[derive(Debug, Serialize)]
-pub struct Status {
+pub(crate) struct Status {
     /// Where the numbers came from (and why in-flight counts are missing, if they are).
     pub source: String,
     pub queues: Vec<QueueStatus>,
@@ -89,7 +89,7 @@ pub struct Status {
     pub runs: Vec<RunStatus>,
 }
 
-pub async fn run(args: Args) -> Result<std::process::ExitCode> {
+pub(crate) async fn run(args: Args) -> Result<std::process::ExitCode> {
     let queue = AmqpQueue::connect(args.broker.config(1)).await?;
     let status = collect(&queue, &args).await?;
     queue.close().await;
@@ -168,7 +168,7 @@ async fn collect(queue: &AmqpQueue, args: &Args) -> Result<Status> {
 }
 
 /// Progress of every run in the history, newest first.
-pub fn runs(history: &[RunEvent]) -> Vec<RunStatus> {
+pub(crate) fn runs(history: &[RunEvent]) -> Vec<RunStatus> {
     let mut by_run: BTreeMap<Uuid, RunStatus> = BTreeMap::new();
     for event in history {
         match event {

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 /// One destination tag in the report.
 #[derive(Debug, Clone, Serialize)]
-pub struct TagEntry {
+pub(crate) struct TagEntry {
     pub destination: String,
     pub source: String,
     pub digest: Option<String>,
@@ -26,14 +26,14 @@ pub struct TagEntry {
 
 /// A rejected mapping file and why.
 #[derive(Debug, Clone, Serialize)]
-pub struct RejectedFile {
+pub(crate) struct RejectedFile {
     pub file: String,
     pub errors: Vec<String>,
 }
 
 /// Totals of a run.
 #[derive(Debug, Clone, Default, Serialize)]
-pub struct Totals {
+pub(crate) struct Totals {
     pub jobs: usize,
     #[serde(flatten)]
     pub tags: TagCounts,
@@ -45,7 +45,7 @@ pub struct Totals {
 
 /// Everything a run reports, built as results arrive.
 #[derive(Debug, Clone, Serialize)]
-pub struct RunReport {
+pub(crate) struct RunReport {
     pub run_id: Uuid,
     pub dry_run: bool,
     pub files: Vec<String>,
@@ -56,7 +56,7 @@ pub struct RunReport {
 
 impl RunReport {
     /// An empty report for a run over `set`.
-    pub fn new(run_id: Uuid, dry_run: bool, set: &MappingSet) -> Self {
+    pub(crate) fn new(run_id: Uuid, dry_run: bool, set: &MappingSet) -> Self {
         let rejected_files: Vec<RejectedFile> = set
             .rejected
             .iter()
@@ -80,7 +80,7 @@ impl RunReport {
     }
 
     /// Adds one job's result; returns the entries it added.
-    pub fn add(&mut self, result: &JobResult) -> &[TagEntry] {
+    pub(crate) fn add(&mut self, result: &JobResult) -> &[TagEntry] {
         let start = self.tags.len();
         self.totals.jobs += 1;
         self.totals.blobs.add(&result.report.stats);
@@ -100,7 +100,7 @@ impl RunReport {
     }
 
     /// Adds a tag that failed before any job ran (its source could not be resolved).
-    pub fn add_unjobbed(&mut self, entry: TagEntry) {
+    pub(crate) fn add_unjobbed(&mut self, entry: TagEntry) {
         self.count(entry.status);
         self.tags.push(entry);
     }
@@ -110,12 +110,12 @@ impl RunReport {
     }
 
     /// True when every tag made it and no file was rejected.
-    pub fn succeeded(&self) -> bool {
+    pub(crate) fn succeeded(&self) -> bool {
         self.totals.tags.failed == 0 && self.rejected_files.is_empty()
     }
 
     /// The summary lines printed at the end of a run.
-    pub fn summary(&self) -> String {
+    pub(crate) fn summary(&self) -> String {
         let t = &self.totals;
         let b = &t.blobs;
         if self.dry_run {
@@ -154,7 +154,7 @@ impl RunReport {
     }
 
     /// Writes the report as JSON.
-    pub fn write_json(&self, path: &Path) -> anyhow::Result<()> {
+    pub(crate) fn write_json(&self, path: &Path) -> anyhow::Result<()> {
         let text = serde_json::to_vec_pretty(self)?;
         std::fs::write(path, text)
             .map_err(|e| anyhow::anyhow!("writing report {}: {e}", path.display()))
@@ -163,7 +163,7 @@ impl RunReport {
 
 /// Prints every error of the rejected files and one line per rejected file (stderr);
 /// returns the number of errors.
-pub fn print_rejected(set: &MappingSet) -> usize {
+pub(crate) fn print_rejected(set: &MappingSet) -> usize {
     let mut errors = 0;
     for (file, file_errors) in &set.rejected {
         for e in file_errors {
@@ -181,7 +181,7 @@ pub fn print_rejected(set: &MappingSet) -> usize {
 }
 
 /// `12.3 MiB`-style sizes for humans.
-pub fn human_bytes(n: u64) -> String {
+pub(crate) fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut v = n as f64;
     let mut u = 0;

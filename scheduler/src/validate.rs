@@ -12,14 +12,14 @@ use crate::summary::print_rejected;
 
 /// `validate` reads the files of a run without touching any registry.
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     #[command(flatten)]
     pub files: MappingArgs,
 }
 
 /// Runs the command: an `Err` is a selection problem (a missing path, a prefix matching
 /// nothing); problems inside files are printed and give exit status 1.
-pub fn run(args: &Args) -> Result<ExitCode> {
+pub(crate) fn run(args: &Args) -> Result<ExitCode> {
     let files = args.files.select()?;
     let set = load(&files);
     let errors = print_rejected(&set);

@@ -13,11 +13,11 @@
 use std::io::Write;
 use std::sync::Arc;
 
+use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, CHACHA20_POLY1305};
+use aws_lc_rs::digest::{Context as Sha256, SHA256};
 use bytes::Bytes;
 use flate2::write::GzEncoder;
 use rand::RngCore;
-use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, CHACHA20_POLY1305};
-use ring::digest::{Context as Sha256, SHA256};
 
 use crate::fixtures::Format;
 use crate::media_types;
@@ -34,7 +34,7 @@ pub const UPLOAD_CHUNK: usize = 8 * 1024 * 1024;
 pub fn sha256_digest(data: &[u8]) -> String {
     format!(
         "sha256:{}",
-        hex::encode(ring::digest::digest(&SHA256, data))
+        hex::encode(aws_lc_rs::digest::digest(&SHA256, data))
     )
 }
 

@@ -458,9 +458,8 @@ fn package_binaries(dir: &Path) -> (String, Vec<String>) {
     (package, bins)
 }
 
-#[test]
-fn dockerfile_builds_the_workspace_binaries_into_a_non_root_image() {
-    let steps = dockerfile();
+/// The builder stage, checked: the stage's name and the binaries it builds.
+fn builder_stage(steps: &[(usize, String, String)]) -> (String, BTreeSet<String>) {
     let froms: Vec<&String> = steps
         .iter()
         .filter(|(_, w, _)| w == "FROM")
@@ -530,6 +529,19 @@ fn dockerfile_builds_the_workspace_binaries_into_a_non_root_image() {
         );
     }
 
+    (builder_alias, built)
+}
+
+#[test]
+fn dockerfile_builds_the_workspace_binaries_from_every_member() {
+    let (_, built) = builder_stage(&dockerfile());
+    assert_eq!(built.len(), BINARIES.len());
+}
+
+#[test]
+fn dockerfile_ships_the_binaries_in_a_non_root_image() {
+    let steps = dockerfile();
+    let (builder_alias, built) = builder_stage(&steps);
     // The runtime stage: each COPY --from is a built binary, into /usr/local/bin.
     let workdir = steps
         .iter()
@@ -591,24 +603,19 @@ fn dockerfile_builds_the_workspace_binaries_into_a_non_root_image() {
     }
 }
 
-#[test]
-fn local_stack_mirrors_through_two_workers_and_leaves_no_process_behind() {
-    let worker = mirror_tests::binary("mirror-worker");
-    mirror_tests::binary("mirror-scheduler");
-    let bin_dir = worker.parent().unwrap();
-    let tmp = tempfile::tempdir().unwrap();
-    let pidfile = tmp.path().join("pids");
-    let id = format!(
-        "stacktest-{:x}{}",
-        rand::random::<u32>(),
-        std::process::id()
-    );
+/// Runs `deploy/local/stack.sh` with debug binaries from `bin_dir` under stack id `id` (its
+/// queue and Redis prefix), at most 300 s; returns its exit status, stdout and stderr.
+fn run_stack(
+    bin_dir: &Path,
+    id: &str,
+    pidfile: &Path,
+) -> (std::process::ExitStatus, String, String) {
     let mut child = Command::new("bash")
         .arg(root().join("deploy/local/stack.sh"))
         .env("STACK_PROFILE", "debug")
         .env("STACK_BIN_DIR", bin_dir)
-        .env("STACK_ID", &id)
-        .env("STACK_PIDFILE", &pidfile)
+        .env("STACK_ID", id)
+        .env("STACK_PIDFILE", pidfile)
         .env_remove("AMQP_URL")
         .env_remove("REDIS_URL")
         .stdin(Stdio::null())
@@ -641,6 +648,22 @@ fn local_stack_mirrors_through_two_workers_and_leaves_no_process_behind() {
     };
     let out = out_reader.join().unwrap();
     let err = err_reader.join().unwrap();
+    (status, out, err)
+}
+
+#[test]
+fn local_stack_mirrors_through_two_workers_and_leaves_no_process_behind() {
+    let worker = mirror_tests::binary("mirror-worker");
+    mirror_tests::binary("mirror-scheduler");
+    let bin_dir = worker.parent().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let pidfile = tmp.path().join("pids");
+    let id = format!(
+        "stacktest-{:x}{}",
+        rand::random::<u32>(),
+        std::process::id()
+    );
+    let (status, out, err) = run_stack(bin_dir, &id, &pidfile);
     assert!(status.success(), "stack.sh exited {status}:\n{out}\n{err}");
 
     // oc's lines for every destination tag.

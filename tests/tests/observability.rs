@@ -57,6 +57,29 @@ fn sample(s: &HashMap<String, f64>, key: &str) -> f64 {
     s.get(key).copied().unwrap_or(0.0)
 }
 
+/// Every line is a JSON object; each job's "job finished" line names its run, job, image:
+/// those three, one entry per finished job.
+fn finished_jobs(log: &str) -> Vec<(String, String, String)> {
+    let mut jobs = Vec::new();
+    for line in log.lines().filter(|l| !l.trim().is_empty()) {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert!(v.is_object(), "{line}");
+        if v["message"] == "job finished" {
+            let span = &v["span"];
+            assert_eq!(span["name"], "job", "{line}");
+            let field = |k: &str| {
+                span[k]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("no {k}: {line}"))
+                    .to_string()
+            };
+            jobs.push((field("run_id"), field("job_id"), field("image")));
+        }
+    }
+    jobs
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_count_the_work_and_json_logs_carry_the_job() {
     let src = Registry::start().await.unwrap();
@@ -137,25 +160,8 @@ async fn metrics_count_the_work_and_json_logs_carry_the_job() {
         assert!(sample(&m, &key) > 0.0, "{key} in {m:?}");
     }
 
-    // Every line is a JSON object; each job's "job finished" line names its run, job, image.
     let log = w.log();
-    let mut jobs = Vec::new();
-    for line in log.lines().filter(|l| !l.trim().is_empty()) {
-        let v: serde_json::Value =
-            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
-        assert!(v.is_object(), "{line}");
-        if v["message"] == "job finished" {
-            let span = &v["span"];
-            assert_eq!(span["name"], "job", "{line}");
-            let field = |k: &str| {
-                span[k]
-                    .as_str()
-                    .unwrap_or_else(|| panic!("no {k}: {line}"))
-                    .to_string()
-            };
-            jobs.push((field("run_id"), field("job_id"), field("image")));
-        }
-    }
+    let jobs = finished_jobs(&log);
     assert_eq!(jobs.len(), 3, "{log}");
     assert!(jobs.iter().all(|j| j.0 == jobs[0].0), "one run: {jobs:?}");
     let mut ids: Vec<_> = jobs.iter().map(|j| j.1.clone()).collect();

@@ -24,16 +24,14 @@ fn stderr(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stderr).to_string()
 }
 
-#[tokio::test]
-async fn mapping_with_globs_tagless_sources_and_indexes_mirrors_every_tag_then_reruns_as_no_op() {
-    let src = Registry::start().await.unwrap();
-    let dst = Registry::start().await.unwrap();
-    let (s, d) = (src.host(), dst.host());
+/// Three release tags, two tools tags and a three-platform index at the source; returns the
+/// destination tags the demo mapping should produce, with their digests.
+async fn seed_globs_tagless_and_index(src: &Registry) -> Vec<(String, String)> {
     let base = Layer::random(30_000);
     let mut expected = Vec::new();
     for tag in ["4.15.0", "4.15.1", "4.16.0"] {
         let img = push_image(
-            &src,
+            src,
             "ocp/release",
             tag,
             ImageSpec::new(vec![base.clone(), Layer::random(2_000)]),
@@ -44,7 +42,7 @@ async fn mapping_with_globs_tagless_sources_and_indexes_mirrors_every_tag_then_r
     }
     for tag in ["a", "b"] {
         let img = push_image(
-            &src,
+            src,
             "tools/all",
             tag,
             ImageSpec::new(vec![base.clone(), Layer::random(1_000)]),
@@ -54,7 +52,7 @@ async fn mapping_with_globs_tagless_sources_and_indexes_mirrors_every_tag_then_r
         expected.push((format!("mirror/all:{tag}"), img.digest));
     }
     let index = push_index(
-        &src,
+        src,
         "multi/app",
         "v1",
         three_platform_index_spec(),
@@ -64,6 +62,15 @@ async fn mapping_with_globs_tagless_sources_and_indexes_mirrors_every_tag_then_r
     .unwrap();
     expected.push(("mirror/app:v1".into(), index.digest.clone()));
     expected.push(("mirror/app:latest".into(), index.digest.clone()));
+    expected
+}
+
+#[tokio::test]
+async fn mapping_with_globs_tagless_sources_and_indexes_mirrors_every_tag_then_reruns_as_no_op() {
+    let src = Registry::start().await.unwrap();
+    let dst = Registry::start().await.unwrap();
+    let (s, d) = (src.host(), dst.host());
+    let mut expected = seed_globs_tagless_and_index(&src).await;
     let dir = tempfile::tempdir().unwrap();
     let file = write(
         dir.path(),

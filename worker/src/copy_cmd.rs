@@ -10,7 +10,7 @@ use mirror_common::reference::ImageRef;
 use mirror_common::report::TagStatus;
 
 #[derive(clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// Source image: registry/repo:tag or registry/repo@sha256:...
     source: String,
     /// Destinations: registry/repo:tag, or registry/repo to keep the source tag.
@@ -23,7 +23,7 @@ pub struct Args {
 }
 
 /// Runs the copy; returns the process exit code (0 only when every destination made it).
-pub async fn run(args: Args) -> i32 {
+pub(crate) async fn run(args: Args) -> i32 {
     match copy(args).await {
         Ok(code) => code,
         Err(e) => {

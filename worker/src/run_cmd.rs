@@ -34,7 +34,7 @@ use tracing::Instrument;
 
 /// Flags of `run`.
 #[derive(clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     #[command(flatten)]
     pub broker: BrokerArgs,
     /// Jobs copied at the same time (the consumer's prefetch).
@@ -59,7 +59,7 @@ pub struct Args {
 }
 
 /// Runs until SIGTERM/SIGINT; the exit status is 0 after a clean drain.
-pub async fn run(args: Args) -> anyhow::Result<i32> {
+pub(crate) async fn run(args: Args) -> anyhow::Result<i32> {
     let shutdown = crate::shutdown::on_signal();
     let opts = args.copy.options(false).map_err(anyhow::Error::msg)?;
     let rates = parse_rates(&args.rates).map_err(anyhow::Error::msg)?;

@@ -71,7 +71,9 @@ pub enum SelectError {
         "mapping path \"{path}\": {error}; expected a mapping file or a directory of mapping files"
     )]
     Missing {
+        /// The path as given.
         path: PathBuf,
+        /// Why it could not be examined.
         error: std::io::Error,
     },
     /// A path that is neither a regular file nor a directory (socket, device, ...).
@@ -80,7 +82,9 @@ pub enum SelectError {
     /// A directory that cannot be listed.
     #[error("cannot list directory \"{path}\": {error}")]
     ReadDir {
+        /// The directory.
         path: PathBuf,
+        /// Why it could not be listed.
         error: std::io::Error,
     },
     /// A `-f DIR` with no regular file in it.
@@ -90,7 +94,12 @@ pub enum SelectError {
     EmptyDir(PathBuf),
     /// `--dir DIR --prefix PREFIX` where no file name starts with PREFIX.
     #[error("no file in directory \"{}\" has a name starting with \"{prefix}\"", dir.display())]
-    NoMatch { dir: PathBuf, prefix: String },
+    NoMatch {
+        /// The directory given with `--dir`.
+        dir: PathBuf,
+        /// The file name prefix no file matched.
+        prefix: String,
+    },
     /// `--dir` given without a prefix.
     #[error("--dir \"{0}\" needs a file name prefix (--prefix or MAPPING_FILE_PREFIX); to take every file of a directory use -f DIR")]
     DirWithoutPrefix(PathBuf),

@@ -12,10 +12,12 @@ use super::{QueueError, Shared};
 /// One queue's numbers.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct QueueCount {
+    /// The queue name (`{p}.jobs`, ...).
     pub name: String,
     /// Messages ready for delivery (not those delivered and not yet acknowledged; for the
     /// history stream, whatever the broker reports for a stream).
     pub ready: u32,
+    /// Consumers attached to the queue (workers, for the jobs queue).
     pub consumers: u32,
 }
 

@@ -186,8 +186,6 @@ impl AmqpQueue {
         consume::stop(&self.shared).await
     }
 
-    /// Closes the connection. Unacknowledged jobs go back to the queue (and to other
-    /// workers); pending operations fail.
     /// Deletes every queue and the exchange of this prefix, jobs and history included (an
     /// installation being removed, or a test cleaning up after itself).
     pub async fn delete_topology(&self) -> Result<(), QueueError> {
@@ -215,6 +213,8 @@ impl AmqpQueue {
         Ok(())
     }
 
+    /// Closes the connection. Unacknowledged jobs go back to the queue (and to other
+    /// workers); pending operations fail.
     pub async fn close(&self) {
         self.shared.closing.store(true, Ordering::SeqCst);
         if self.shared.connection.status().connected() {

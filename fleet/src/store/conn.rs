@@ -39,7 +39,7 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub fn new(config: RedisConfig) -> Self {
+    pub(crate) fn new(config: RedisConfig) -> Self {
         let client = match Client::open(config.url.as_str()) {
             Ok(c) => Some(c),
             Err(e) => {
@@ -82,7 +82,7 @@ impl Shared {
     }
 
     /// Sends a PING so a Redis that is down at start shows as degraded right away.
-    pub async fn ping(&self) {
+    pub(crate) async fn ping(&self) {
         let _: Option<String> = self
             .call("PING", |mut c| async move {
                 redis::cmd("PING").query_async(&mut c).await
@@ -90,13 +90,13 @@ impl Shared {
             .await;
     }
 
-    pub fn is_degraded(&self) -> bool {
+    pub(crate) fn is_degraded(&self) -> bool {
         self.degraded.load(Ordering::Acquire)
     }
 
     /// Runs one Redis interaction within `op_timeout`. `None` means "Redis could not answer":
     /// the caller falls back to what it would do without Redis.
-    pub async fn call<T, F, Fut>(&self, what: &'static str, f: F) -> Option<T>
+    pub(crate) async fn call<T, F, Fut>(&self, what: &'static str, f: F) -> Option<T>
     where
         F: FnOnce(ConnectionManager) -> Fut,
         Fut: Future<Output = RedisResult<T>>,
@@ -105,7 +105,7 @@ impl Shared {
     }
 
     /// [`Self::call`] with another time limit (large batches).
-    pub async fn call_within<T, F, Fut>(
+    pub(crate) async fn call_within<T, F, Fut>(
         &self,
         what: &'static str,
         limit: Duration,

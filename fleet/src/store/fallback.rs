@@ -31,7 +31,7 @@ impl State {
 
 impl LocalThrottle {
     /// Pauses `registry` for `duration` from now, unless it is paused for longer already.
-    pub fn pause(&self, registry: &str, duration: Duration) {
+    pub(crate) fn pause(&self, registry: &str, duration: Duration) {
         let now = Instant::now();
         let until = now + duration;
         let mut map = self.registries.lock().unwrap_or_else(|p| p.into_inner());
@@ -44,7 +44,7 @@ impl LocalThrottle {
     }
 
     /// How long `registry` is still paused for, if it is.
-    pub fn pause_left(&self, registry: &str) -> Option<Duration> {
+    pub(crate) fn pause_left(&self, registry: &str) -> Option<Duration> {
         let now = Instant::now();
         let map = self.registries.lock().unwrap_or_else(|p| p.into_inner());
         map.get(registry)
@@ -55,7 +55,7 @@ impl LocalThrottle {
 
     /// Takes a token at `rate` per second: `None` when granted, else how long to wait
     /// before trying again.
-    pub fn take(&self, registry: &str, rate: f64) -> Option<Duration> {
+    pub(crate) fn take(&self, registry: &str, rate: f64) -> Option<Duration> {
         let now = Instant::now();
         let capacity = rate.max(1.0);
         let mut map = self.registries.lock().unwrap_or_else(|p| p.into_inner());

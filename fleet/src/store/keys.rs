@@ -24,7 +24,7 @@ pub(crate) struct Keys {
 }
 
 impl Keys {
-    pub fn new(prefix: &str) -> Self {
+    pub(crate) fn new(prefix: &str) -> Self {
         Keys {
             prefix: prefix.to_string(),
         }
@@ -34,27 +34,27 @@ impl Keys {
         format!("{}:{{{}}}:{}", self.prefix, registry, rest)
     }
 
-    pub fn blob(&self, registry: &str, digest: &str) -> String {
+    pub(crate) fn blob(&self, registry: &str, digest: &str) -> String {
         self.registry(registry, &format!("blob:{digest}"))
     }
 
-    pub fn lease(&self, registry: &str, digest: &str) -> String {
+    pub(crate) fn lease(&self, registry: &str, digest: &str) -> String {
         self.registry(registry, &format!("lease:{digest}"))
     }
 
-    pub fn dest_tag(&self, registry: &str, repository: &str, tag: &str) -> String {
+    pub(crate) fn dest_tag(&self, registry: &str, repository: &str, tag: &str) -> String {
         self.registry(registry, &format!("tag:{repository}:{tag}"))
     }
 
-    pub fn pause(&self, registry: &str) -> String {
+    pub(crate) fn pause(&self, registry: &str) -> String {
         self.registry(registry, "pause")
     }
 
-    pub fn bucket(&self, registry: &str) -> String {
+    pub(crate) fn bucket(&self, registry: &str) -> String {
         self.registry(registry, "bucket")
     }
 
-    pub fn run(&self, run_id: Uuid) -> String {
+    pub(crate) fn run(&self, run_id: Uuid) -> String {
         format!("{}:run:{{{}}}", self.prefix, run_id)
     }
 }

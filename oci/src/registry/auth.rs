@@ -18,6 +18,7 @@ use super::error::RegistryError;
 /// Access wanted on one repository.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Access {
+    /// Pull only: read manifests and blobs.
     Pull,
     /// Pull and push (a registry needs pull to answer HEADs during a push).
     Push,
@@ -62,9 +63,13 @@ impl Scope {
 /// How a registry wants to be spoken to, learnt from its first 401.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Challenge {
+    /// HTTP Basic: the username and password go with every request.
     Basic,
+    /// Bearer tokens from a token service, one per scope, cached until they expire.
     Bearer {
+        /// The token service URL.
         realm: String,
+        /// The `service` parameter passed on to the token service, when given.
         service: Option<String>,
     },
 }

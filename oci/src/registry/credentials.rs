@@ -15,7 +15,9 @@ use super::error::RegistryError;
 /// A username and password for one registry.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Credential {
+    /// The user name to log in with.
     pub username: String,
+    /// The password (or token); never shown in `Debug` output.
     pub password: String,
 }
 

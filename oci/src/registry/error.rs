@@ -11,42 +11,68 @@ pub enum RegistryError {
     /// The registry answered with an unexpected HTTP status.
     #[error("registry {registry}: {method} {path}: HTTP {status}{}: {message}", code.as_ref().map(|c| format!(" {c}")).unwrap_or_default())]
     Status {
+        /// The registry host (`quay.io`, `127.0.0.1:5000`).
         registry: String,
+        /// The HTTP method of the request (`GET`, `PUT`, ...).
         method: String,
+        /// The URL path of the request (`token from HOST` for a token request).
         path: String,
+        /// The HTTP status the registry answered with.
         status: u16,
         /// The distribution error code (`MANIFEST_UNKNOWN`, `DENIED`, ...), when given.
         code: Option<ErrorCode>,
+        /// The registry's own error message, or the start of the body when it sent none.
         message: String,
     },
     /// The request did not get an answer (connection refused, reset, TLS, timeout).
     #[error("registry {registry}: {method} {path}: {message}")]
     Transport {
+        /// The registry host (`quay.io`, `127.0.0.1:5000`).
         registry: String,
+        /// The HTTP method of the request (`GET`, `PUT`, ...).
         method: String,
+        /// The URL path of the request (`token from HOST` for a token request).
         path: String,
+        /// What failed, with its causes (the URL and its query are left out).
         message: String,
     },
     /// Credentials are missing or were refused.
     #[error("registry {registry}: authentication failed: {message}")]
-    Auth { registry: String, message: String },
+    Auth {
+        /// The registry host (`quay.io`, `127.0.0.1:5000`).
+        registry: String,
+        /// Why: no credentials for a registry that requires them, refused credentials, or an
+        /// unusable challenge or token service.
+        message: String,
+    },
     /// A manifest or tag that does not exist.
     #[error("{reference}: not found (registry {registry} answered {code})")]
     NotFound {
+        /// The registry host (`quay.io`, `127.0.0.1:5000`).
         registry: String,
+        /// What was looked for (`registry/repository:tag`, `…@sha256:…`).
         reference: String,
+        /// The distribution error code (`MANIFEST_UNKNOWN`, `BLOB_UNKNOWN`, ...).
         code: ErrorCode,
     },
     /// Bytes whose sha256 is not the digest they were asked for.
     #[error("{what}: digest mismatch: expected {expected}, got {actual}")]
     DigestMismatch {
+        /// The content checked (a manifest reference, or a blob with its source and size).
         what: String,
+        /// The digest asked for (or announced by the registry).
         expected: String,
+        /// The digest of the bytes received.
         actual: String,
     },
     /// A response that does not follow the distribution spec.
     #[error("registry {registry}: {message}")]
-    Protocol { registry: String, message: String },
+    Protocol {
+        /// The registry host (`quay.io`, `127.0.0.1:5000`).
+        registry: String,
+        /// What was wrong with the response (bad URL, media type, JSON, pagination...).
+        message: String,
+    },
     /// Local configuration (credentials file, CA file) is unusable.
     #[error("{0}")]
     Config(String),
