@@ -201,3 +201,104 @@ async fn resolve_sources(
 fn unresolved(e: &RegistryError) -> Unresolved {
     (FailureKind::of(e), e.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use mirror_oci::memory::{MemoryRegistries, Op};
+
+    use super::*;
+    use crate::mapping::load;
+
+    fn set(dir: &tempfile::TempDir, name: &str, text: &str) -> MappingSet {
+        let path: PathBuf = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        load(&[path])
+    }
+
+    fn destinations(plan: &Plan) -> Vec<Vec<String>> {
+        plan.jobs
+            .iter()
+            .map(|j| j.destinations.iter().map(ToString::to_string).collect())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_glob_is_expanded_by_one_listing_and_each_tag_resolved_once() {
+        let r = MemoryRegistries::new();
+        for tag in ["4.15.0", "4.15.1", "4.16.0"] {
+            r.add_image("src.io", "ocp/release", tag, &[tag.as_bytes()]);
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let text = "src.io/ocp/release:4.15* dst.io/m/release\n\
+                    src.io/ocp/release:4.15* dst.io/n/release\n";
+        let plan = plan(set(&dir, "m", text), &r, Uuid::new_v4()).await;
+        assert_eq!(
+            destinations(&plan),
+            [
+                ["dst.io/m/release:4.15.0"],
+                ["dst.io/n/release:4.15.0"],
+                ["dst.io/m/release:4.15.1"],
+                ["dst.io/n/release:4.15.1"]
+            ]
+        );
+        assert_eq!(r.count(Op::ListTags), 1, "one listing per repository");
+        assert_eq!(r.count(Op::HeadManifest), 2, "one HEAD per source tag");
+        let job = &plan.jobs[0];
+        assert_eq!(
+            r.tag("src.io", "ocp/release", "4.15.0"),
+            Some(job.digest.clone())
+        );
+        assert_eq!(
+            job.origins,
+            [format!("{}:1", dir.path().join("m").display())]
+        );
+    }
+
+    #[tokio::test]
+    async fn tags_of_one_image_in_one_repository_make_one_job() {
+        let r = MemoryRegistries::new();
+        r.add_image("src.io", "a/app", "v1", &[b"x"]);
+        let dir = tempfile::tempdir().unwrap();
+        let text = "src.io/a/app:v1 dst.io/m/app:v1 dst.io/m/app:latest dst.io/o/app\n";
+        let plan = plan(set(&dir, "m", text), &r, Uuid::new_v4()).await;
+        assert_eq!(
+            destinations(&plan),
+            vec![
+                vec!["dst.io/m/app:v1", "dst.io/m/app:latest"],
+                vec!["dst.io/o/app:v1"]
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_missing_source_fails_its_tags_as_not_found_with_their_origin() {
+        let r = MemoryRegistries::new();
+        r.add_image("src.io", "a/app", "v1", &[b"x"]);
+        let dir = tempfile::tempdir().unwrap();
+        let text = "src.io/a/app:v1 dst.io/m/app:v1\nsrc.io/a/app:v2 dst.io/m/app:v2\n";
+        let plan = plan(set(&dir, "m", text), &r, Uuid::new_v4()).await;
+        assert_eq!(plan.jobs.len(), 1);
+        let (tag, origin) = &plan.unresolved[0];
+        assert_eq!(tag.destination, "dst.io/m/app:v2");
+        assert_eq!(tag.failure, Some(FailureKind::NotFound));
+        assert!(origin.ends_with("m:2"), "{origin}");
+    }
+
+    #[tokio::test]
+    async fn a_file_whose_glob_source_cannot_be_listed_contributes_nothing() {
+        let r = MemoryRegistries::new();
+        r.add_image("src.io", "a/app", "v1", &[b"x"]);
+        let dir = tempfile::tempdir().unwrap();
+        let text = "src.io/a/app:v1 dst.io/m/app:v1\nsrc.io/none/here:* dst.io/m/none\n";
+        let plan = plan(set(&dir, "m", text), &r, Uuid::new_v4()).await;
+        assert!(plan.jobs.is_empty());
+        assert_eq!(plan.set.rejected.len(), 1);
+        let error = plan.set.rejected[0].1[0].to_string();
+        assert!(
+            error.contains("cannot list the tags of src.io/none/here"),
+            "{error}"
+        );
+    }
+}
