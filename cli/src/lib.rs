@@ -240,9 +240,15 @@ pub struct RedisArgs {
         value_name = "PREFIX"
     )]
     pub redis_prefix: String,
-    /// How long blob locations and tag digests are trusted.
+    /// How long blob locations are trusted.
     #[arg(long = "index-ttl", default_value_t = RedisConfig::DEFAULT_TTL.into(), value_name = "DURATION")]
     pub index_ttl: humantime::Duration,
+    /// How long the digest of a destination tag is trusted before a run checks it again
+    /// with a HEAD (each tag at a random point between half and all of it, so every run
+    /// re-checks a share): a tag deleted or overwritten at the destination is repaired
+    /// within this age.
+    #[arg(long = "tag-cache-max-age", default_value_t = RedisConfig::DEFAULT_TAG_MAX_AGE.into(), value_name = "DURATION")]
+    pub tag_cache_max_age: humantime::Duration,
     /// Lifetime of an upload lease; a dead uploader's lease frees up after it.
     #[arg(long = "lease-ttl", default_value_t = RedisConfig::DEFAULT_LEASE_TTL.into(), value_name = "DURATION")]
     pub lease_ttl: humantime::Duration,
@@ -254,6 +260,7 @@ impl RedisArgs {
         RedisConfig {
             prefix: self.redis_prefix.clone(),
             ttl: self.index_ttl.into(),
+            tag_max_age: self.tag_cache_max_age.into(),
             lease_ttl: self.lease_ttl.into(),
             ..RedisConfig::new(self.redis_url.clone())
         }

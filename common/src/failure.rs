@@ -34,6 +34,11 @@ pub enum FailureKind {
     BadJob,
     /// Not tried: the run stopped after an earlier failure.
     NotAttempted,
+    /// Not tried in this run: an earlier run's job for the tag has not reported, and the
+    /// tag is not at its source digest yet.
+    Pending,
+    /// The job ran past its deadline.
+    Deadline,
 }
 
 impl FailureKind {
@@ -78,6 +83,8 @@ impl FailureKind {
             FailureKind::Config => "config",
             FailureKind::BadJob => "bad_job",
             FailureKind::NotAttempted => "not_attempted",
+            FailureKind::Pending => "pending",
+            FailureKind::Deadline => "deadline",
         }
     }
 }

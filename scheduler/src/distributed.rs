@@ -1,10 +1,24 @@
 //! The distributed mode of `run`: the planned jobs go to RabbitMQ (each publish confirmed by
-//! the broker), announced by a `RunStarted` so that `--wait` and `status` know the run's
-//! size; a destination tag that still has an unfinished job from an earlier run gets no new
-//! job (two jobs racing to move one tag would be wasted work at best).
+//! the broker), then a `RunStarted` names the run's size and tags, so that `status` knows
+//! them and the next run can tell which tags still have a job in flight: a destination tag
+//! whose job from an earlier run has not reported gets no new job (two jobs racing to move
+//! one tag would be wasted work at best).
+//!
+//! Nothing a run leaves behind can block the next one for long: the announcement goes out
+//! only after every job of the run is confirmed (a scheduler killed while publishing
+//! announces nothing, so the next run publishes every tag again), and an announced tag
+//! counts as pending for [`PENDING_FOR`] at most. A tag skipped as pending is checked with a
+//! HEAD: unless it is already at its source digest, it fails the run.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures::StreamExt;
+use mirror_common::failure::FailureKind;
+use mirror_common::job::Job;
+use mirror_common::reference::ImageRef;
+use mirror_common::registry::Registries;
+use uuid::Uuid;
 
 use mirror_common::job::{RunEvent, RunStarted, JOB_VERSION};
 use mirror_common::queue::{publish_all, QueueError};
@@ -17,27 +31,53 @@ use crate::progress::Progress;
 use crate::summary::{RunReport, TagEntry};
 use mirror_common::plan::Plan;
 
-/// How far back the run history is read to find unfinished jobs of earlier runs.
-pub(crate) const UNFINISHED_WINDOW: Duration = Duration::from_secs(24 * 3600);
+/// How long a tag announced by a run counts as pending without a result: past this, its
+/// job is presumed lost (a purged queue, a broker restored from backup) and the next run
+/// publishes the tag again.
+pub(crate) const PENDING_FOR: Duration = Duration::from_secs(6 * 3600);
+
+/// HEADs of skipped tags in flight at once.
+const CHECK_CONCURRENCY: usize = 32;
 
 /// What was published.
 pub(crate) struct Published {
-    pub jobs: usize,
-    pub tags: usize,
-    /// Destination tags left out because an earlier run's job for them is unfinished.
-    pub skipped_unfinished: usize,
+    pub(crate) jobs: usize,
+    pub(crate) tags: usize,
+    /// Destination tags left out because an earlier run's job for them has not reported,
+    /// each with the job it would have been in and that earlier run.
+    pub(crate) skipped: Vec<(ImageRef, Job, Uuid)>,
 }
 
-/// Destination tags announced by runs in `history` whose results have not all come back.
-pub(crate) fn unfinished_tags(history: &[RunEvent]) -> HashSet<String> {
-    let mut pending: HashSet<String> = HashSet::new();
+/// Destination tags announced by runs in `history` that started less than `pending_for`
+/// before `now` (seconds since the epoch) and whose results have not come back, each with
+/// its run. Events may come in any order: a run is announced after its jobs are published,
+/// so fast workers report before the announcement.
+pub(crate) fn unfinished_tags(
+    history: &[RunEvent],
+    now: u64,
+    pending_for: Duration,
+) -> HashMap<String, Uuid> {
+    let oldest = now.saturating_sub(pending_for.as_secs());
+    let mut announced: HashMap<Uuid, &[String]> = HashMap::new();
+    let mut reported: HashSet<(Uuid, &str)> = HashSet::new();
     for event in history {
         match event {
-            RunEvent::Started(run) => pending.extend(run.destinations.iter().cloned()),
+            RunEvent::Started(run) if run.started_at >= oldest => {
+                announced.insert(run.run_id, &run.destinations);
+            }
+            RunEvent::Started(_) => {}
             RunEvent::Result(result) => {
                 for t in &result.report.tags {
-                    pending.remove(&t.destination);
+                    reported.insert((result.run_id, t.destination.as_str()));
                 }
+            }
+        }
+    }
+    let mut pending = HashMap::new();
+    for (run, destinations) in announced {
+        for d in destinations {
+            if !reported.contains(&(run, d.as_str())) {
+                pending.insert(d.clone(), run);
             }
         }
     }
@@ -87,16 +127,22 @@ pub(crate) async fn skip_cached(redis: &Redis, plan: &mut Plan) -> Vec<TagEntry>
     skipped
 }
 
-/// Publishes the plan's jobs (minus tags with unfinished jobs), announced by a RunStarted.
+/// Publishes the plan's jobs (minus tags with unfinished jobs), then announces the run.
 pub(crate) async fn publish(queue: &AmqpQueue, plan: &mut Plan) -> Result<Published, QueueError> {
-    let history = queue.read_history(UNFINISHED_WINDOW).await?;
-    let unfinished = unfinished_tags(&history);
-    let mut skipped = 0;
+    let started_at = now_secs();
+    let history = queue.read_history(PENDING_FOR).await?;
+    let unfinished = unfinished_tags(&history, started_at, PENDING_FOR);
+    let mut skipped = Vec::new();
     for job in &mut plan.jobs {
-        let before = job.destinations.len();
-        job.destinations
-            .retain(|d| !unfinished.contains(&d.to_string()));
-        skipped += before - job.destinations.len();
+        let (keep, left): (Vec<ImageRef>, Vec<ImageRef>) = job
+            .destinations
+            .drain(..)
+            .partition(|d| !unfinished.contains_key(&d.to_string()));
+        job.destinations = keep;
+        for d in left {
+            let run = unfinished[&d.to_string()];
+            skipped.push((d, job.clone(), run));
+        }
     }
     plan.jobs.retain(|j| !j.destinations.is_empty());
     let destinations: Vec<String> = plan
@@ -104,11 +150,8 @@ pub(crate) async fn publish(queue: &AmqpQueue, plan: &mut Plan) -> Result<Publis
         .iter()
         .flat_map(|j| j.destinations.iter().map(|d| d.to_string()))
         .collect();
-    let started_at = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
     let tags = destinations.len();
+    publish_all(queue, &plan.jobs).await?;
     let run = RunStarted {
         version: JOB_VERSION,
         run_id: plan.run_id,
@@ -117,12 +160,64 @@ pub(crate) async fn publish(queue: &AmqpQueue, plan: &mut Plan) -> Result<Publis
         destinations,
     };
     queue.publish_run_started(&run).await?;
-    publish_all(queue, &plan.jobs).await?;
     Ok(Published {
         jobs: plan.jobs.len(),
         tags,
-        skipped_unfinished: skipped,
+        skipped,
     })
+}
+
+/// Report entries for the tags skipped as pending: up to date when a HEAD finds the tag
+/// at its source digest already, else failed (the run must not pass while they are not).
+pub(crate) async fn check_skipped(
+    client: &dyn Registries,
+    skipped: &[(ImageRef, Job, Uuid)],
+) -> Vec<TagEntry> {
+    futures::stream::iter(skipped)
+        .map(|(d, job, run)| async move {
+            let head = client
+                .head_manifest(&d.registry, &d.repository, d.manifest_reference(), false)
+                .await;
+            let (status, digest, error, failure) = match head {
+                Ok(Some(at)) if at == job.digest => {
+                    (TagStatus::UpToDate, Some(at), None, None)
+                }
+                Ok(_) => (
+                    TagStatus::Failed,
+                    None,
+                    Some(format!(
+                        "not at {} yet: the job of run {run} for this tag has not reported",
+                        job.digest
+                    )),
+                    Some(FailureKind::Pending),
+                ),
+                Err(e) => (
+                    TagStatus::Failed,
+                    None,
+                    Some(e.to_string()),
+                    Some(FailureKind::of(&e)),
+                ),
+            };
+            TagEntry {
+                destination: d.to_string(),
+                source: job.source.to_string(),
+                digest,
+                status,
+                error,
+                failure,
+                origins: job.origins.clone(),
+            }
+        })
+        .buffered(CHECK_CONCURRENCY)
+        .collect()
+        .await
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// Consumes the run's results until every job is accounted for.
@@ -178,7 +273,16 @@ mod tests {
             report,
             origins: vec![],
         });
-        let pending = unfinished_tags(&[started, done]);
-        assert_eq!(pending.into_iter().collect::<Vec<_>>(), ["r/b:1"]);
+        let pending = unfinished_tags(&[done.clone(), started.clone()], 100, PENDING_FOR);
+        assert_eq!(
+            pending.into_keys().collect::<Vec<_>>(),
+            ["r/b:1"],
+            "a result before its run's announcement still counts"
+        );
+        let later = PENDING_FOR.as_secs() + 1;
+        assert!(
+            unfinished_tags(&[started, done], later, PENDING_FOR).is_empty(),
+            "an announcement older than PENDING_FOR blocks nothing"
+        );
     }
 }

@@ -14,6 +14,7 @@ use mirror_cli::{BrokerArgs, CopyArgs, RedisArgs, RegistryArgs};
 use mirror_common::copy::CopyEngine;
 use mirror_common::index::MemoryIndex;
 use mirror_common::mapping::load;
+use mirror_common::report::TagStatus;
 use mirror_fleet::amqp::{AmqpConfig, AmqpQueue, ConnectionSlot};
 use mirror_fleet::store::Redis;
 use uuid::Uuid;
@@ -213,6 +214,8 @@ async fn run_once(args: &Args) -> Result<ExitCode> {
                 false => None,
             };
             let published = crate::distributed::publish(&queue, &mut plan).await?;
+            let skipped =
+                crate::distributed::check_skipped(client.as_ref(), &published.skipped).await;
             let total = (published.tags + cached.len()) as u64;
             redis
                 .counters()
@@ -222,6 +225,10 @@ async fn run_once(args: &Args) -> Result<ExitCode> {
                 .counters()
                 .add_up_to_date(plan.run_id, cached.len() as u64)
                 .await;
+            let pending = skipped
+                .iter()
+                .filter(|e| e.status == TagStatus::Failed)
+                .count();
             eprintln!(
                 "run {}: {} files ({} rejected), published {} jobs for {} tags; {} tags up to date by the tag cache{}",
                 plan.run_id,
@@ -230,11 +237,19 @@ async fn run_once(args: &Args) -> Result<ExitCode> {
                 published.jobs,
                 published.tags,
                 cached.len(),
-                match published.skipped_unfinished {
+                match skipped.len() {
                     0 => String::new(),
-                    n => format!("; {n} tags skipped: an earlier run's job for them is unfinished"),
+                    n => format!(
+                        "; {n} tags skipped: an earlier run's job for them has not reported ({pending} of them not at their source digest yet)"
+                    ),
                 }
             );
+            for entry in skipped {
+                if let (TagStatus::Failed, Some(e)) = (entry.status, &entry.error) {
+                    eprintln!("error: {}: {e}", entry.destination);
+                }
+                report.add_unjobbed(entry);
+            }
             match subscription {
                 Some(sub) => crate::distributed::wait(sub, published.jobs, &mut report).await?,
                 None => followed = false,

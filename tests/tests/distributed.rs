@@ -375,15 +375,18 @@ async fn status_shows_the_depth_of_a_queue_with_jobs_and_no_consumers() {
         human.contains(&format!("{}.jobs", p.as_str())) && human.contains("3 pending"),
         "{human}"
     );
-    // A second run does not publish again the tags whose jobs are still unfinished.
+    // A second run does not publish again the tags whose jobs are still unfinished, and
+    // fails: those tags are not at their source digest.
     let again = scheduler(&p, &["run", "-f", &file], &[&src, &dst], &[]);
     assert!(
         text(&again.stderr).contains("published 0 jobs for 0 tags")
-            && text(&again.stderr)
-                .contains("3 tags skipped: an earlier run's job for them is unfinished"),
+            && text(&again.stderr).contains(
+                "3 tags skipped: an earlier run's job for them has not reported (3 of them not at their source digest yet)"
+            ),
         "{}",
         text(&again.stderr)
     );
+    assert_eq!(again.status.code(), Some(1), "{}", text(&again.stderr));
     assert_eq!(jobs_queue(&status_json(&p, &[]))["ready"], 3);
 }
 

@@ -67,7 +67,7 @@ impl Default for CopyOptions {
 
 /// Copies images between registries; share one per process.
 pub struct CopyEngine {
-    client: Arc<dyn Registries>,
+    registries: Arc<dyn Registries>,
     index: Arc<dyn BlobIndex>,
     opts: CopyOptions,
     limits: Mutex<HashMap<String, Arc<Semaphore>>>,
@@ -88,9 +88,9 @@ struct Resolved {
 impl CopyEngine {
     /// An engine over the registries (a [`RegistryClient`](crate::registry::RegistryClient)
     /// in production) and a blob index.
-    pub fn new(client: Arc<dyn Registries>, index: Arc<dyn BlobIndex>, opts: CopyOptions) -> Self {
+    pub fn new(registries: Arc<dyn Registries>, index: Arc<dyn BlobIndex>, opts: CopyOptions) -> Self {
         CopyEngine {
-            client,
+            registries,
             index,
             opts,
             limits: Mutex::default(),
@@ -164,7 +164,7 @@ impl CopyEngine {
     /// token unless in a dry run, so that the push that may follow reuses it.
     async fn head_destination(&self, dst: &ImageRef) -> Result<Option<String>, RegistryError> {
         let push = !self.opts.dry_run;
-        self.client
+        self.registries
             .head_manifest(
                 &dst.registry,
                 &dst.repository,
@@ -176,7 +176,7 @@ impl CopyEngine {
 
     /// Step 1 and 3: the source manifest, its children (filtered), all verified.
     async fn resolve(&self, source: &ImageRef) -> Result<Resolved, RegistryError> {
-        let c = &self.client;
+        let c = &self.registries;
         let mut top = c
             .get_manifest(
                 &source.registry,
@@ -355,7 +355,7 @@ impl CopyEngine {
                         .await
                         .map_err(|_| RegistryError::Config("engine shut down".into()))?;
                     ensure_blob(
-                        self.client.as_ref(),
+                        self.registries.as_ref(),
                         self.index.as_ref(),
                         counters,
                         source,
@@ -371,13 +371,13 @@ impl CopyEngine {
             .try_collect::<Vec<()>>()
             .await?;
         for child in &resolved.children {
-            self.client
+            self.registries
                 .put_manifest(target.registry, target.repository, &child.digest, child)
                 .await?;
             Counters::bump(&counters.manifests, 1);
         }
         for (dst, _) in pending {
-            self.client
+            self.registries
                 .put_manifest(
                     target.registry,
                     target.repository,
@@ -399,7 +399,7 @@ impl CopyEngine {
         counters: &Counters,
     ) -> Result<(), RegistryError> {
         for b in &resolved.blobs {
-            match plan_blob(self.client.as_ref(), self.index.as_ref(), source, target, b).await? {
+            match plan_blob(self.registries.as_ref(), self.index.as_ref(), source, target, b).await? {
                 BlobPlan::Present => Counters::bump(&counters.skipped, 1),
                 BlobPlan::Mount(_) => {
                     Counters::bump(&counters.mounted, 1);

@@ -46,9 +46,13 @@ pub struct RedisConfig {
     pub url: String,
     /// Put in front of every key, so several fleets (or tests) can share one Redis.
     pub prefix: String,
-    /// How long blob locations, tag digests and run counters live after their last write.
-    /// Stale entries only cost a declined mount or an extra HEAD, so days are fine.
+    /// How long blob locations and run counters live after their last write. Stale blob
+    /// locations only cost a declined mount or an extra HEAD, so days are fine.
     pub ttl: Duration,
+    /// How long the digest of a destination tag is trusted without a HEAD (each entry for a
+    /// random share of it between half and all): a tag changed or lost behind the fleet's
+    /// back is found and repaired within this age, without `--verify`.
+    pub tag_max_age: Duration,
     /// How long an upload lease outlives its holder: a worker that dies mid-upload blocks
     /// other uploaders of that blob for at most this long.
     pub lease_ttl: Duration,
@@ -66,6 +70,9 @@ impl RedisConfig {
     pub const DEFAULT_PREFIX: &'static str = "image-mirror";
     /// Default [`ttl`](Self::ttl): a week.
     pub const DEFAULT_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+    /// Default [`tag_max_age`](Self::tag_max_age): four hours, so an hourly job re-checks
+    /// each tag every two to four runs.
+    pub const DEFAULT_TAG_MAX_AGE: Duration = Duration::from_secs(4 * 3600);
     /// Default [`lease_ttl`](Self::lease_ttl).
     pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(30);
 
@@ -84,6 +91,7 @@ impl Default for RedisConfig {
             url: Self::DEFAULT_URL.into(),
             prefix: Self::DEFAULT_PREFIX.into(),
             ttl: Self::DEFAULT_TTL,
+            tag_max_age: Self::DEFAULT_TAG_MAX_AGE,
             lease_ttl: Self::DEFAULT_LEASE_TTL,
             op_timeout: Duration::from_millis(500),
             retry_interval: Duration::from_secs(1),
@@ -131,19 +139,26 @@ impl Redis {
     /// count it in its run. `destinations` are the job's, whose results are in `result`.
     pub async fn record_result(&self, destinations: &[ImageRef], result: &JobResult) {
         let mut tags = Vec::new();
+        let cache = self.tags();
         for t in &result.report.tags {
-            let (TagStatus::Pushed | TagStatus::UpToDate, Some(digest)) = (t.status, &t.digest)
-            else {
-                continue;
-            };
             let Some(dst) = destinations.iter().find(|d| d.to_string() == t.destination) else {
                 continue;
             };
-            if let Some(tag) = &dst.tag {
-                tags.push((&dst.registry, &dst.repository, tag, digest));
+            let Some(tag) = &dst.tag else { continue };
+            match (t.status, &t.digest) {
+                (TagStatus::Pushed | TagStatus::UpToDate, Some(digest)) => {
+                    tags.push((&dst.registry, &dst.repository, tag, digest));
+                }
+                // What a failed tag points at is unknown now: let the next run look.
+                (TagStatus::Failed, _) => {
+                    cache
+                        .forget_dest_digest(&dst.registry, &dst.repository, tag)
+                        .await
+                }
+                _ => {}
             }
         }
-        self.tags().set_dest_digests(&tags).await;
+        cache.set_dest_digests(&tags).await;
         self.counters().add(result.run_id, &result.report).await;
     }
 

@@ -80,9 +80,9 @@ impl TagCache {
         if tags.is_empty() {
             return;
         }
-        let ttl = millis(self.shared.config.ttl);
         let mut pipe = redis::pipe();
         for (r, p, t, d) in tags {
+            let ttl = self.entry_ttl_ms();
             let key = self
                 .shared
                 .keys
@@ -115,8 +115,16 @@ impl TagCache {
             .flatten()
     }
 
+    /// How long one entry is trusted: a random point in `[max age / 2, max age]`, so that
+    /// the tags written by one big run come due over half the max age, and each later run
+    /// re-checks a share of them instead of all at once.
+    fn entry_ttl_ms(&self) -> u64 {
+        let max = millis(self.shared.config.tag_max_age).max(2);
+        rand::random_range(max / 2..=max)
+    }
+
     async fn set(&self, key: String, value: String) {
-        let ttl = millis(self.shared.config.ttl);
+        let ttl = self.entry_ttl_ms();
         let _: Option<()> = self
             .shared
             .call("SET", |mut c| async move {
