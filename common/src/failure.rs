@@ -39,6 +39,8 @@ pub enum FailureKind {
     Pending,
     /// The job ran past its deadline.
     Deadline,
+    /// The job's result never reached whoever waited for it (the broker stayed away).
+    Unreported,
 }
 
 impl FailureKind {
@@ -85,6 +87,7 @@ impl FailureKind {
             FailureKind::NotAttempted => "not_attempted",
             FailureKind::Pending => "pending",
             FailureKind::Deadline => "deadline",
+            FailureKind::Unreported => "unreported",
         }
     }
 }

@@ -23,12 +23,10 @@ use uuid::Uuid;
 use mirror_common::job::{RunEvent, RunStarted, JOB_VERSION};
 use mirror_common::queue::{publish_all, QueueError};
 use mirror_common::report::TagStatus;
-use mirror_fleet::amqp::{AmqpQueue, RunSubscription};
+use mirror_fleet::amqp::AmqpQueue;
 use mirror_fleet::store::Redis;
 
-use crate::output::record_result;
-use crate::progress::Progress;
-use crate::summary::{RunReport, TagEntry};
+use crate::summary::TagEntry;
 use mirror_common::plan::Plan;
 
 /// How long a tag announced by a run counts as pending without a result: past this, its
@@ -218,27 +216,6 @@ fn now_secs() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
-}
-
-/// Consumes the run's results until every job is accounted for.
-pub(crate) async fn wait(
-    mut subscription: RunSubscription,
-    jobs: usize,
-    report: &mut RunReport,
-) -> Result<(), QueueError> {
-    let mut progress = Progress::new(jobs);
-    let mut seen = HashSet::new();
-    while seen.len() < jobs {
-        if let RunEvent::Result(result) = subscription.next().await? {
-            // A job redelivered after a worker died may report twice; count it once.
-            if seen.insert(result.job_id) {
-                let failed = record_result(&progress, report, &result);
-                progress.job_done(failed);
-            }
-        }
-    }
-    progress.finish();
-    Ok(())
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ mod schedule;
 mod status;
 mod summary;
 mod validate;
+mod wait;
 
 #[derive(Debug, Parser)]
 #[command(name = "mirror-scheduler", version, about, long_about = None)]

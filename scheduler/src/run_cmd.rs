@@ -251,7 +251,10 @@ async fn run_once(args: &Args) -> Result<ExitCode> {
                 report.add_unjobbed(entry);
             }
             match subscription {
-                Some(sub) => crate::distributed::wait(sub, published.jobs, &mut report).await?,
+                Some(sub) => {
+                    let config = args.broker.config(1);
+                    crate::wait::wait(&config, sub, &plan.jobs, started, &mut report).await
+                }
                 None => followed = false,
             }
             queue.close().await;

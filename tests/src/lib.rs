@@ -18,6 +18,7 @@ pub mod media_types;
 pub mod mirror;
 pub mod proxy;
 pub mod registry;
+pub mod tcp_proxy;
 pub mod tls;
 pub mod token_server;
 pub mod util;
@@ -34,4 +35,5 @@ pub use inspect::{blob_exists, catalog, get_blob, get_manifest, manifest_digest,
 pub use layer::{sha256_digest, Blob, Layer};
 pub use proxy::{FaultRule, Proxy, SeenRequest};
 pub use registry::{Registry, RegistryOptions, TokenAuth, TESTBED_USER_AGENT};
+pub use tcp_proxy::TcpProxy;
 pub use token_server::{copy_storage, TokenRequest, TokenServer, TokenServerOptions};

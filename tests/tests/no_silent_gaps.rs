@@ -110,3 +110,63 @@ async fn tags_deleted_or_overwritten_behind_the_tag_cache_are_repaired_within_it
         );
     }
 }
+
+/// A broker blip while `run --wait` follows its run: the workers finish the run, and the
+/// scheduler connects again, picks up the results it missed from the run history, writes
+/// its summary and report, and exits by what the run did (0: every tag made it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_wait_survives_a_broker_blip_and_still_writes_its_report() {
+    let src = Registry::start().await.unwrap();
+    let dst = Registry::start().await.unwrap();
+    let d = dst.host();
+    let dir = tempfile::tempdir().unwrap();
+    let seeded = seed_numbered(&src, &d, "blip/app", 2, dir.path(), |_| {
+        vec![Layer::random(1_000)]
+    })
+    .await
+    .unwrap();
+    let p = prefix();
+    let proxy = TcpProxy::start("127.0.0.1:5672").await.unwrap();
+    let url = format!("amqp://guest:guest@127.0.0.1:{}/%2f", proxy.port());
+    let report = dir.path().join("report.json");
+    let mut args: Vec<String> = ["run", "--wait", "-f", &seeded.mapping, "--report"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    args.push(report.display().to_string());
+    args.extend(["--amqp", &url, "--queue-prefix", p.as_str()].map(String::from));
+    args.extend(["--retry-delays", "300ms,600ms", "--redis-prefix", p.as_str()].map(String::from));
+    args.extend(mirror_tests::mirror::registry_flags(&[&src, &dst]));
+    let child = std::process::Command::new(binary("mirror-scheduler"))
+        .args(&args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Its jobs are out and it waits; nobody consumes yet. Then the blip.
+    let started = std::time::Instant::now();
+    while jobs_queue(&status_json(&p, &[]))["ready"] != 2 {
+        assert!(started.elapsed() < Duration::from_secs(30), "no jobs published");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    proxy.cut();
+    let _w = Worker::start(&p, &[&src, &dst], &[], &[]);
+    let out = mirror_tests::fleet::wait_output(child, Duration::from_secs(90));
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("lost the run's results"), "{err}");
+    assert!(err.contains("2 tags copied, 0 already up to date, 0 failed"), "{err}");
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert_eq!(json["totals"]["tags_pushed"], 2, "{json}");
+    for (i, img) in seeded.images.iter().enumerate() {
+        assert_eq!(
+            manifest_digest(&dst, &format!("blip/app{i}"), "1")
+                .await
+                .unwrap()
+                .as_deref(),
+            Some(img.digest.as_str())
+        );
+    }
+}

@@ -1,0 +1,139 @@
+//! `run --wait`: follow a run's results to its end, across broker loss.
+//!
+//! Results reach the scheduler through a private queue bound before the jobs went out. When
+//! the connection is lost (a broker restart, a network blip), the workers go on; the
+//! scheduler connects again with backoff, binds a new subscription, and then reads the
+//! run's results published meanwhile from the history stream (results are counted once per
+//! job, so overlap does no harm). When the broker stays away longer than [`GIVE_UP_AFTER`],
+//! the jobs not heard of are reported as failed with that reason: the summary and report
+//! are always written, and the exit status says what is known.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use mirror_common::failure::FailureKind;
+use mirror_common::job::{Job, JobResult, RunEvent};
+use mirror_common::queue::QueueError;
+use mirror_fleet::amqp::{AmqpConfig, AmqpQueue, RunSubscription};
+
+use crate::output::record_result;
+use crate::progress::Progress;
+use crate::summary::RunReport;
+
+/// How long the broker may stay unreachable before the waiter gives up on the results.
+const GIVE_UP_AFTER: Duration = Duration::from_secs(600);
+
+/// Consumes the run's results until every job of `jobs` is accounted for.
+pub(crate) async fn wait(
+    config: &AmqpConfig,
+    subscription: RunSubscription,
+    jobs: &[Job],
+    started: Instant,
+    report: &mut RunReport,
+) {
+    let mut progress = Progress::new(jobs.len());
+    let mut seen = HashSet::new();
+    let run_id = subscription.run_id();
+    let mut subscription = subscription;
+    // The connection a resumed subscription lives on (the first one is the run's own).
+    let mut connection: Option<AmqpQueue> = None;
+    while seen.len() < jobs.len() {
+        match subscription.next().await {
+            Ok(RunEvent::Result(result)) => add(&mut progress, report, &mut seen, &result),
+            Ok(RunEvent::Started(_)) => {}
+            Err(e) => {
+                progress.eprintln(&format!(
+                    "warning: lost the run's results ({e}); connecting again"
+                ));
+                match resume(config, run_id, started).await {
+                    Ok((queue, resumed, missed)) => {
+                        for result in &missed {
+                            add(&mut progress, report, &mut seen, result);
+                        }
+                        subscription = resumed;
+                        if let Some(old) = connection.replace(queue) {
+                            old.close().await;
+                        }
+                    }
+                    Err(e) => {
+                        give_up(&mut progress, report, jobs, &seen, &e);
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    if let Some(q) = connection {
+        q.close().await;
+    }
+    progress.finish();
+}
+
+/// Counts a result once per job: a job redelivered after a worker died, or read both live
+/// and from the history, reports more than once.
+fn add(
+    progress: &mut Progress,
+    report: &mut RunReport,
+    seen: &mut HashSet<uuid::Uuid>,
+    result: &JobResult,
+) {
+    if seen.insert(result.job_id) {
+        let failed = record_result(progress, report, result);
+        progress.job_done(failed);
+    }
+}
+
+/// Connects again (backing off, for at most [`GIVE_UP_AFTER`]), subscribes to the run, and
+/// returns the run's results the history holds: those published while we were away.
+async fn resume(
+    config: &AmqpConfig,
+    run_id: uuid::Uuid,
+    started: Instant,
+) -> Result<(AmqpQueue, RunSubscription, Vec<JobResult>), QueueError> {
+    let deadline = Instant::now() + GIVE_UP_AFTER;
+    let mut backoff = Duration::from_millis(250);
+    loop {
+        let attempt = async {
+            let queue = AmqpQueue::connect(config.clone()).await?;
+            let subscription = queue.subscribe_run(run_id).await?;
+            // The run started before `started`'s instant; a minute of margin for clocks.
+            let since = started.elapsed() + Duration::from_secs(60);
+            let history = queue.read_history(since).await?;
+            let missed = history
+                .into_iter()
+                .filter_map(|e| match e {
+                    RunEvent::Result(r) if r.run_id == run_id => Some(r),
+                    _ => None,
+                })
+                .collect();
+            Ok::<_, QueueError>((queue, subscription, missed))
+        };
+        match attempt.await {
+            Ok(resumed) => return Ok(resumed),
+            Err(e) if Instant::now() + backoff >= deadline => return Err(e),
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "cannot follow the run yet");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+            }
+        }
+    }
+}
+
+/// The jobs not heard of become failed tags, so the report is complete and the run fails.
+fn give_up(
+    progress: &mut Progress,
+    report: &mut RunReport,
+    jobs: &[Job],
+    seen: &HashSet<uuid::Uuid>,
+    error: &QueueError,
+) {
+    let reason = format!(
+        "the run's result for this tag was not received: the broker stayed unreachable ({error})"
+    );
+    for job in jobs.iter().filter(|j| !seen.contains(&j.id)) {
+        let result = JobResult::failed(job, FailureKind::Unreported, &reason);
+        record_result(progress, report, &result);
+        progress.job_done(true);
+    }
+}
