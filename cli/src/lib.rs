@@ -14,7 +14,7 @@ use mirror_common::copy::{CopyOptions, PlatformFilter};
 use mirror_fleet::amqp::AmqpConfig;
 use mirror_fleet::store::RedisConfig;
 use mirror_oci::registry::{
-    ClientOptions, CredentialStore, Gate, RegistryClient, RegistryError, RetryPolicy,
+    ClientOptions, CredentialStore, Gate, RegistryClient, RegistryError, RetryPolicy, Timeouts,
 };
 
 /// How to reach registries.
@@ -46,6 +46,17 @@ pub struct RegistryArgs {
     /// Delay before the first retry, doubled each time (a Retry-After header wins).
     #[arg(long = "retry-delay-ms", default_value_t = RetryPolicy::BASE_DELAY.as_millis() as u64, value_name = "MS")]
     pub retry_delay_ms: u64,
+    /// Time to establish a connection to a registry.
+    #[arg(long = "connect-timeout", default_value_t = Timeouts::CONNECT.into(), value_name = "DURATION")]
+    pub connect_timeout: humantime::Duration,
+    /// Time for the whole of a small request (manifest, HEAD, tag list, token) and for the
+    /// first answer to a blob download.
+    #[arg(long = "request-timeout", default_value_t = Timeouts::REQUEST.into(), value_name = "DURATION")]
+    pub request_timeout: humantime::Duration,
+    /// A blob transfer fails when no byte moves for this long (the source sends nothing, or
+    /// the destination takes nothing); no limit on its total time while bytes flow.
+    #[arg(long = "idle-timeout", default_value_t = Timeouts::IDLE.into(), value_name = "DURATION")]
+    pub idle_timeout: humantime::Duration,
 }
 
 impl RegistryArgs {
@@ -79,6 +90,11 @@ impl RegistryArgs {
             },
             gate,
             observer: Some(mirror_fleet::observe::metrics::observer()),
+            timeouts: Timeouts {
+                connect: self.connect_timeout.into(),
+                request: self.request_timeout.into(),
+                idle: self.idle_timeout.into(),
+            },
         };
         Ok(Arc::new(RegistryClient::new(opts)?))
     }
@@ -97,6 +113,9 @@ pub struct CopyArgs {
     /// Blob operations in flight against one destination registry.
     #[arg(long = "max-per-registry", default_value_t = CopyOptions::MAX_PER_REGISTRY, value_name = "N")]
     pub max_per_registry: usize,
+    /// A job (one image to its tags) still copying after this long fails with that reason.
+    #[arg(long = "job-deadline", default_value_t = CopyOptions::DEADLINE.into(), value_name = "DURATION")]
+    pub job_deadline: humantime::Duration,
 }
 
 impl CopyArgs {
@@ -112,6 +131,7 @@ impl CopyArgs {
             dry_run,
             blob_concurrency: self.blob_concurrency,
             max_per_registry: self.max_per_registry,
+            deadline: self.job_deadline.into(),
         })
     }
 }
@@ -328,9 +348,11 @@ mod tests {
         let copy = a.copy.options(false).unwrap();
         let lib = CopyOptions::default();
         assert_eq!(
-            (copy.blob_concurrency, copy.max_per_registry),
-            (lib.blob_concurrency, lib.max_per_registry)
+            (copy.blob_concurrency, copy.max_per_registry, copy.deadline),
+            (lib.blob_concurrency, lib.max_per_registry, lib.deadline)
         );
+        let client = a.registry.client().unwrap();
+        assert_eq!(client.options().timeouts, Timeouts::default());
         let retry = RetryPolicy::default();
         assert_eq!(a.registry.retry_attempts, retry.max_attempts);
         assert_eq!(

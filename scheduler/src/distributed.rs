@@ -177,9 +177,7 @@ pub(crate) async fn check_skipped(
                 .head_manifest(&d.registry, &d.repository, d.manifest_reference(), false)
                 .await;
             let (status, digest, error, failure) = match head {
-                Ok(Some(at)) if at == job.digest => {
-                    (TagStatus::UpToDate, Some(at), None, None)
-                }
+                Ok(Some(at)) if at == job.digest => (TagStatus::UpToDate, Some(at), None, None),
                 Ok(_) => (
                     TagStatus::Failed,
                     None,

@@ -149,6 +149,9 @@ struct State {
     latency: Mutex<Duration>,
     /// Active rules in the order added; the first match wins.
     rules: Mutex<Vec<FaultRule>>,
+    /// Response bodies of requests whose path contains the first part are sent at the
+    /// second's bytes per second (0: nothing after the head).
+    paces: Mutex<Vec<(String, u64)>>,
     seen: Mutex<Vec<SeenRequest>>,
 }
 
@@ -176,6 +179,7 @@ impl Proxy {
             client: Client::builder(TokioExecutor::new()).build(connector),
             latency: Mutex::new(Duration::ZERO),
             rules: Mutex::new(Vec::new()),
+            paces: Mutex::new(Vec::new()),
             seen: Mutex::new(Vec::new()),
         });
         let accept = tokio::spawn(accept_loop(listener, state.clone()));
@@ -213,6 +217,14 @@ impl Proxy {
     /// Adds a fault rule after the existing ones.
     pub fn fail(&self, rule: FaultRule) {
         lock(&self.state.rules).push(rule);
+    }
+
+    /// Sends the response bodies of requests whose path and query contain `path_contains`
+    /// at `bytes_per_sec` (in tenth-of-a-second slices), like a slow but steady link; 0
+    /// sends the response head and then nothing, like a stalled one. The bytes are the
+    /// upstream's; only their timing is shaped.
+    pub fn pace(&self, path_contains: impl Into<String>, bytes_per_sec: u64) {
+        lock(&self.state.paces).push((path_contains.into(), bytes_per_sec));
     }
 
     /// Removes every fault rule, so all requests pass through again.
@@ -374,9 +386,49 @@ async fn handle(state: &State, req: Request<Incoming>) -> Response<ProxyBody> {
         }
         None => state.forward(req, &path).await,
     };
+    let pace = lock(&state.paces)
+        .iter()
+        .find(|(p, _)| path.contains(p.as_str()))
+        .map(|(_, rate)| *rate);
+    let resp = match pace {
+        Some(rate) => resp.map(|body| paced(body, rate)),
+        None => resp,
+    };
     sleep(state.latency()).await;
     state.record(method, path, resp.status());
     resp
+}
+
+/// `body` at `rate` bytes per second: slices of a tenth of that, one every 100 ms; with a
+/// rate of 0, nothing at all (the connection stays open, the body never ends).
+fn paced(body: ProxyBody, rate: u64) -> ProxyBody {
+    use futures::StreamExt;
+    if rate == 0 {
+        let never = futures::stream::pending::<Result<hyper::body::Frame<Bytes>, hyper::Error>>();
+        return BodyExt::boxed(http_body_util::StreamBody::new(never));
+    }
+    let slice = usize::try_from(rate / 10).unwrap_or(usize::MAX).max(1);
+    let frames = http_body_util::BodyStream::new(body).flat_map(move |frame| {
+        let pieces: Vec<Result<hyper::body::Frame<Bytes>, hyper::Error>> = match frame {
+            Ok(frame) => match frame.into_data() {
+                Ok(mut data) => {
+                    let mut out = Vec::new();
+                    while !data.is_empty() {
+                        let n = slice.min(data.len());
+                        out.push(Ok(hyper::body::Frame::data(data.split_to(n))));
+                    }
+                    out
+                }
+                Err(frame) => vec![Ok(frame)],
+            },
+            Err(e) => vec![Err(e)],
+        };
+        futures::stream::iter(pieces).then(|piece| async move {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            piece
+        })
+    });
+    BodyExt::boxed(http_body_util::StreamBody::new(frames))
 }
 
 /// Reads and discards a request body frame by frame.

@@ -50,11 +50,7 @@ impl TcpProxy {
                 });
             }
         });
-        Ok(TcpProxy {
-            port,
-            cuts,
-            accept,
-        })
+        Ok(TcpProxy { port, cuts, accept })
     }
 
     /// The port to connect to instead of the upstream's.

@@ -4,10 +4,15 @@
 //! changed behind the tag cache, a slow but steady source, a broker blip under `run
 //! --wait`, hostile sources.
 
-
+use std::sync::Arc;
 use std::time::Duration;
 
+use mirror_common::copy::{CopyEngine, CopyOptions};
+use mirror_common::failure::FailureKind;
+use mirror_common::index::MemoryIndex;
 use mirror_common::job::Job;
+use mirror_common::registry::{RegistryClient, Timeouts};
+use mirror_common::report::TagStatus;
 use mirror_fleet::amqp::AmqpQueue;
 use mirror_tests::fleet::{jobs_queue, prefix, scheduler, status_json, Worker};
 use mirror_tests::util::{image_ref, text};
@@ -88,10 +93,18 @@ async fn tags_deleted_or_overwritten_behind_the_tag_cache_are_repaired_within_it
         .await
         .unwrap();
     assert_eq!(deleted.status(), 202);
-    push_image(&dst, "cached/app1", "1", ImageSpec::new(vec![Layer::random(500)]))
-        .await
-        .unwrap();
-    assert_eq!(manifest_digest(&dst, "cached/app0", "1").await.unwrap(), None);
+    push_image(
+        &dst,
+        "cached/app1",
+        "1",
+        ImageSpec::new(vec![Layer::random(500)]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        manifest_digest(&dst, "cached/app0", "1").await.unwrap(),
+        None
+    );
 
     // Past the max age, a plain run finds both and puts them back.
     tokio::time::sleep(Duration::from_millis(2_100)).await;
@@ -135,7 +148,15 @@ async fn run_wait_survives_a_broker_blip_and_still_writes_its_report() {
         .collect();
     args.push(report.display().to_string());
     args.extend(["--amqp", &url, "--queue-prefix", p.as_str()].map(String::from));
-    args.extend(["--retry-delays", "300ms,600ms", "--redis-prefix", p.as_str()].map(String::from));
+    args.extend(
+        [
+            "--retry-delays",
+            "300ms,600ms",
+            "--redis-prefix",
+            p.as_str(),
+        ]
+        .map(String::from),
+    );
     args.extend(mirror_tests::mirror::registry_flags(&[&src, &dst]));
     let child = std::process::Command::new(binary("mirror-scheduler"))
         .args(&args)
@@ -146,7 +167,10 @@ async fn run_wait_survives_a_broker_blip_and_still_writes_its_report() {
     // Its jobs are out and it waits; nobody consumes yet. Then the blip.
     let started = std::time::Instant::now();
     while jobs_queue(&status_json(&p, &[]))["ready"] != 2 {
-        assert!(started.elapsed() < Duration::from_secs(30), "no jobs published");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no jobs published"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -156,9 +180,11 @@ async fn run_wait_survives_a_broker_blip_and_still_writes_its_report() {
     let err = text(&out.stderr);
     assert!(out.status.success(), "{err}");
     assert!(err.contains("lost the run's results"), "{err}");
-    assert!(err.contains("2 tags copied, 0 already up to date, 0 failed"), "{err}");
-    let json: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert!(
+        err.contains("2 tags copied, 0 already up to date, 0 failed"),
+        "{err}"
+    );
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
     assert_eq!(json["totals"]["tags_pushed"], 2, "{json}");
     for (i, img) in seeded.images.iter().enumerate() {
         assert_eq!(
@@ -169,4 +195,163 @@ async fn run_wait_survives_a_broker_blip_and_still_writes_its_report() {
             Some(img.digest.as_str())
         );
     }
+}
+
+/// An engine reaching `registries` and `proxy` with these time limits.
+fn engine_through(
+    registries: &[&Registry],
+    proxy: &Proxy,
+    timeouts: Timeouts,
+    copy: CopyOptions,
+) -> CopyEngine {
+    let mut opts = mirror_tests::mirror::client_options(registries, None);
+    opts.insecure_registries.insert(proxy.host());
+    opts.timeouts = timeouts;
+    let client = RegistryClient::new(opts).unwrap();
+    CopyEngine::new(Arc::new(client), Arc::new(MemoryIndex::new()), copy)
+}
+
+const SHORT: Timeouts = Timeouts {
+    connect: Duration::from_secs(5),
+    request: Duration::from_secs(1),
+    idle: Duration::from_secs(1),
+};
+
+/// A source that sends slowly but steadily: a transfer that takes longer than the
+/// request limit (scaled down to 1 s here; 120 s in total once cut multi-gigabyte layers)
+/// completes, because only a second without any byte counts as a stall.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_but_steady_source_is_copied_past_the_request_limit() {
+    let src = Registry::start().await.unwrap();
+    let dst = Registry::start().await.unwrap();
+    let layer = Layer::random(400_000);
+    let img = push_image(&src, "slow/app", "1", ImageSpec::new(vec![layer.clone()]))
+        .await
+        .unwrap();
+    let proxy = Proxy::start(&src).await.unwrap();
+    // Real bytes from the real registry, paced to 160 kB/s: 2.5 s for the layer.
+    proxy.pace(layer.digest(), 160_000);
+    let engine = engine_through(&[&src, &dst], &proxy, SHORT, CopyOptions::default());
+    let started = std::time::Instant::now();
+    let report = engine
+        .copy(
+            &image_ref(format!("{}/slow/app:1", proxy.host())),
+            &[image_ref(format!("{}/slow/app:1", dst.host()))],
+        )
+        .await;
+    assert!(report.succeeded(), "{report:?}");
+    assert!(started.elapsed() > Duration::from_secs(2), "the pace held");
+    assert_eq!(
+        manifest_digest(&dst, "slow/app", "1").await.unwrap(),
+        Some(img.digest)
+    );
+}
+
+/// A source that stops sending mid-blob: the copy fails after the idle limit, naming the
+/// source's request as the side that stalled, and the destination tag is left untouched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_source_fails_fast_naming_the_source_and_writes_no_tag() {
+    let src = Registry::start().await.unwrap();
+    let dst = Registry::start().await.unwrap();
+    let layer = Layer::random(50_000);
+    push_image(&src, "stuck/app", "1", ImageSpec::new(vec![layer.clone()]))
+        .await
+        .unwrap();
+    let proxy = Proxy::start(&src).await.unwrap();
+    proxy.pace(layer.digest(), 0);
+    let engine = engine_through(&[&src, &dst], &proxy, SHORT, CopyOptions::default());
+    let report = engine
+        .copy(
+            &image_ref(format!("{}/stuck/app:1", proxy.host())),
+            &[image_ref(format!("{}/stuck/app:1", dst.host()))],
+        )
+        .await;
+    let tag = &report.tags[0];
+    assert_eq!(tag.status, TagStatus::Failed);
+    assert_eq!(tag.failure, Some(FailureKind::Network));
+    let error = tag.error.as_deref().unwrap();
+    assert!(
+        error.contains(&format!("registry {}: GET", proxy.host()))
+            && error.contains("the source sent nothing for 1s"),
+        "{error}"
+    );
+    assert_eq!(manifest_digest(&dst, "stuck/app", "1").await.unwrap(), None);
+}
+
+/// A job that runs past its deadline fails every tag with that reason instead of holding
+/// a worker for ever; the destination tag is left untouched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_past_its_deadline_fails_with_that_reason() {
+    let src = Registry::start().await.unwrap();
+    let dst = Registry::start().await.unwrap();
+    let layer = Layer::random(300_000);
+    push_image(&src, "late/app", "1", ImageSpec::new(vec![layer.clone()]))
+        .await
+        .unwrap();
+    let proxy = Proxy::start(&src).await.unwrap();
+    proxy.pace(layer.digest(), 100_000);
+    let copy = CopyOptions {
+        deadline: Duration::from_secs(1),
+        ..CopyOptions::default()
+    };
+    let engine = engine_through(&[&src, &dst], &proxy, Timeouts::default(), copy);
+    let report = engine
+        .copy(
+            &image_ref(format!("{}/late/app:1", proxy.host())),
+            &[image_ref(format!("{}/late/app:1", dst.host()))],
+        )
+        .await;
+    let tag = &report.tags[0];
+    assert_eq!(tag.failure, Some(FailureKind::Deadline), "{tag:?}");
+    assert!(
+        tag.error.as_deref().unwrap().contains("job deadline"),
+        "{tag:?}"
+    );
+    assert_eq!(manifest_digest(&dst, "late/app", "1").await.unwrap(), None);
+}
+
+/// A manifest trickling in a few bytes a second is a small request held to its total
+/// limit: the copy fails after it (retried by the client, then reported), instead of
+/// waiting for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trickling_manifest_is_held_to_the_request_limit() {
+    let src = Registry::start().await.unwrap();
+    let dst = Registry::start().await.unwrap();
+    push_image(
+        &src,
+        "drip/app",
+        "1",
+        ImageSpec::new(vec![Layer::random(1_000)]),
+    )
+    .await
+    .unwrap();
+    let proxy = Proxy::start(&src).await.unwrap();
+    proxy.pace("/manifests/", 10);
+    let engine = engine_through(&[&src, &dst], &proxy, SHORT, CopyOptions::default());
+    let started = std::time::Instant::now();
+    let report = engine
+        .copy(
+            &image_ref(format!("{}/drip/app:1", proxy.host())),
+            &[image_ref(format!("{}/drip/app:1", dst.host()))],
+        )
+        .await;
+    assert_eq!(
+        report.tags[0].failure,
+        Some(FailureKind::Network),
+        "{report:?}"
+    );
+    let error = report.tags[0].error.as_deref().unwrap();
+    assert!(
+        error.contains(&format!(
+            "registry {}: GET /v2/drip/app/manifests/1",
+            proxy.host()
+        )),
+        "{error}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(manifest_digest(&dst, "drip/app", "1").await.unwrap(), None);
 }

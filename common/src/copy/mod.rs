@@ -14,7 +14,7 @@ mod transfer;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures::{StreamExt, TryStreamExt};
 use tokio::sync::Semaphore;
@@ -45,6 +45,9 @@ pub struct CopyOptions {
     pub blob_concurrency: usize,
     /// Blob operations in flight against one destination registry, over all copies.
     pub max_per_registry: usize,
+    /// A copy still running after this long fails every tag it has not finished, with
+    /// [`FailureKind::Deadline`]: a job never holds a worker forever.
+    pub deadline: Duration,
 }
 
 impl CopyOptions {
@@ -52,6 +55,8 @@ impl CopyOptions {
     pub const BLOB_CONCURRENCY: usize = 6;
     /// Default of [`max_per_registry`](Self::max_per_registry).
     pub const MAX_PER_REGISTRY: usize = 16;
+    /// Default of [`deadline`](Self::deadline): generous, six hours.
+    pub const DEADLINE: Duration = Duration::from_secs(6 * 3600);
 }
 
 impl Default for CopyOptions {
@@ -61,6 +66,7 @@ impl Default for CopyOptions {
             dry_run: false,
             blob_concurrency: Self::BLOB_CONCURRENCY,
             max_per_registry: Self::MAX_PER_REGISTRY,
+            deadline: Self::DEADLINE,
         }
     }
 }
@@ -88,7 +94,11 @@ struct Resolved {
 impl CopyEngine {
     /// An engine over the registries (a [`RegistryClient`](crate::registry::RegistryClient)
     /// in production) and a blob index.
-    pub fn new(registries: Arc<dyn Registries>, index: Arc<dyn BlobIndex>, opts: CopyOptions) -> Self {
+    pub fn new(
+        registries: Arc<dyn Registries>,
+        index: Arc<dyn BlobIndex>,
+        opts: CopyOptions,
+    ) -> Self {
         CopyEngine {
             registries,
             index,
@@ -98,8 +108,33 @@ impl CopyEngine {
     }
 
     /// Copies `source` to every destination (each with a tag). Never panics on registry
-    /// errors: they become failed tags with their reason.
+    /// errors: they become failed tags with their reason. A copy past the deadline is
+    /// abandoned (its upload sessions expire at the registry) and fails every tag.
     pub async fn copy(&self, source: &ImageRef, destinations: &[ImageRef]) -> CopyReport {
+        let started = Instant::now();
+        let deadline = self.opts.deadline;
+        match tokio::time::timeout(deadline, self.copy_within(source, destinations)).await {
+            Ok(report) => report,
+            Err(_) => {
+                let reason = format!(
+                    "{source}: the copy did not finish within the job deadline of {}s",
+                    deadline.as_secs()
+                );
+                CopyReport {
+                    source: source.to_string(),
+                    digest: None,
+                    tags: destinations
+                        .iter()
+                        .map(|d| TagResult::failed(d, FailureKind::Deadline, reason.clone()))
+                        .collect(),
+                    stats: CopyStats::default(),
+                    seconds: started.elapsed().as_secs_f64(),
+                }
+            }
+        }
+    }
+
+    async fn copy_within(&self, source: &ImageRef, destinations: &[ImageRef]) -> CopyReport {
         let started = Instant::now();
         let counters = Counters::default();
         let mut report = CopyReport {
@@ -399,7 +434,15 @@ impl CopyEngine {
         counters: &Counters,
     ) -> Result<(), RegistryError> {
         for b in &resolved.blobs {
-            match plan_blob(self.registries.as_ref(), self.index.as_ref(), source, target, b).await? {
+            match plan_blob(
+                self.registries.as_ref(),
+                self.index.as_ref(),
+                source,
+                target,
+                b,
+            )
+            .await?
+            {
                 BlobPlan::Present => Counters::bump(&counters.skipped, 1),
                 BlobPlan::Mount(_) => {
                     Counters::bump(&counters.mounted, 1);

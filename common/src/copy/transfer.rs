@@ -74,13 +74,7 @@ async fn transfer_once(
         resp.size.unwrap_or(0)
     };
     let mismatch: Arc<Mutex<Option<RegistryError>>> = Arc::default();
-    let body = verifying_stream(
-        resp.stream,
-        blob.digest.clone(),
-        size,
-        source.to_string(),
-        mismatch.clone(),
-    );
+    let body = verifying_stream(resp.stream, blob, size, source, mismatch.clone());
     let result = client
         .finish_upload(
             dst_registry,
@@ -91,7 +85,8 @@ async fn transfer_once(
             Box::pin(body),
         )
         .await;
-    // A verification failure explains the aborted upload better than the transport error.
+    // A verification failure or a failed source read explains the aborted upload better
+    // than the destination's transport error: it names the side that failed.
     if let Some(e) = mismatch.lock().unwrap_or_else(|p| p.into_inner()).take() {
         return Err(Failure::Stream(e));
     }
@@ -102,13 +97,22 @@ async fn transfer_once(
 /// the last chunk, when the bytes are not the expected blob. The check runs when the
 /// announced size is reached (an HTTP client stops reading a body at its Content-Length,
 /// so an end-of-stream check alone would come too late) and again at the end of the stream.
+/// A mismatch, or a failed read of the source, is also left in `failure` as the error of
+/// the transfer.
 fn verifying_stream(
     body: ByteStream,
-    digest: String,
+    blob: &Descriptor,
     size: u64,
-    source: String,
-    mismatch: Arc<Mutex<Option<RegistryError>>>,
+    source: &ImageRef,
+    failure: Arc<Mutex<Option<RegistryError>>>,
 ) -> impl futures::Stream<Item = Result<bytes::Bytes, std::io::Error>> + Send + 'static {
+    let digest = blob.digest.clone();
+    let (source_registry, source_path) = (
+        source.registry.clone(),
+        format!("/v2/{}/blobs/{digest}", source.repository),
+    );
+    let source = source.to_string();
+    let mismatch = failure.clone();
     let body = body.map(Some).chain(futures::stream::once(async { None }));
     let mut verifier = Some(StreamVerifier::default());
     let (name, origin) = (digest.clone(), source.clone());
@@ -148,9 +152,17 @@ fn verifying_stream(
                     "blob {name} is longer than {size} bytes"
                 )))),
             },
-            Some(Err(e)) => Some(Err(std::io::Error::other(format!(
-                "reading blob {name} from {origin}: {e}"
-            )))),
+            Some(Err(e)) => {
+                let message = format!("reading blob {name} from {origin}: {e}");
+                let mut slot = failure.lock().unwrap_or_else(|p| p.into_inner());
+                slot.get_or_insert(RegistryError::Transport {
+                    registry: source_registry.clone(),
+                    method: "GET".into(),
+                    path: source_path.clone(),
+                    message: e.to_string(),
+                });
+                Some(Err(std::io::Error::other(message)))
+            }
             None => verifier.take().and_then(&mut check).map(Err),
         };
         futures::future::ready(out)

@@ -12,6 +12,7 @@ use futures::{StreamExt, TryStreamExt};
 use super::blobs::MountOutcome;
 use super::client::RegistryClient;
 use super::error::RegistryError;
+use super::idle::{humanize, IdleLimited};
 use super::retry::RetryPolicy;
 use crate::manifest::Manifest;
 
@@ -183,12 +184,18 @@ impl Registries for RegistryClient {
         digest: &str,
     ) -> Result<BlobBody, RegistryError> {
         let resp = RegistryClient::open_blob(self, registry, repository, digest).await?;
+        let size = resp.content_length();
+        let idle = self.options().timeouts.idle;
+        let stream = resp
+            .bytes_stream()
+            .map_err(|e| std::io::Error::other(e.without_url()))
+            .boxed();
+        let stream = IdleLimited::new(stream, idle, move || {
+            std::io::Error::other(format!("the source sent nothing for {}", humanize(idle)))
+        });
         Ok(BlobBody {
-            size: resp.content_length(),
-            stream: resp
-                .bytes_stream()
-                .map_err(|e| std::io::Error::other(e.without_url()))
-                .boxed(),
+            size,
+            stream: stream.boxed(),
         })
     }
 

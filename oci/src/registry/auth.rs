@@ -144,6 +144,7 @@ impl AuthState {
         registry: &str,
         scope: &Scope,
         cred: Option<&Credential>,
+        timeout: Duration,
     ) -> Result<Option<HeaderValue>, RegistryError> {
         let challenge = self.challenges.lock().await.get(registry).cloned();
         match challenge {
@@ -162,8 +163,11 @@ impl AuthState {
                         return Ok(Some(bearer_header(&t.value)));
                     }
                 }
-                let token =
-                    fetch_token(http, registry, &realm, service.as_deref(), scope, cred).await?;
+                let realm = Realm {
+                    url: &realm,
+                    service: service.as_deref(),
+                };
+                let token = fetch_token(http, registry, &realm, scope, cred, timeout).await?;
                 let header = bearer_header(&token.value);
                 self.tokens.lock().await.insert(key, token);
                 Ok(Some(header))
@@ -190,14 +194,21 @@ fn bearer_header(token: &str) -> HeaderValue {
     v
 }
 
+/// Where a registry's tokens come from, as its challenge said.
+struct Realm<'a> {
+    url: &'a str,
+    service: Option<&'a str>,
+}
+
 async fn fetch_token(
     http: &reqwest::Client,
     registry: &str,
-    realm: &str,
-    service: Option<&str>,
+    realm: &Realm<'_>,
     scope: &Scope,
     cred: Option<&Credential>,
+    timeout: Duration,
 ) -> Result<Token, RegistryError> {
+    let (realm, service) = (realm.url, realm.service);
     let auth_err = |message: String| RegistryError::Auth {
         registry: registry.to_string(),
         message,
@@ -213,7 +224,7 @@ async fn fetch_token(
             q.append_pair("scope", &s);
         }
     }
-    let mut req = http.get(url.clone());
+    let mut req = http.get(url.clone()).timeout(timeout);
     if let Some(c) = cred {
         req = req.header(reqwest::header::AUTHORIZATION, basic_header(c));
     }

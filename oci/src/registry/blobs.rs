@@ -10,9 +10,10 @@ use reqwest::header::{
 use reqwest::{Method, StatusCode};
 
 use super::auth::{Access, Scope};
-use super::client::{status_error, transport_error, Body, RegistryClient};
+use super::client::{status_error, transport_error, Body, RegistryClient, Transfer};
 use super::code::ErrorCode;
 use super::error::RegistryError;
+use super::idle;
 
 /// What a registry did with a mount request.
 #[derive(Debug)]
@@ -126,7 +127,9 @@ impl RegistryClient {
         }
     }
 
-    /// Starts a blob download; the caller streams `bytes_stream()` of the response.
+    /// Starts a blob download; the caller streams `bytes_stream()` of the response. Only
+    /// the response head is held to the request limit: the body may take as long as it
+    /// keeps flowing (see [`Registries::open_blob`](super::Registries::open_blob)).
     /// Redirects (to object storage) are followed without the registry's credentials.
     pub async fn open_blob(
         &self,
@@ -137,13 +140,14 @@ impl RegistryClient {
         let url = self.url(registry, &format!("/v2/{repository}/blobs/{digest}"))?;
         let scope = Scope::repo(repository, Access::Pull);
         let resp = self
-            .execute(
+            .execute_with(
                 registry,
                 &scope,
                 Method::GET,
                 url.clone(),
                 HeaderMap::new(),
                 Body::Empty,
+                Transfer::Streamed,
             )
             .await?;
         match resp.status() {
@@ -160,6 +164,8 @@ impl RegistryClient {
     /// Completes an upload session with one PUT whose body streams `body` (`size` bytes).
     /// Not retried here: the stream cannot be replayed, so the caller restarts the whole
     /// transfer (a new download and a new session) when this fails with a retryable error.
+    /// No limit on the total time; the upload fails when the destination takes no bytes
+    /// for the idle limit, or does not answer within it once it has them all.
     pub async fn finish_upload<S>(
         &self,
         registry: &str,
@@ -176,6 +182,7 @@ impl RegistryClient {
         url.query_pairs_mut().append_pair("digest", digest);
         self.admit(registry).await;
         let scope = Scope::repo(repository, Access::Push);
+        let (body, watch) = idle::watch(Box::pin(body));
         let mut req = self
             .http
             .put(url.clone())
@@ -185,7 +192,19 @@ impl RegistryClient {
         if let Some(h) = self.authorization(registry, &scope).await? {
             req = req.header(AUTHORIZATION, h);
         }
-        let sent = req.send().await;
+        let idle = self.options().timeouts.idle;
+        let sent = tokio::select! {
+            sent = req.send() => sent,
+            why = watch.stalled(idle) => {
+                self.observe(registry, None);
+                return Err(RegistryError::Transport {
+                    registry: registry.to_string(),
+                    method: "PUT".into(),
+                    path: url.path().to_string(),
+                    message: why,
+                });
+            }
+        };
         self.observe(registry, sent.as_ref().ok().map(|r| r.status().as_u16()));
         let resp = sent.map_err(|e| transport_error(registry, &Method::PUT, &url, e))?;
         if resp.status() == StatusCode::CREATED || resp.status().is_success() {

@@ -3,7 +3,6 @@
 
 use std::collections::HashSet;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use reqwest::header::{HeaderMap, AUTHORIZATION, WWW_AUTHENTICATE};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
@@ -14,6 +13,7 @@ use super::error::{parse_error_body, RegistryError};
 use super::gate::Gate;
 use super::observer::Observer;
 use super::retry::{retry_after, RetryPolicy};
+use super::timeouts::Timeouts;
 use crate::reference::api_host;
 
 /// Everything that configures how registries are reached; one struct passed down.
@@ -31,6 +31,8 @@ pub struct ClientOptions {
     pub gate: Option<Gate>,
     /// Sees every request attempt (a process's metrics), when there is one.
     pub observer: Option<Observer>,
+    /// Time limits: connecting, small requests in total, blob transfers by progress.
+    pub timeouts: Timeouts,
 }
 
 /// A client for OCI distribution registries, cheap to share behind an `Arc`.
@@ -46,13 +48,20 @@ pub(crate) enum Body {
     Bytes(bytes::Bytes),
 }
 
+/// How long the response may take: all of it within the request limit (manifests, HEADs,
+/// tag lists), or only its head, the body then streaming under the idle limit (blobs).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Transfer {
+    Whole,
+    Streamed,
+}
+
 impl RegistryClient {
     /// Builds a client; fails when a CA file cannot be read.
     pub fn new(opts: ClientOptions) -> Result<Self, RegistryError> {
         let mut builder = reqwest::Client::builder()
             .user_agent(concat!("image-mirror/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(15))
-            .read_timeout(Duration::from_secs(120))
+            .connect_timeout(opts.timeouts.connect)
             .pool_max_idle_per_host(64);
         let mut extra = Vec::new();
         for path in &opts.ca_files {
@@ -110,13 +119,29 @@ impl RegistryClient {
         headers: HeaderMap,
         body: Body,
     ) -> Result<Response, RegistryError> {
+        self.execute_with(registry, scope, method, url, headers, body, Transfer::Whole)
+            .await
+    }
+
+    /// [`execute`](Self::execute) with the response's time limit chosen by `transfer`.
+    #[allow(clippy::too_many_arguments)] // execute's, plus how the answer is timed
+    pub(crate) async fn execute_with(
+        &self,
+        registry: &str,
+        scope: &Scope,
+        method: Method,
+        url: url::Url,
+        headers: HeaderMap,
+        body: Body,
+        transfer: Transfer,
+    ) -> Result<Response, RegistryError> {
         let policy = &self.opts.retry;
         let mut attempt = 0u32;
         let mut reauthenticated = false;
         loop {
             attempt += 1;
             let outcome = self
-                .attempt(registry, scope, &method, &url, &headers, &body)
+                .attempt(registry, scope, &method, &url, &headers, &body, transfer)
                 .await;
             // Every attempt counts, retried or not: /metrics shows what registries see.
             self.observe(registry, outcome.as_ref().ok().map(|r| r.status().as_u16()));
@@ -158,6 +183,7 @@ impl RegistryClient {
         }
     }
 
+    #[allow(clippy::too_many_arguments)] // one request, as execute_with takes it
     async fn attempt(
         &self,
         registry: &str,
@@ -166,6 +192,7 @@ impl RegistryClient {
         url: &url::Url,
         headers: &HeaderMap,
         body: &Body,
+        transfer: Transfer,
     ) -> Result<Response, RegistryError> {
         self.admit(registry).await;
         let mut req: RequestBuilder = self
@@ -179,9 +206,22 @@ impl RegistryClient {
             Body::Empty => req,
             Body::Bytes(b) => req.body(b.clone()),
         };
-        req.send()
-            .await
-            .map_err(|e| transport_error(registry, method, url, e))
+        let limit = self.opts.timeouts.request;
+        let sent = match transfer {
+            Transfer::Whole => req.timeout(limit).send().await,
+            Transfer::Streamed => match tokio::time::timeout(limit, req.send()).await {
+                Ok(sent) => sent,
+                Err(_) => {
+                    return Err(RegistryError::Transport {
+                        registry: registry.to_string(),
+                        method: method.to_string(),
+                        path: url.path().to_string(),
+                        message: format!("no answer within {}", super::idle::humanize(limit)),
+                    })
+                }
+            },
+        };
+        sent.map_err(|e| transport_error(registry, method, url, e))
     }
 
     /// Tells the observer, when there is one, how an attempt ended.
@@ -205,7 +245,13 @@ impl RegistryClient {
     ) -> Result<Option<reqwest::header::HeaderValue>, RegistryError> {
         let cred = self.opts.credentials.get(registry);
         self.auth
-            .authorization(&self.http, registry, scope, cred)
+            .authorization(
+                &self.http,
+                registry,
+                scope,
+                cred,
+                self.opts.timeouts.request,
+            )
             .await
     }
 

@@ -9,10 +9,12 @@ mod code;
 pub mod credentials;
 pub mod error;
 pub mod gate;
+mod idle;
 pub mod manifests;
 pub mod observer;
 pub mod retry;
 pub mod tags;
+mod timeouts;
 
 pub use api::{BlobBody, ByteStream, Registries};
 pub use blobs::MountOutcome;
@@ -23,3 +25,4 @@ pub use error::RegistryError;
 pub use gate::{Gate, RequestGate};
 pub use observer::{Observer, RequestObserver};
 pub use retry::RetryPolicy;
+pub use timeouts::Timeouts;
