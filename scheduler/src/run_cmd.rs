@@ -14,6 +14,8 @@ use mirror_cli::{BrokerArgs, CopyArgs, RedisArgs, RegistryArgs};
 use mirror_common::copy::CopyEngine;
 use mirror_common::index::MemoryIndex;
 use mirror_common::mapping::load;
+use mirror_common::plan::Plan;
+use mirror_common::registry::Registries;
 use mirror_common::report::TagStatus;
 use mirror_fleet::amqp::{AmqpConfig, AmqpQueue, ConnectionSlot};
 use mirror_fleet::store::Redis;
@@ -201,63 +203,16 @@ async fn run_once(args: &Args) -> Result<ExitCode> {
             .await?;
         }
         Some(queue) => {
-            let redis = Redis::connect(args.redis.config()).await;
-            let cached = match args.verify {
-                true => Vec::new(),
-                false => crate::distributed::skip_cached(&redis, &mut plan).await,
-            };
-            for entry in &cached {
-                report.add_unjobbed(entry.clone());
-            }
-            let subscription = match args.wait {
-                true => Some(queue.subscribe_run(plan.run_id).await?),
-                false => None,
-            };
-            let published = crate::distributed::publish(&queue, &mut plan).await?;
-            let skipped =
-                crate::distributed::check_skipped(client.as_ref(), &published.skipped).await;
-            let total = (published.tags + cached.len()) as u64;
-            redis
-                .counters()
-                .start(plan.run_id, total, published.jobs as u64)
-                .await;
-            redis
-                .counters()
-                .add_up_to_date(plan.run_id, cached.len() as u64)
-                .await;
-            let pending = skipped
-                .iter()
-                .filter(|e| e.status == TagStatus::Failed)
-                .count();
-            eprintln!(
-                "run {}: {} files ({} rejected), published {} jobs for {} tags; {} tags up to date by the tag cache{}",
-                plan.run_id,
-                plan.set.files.len(),
-                plan.set.rejected.len(),
-                published.jobs,
-                published.tags,
-                cached.len(),
-                match skipped.len() {
-                    0 => String::new(),
-                    n => format!(
-                        "; {n} tags skipped: an earlier run's job for them has not reported ({pending} of them not at their source digest yet)"
-                    ),
-                }
-            );
-            for entry in skipped {
-                if let (TagStatus::Failed, Some(e)) = (entry.status, &entry.error) {
-                    eprintln!("error: {}: {e}", entry.destination);
-                }
-                report.add_unjobbed(entry);
-            }
-            match subscription {
-                Some(sub) => {
-                    let config = args.broker.config(1);
-                    crate::wait::wait(&config, sub, &plan.jobs, started, &mut report).await
-                }
-                None => followed = false,
-            }
-            queue.close().await;
+            followed = args.wait;
+            publish_and_follow(
+                args,
+                queue,
+                client.as_ref(),
+                &mut plan,
+                started,
+                &mut report,
+            )
+            .await?;
         }
     }
     report.totals.seconds = started.elapsed().as_secs_f64();
@@ -272,4 +227,70 @@ async fn run_once(args: &Args) -> Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// The distributed mode of one run: skip what the tag cache knows, publish, check the tags
+/// skipped as pending, and with `--wait` follow the results into `report`.
+async fn publish_and_follow(
+    args: &Args,
+    queue: AmqpQueue,
+    client: &dyn Registries,
+    plan: &mut Plan,
+    started: Instant,
+    report: &mut RunReport,
+) -> Result<()> {
+    let redis = Redis::connect(args.redis.config()).await;
+    let cached = match args.verify {
+        true => Vec::new(),
+        false => crate::distributed::skip_cached(&redis, plan).await,
+    };
+    for entry in &cached {
+        report.add_unjobbed(entry.clone());
+    }
+    let subscription = match args.wait {
+        true => Some(queue.subscribe_run(plan.run_id).await?),
+        false => None,
+    };
+    let published = crate::distributed::publish(&queue, plan).await?;
+    let skipped = crate::distributed::check_skipped(client, &published.skipped).await;
+    let total = (published.tags + cached.len()) as u64;
+    redis
+        .counters()
+        .start(plan.run_id, total, published.jobs as u64)
+        .await;
+    redis
+        .counters()
+        .add_up_to_date(plan.run_id, cached.len() as u64)
+        .await;
+    let pending = skipped
+        .iter()
+        .filter(|e| e.status == TagStatus::Failed)
+        .count();
+    eprintln!(
+        "run {}: {} files ({} rejected), published {} jobs for {} tags; {} tags up to date by the tag cache{}",
+        plan.run_id,
+        plan.set.files.len(),
+        plan.set.rejected.len(),
+        published.jobs,
+        published.tags,
+        cached.len(),
+        match skipped.len() {
+            0 => String::new(),
+            n => format!(
+                "; {n} tags skipped: an earlier run's job for them has not reported ({pending} of them not at their source digest yet)"
+            ),
+        }
+    );
+    for entry in skipped {
+        if let (TagStatus::Failed, Some(e)) = (entry.status, &entry.error) {
+            eprintln!("error: {}: {e}", entry.destination);
+        }
+        report.add_unjobbed(entry);
+    }
+    if let Some(sub) = subscription {
+        let config = args.broker.config(1);
+        crate::wait::wait(&config, sub, &plan.jobs, started, report).await;
+    }
+    queue.close().await;
+    Ok(())
 }

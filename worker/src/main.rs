@@ -23,7 +23,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Copy one image to one or more destinations and print `<digest> <destination>` lines.
-    Copy(copy_cmd::Args),
+    Copy(Box<copy_cmd::Args>),
     /// Consume copy jobs from RabbitMQ until SIGTERM (then drain and exit 0).
     Run(Box<run_cmd::Args>),
 }
@@ -33,7 +33,7 @@ async fn main() {
     let cli = Cli::parse();
     mirror_cli::init_logging(cli.log.log_format);
     let code = match cli.command {
-        Command::Copy(args) => copy_cmd::run(args).await,
+        Command::Copy(args) => copy_cmd::run(*args).await,
         Command::Run(args) => run_cmd::run(*args).await.unwrap_or_else(|e| {
             eprintln!("error: {e:#}");
             1
