@@ -26,7 +26,9 @@ pub struct Job {
     pub run_id: Uuid,
     /// The source as written (tag kept for messages).
     pub source: ImageRef,
-    /// The source digest resolved by the planner; the worker copies exactly this.
+    /// The source digest resolved by the planner; the worker copies exactly this. A job
+    /// whose digest is malformed does not decode (and is parked).
+    #[serde(deserialize_with = "mirror_oci::digest::deserialize")]
     pub digest: String,
     /// Destination tags, all in one repository of one registry.
     pub destinations: Vec<ImageRef>,

@@ -51,6 +51,10 @@ impl Platform {
     }
 }
 
+/// The largest manifest accepted, the distribution spec's limit for registries (4 MiB): a
+/// source serving more is refused before it is read whole, let alone copied.
+pub const MAX_MANIFEST_BYTES: u64 = 4 * 1024 * 1024;
+
 /// A content descriptor: what a manifest points at.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 pub struct Descriptor {
@@ -142,6 +146,11 @@ impl Manifest {
             });
         let digest = sha256_digest(&bytes);
         let children = shape.manifests.unwrap_or_default();
+        let named = shape.config.iter().chain(&shape.layers).chain(&children);
+        for d in named {
+            crate::digest::validate(&d.digest)
+                .map_err(|why| format!("manifest names an invalid digest: {why}"))?;
+        }
         let mut blobs: Vec<Descriptor> = Vec::new();
         let mut push = |d: Descriptor| {
             if !d.is_foreign() && !blobs.iter().any(|b| b.digest == d.digest) {
@@ -213,24 +222,42 @@ mod tests {
     use super::*;
 
     const INDEX: &str = r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[
-      {"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:aa","size":1,"platform":{"os":"linux","architecture":"amd64"}},
-      {"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:bb","size":1,"platform":{"os":"linux","architecture":"arm64","variant":"v8"}}],
+      {"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","size":1,"platform":{"os":"linux","architecture":"amd64"}},
+      {"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb","size":1,"platform":{"os":"linux","architecture":"arm64","variant":"v8"}}],
       "annotations":{"keep":"me"}}"#;
 
     #[test]
     fn image_manifest_lists_config_and_layers_once_without_foreign_layers() {
         let m = Manifest::parse(
             bytes::Bytes::from_static(br#"{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json",
-            "config":{"mediaType":"c","digest":"sha256:c","size":2},
-            "layers":[{"mediaType":"l","digest":"sha256:l","size":3},{"mediaType":"l","digest":"sha256:l","size":3},
-            {"mediaType":"application/vnd.docker.image.rootfs.foreign.diff.tar.gzip","digest":"sha256:f","size":9,"urls":["https://x"]}]}"#),
+            "config":{"mediaType":"c","digest":"sha256:cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc","size":2},
+            "layers":[{"mediaType":"l","digest":"sha256:dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd","size":3},{"mediaType":"l","digest":"sha256:dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd","size":3},
+            {"mediaType":"application/vnd.docker.image.rootfs.foreign.diff.tar.gzip","digest":"sha256:ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff","size":9,"urls":["https://x"]}]}"#),
             None,
         )
         .unwrap();
         assert_eq!(m.media_type, DOCKER_MANIFEST);
         let digests: Vec<_> = m.blobs.iter().map(|b| b.digest.as_str()).collect();
-        assert_eq!(digests, ["sha256:c", "sha256:l"]);
+        assert_eq!(
+            digests,
+            [
+                "sha256:cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc",
+                "sha256:dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd"
+            ]
+        );
         assert!(!m.is_index());
+    }
+
+    #[test]
+    fn a_manifest_naming_a_malformed_digest_is_refused() {
+        let e = Manifest::parse(
+            bytes::Bytes::from_static(
+                br#"{"schemaVersion":2,"layers":[{"digest":"sha256:../../_catalog","size":1}]}"#,
+            ),
+            None,
+        )
+        .unwrap_err();
+        assert!(e.contains("invalid digest"), "{e}");
     }
 
     #[test]
@@ -261,7 +288,10 @@ mod tests {
             "keeping all keeps the original bytes"
         );
         let f = m
-            .filter_children(|d| d.digest == "sha256:bb")
+            .filter_children(|d| {
+                d.digest
+                    == "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+            })
             .unwrap()
             .unwrap();
         assert_eq!(f.children.len(), 1);

@@ -15,8 +15,11 @@ use thiserror::Error;
 /// Longest repository path the distribution spec accepts.
 const NAME_MAX: usize = 255;
 
-/// A parsed image reference with its defaults applied (`docker.io`, `library/`).
+/// A parsed image reference with its defaults applied (`docker.io`, `library/`). It
+/// deserializes only when its parts form a valid reference again, so a message from
+/// elsewhere (a job) cannot smuggle a path or a bad digest into a URL.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "Parts")]
 pub struct ImageRef {
     /// Registry host as written (`quay.io`, `127.0.0.1:5000`, `docker.io`).
     pub registry: String,
@@ -26,6 +29,38 @@ pub struct ImageRef {
     pub tag: Option<String>,
     /// Digest (`sha256:…`), only when one was written.
     pub digest: Option<String>,
+}
+
+/// The fields of an [`ImageRef`] as received, before they are checked.
+#[derive(Deserialize)]
+struct Parts {
+    registry: String,
+    repository: String,
+    tag: Option<String>,
+    digest: Option<String>,
+}
+
+impl TryFrom<Parts> for ImageRef {
+    type Error = String;
+
+    fn try_from(p: Parts) -> Result<Self, String> {
+        let r = ImageRef {
+            registry: p.registry,
+            repository: p.repository,
+            tag: p.tag,
+            digest: p.digest,
+        };
+        let text = r.to_string();
+        match ImageRef::parse(&text) {
+            Ok(parsed) if parsed == r => {}
+            Ok(parsed) => return Err(format!("\"{text}\" reads back as \"{parsed}\"")),
+            Err(e) => return Err(e.to_string()),
+        }
+        if let Some(d) = &r.digest {
+            crate::digest::validate(d)?;
+        }
+        Ok(r)
+    }
 }
 
 /// Why a string is not an image reference. Every variant carries the input so that the
@@ -91,6 +126,8 @@ impl ImageRef {
                     "only sha256 digests are supported".into(),
                 ));
             }
+            crate::digest::validate(d)
+                .map_err(|why| ReferenceError::Invalid(input.to_string(), why))?;
         }
         Ok(ImageRef {
             registry: parsed.registry().to_string(),
@@ -216,6 +253,20 @@ mod tests {
         );
         let z = r("localhost/a");
         assert_eq!(z.registry, "localhost");
+    }
+
+    #[test]
+    fn a_job_cannot_carry_a_reference_that_does_not_parse() {
+        let good = ImageRef::parse("quay.io/a/b:1").unwrap();
+        let json = serde_json::to_string(&good).unwrap();
+        assert_eq!(serde_json::from_str::<ImageRef>(&json).unwrap(), good);
+        for bad in [
+            r#"{"registry":"quay.io","repository":"../../v2/_catalog","tag":null,"digest":null}"#,
+            r#"{"registry":"quay.io","repository":"a/b","tag":null,"digest":"sha256:../x"}"#,
+            r#"{"registry":"quay.io/evil","repository":"a/b","tag":"1","digest":null}"#,
+        ] {
+            assert!(serde_json::from_str::<ImageRef>(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

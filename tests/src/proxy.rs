@@ -118,6 +118,20 @@ impl FaultRule {
     }
 }
 
+/// An answer the proxy gives itself, in place of the upstream's: what a hostile or broken
+/// registry would send (a huge manifest, a `Link` header pointing back at its own page).
+#[derive(Debug, Clone)]
+pub struct Answer {
+    /// A substring of the request's path and query.
+    pub path_contains: String,
+    /// The status, e.g. 200.
+    pub status: u16,
+    /// Response headers (`Content-Length` is set from the body).
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Bytes,
+}
+
 /// One request the proxy answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SeenRequest {
@@ -149,6 +163,9 @@ struct State {
     latency: Mutex<Duration>,
     /// Active rules in the order added; the first match wins.
     rules: Mutex<Vec<FaultRule>>,
+    /// Requests whose path and query contain an answer's `path_contains` get that answer,
+    /// not the upstream's (first match wins, before fault rules).
+    answers: Mutex<Vec<Answer>>,
     /// Response bodies of requests whose path contains the first part are sent at the
     /// second's bytes per second (0: nothing after the head).
     paces: Mutex<Vec<(String, u64)>>,
@@ -180,6 +197,7 @@ impl Proxy {
             latency: Mutex::new(Duration::ZERO),
             rules: Mutex::new(Vec::new()),
             paces: Mutex::new(Vec::new()),
+            answers: Mutex::new(Vec::new()),
             seen: Mutex::new(Vec::new()),
         });
         let accept = tokio::spawn(accept_loop(listener, state.clone()));
@@ -225,6 +243,11 @@ impl Proxy {
     /// upstream's; only their timing is shaped.
     pub fn pace(&self, path_contains: impl Into<String>, bytes_per_sec: u64) {
         lock(&self.state.paces).push((path_contains.into(), bytes_per_sec));
+    }
+
+    /// Answers matching requests with `answer` from now on.
+    pub fn answer(&self, answer: Answer) {
+        lock(&self.state.answers).push(answer);
     }
 
     /// Removes every fault rule, so all requests pass through again.
@@ -369,7 +392,8 @@ async fn serve(stream: TcpStream, state: Arc<State>) {
         .await;
 }
 
-/// One request: latency, then a fault or the upstream's answer, then latency.
+/// One request: latency, then our own answer, a fault or the upstream's answer, then
+/// latency.
 async fn handle(state: &State, req: Request<Incoming>) -> Response<ProxyBody> {
     let method = req.method().to_string();
     let path = req
@@ -377,14 +401,22 @@ async fn handle(state: &State, req: Request<Incoming>) -> Response<ProxyBody> {
         .path_and_query()
         .map_or_else(|| req.uri().path().to_string(), |p| p.as_str().to_string());
     sleep(state.latency()).await;
-    let resp = match state.take_fault(&method, &path) {
-        Some(rule) => {
+    let answer = lock(&state.answers)
+        .iter()
+        .find(|a| path.contains(a.path_contains.as_str()))
+        .cloned();
+    let resp = match (answer, state.take_fault(&method, &path)) {
+        (Some(answer), _) => {
+            drain(req.into_body()).await;
+            answer_response(answer)
+        }
+        (None, Some(rule)) => {
             // Read the body to its end so the connection stays usable for the
             // client's retry instead of being closed under its feet.
             drain(req.into_body()).await;
             fault_response(&rule)
         }
-        None => state.forward(req, &path).await,
+        (None, None) => state.forward(req, &path).await,
     };
     let pace = lock(&state.paces)
         .iter()
@@ -459,6 +491,25 @@ fn fault_response(rule: &FaultRule) -> Response<ProxyBody> {
     if let Some(secs) = rule.retry_after_secs {
         resp.headers_mut()
             .insert("retry-after", HeaderValue::from(secs));
+    }
+    resp
+}
+
+/// An [`Answer`] as a response.
+fn answer_response(answer: Answer) -> Response<ProxyBody> {
+    let mut resp = Response::new(
+        Full::new(answer.body)
+            .map_err(|never| match never {})
+            .boxed(),
+    );
+    *resp.status_mut() = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
+    for (name, value) in answer.headers {
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(&value),
+        ) {
+            resp.headers_mut().insert(n, v);
+        }
     }
     resp
 }

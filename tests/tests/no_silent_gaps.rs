@@ -355,3 +355,74 @@ async fn a_trickling_manifest_is_held_to_the_request_limit() {
     );
     assert_eq!(manifest_digest(&dst, "drip/app", "1").await.unwrap(), None);
 }
+
+/// A source serving a manifest over the distribution spec's 4 MiB is refused from its
+/// `Content-Length`, before any of it is buffered or any blob is uploaded. Real: both
+/// registries; shaped: the oversized manifest, answered by the proxy in the source's place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manifest_over_the_size_limit_is_refused_before_anything_is_copied() {
+    let src = Registry::start().await.unwrap();
+    let dst = Registry::start().await.unwrap();
+    let proxy = Proxy::start(&src).await.unwrap();
+    let huge = format!("{{\"schemaVersion\":2{}}}", " ".repeat(5 * 1024 * 1024));
+    proxy.answer(Answer {
+        path_contains: "/v2/big/app/manifests/1".into(),
+        status: 200,
+        headers: vec![(
+            "content-type".into(),
+            "application/vnd.oci.image.manifest.v1+json".into(),
+        )],
+        body: huge.into(),
+    });
+    let engine = engine_through(&[&src, &dst], &proxy, SHORT, CopyOptions::default());
+    let report = engine
+        .copy(
+            &image_ref(format!("{}/big/app:1", proxy.host())),
+            &[image_ref(format!("{}/big/app:1", dst.host()))],
+        )
+        .await;
+    let tag = &report.tags[0];
+    assert_eq!(tag.failure, Some(FailureKind::Protocol), "{tag:?}");
+    assert!(
+        tag.error
+            .as_deref()
+            .unwrap()
+            .contains("over the 4194304-byte limit"),
+        "{tag:?}"
+    );
+    assert_eq!(dst.count("POST", "/blobs/uploads/"), 0, "nothing uploaded");
+}
+
+/// A tag list whose `Link` points back at the page just read is refused at the second
+/// visit, instead of being followed thousands of times. Shaped by the proxy: the page and
+/// its header; the registry behind it is real.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tag_list_linking_to_itself_is_refused_at_the_repeat() {
+    let src = Registry::start().await.unwrap();
+    let proxy = Proxy::start(&src).await.unwrap();
+    proxy.answer(Answer {
+        path_contains: "/v2/loop/app/tags/list".into(),
+        status: 200,
+        headers: vec![
+            ("content-type".into(), "application/json".into()),
+            (
+                "link".into(),
+                "</v2/loop/app/tags/list?n=1000>; rel=\"next\"".into(),
+            ),
+        ],
+        body: r#"{"name":"loop/app","tags":["1"]}"#.into(),
+    });
+    let mut opts = mirror_tests::mirror::client_options(&[&src], None);
+    opts.insecure_registries.insert(proxy.host());
+    let client = RegistryClient::new(opts).unwrap();
+    let e = client
+        .list_tags(&proxy.host(), "loop/app")
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("pagination loops"), "{e}");
+    assert_eq!(
+        proxy.count("GET", "/tags/list"),
+        1,
+        "one page read, not thousands"
+    );
+}

@@ -31,6 +31,9 @@ pub use platform::PlatformFilter;
 
 use blob::{ensure_blob, plan_blob, Target};
 
+/// Destination tags of one job checked (HEAD) at the same time.
+const DESTINATION_HEADS: usize = 16;
+
 /// How index children nested in index children are followed at most.
 const MAX_INDEX_DEPTH: usize = 2;
 
@@ -150,7 +153,12 @@ impl CopyEngine {
             .iter()
             .map(|d| self.head_destination(d))
             .collect();
-        let current = futures::future::join_all(heads).await;
+        // Bounded: a glob of thousands of tags into one repository is one job, and its
+        // destination checks must not open thousands of connections at once.
+        let current: Vec<_> = futures::stream::iter(heads)
+            .buffered(DESTINATION_HEADS)
+            .collect()
+            .await;
         if let (Some(want), None) = (&source.digest, &self.opts.filter) {
             if current
                 .iter()

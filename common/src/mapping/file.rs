@@ -7,6 +7,14 @@ use super::error::{MappingError, Origin};
 use super::line::parse_line;
 use super::Mapping;
 
+/// The largest mapping file read: the biggest real ones are a few hundred kilobytes, and a
+/// file far past this is a mistake (a binary, a log) that must not take the memory of a run.
+pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// The longest line read: a line holds a source and a few destinations, each at most a few
+/// hundred characters.
+pub const MAX_LINE_CHARS: usize = 8 * 1024;
+
 /// Parses the text of one mapping file. `file` is only used to name places in errors and in
 /// the mappings' origins. `#` starts a comment that runs to the end of the line; lines are
 /// trimmed (tabs count as spaces) and blank lines skipped. Besides each line's own checks,
@@ -28,6 +36,13 @@ pub(crate) fn parse_text(file: &Path, text: &str) -> (Vec<Mapping>, Vec<MappingE
     let mut mappings = Vec::new();
     let mut errors = Vec::new();
     for (index, raw) in text.lines().enumerate() {
+        if raw.chars().count() > MAX_LINE_CHARS {
+            errors.push(MappingError::new(
+                Origin::new(file, index + 1),
+                format!("the line is longer than {MAX_LINE_CHARS} characters; a mapping line is SRC DST [DST...]"),
+            ));
+            continue;
+        }
         let content = raw.split_once('#').map_or(raw, |(before, _)| before).trim();
         if content.is_empty() {
             continue;
@@ -55,12 +70,22 @@ pub(crate) fn parse_text(file: &Path, text: &str) -> (Vec<Mapping>, Vec<MappingE
 /// Reads a mapping file as UTF-8 text; the error names the file and says why it cannot be
 /// used.
 pub fn read_file(path: &Path) -> Result<String, MappingError> {
-    let bytes = std::fs::read(path).map_err(|e| {
+    let cannot = |e: std::io::Error| {
         MappingError::new(
             Origin::whole_file(path),
             format!("cannot read mapping file: {e}"),
         )
-    })?;
+    };
+    let size = std::fs::metadata(path).map_err(cannot)?.len();
+    if size > MAX_FILE_BYTES {
+        return Err(MappingError::new(
+            Origin::whole_file(path),
+            format!(
+                "the file is {size} bytes, over the {MAX_FILE_BYTES}-byte limit of a mapping file"
+            ),
+        ));
+    }
+    let bytes = std::fs::read(path).map_err(cannot)?;
     String::from_utf8(bytes).map_err(|e| {
         let at = e.utf8_error().valid_up_to();
         let line = e.as_bytes()[..at].iter().filter(|&&b| b == b'\n').count() + 1;
@@ -79,6 +104,27 @@ pub(crate) fn line_count(text: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_overlong_line_is_an_error_naming_its_line() {
+        let long = format!("quay.io/a/b:1 quay.io/c/{}:1", "d".repeat(MAX_LINE_CHARS));
+        let e = errors(&format!("quay.io/a/b:2 quay.io/c/d:2\n{long}\n"));
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(
+            e[0].starts_with("mapping_x:2: the line is longer than"),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn an_oversized_file_is_refused_before_it_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mapping_big");
+        let f = std::fs::File::create(&path).unwrap();
+        f.set_len(MAX_FILE_BYTES + 1).unwrap();
+        let e = read_file(&path).unwrap_err().to_string();
+        assert!(e.contains("over the 16777216-byte limit"), "{e}");
+    }
 
     fn ok(text: &str) -> Vec<Mapping> {
         match parse_str(Path::new("m"), text) {

@@ -20,7 +20,7 @@ mod source;
 
 pub use check::{check_expanded_duplicates, load, MappingSet};
 pub use error::{MappingError, Origin, SelectError};
-pub use file::{parse_str, read_file};
+pub use file::{parse_str, read_file, MAX_FILE_BYTES, MAX_LINE_CHARS};
 pub use select::select_files;
 pub use source::{Source, TagSelector};
 

@@ -7,7 +7,7 @@ use super::auth::{Access, Scope};
 use super::client::{status_error, Body, RegistryClient};
 use super::code::ErrorCode;
 use super::error::RegistryError;
-use crate::manifest::{Manifest, ACCEPT_ALL};
+use crate::manifest::{Manifest, ACCEPT_ALL, MAX_MANIFEST_BYTES};
 
 const DOCKER_CONTENT_DIGEST: &str = "docker-content-digest";
 
@@ -51,10 +51,32 @@ impl RegistryClient {
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
         let announced = header_digest(resp.headers());
-        let bytes = resp
-            .bytes()
+        let too_big = |size: u64| {
+            RegistryError::Protocol {
+            registry: registry.into(),
+            message: format!(
+                "{name}: the manifest is {size} bytes or more, over the {MAX_MANIFEST_BYTES}-byte limit"
+            ),
+        }
+        };
+        if let Some(size) = resp.content_length().filter(|n| *n > MAX_MANIFEST_BYTES) {
+            return Err(too_big(size));
+        }
+        // Read chunk by chunk: a missing or false Content-Length must not make us buffer
+        // more than the limit either.
+        let mut resp = resp;
+        let mut bytes = Vec::new();
+        while let Some(chunk) = resp
+            .chunk()
             .await
-            .map_err(|e| super::client::transport_error(registry, &Method::GET, &url, e))?;
+            .map_err(|e| super::client::transport_error(registry, &Method::GET, &url, e))?
+        {
+            bytes.extend_from_slice(&chunk);
+            if bytes.len() as u64 > MAX_MANIFEST_BYTES {
+                return Err(too_big(bytes.len() as u64));
+            }
+        }
+        let bytes = bytes::Bytes::from(bytes);
         let mut manifest = Manifest::parse(bytes, content_type.as_deref()).map_err(|e| {
             RegistryError::Protocol {
                 registry: registry.into(),

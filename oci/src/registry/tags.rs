@@ -12,6 +12,10 @@ use super::error::RegistryError;
 /// Tags asked for per page; registries may answer with fewer.
 const PAGE: usize = 1000;
 
+/// The most tags one repository may list: past this, the listing is refused rather than
+/// held in memory (the largest real repositories have tens of thousands).
+pub const MAX_TAGS: usize = 1_000_000;
+
 #[derive(Deserialize)]
 struct TagList {
     #[serde(default)]
@@ -38,7 +42,18 @@ impl RegistryClient {
         let scope = Scope::repo(repository, Access::Pull);
         let mut url = self.url(registry, &format!("/v2/{repository}/tags/list?n={page}"))?;
         let mut tags = Vec::new();
-        for _ in 0..100_000 {
+        let mut visited = std::collections::HashSet::new();
+        let refuse = |why: String| RegistryError::Protocol {
+            registry: registry.into(),
+            message: format!("tags of {repository}: {why}"),
+        };
+        loop {
+            if !visited.insert(url.clone()) {
+                return Err(refuse(format!(
+                    "the registry's next page ({}) was already listed: pagination loops",
+                    url.as_str()
+                )));
+            }
             let resp = self
                 .execute(
                     registry,
@@ -65,6 +80,9 @@ impl RegistryClient {
                 message: format!("tags of {repository}: {}", e.without_url()),
             })?;
             tags.extend(page.tags.unwrap_or_default());
+            if tags.len() > MAX_TAGS {
+                return Err(refuse(format!("more than {MAX_TAGS} tags")));
+            }
             match next {
                 Some(n) => {
                     url = url.join(&n).map_err(|e| RegistryError::Protocol {
@@ -75,10 +93,6 @@ impl RegistryClient {
                 None => return Ok(tags),
             }
         }
-        Err(RegistryError::Protocol {
-            registry: registry.into(),
-            message: format!("tags of {repository}: pagination does not end"),
-        })
     }
 }
 
