@@ -212,14 +212,24 @@ pub struct LogArgs {
     pub log_format: LogFormat,
 }
 
+/// Crates whose debug and trace output shows protocol frames, secrets included.
+const WIRE_LOGGERS: [&str; 4] = ["lapin", "amq_protocol", "amq_protocol_tcp", "tcp_stream"];
+
 /// Logs go to stderr (stdout carries oc's result lines); `RUST_LOG` sets the level
 /// (default `warn`). Both binaries start with this. A job's lines are emitted inside its
 /// `job` span; the JSON format writes that span's fields on every line (`span` and
 /// `spans`), so a collector can filter one run, job or image without parsing messages.
 pub fn init_logging(format: LogFormat) {
     use std::io::IsTerminal;
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+    let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    // The AMQP client logs whole frames at debug and trace, the connection's credentials
+    // included: whatever RUST_LOG asks, those crates say no more than info.
+    for target in WIRE_LOGGERS {
+        if let Ok(d) = format!("{target}=info").parse() {
+            filter = filter.add_directive(d);
+        }
+    }
     let json = match format {
         LogFormat::Json => true,
         LogFormat::Text => false,

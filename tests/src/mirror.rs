@@ -33,6 +33,9 @@ pub fn client_options(registries: &[&Registry], docker_config: Option<&Path>) ->
                 opts.insecure_registries.insert(r.host());
             }
         }
+        if let Some(t) = r.token_host() {
+            opts.insecure_registries.insert(t.to_string());
+        }
     }
     opts
 }
@@ -69,6 +72,9 @@ pub fn registry_flags(registries: &[&Registry]) -> Vec<String> {
         match r.ca_file() {
             Some(ca) => flags.extend(["--ca-file".to_string(), ca.display().to_string()]),
             None => flags.extend(["--insecure-registry".to_string(), r.host()]),
+        }
+        if let Some(t) = r.token_host() {
+            flags.extend(["--insecure-registry".to_string(), t.to_string()]);
         }
     }
     flags

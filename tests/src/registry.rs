@@ -63,6 +63,8 @@ pub struct Registry {
     pid: u32,
     tls: Option<TlsFiles>,
     credentials: Option<(String, String)>,
+    /// `host:port` of the plain-HTTP token service, for token-auth registries.
+    token_host: Option<String>,
     access_log: PathBuf,
     app_log: PathBuf,
 }
@@ -113,6 +115,12 @@ impl Registry {
                 port,
                 tls: tls.clone(),
                 credentials: options.htpasswd.clone(),
+                token_host: options.token_auth.as_ref().and_then(|t| {
+                    t.realm
+                        .strip_prefix("http://")
+                        .and_then(|rest| rest.split('/').next())
+                        .map(str::to_string)
+                }),
                 access_log,
                 app_log,
             };
@@ -132,6 +140,12 @@ impl Registry {
         }
         let last_error = last_error.map(|e| format!("{e:#}")).unwrap_or_default();
         bail!("docker-registry never got a free port in {PORT_ATTEMPTS} attempts: {last_error}")
+    }
+
+    /// `host:port` of this registry's plain-HTTP token service, when it has one: the test
+    /// bed names it insecure, as an operator must for credentials to be sent there.
+    pub fn token_host(&self) -> Option<&str> {
+        self.token_host.as_deref()
     }
 
     /// `127.0.0.1:PORT`, the registry host as used in image references.

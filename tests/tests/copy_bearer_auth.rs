@@ -423,3 +423,46 @@ async fn registry_accepts_only_unexpired_tokens_of_its_token_server_for_the_aske
     let expired = body["token"].as_str().unwrap().to_string();
     assert_eq!(get(Some(expired)).await.unwrap().status(), 401);
 }
+
+/// A registry whose challenge sends clients to a plain-HTTP token service on a host the
+/// configuration does not name insecure: the credentials stay home. The copy fails with
+/// the reason, and the token service never sees the user.
+#[tokio::test]
+async fn credentials_are_not_sent_to_a_plain_http_token_service_not_named_insecure() {
+    let server = TokenServer::start(TokenServerOptions::with_user("pusher", "s3cret")).unwrap();
+    let src = Registry::start().await.unwrap();
+    let dst = token_registry(&server).await;
+    push_image(&src, "app/one", "1", ImageSpec::new(vec![Layer::random(1_000)]))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config =
+        write_docker_config(dir.path(), &[(dst.host().as_str(), "pusher", "s3cret")]).unwrap();
+    let mut opts = mirror_tests::mirror::client_options(&[&src, &dst], Some(&config));
+    let token_host = dst.token_host().unwrap().to_string();
+    opts.insecure_registries.remove(&token_host);
+    let client = mirror_common::registry::RegistryClient::new(opts).unwrap();
+    let engine = mirror_common::copy::CopyEngine::new(
+        std::sync::Arc::new(client),
+        std::sync::Arc::new(mirror_common::index::MemoryIndex::new()),
+        CopyOptions::default(),
+    );
+    let report = engine
+        .copy(
+            &image_ref(format!("{}/app/one:1", src.host())),
+            &[image_ref(format!("{}/app/one:1", dst.host()))],
+        )
+        .await;
+    let error = report.tags[0].error.as_deref().unwrap();
+    assert!(
+        error.contains(&format!("registry {}", dst.host()))
+            && error.contains(&format!("the token service {token_host} is plain HTTP")),
+        "{error}"
+    );
+    assert!(!error.contains("s3cret"));
+    assert!(
+        server.requests().iter().all(|r| r.user.is_none()),
+        "{:?}",
+        server.requests()
+    );
+}

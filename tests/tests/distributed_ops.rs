@@ -186,3 +186,47 @@ async fn scheduler_on_a_schedule_starts_runs_until_sigterm() {
         .unwrap()
         .is_some());
 }
+
+/// Even at `RUST_LOG=trace`, a worker's log never carries its broker password, neither as
+/// text nor as the byte array the AMQP client's frame dumps would show. A broker user of
+/// the test's own, so that the password is a string found nowhere else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_broker_password_never_reaches_the_log_even_at_trace() {
+    let user = format!("mirror-test-{:08x}", rand::random::<u32>());
+    let password = format!("pw{:016x}", rand::random::<u64>());
+    let ctl = |args: &[&str]| {
+        let out = std::process::Command::new("rabbitmqctl").args(args).output().unwrap();
+        assert!(out.status.success(), "rabbitmqctl {args:?}: {}", text(&out.stderr));
+    };
+    ctl(&["add_user", &user, &password]);
+    ctl(&["set_permissions", "-p", "/", &user, ".*", ".*", ".*"]);
+    let p = prefix();
+    let url = format!("amqp://{user}:{password}@127.0.0.1:5672/%2f");
+    let dir = tempfile::tempdir().unwrap();
+    let log_path = dir.path().join("worker.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut child = std::process::Command::new(binary("mirror-worker"))
+        .args(["run", "--amqp", &url, "--queue-prefix", p.as_str()])
+        .args(["--redis-prefix", p.as_str()])
+        .env("RUST_LOG", "trace")
+        .env("HOME", dir.path())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    ctl(&["delete_user", &user]);
+    let logged = std::fs::read_to_string(&log_path).unwrap();
+    assert!(logged.contains("consuming jobs"), "the worker connected:\n{logged}");
+    let as_bytes = password
+        .bytes()
+        .map(|b| b.to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    assert!(!logged.contains(&password), "password in the log");
+    assert!(!logged.contains(&as_bytes), "password bytes in the log");
+}

@@ -117,6 +117,17 @@ struct TokenResponse {
 pub struct AuthState {
     challenges: Mutex<HashMap<String, Challenge>>,
     tokens: Mutex<HashMap<(String, Scope), Token>>,
+    /// (registry, token host) pairs already logged, so each is said once.
+    realms_seen: std::sync::Mutex<std::collections::HashSet<(String, String)>>,
+}
+
+/// What fetching a token may do: how long it may take, and which plain-HTTP hosts the
+/// configuration trusts with credentials.
+pub struct TokenPolicy<'a> {
+    /// The whole token request.
+    pub timeout: Duration,
+    /// Hosts (`host[:port]`) given as insecure registries.
+    pub insecure: &'a std::collections::HashSet<String>,
 }
 
 impl AuthState {
@@ -144,7 +155,7 @@ impl AuthState {
         registry: &str,
         scope: &Scope,
         cred: Option<&Credential>,
-        timeout: Duration,
+        policy: &TokenPolicy<'_>,
     ) -> Result<Option<HeaderValue>, RegistryError> {
         let challenge = self.challenges.lock().await.get(registry).cloned();
         match challenge {
@@ -167,13 +178,40 @@ impl AuthState {
                     url: &realm,
                     service: service.as_deref(),
                 };
-                let token = fetch_token(http, registry, &realm, scope, cred, timeout).await?;
+                self.note_realm(registry, realm.url);
+                let token = fetch_token(http, registry, &realm, scope, cred, policy).await?;
                 let header = bearer_header(&token.value);
                 self.tokens.lock().await.insert(key, token);
                 Ok(Some(header))
             }
         }
     }
+}
+
+impl AuthState {
+    /// Says once per registry and token host where a registry sends its token requests,
+    /// when that is another host: credentials go there, and an operator should know it.
+    fn note_realm(&self, registry: &str, realm: &str) {
+        let Some(host) = url::Url::parse(realm).ok().and_then(|u| host_port(&u)) else {
+            return;
+        };
+        if host == registry {
+            return;
+        }
+        let mut seen = self.realms_seen.lock().unwrap_or_else(|p| p.into_inner());
+        if seen.insert((registry.to_string(), host.clone())) {
+            tracing::info!(registry, token_host = %host, "the registry's tokens come from another host");
+        }
+    }
+}
+
+/// `host[:port]` of a URL, as registries are written.
+fn host_port(url: &url::Url) -> Option<String> {
+    let host = url.host_str()?;
+    Some(match url.port() {
+        Some(p) => format!("{host}:{p}"),
+        None => host.to_string(),
+    })
 }
 
 fn basic_header(c: &Credential) -> HeaderValue {
@@ -206,7 +244,7 @@ async fn fetch_token(
     realm: &Realm<'_>,
     scope: &Scope,
     cred: Option<&Credential>,
-    timeout: Duration,
+    policy: &TokenPolicy<'_>,
 ) -> Result<Token, RegistryError> {
     let (realm, service) = (realm.url, realm.service);
     let auth_err = |message: String| RegistryError::Auth {
@@ -224,7 +262,15 @@ async fn fetch_token(
             q.append_pair("scope", &s);
         }
     }
-    let mut req = http.get(url.clone()).timeout(timeout);
+    let trusted = url.scheme() == "https"
+        || host_port(&url).is_some_and(|h| policy.insecure.contains(&h));
+    if cred.is_some() && !trusted {
+        return Err(auth_err(format!(
+            "the token service {} is plain HTTP: credentials are sent only over HTTPS, or to a host given with --insecure-registry",
+            host_port(&url).unwrap_or_default()
+        )));
+    }
+    let mut req = http.get(url.clone()).timeout(policy.timeout);
     if let Some(c) = cred {
         req = req.header(reqwest::header::AUTHORIZATION, basic_header(c));
     }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use reqwest::header::{HeaderMap, AUTHORIZATION, WWW_AUTHENTICATE};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 
-use super::auth::{AuthState, Challenge, Scope};
+use super::auth::{AuthState, Challenge, Scope, TokenPolicy};
 use super::credentials::CredentialStore;
 use super::error::{parse_error_body, RegistryError};
 use super::gate::Gate;
@@ -244,14 +244,12 @@ impl RegistryClient {
         scope: &Scope,
     ) -> Result<Option<reqwest::header::HeaderValue>, RegistryError> {
         let cred = self.opts.credentials.get(registry);
+        let policy = TokenPolicy {
+            timeout: self.opts.timeouts.request,
+            insecure: &self.opts.insecure_registries,
+        };
         self.auth
-            .authorization(
-                &self.http,
-                registry,
-                scope,
-                cred,
-                self.opts.timeouts.request,
-            )
+            .authorization(&self.http, registry, scope, cred, &policy)
             .await
     }
 
