@@ -154,6 +154,10 @@ pub struct RunStarted {
     pub jobs: usize,
     /// Every destination tag (`registry/repo:tag`) the run's jobs will write.
     pub destinations: Vec<String>,
+    /// Tags of the run found up to date without a job (the fleet's tag cache), so that
+    /// the history alone tells the run's whole size.
+    #[serde(default)]
+    pub up_to_date: usize,
 }
 
 /// What the run history holds: run announcements and job results, in publishing order.

@@ -7,6 +7,7 @@
 //!   [`Registries`](registry::Registries) trait and a [`BlobIndex`](index::BlobIndex).
 //! - [`report`] and [`failure`]: what a copy reports per tag, with a typed
 //!   [`FailureKind`](failure::FailureKind) that every decision reads.
+//! - [`printable`]: outside text made safe for a terminal.
 //! - [`job`]: the messages between scheduler and workers; [`queue`]: the job-queue trait and
 //!   its in-memory implementation; [`index`]: the blob-index trait and its in-memory
 //!   implementation; [`worker`]: handling one delivered job (copy, report, retry or park).
@@ -22,6 +23,7 @@ pub mod index;
 pub mod job;
 pub mod mapping;
 pub mod plan;
+pub mod printable;
 pub mod queue;
 pub mod report;
 pub mod worker;

@@ -33,7 +33,7 @@ pub(crate) enum Action {
 }
 
 pub(crate) async fn run(args: Args) -> Result<ExitCode> {
-    let queue = AmqpQueue::connect(args.broker.config(1)).await?;
+    let queue = AmqpQueue::connect_existing(args.broker.config(1)).await?;
     match args.action {
         Action::List { json } => {
             let parked = queue.parked().await?;
@@ -59,7 +59,7 @@ pub(crate) async fn run(args: Args) -> Result<ExitCode> {
                                 p.reason
                             );
                         }
-                        None => println!("undecodable message {:?}\n  reason: {}", p.raw, p.reason),
+                        None => println!("undecodable message: {}\n  reason: {}", p.raw, p.reason),
                     }
                 }
             }

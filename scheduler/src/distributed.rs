@@ -125,8 +125,13 @@ pub(crate) async fn skip_cached(redis: &Redis, plan: &mut Plan) -> Vec<TagEntry>
     skipped
 }
 
-/// Publishes the plan's jobs (minus tags with unfinished jobs), then announces the run.
-pub(crate) async fn publish(queue: &AmqpQueue, plan: &mut Plan) -> Result<Published, QueueError> {
+/// Publishes the plan's jobs (minus tags with unfinished jobs), then announces the run
+/// (with `up_to_date`, the tags the tag cache answered for).
+pub(crate) async fn publish(
+    queue: &AmqpQueue,
+    plan: &mut Plan,
+    up_to_date: usize,
+) -> Result<Published, QueueError> {
     let started_at = now_secs();
     let history = queue.read_history(PENDING_FOR).await?;
     let unfinished = unfinished_tags(&history, started_at, PENDING_FOR);
@@ -156,6 +161,7 @@ pub(crate) async fn publish(queue: &AmqpQueue, plan: &mut Plan) -> Result<Publis
         started_at,
         jobs: plan.jobs.len(),
         destinations,
+        up_to_date,
     };
     queue.publish_run_started(&run).await?;
     Ok(Published {
@@ -232,6 +238,7 @@ mod tests {
             started_at: 0,
             jobs: 2,
             destinations: vec!["r/a:1".into(), "r/b:1".into()],
+            up_to_date: 0,
         });
         let tag = TagResult::ok("r/a:1", TagStatus::Pushed, "sha256:0");
         let report = CopyReport {

@@ -2,6 +2,7 @@
 //! line per pushed tag on stdout, errors on stderr, dry-run lines, and the run report.
 
 use mirror_common::job::JobResult;
+use mirror_common::printable::printable;
 use mirror_common::report::TagStatus;
 
 use crate::progress::Progress;
@@ -21,9 +22,10 @@ pub(crate) fn record_unresolved(plan: &Plan, report: &mut RunReport) {
             origins: vec![origin.clone()],
         });
         eprintln!(
-            "error: {}: {} ({origin})",
+            "error: {}: {} ({})",
             tag.destination,
-            tag.error.as_deref().unwrap_or("failed")
+            printable(tag.error.as_deref().unwrap_or("failed")),
+            printable(origin)
         );
     }
 }
@@ -44,7 +46,7 @@ pub(crate) fn record_result(
             TagStatus::Failed => progress.eprintln(&format!(
                 "error: {}: {}",
                 entry.destination,
-                entry.error.as_deref().unwrap_or("failed")
+                printable(entry.error.as_deref().unwrap_or("failed"))
             )),
             _ => {}
         }

@@ -251,7 +251,7 @@ async fn publish_and_follow(
         true => Some(queue.subscribe_run(plan.run_id).await?),
         false => None,
     };
-    let published = crate::distributed::publish(&queue, plan).await?;
+    let published = crate::distributed::publish(&queue, plan, cached.len()).await?;
     let skipped = crate::distributed::check_skipped(client, &published.skipped).await;
     let total = (published.tags + cached.len()) as u64;
     redis

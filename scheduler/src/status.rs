@@ -15,7 +15,7 @@ use std::time::Duration;
 use anyhow::Result;
 use mirror_cli::{BrokerArgs, RedisArgs};
 use mirror_common::failure::FailureKind;
-use mirror_common::job::RunEvent;
+use mirror_common::job::{JobResult, RunEvent};
 use mirror_common::report::TagStatus;
 use mirror_fleet::amqp::AmqpQueue;
 use mirror_fleet::store::Redis;
@@ -67,6 +67,9 @@ pub(crate) struct RunStatus {
     pub failed: usize,
     pub pending: usize,
     pub failures: Vec<Failure>,
+    /// Whether the history holds the run's announcement (else its size is unknown there).
+    #[serde(skip)]
+    pub announced: bool,
 }
 
 /// A failed tag and why.
@@ -90,7 +93,7 @@ pub(crate) struct Status {
 }
 
 pub(crate) async fn run(args: Args) -> Result<std::process::ExitCode> {
-    let queue = AmqpQueue::connect(args.broker.config(1)).await?;
+    let queue = AmqpQueue::connect_existing(args.broker.config(1)).await?;
     let status = collect(&queue, &args).await?;
     queue.close().await;
     if args.json {
@@ -144,11 +147,11 @@ async fn collect(queue: &AmqpQueue, args: &Args) -> Result<Status> {
         .map(|q| q.ready)
         .sum();
     let mut runs = runs(&queue.read_history(args.since).await?);
-    // The fleet's counters (kept by the workers in Redis) also count the tags the scheduler
-    // found up to date in the tag cache, which published no job; they win where they exist.
+    // The history is the record. The fleet's counters in Redis stand in only for a run
+    // whose announcement the history no longer holds.
     let redis = Redis::connect(args.redis.config()).await;
     if !redis.is_degraded() {
-        for r in &mut runs {
+        for r in runs.iter_mut().filter(|r| !r.announced) {
             if let Some(p) = redis.counters().get(r.run_id).await {
                 r.tags = p.total as usize;
                 r.done = p.done as usize;
@@ -167,9 +170,12 @@ async fn collect(queue: &AmqpQueue, args: &Args) -> Result<Status> {
     })
 }
 
-/// Progress of every run in the history, newest first.
+/// Progress of every run in the history, newest first. The history is the record: a job
+/// that reported more than once (redelivered after a worker died, or requeued from the
+/// parked queue and run again) counts with its latest result only.
 pub(crate) fn runs(history: &[RunEvent]) -> Vec<RunStatus> {
     let mut by_run: BTreeMap<Uuid, RunStatus> = BTreeMap::new();
+    let mut latest: BTreeMap<Uuid, BTreeMap<Uuid, &JobResult>> = BTreeMap::new();
     for event in history {
         match event {
             RunEvent::Started(s) => {
@@ -177,27 +183,40 @@ pub(crate) fn runs(history: &[RunEvent]) -> Vec<RunStatus> {
                 r.run_id = s.run_id;
                 r.started_at = s.started_at;
                 r.jobs = s.jobs;
-                r.tags = s.destinations.len();
+                r.tags = s.destinations.len() + s.up_to_date;
+                r.up_to_date += s.up_to_date;
+                r.announced = true;
             }
             RunEvent::Result(res) => {
                 let r = by_run.entry(res.run_id).or_default();
                 r.run_id = res.run_id;
-                let counts = res.report.counts();
-                r.done += counts.done() as usize;
-                r.up_to_date += counts.up_to_date as usize;
-                r.failed += counts.failed as usize;
-                for t in res
-                    .report
-                    .tags
-                    .iter()
-                    .filter(|t| t.status == TagStatus::Failed)
-                {
-                    r.failures.push(Failure {
-                        destination: t.destination.clone(),
-                        kind: t.failure,
-                        reason: t.error.clone().unwrap_or_default(),
-                    });
-                }
+                latest
+                    .entry(res.run_id)
+                    .or_default()
+                    .insert(res.job_id, res);
+            }
+        }
+    }
+    for (run_id, results) in latest {
+        let Some(r) = by_run.get_mut(&run_id) else {
+            continue;
+        };
+        for res in results.values() {
+            let counts = res.report.counts();
+            r.done += counts.done() as usize;
+            r.up_to_date += counts.up_to_date as usize;
+            r.failed += counts.failed as usize;
+            let failed = res
+                .report
+                .tags
+                .iter()
+                .filter(|t| t.status == TagStatus::Failed);
+            for t in failed {
+                r.failures.push(Failure {
+                    destination: t.destination.clone(),
+                    kind: t.failure,
+                    reason: t.error.clone().unwrap_or_default(),
+                });
             }
         }
     }
@@ -293,4 +312,59 @@ async fn management_in_flight(
         );
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mirror_common::job::RunStarted;
+    use mirror_common::report::{CopyReport, TagResult};
+
+    fn result(run_id: Uuid, job_id: Uuid, tag: TagResult) -> RunEvent {
+        RunEvent::Result(JobResult {
+            version: 1,
+            job_id,
+            run_id,
+            report: CopyReport {
+                source: "s".into(),
+                digest: None,
+                tags: vec![tag],
+                stats: Default::default(),
+                seconds: 0.0,
+            },
+            origins: vec![],
+        })
+    }
+
+    #[test]
+    fn a_job_that_reported_twice_counts_with_its_latest_result() {
+        let run = Uuid::new_v4();
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        let failed = TagResult::failed("r/a:1", FailureKind::Network, "gave up");
+        let pushed = TagResult::ok("r/a:1", TagStatus::Pushed, "sha256:0");
+        let history = [
+            result(run, a, failed),
+            RunEvent::Started(RunStarted {
+                version: 1,
+                run_id: run,
+                started_at: 1,
+                jobs: 2,
+                destinations: vec!["r/a:1".into(), "r/b:1".into()],
+                up_to_date: 3,
+            }),
+            result(
+                run,
+                b,
+                TagResult::ok("r/b:1", TagStatus::UpToDate, "sha256:0"),
+            ),
+            // Requeued from the parked queue and run again.
+            result(run, a, pushed),
+        ];
+        let r = &runs(&history)[0];
+        assert_eq!(
+            (r.tags, r.done, r.up_to_date, r.failed, r.pending),
+            (5, 1, 4, 0, 0)
+        );
+        assert!(r.failures.is_empty());
+    }
 }

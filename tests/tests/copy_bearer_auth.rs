@@ -432,9 +432,14 @@ async fn credentials_are_not_sent_to_a_plain_http_token_service_not_named_insecu
     let server = TokenServer::start(TokenServerOptions::with_user("pusher", "s3cret")).unwrap();
     let src = Registry::start().await.unwrap();
     let dst = token_registry(&server).await;
-    push_image(&src, "app/one", "1", ImageSpec::new(vec![Layer::random(1_000)]))
-        .await
-        .unwrap();
+    push_image(
+        &src,
+        "app/one",
+        "1",
+        ImageSpec::new(vec![Layer::random(1_000)]),
+    )
+    .await
+    .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let config =
         write_docker_config(dir.path(), &[(dst.host().as_str(), "pusher", "s3cret")]).unwrap();

@@ -195,8 +195,15 @@ async fn the_broker_password_never_reaches_the_log_even_at_trace() {
     let user = format!("mirror-test-{:08x}", rand::random::<u32>());
     let password = format!("pw{:016x}", rand::random::<u64>());
     let ctl = |args: &[&str]| {
-        let out = std::process::Command::new("rabbitmqctl").args(args).output().unwrap();
-        assert!(out.status.success(), "rabbitmqctl {args:?}: {}", text(&out.stderr));
+        let out = std::process::Command::new("rabbitmqctl")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "rabbitmqctl {args:?}: {}",
+            text(&out.stderr)
+        );
     };
     ctl(&["add_user", &user, &password]);
     ctl(&["set_permissions", "-p", "/", &user, ".*", ".*", ".*"]);
@@ -221,7 +228,10 @@ async fn the_broker_password_never_reaches_the_log_even_at_trace() {
     let _ = child.wait();
     ctl(&["delete_user", &user]);
     let logged = std::fs::read_to_string(&log_path).unwrap();
-    assert!(logged.contains("consuming jobs"), "the worker connected:\n{logged}");
+    assert!(
+        logged.contains("consuming jobs"),
+        "the worker connected:\n{logged}"
+    );
     let as_bytes = password
         .bytes()
         .map(|b| b.to_string())
@@ -229,4 +239,43 @@ async fn the_broker_password_never_reaches_the_log_even_at_trace() {
         .join(", ");
     assert!(!logged.contains(&password), "password in the log");
     assert!(!logged.contains(&as_bytes), "password bytes in the log");
+}
+
+/// Mistakes in how the broker is named fail at once, with the reason: a worker given a URL
+/// that is not one, or a prefix that makes no queue name, exits instead of retrying for
+/// ever; `status` for a prefix nobody installed says so and creates nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_mistakes_fail_fast_and_status_creates_no_installation() {
+    for (flag, value, says) in [
+        ("--amqp", "notaurl", "invalid broker URL"),
+        ("--queue-prefix", "bad prefix!", "invalid queue prefix"),
+    ] {
+        let started = Instant::now();
+        let out = Command::new(binary("mirror-worker"))
+            .args(["run", flag, value])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{flag} {value}");
+        assert!(text(&out.stderr).contains(says), "{}", text(&out.stderr));
+        assert!(started.elapsed() < Duration::from_secs(10));
+    }
+    let p = prefix();
+    let out = scheduler(&p, &["status"], &[], &[]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains(&format!(
+            "no installation with queue prefix \"{}\"",
+            p.as_str()
+        )),
+        "{}",
+        text(&out.stderr)
+    );
+    let queues = Command::new("rabbitmqctl")
+        .args(["list_queues", "-q", "name"])
+        .output()
+        .unwrap();
+    assert!(
+        !text(&queues.stdout).contains(p.as_str()),
+        "status declared queues for an unknown prefix"
+    );
 }

@@ -68,6 +68,8 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<i32> {
     let client = args.registry.client_with_gate(Some(gate))?;
     let engine = Arc::new(CopyEngine::new(client, Arc::new(redis.index()), opts));
     let config = args.broker.config(args.concurrency.max(1));
+    // A bad URL or prefix is a mistake to report now, not an outage to retry for ever.
+    config.validate().map_err(anyhow::Error::new)?;
     let grace = Duration::from_secs(args.grace);
     let current = ConnectionSlot::default();
     if let Some(addr) = args.listen {

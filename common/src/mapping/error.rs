@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
+use crate::printable::printable;
+
 /// A place in a mapping file: the path as it was given (relative paths stay relative) and a
 /// 1-based line number. Line 0 stands for the file as a whole (it could not be read).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -33,18 +35,21 @@ impl Origin {
 /// `FILE:LINE`, or just `FILE` for line 0.
 impl fmt::Display for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let file = self.file.display().to_string();
+        let file = printable(&file);
         if self.line == 0 {
-            write!(f, "{}", self.file.display())
+            write!(f, "{file}")
         } else {
-            write!(f, "{}:{}", self.file.display(), self.line)
+            write!(f, "{file}:{}", self.line)
         }
     }
 }
 
 /// One problem in a mapping file. Displays as `FILE:LINE: message`; the message says what is
-/// wrong and what is expected.
+/// wrong and what is expected. What the file wrote is quoted with its control characters
+/// escaped, so a hostile file cannot rewrite the operator's terminal.
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
-#[error("{origin}: {message}")]
+#[error("{origin}: {}", printable(message))]
 pub struct MappingError {
     /// Where the problem is.
     pub origin: Origin,

@@ -117,6 +117,13 @@ mod tests {
     }
 
     #[test]
+    fn control_characters_of_a_line_are_escaped_in_its_error() {
+        let e = errors("quay.io/a/b:1 \u{1b}[2Jquay.io/c/d:1\n");
+        assert!(e[0].contains("\\u{1b}[2J"), "{e:?}");
+        assert!(!e[0].contains('\u{1b}'), "{e:?}");
+    }
+
+    #[test]
     fn an_oversized_file_is_refused_before_it_is_read() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("mapping_big");

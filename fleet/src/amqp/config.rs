@@ -3,6 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use super::error::scrub;
 use super::QueueError;
 
 /// Longest accepted prefix: AMQP names are at most 255 bytes, and the longest name we
@@ -96,7 +97,17 @@ impl AmqpConfig {
     }
 
     /// Refuses a configuration the broker would refuse later, with a clearer message.
-    pub(super) fn validate(&self) -> Result<(), QueueError> {
+    /// Checks what can be checked without a broker: the URL parses as an AMQP URI, the
+    /// prefix makes valid queue names, the numbers are sane. Processes call it at start, so
+    /// that a typo fails at once instead of being retried as if the broker were away.
+    pub fn validate(&self) -> Result<(), QueueError> {
+        if let Err(e) = self.url.parse::<lapin::uri::AMQPUri>() {
+            return Err(QueueError::Broker(format!(
+                "invalid broker URL {}: {}; expected amqp://[user:password@]host[:port]/[vhost]",
+                self.redacted_url(),
+                scrub(&e, &self.url)
+            )));
+        }
         let p = &self.prefix;
         let valid = !p.is_empty()
             && p.len() <= MAX_PREFIX_LEN

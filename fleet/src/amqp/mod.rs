@@ -85,6 +85,17 @@ impl AmqpQueue {
     /// Connects and declares the topology (idempotent: whichever process starts first
     /// creates it, the others find it as declared).
     pub async fn connect(config: AmqpConfig) -> Result<AmqpQueue, QueueError> {
+        Self::open(config, true).await
+    }
+
+    /// Connects to an installation that must exist already, declaring nothing: for
+    /// operators' commands (`status`, `dead-letters`), so that a mistyped prefix is an error
+    /// ("no installation") instead of a new, empty installation.
+    pub async fn connect_existing(config: AmqpConfig) -> Result<AmqpQueue, QueueError> {
+        Self::open(config, false).await
+    }
+
+    async fn open(config: AmqpConfig, declare: bool) -> Result<AmqpQueue, QueueError> {
         config.validate()?;
         let names = config.names();
         let properties = ConnectionProperties::default()
@@ -102,7 +113,11 @@ impl AmqpQueue {
             .create_channel()
             .await
             .map_err(|e| broker("opening a channel", e))?;
-        topology::declare(&setup, &config, &names).await?;
+        if declare {
+            topology::declare(&setup, &config, &names).await?;
+        } else {
+            topology::expect(&setup, &config, &names).await?;
+        }
         let _ = setup.close(200, ShortString::from("declared")).await;
         let publisher = Arc::new(Publisher::open(&connection).await?);
         tracing::debug!(broker = %config.redacted_url(), prefix = %config.prefix, "connected to RabbitMQ");

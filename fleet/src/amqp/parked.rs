@@ -25,8 +25,8 @@ const RAW_LIMIT: usize = 2000;
 pub struct ParkedMessage {
     /// The job, when the body decodes as one.
     pub job: Option<Job>,
-    /// The body as text (lossy, truncated to 2000 characters) when it does not decode;
-    /// empty otherwise.
+    /// The body as text when it does not decode, control characters escaped (`\\u{1b}`,
+    /// `\\n`) and truncated to 2000 characters with the size of the whole; empty otherwise.
     pub raw: String,
     /// Why it was parked (`x-park-reason`).
     pub reason: String,
@@ -41,10 +41,17 @@ impl ParkedMessage {
         let job = serde_json::from_slice::<Job>(data).ok();
         let raw = match job {
             Some(_) => String::new(),
-            None => String::from_utf8_lossy(data)
-                .chars()
-                .take(RAW_LIMIT)
-                .collect(),
+            None => {
+                let lossy = String::from_utf8_lossy(data);
+                let text: String = mirror_common::printable::printable(&lossy)
+                    .chars()
+                    .take(RAW_LIMIT)
+                    .collect();
+                match text.len() < RAW_LIMIT {
+                    true => text,
+                    false => format!("{text}... ({} bytes)", data.len()),
+                }
+            }
         };
         ParkedMessage {
             job,
@@ -104,17 +111,62 @@ pub(super) async fn list(shared: &Shared) -> Result<Vec<ParkedMessage>, QueueErr
             .map_err(|e| broker("returning the listed parked messages", e))?;
     }
     let _ = channel.close(200, ShortString::from("parked listed")).await;
+    wait_until_back(shared, held.len()).await;
     Ok(listed)
+}
+
+/// Returns once the parked queue shows at least `n` messages ready again (or after a few
+/// seconds). A quorum queue applies a requeue through its log, so for a moment after the
+/// nack the listed messages still count as taken; a caller that counts the queue right
+/// after listing must see them back, not `0 ready, 1 consumer`.
+async fn wait_until_back(shared: &Shared, n: usize) {
+    if n == 0 {
+        return;
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while std::time::Instant::now() < deadline {
+        match counts(shared).await {
+            Some((ready, 0)) if ready as usize >= n => return,
+            Some(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+            None => return,
+        }
+    }
+}
+
+/// Ready messages and consumers of the parked queue; `None` when they cannot be read.
+async fn counts(shared: &Shared) -> Option<(u32, u32)> {
+    let channel = open(shared).await.ok()?;
+    let declared = channel
+        .queue_declare(
+            ShortString::from(shared.names.parked.as_str()),
+            lapin::options::QueueDeclareOptions::default().passive(),
+            lapin::types::FieldTable::default(),
+        )
+        .await;
+    let _ = channel
+        .close(200, ShortString::from("parked counted"))
+        .await;
+    declared
+        .ok()
+        .map(|q| (q.message_count(), q.consumer_count()))
 }
 
 /// Moves every parked job back to the jobs queue with its attempt count reset to 0; each
 /// is published (confirmed) before it is removed from the parked queue. Messages that do
-/// not decode as a job stay parked.
+/// not decode as a job stay parked. Only the messages parked when the call starts are
+/// taken: a job that fails again and is parked anew while this runs stays parked (and is
+/// not counted twice).
 pub(super) async fn requeue_all(shared: &Shared) -> Result<usize, QueueError> {
+    let Some((present, _)) = counts(shared).await else {
+        return Err(other(format!("cannot count {}", shared.names.parked)));
+    };
     let channel = open(shared).await?;
     let mut kept = Vec::new();
     let mut moved = 0;
-    while let Some(message) = take(shared, &channel).await? {
+    for _ in 0..present {
+        let Some(message) = take(shared, &channel).await? else {
+            break;
+        };
         let Ok(mut job) = serde_json::from_slice::<Job>(&message.delivery.data) else {
             kept.push(message);
             continue;

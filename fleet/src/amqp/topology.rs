@@ -26,6 +26,36 @@ pub(super) const HISTORY_BINDING: &str = "run.#";
 /// are small (a few KB), so 16 MB segments still hold thousands of them.
 const HISTORY_SEGMENT_BYTES: i64 = 16 * 1024 * 1024;
 
+/// Checks, declaring nothing, that an installation with this prefix exists (its jobs
+/// queue does); the error names the prefix.
+pub(super) async fn expect(
+    channel: &Channel,
+    config: &AmqpConfig,
+    names: &QueueNames,
+) -> Result<(), QueueError> {
+    let found = channel
+        .queue_declare(
+            ShortString::from(names.jobs.as_str()),
+            QueueDeclareOptions::default().passive(),
+            FieldTable::default(),
+        )
+        .await;
+    match found {
+        Ok(_) => Ok(()),
+        Err(e) if matches!(e.kind(), lapin::ErrorKind::ProtocolError(p)
+            if *p.kind() == AMQPErrorKind::Soft(AMQPSoftError::NOTFOUND)) =>
+        {
+            Err(super::error::other(format!(
+                "no installation with queue prefix \"{}\" on {} (no queue {}): check --queue-prefix",
+                config.prefix,
+                config.redacted_url(),
+                names.jobs
+            )))
+        }
+        Err(e) => Err(broker(format!("looking for {}", names.jobs), e)),
+    }
+}
+
 /// Declares everything (idempotent).
 pub(super) async fn declare(
     channel: &Channel,

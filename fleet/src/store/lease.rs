@@ -61,6 +61,7 @@ pub(crate) async fn lock(shared: &Arc<Shared>, registry: &str, digest: &str) -> 
     let token = Uuid::new_v4().to_string();
     let ttl = shared.config.lease_ttl;
     let deadline = Instant::now() + ttl * 2;
+    let mut told = false;
     loop {
         let take_over = Instant::now() >= deadline;
         let mut set = redis::cmd("SET");
@@ -86,6 +87,15 @@ pub(crate) async fn lock(shared: &Arc<Shared>, registry: &str, digest: &str) -> 
             }
             Some(None) => {
                 waited = true;
+                if !told {
+                    told = true;
+                    tracing::info!(
+                        registry,
+                        digest,
+                        wait_at_most_s = (ttl * 2).as_secs(),
+                        "another worker is uploading this blob; waiting for it, then mounting"
+                    );
+                }
                 let left = deadline.saturating_duration_since(Instant::now());
                 let poll = POLL + Duration::from_millis(rand::random_range(0..=POLL_JITTER_MS));
                 tokio::time::sleep(poll.min(left)).await;

@@ -262,8 +262,8 @@ async fn fetch_token(
             q.append_pair("scope", &s);
         }
     }
-    let trusted = url.scheme() == "https"
-        || host_port(&url).is_some_and(|h| policy.insecure.contains(&h));
+    let trusted =
+        url.scheme() == "https" || host_port(&url).is_some_and(|h| policy.insecure.contains(&h));
     if cred.is_some() && !trusted {
         return Err(auth_err(format!(
             "the token service {} is plain HTTP: credentials are sent only over HTTPS, or to a host given with --insecure-registry",
