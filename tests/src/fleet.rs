@@ -273,11 +273,21 @@ pub fn connections_mentioning(needle: &str) -> Vec<String> {
         .collect()
 }
 
-/// `mirror-scheduler status --json EXTRA...` for a prefix.
+/// `mirror-scheduler status --json EXTRA...` for a prefix. `status` declares nothing, so
+/// while the processes a test just started have not yet declared the prefix's queues it
+/// answers "no installation": that answer is waited out (10 s at most).
 pub fn status_json(prefix: &str, extra: &[&str]) -> serde_json::Value {
     let mut args = vec!["status", "--json"];
     args.extend(extra);
-    let out = scheduler(prefix, &args, &[], &[]);
+    let started = Instant::now();
+    let out = loop {
+        let out = scheduler(prefix, &args, &[], &[]);
+        let absent = crate::util::text(&out.stderr).contains("no installation with queue prefix");
+        if !absent || started.elapsed() > Duration::from_secs(10) {
+            break out;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
     assert!(
         out.status.success(),
         "status failed: {}",

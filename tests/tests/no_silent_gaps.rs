@@ -426,3 +426,70 @@ async fn a_tag_list_linking_to_itself_is_refused_at_the_repeat() {
         "one page read, not thousands"
     );
 }
+
+/// A glob of many tags into one repository is one job with as many destination tags. Under
+/// a low open-files limit it still completes: the job checks its destination tags a few at
+/// a time instead of opening a connection per tag at once (1,200 tags, 256 descriptors).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_glob_of_a_thousand_tags_into_one_repository_runs_under_a_low_fd_limit() {
+    use futures::StreamExt;
+    const TAGS: usize = 1_200;
+    let src = Registry::start().await.unwrap();
+    let dst = Registry::start().await.unwrap();
+    let img = push_image(
+        &src,
+        "many/app",
+        "0",
+        ImageSpec::new(vec![Layer::random(500)]),
+    )
+    .await
+    .unwrap();
+    let api = RegistryApi::new(&src).unwrap();
+    let pushes = (1..TAGS).map(|i| {
+        let (api, img) = (&api, &img);
+        async move {
+            api.put_manifest(
+                "many/app",
+                &i.to_string(),
+                &img.media_type,
+                img.manifest_bytes.clone(),
+            )
+            .await
+        }
+    });
+    let pushed: Vec<_> = futures::stream::iter(pushes)
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    assert!(pushed.iter().all(Result::is_ok));
+    let dir = tempfile::tempdir().unwrap();
+    let mapping = mirror_tests::util::write(
+        dir.path(),
+        "mapping_many",
+        &format!("{}/many/app:* {}/many/app\n", src.host(), dst.host()),
+    );
+    let mut args = vec!["run".to_string(), "--local".into(), "-f".into(), mapping];
+    args.extend(mirror_tests::mirror::registry_flags(&[&src, &dst]));
+    let script = format!(
+        "ulimit -n 256 && exec {} \"$@\"",
+        binary("mirror-scheduler").display()
+    );
+    let out = std::process::Command::new("bash")
+        .args(["-c", &script, "mirror-scheduler"])
+        .args(&args)
+        .env("HOME", dir.path())
+        .output()
+        .unwrap();
+    let err = text(&out.stderr);
+    assert!(
+        out.status.success(),
+        "{}",
+        err.lines().take(20).collect::<Vec<_>>().join("\n")
+    );
+    assert!(!err.contains("Too many open files"), "{err}");
+    assert!(err.contains(&format!("{TAGS} tags copied")), "{err}");
+    assert_eq!(
+        mirror_tests::tags(&dst, "many/app").await.unwrap().len(),
+        TAGS
+    );
+}
