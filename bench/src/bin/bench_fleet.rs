@@ -506,9 +506,14 @@ async fn main() -> Result<()> {
             );
         }
     }
-    let tags = corpus.tags();
+    print_requests(&rows, corpus.tags());
+    Ok(())
+}
+
+/// Requests per tag of the warm runs, and of the runs after the tag cache came due.
+fn print_requests(rows: &[Row], tags: usize) {
     println!("HTTP requests per tag, warm runs (both proxies, during the run), target at most 1:");
-    for row in &rows {
+    for row in rows {
         let w = &row.warm;
         let jobs = match &w.report {
             Some(r) => format!(" ({} jobs run)", r.jobs),
@@ -526,7 +531,7 @@ async fn main() -> Result<()> {
         "Warm runs once every tag cache entry came due (--tag-cache-max-age {}s waited out): each tag checked again:",
         TAG_MAX_AGE.as_secs()
     );
-    for row in &rows {
+    for row in rows {
         let Some(e) = &row.expired else { continue };
         println!(
             "  {}: {:.2} s (warm {:.2} s); {} source + {} destination requests for {tags} tags = {:.2} per tag",
@@ -538,5 +543,4 @@ async fn main() -> Result<()> {
             (e.source_requests + e.destination_requests) as f64 / tags as f64
         );
     }
-    Ok(())
 }
