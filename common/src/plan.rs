@@ -13,8 +13,10 @@ use uuid::Uuid;
 
 use crate::failure::FailureKind;
 use crate::job::Job;
+use crate::mapping::destinations::{self, DestinationKey};
 use crate::mapping::{
-    check_expanded_duplicates, inherit_tag, MappingError, MappingSet, Origin, TagSelector,
+    check_expanded_duplicates, inherit_tag, MappingError, MappingSet, Origin, Superseded,
+    TagSelector,
 };
 use crate::reference::ImageRef;
 use crate::registry::{Registries, RegistryError};
@@ -32,7 +34,8 @@ pub struct Plan {
     /// Destination tags that cannot be copied because their source could not be resolved,
     /// each with the `file:line` that asked for it.
     pub unresolved: Vec<(TagResult, String)>,
-    /// The mapping set after planning (files rejected during planning added).
+    /// The mapping set after planning (files rejected during planning added, and every
+    /// destination tag superseded by a later file in `set.superseded`).
     pub set: MappingSet,
 }
 
@@ -98,6 +101,7 @@ pub async fn plan(mut set: MappingSet, client: &dyn Registries, run_id: Uuid) ->
         set.reject(errors);
         entries.retain(|e| set.rejected.iter().all(|(f, _)| f != &e.origin.file));
     }
+    set.superseded = supersede(&mut entries);
     let digests = resolve_sources(&entries, client).await;
     let mut unresolved = Vec::new();
     let mut groups: BTreeMap<GroupKey, Group> = BTreeMap::new();
@@ -135,6 +139,34 @@ pub async fn plan(mut set: MappingSet, client: &dyn Registries, run_id: Uuid) ->
         unresolved,
         set,
     }
+}
+
+/// Drops, for every destination tag given by more than one file, the entries of all but the
+/// last of them (in file order: the later file wins, as when oc runs once per file), and
+/// returns what was superseded by what. Same-file repeats were rejected before.
+fn supersede(entries: &mut Vec<Entry>) -> Vec<Superseded> {
+    let mut owner: HashMap<DestinationKey, usize> = HashMap::new();
+    let mut dropped = vec![false; entries.len()];
+    let mut superseded = Vec::new();
+    for (i, e) in entries.iter().enumerate() {
+        let Some(k) = destinations::key(&e.destination) else {
+            continue;
+        };
+        if let Some(before) = owner.insert(k, i) {
+            dropped[before] = true;
+            superseded.push(Superseded {
+                destination: entries[before].destination.to_string(),
+                mapping: entries[before].origin.clone(),
+                by: e.origin.clone(),
+            });
+        }
+    }
+    let mut i = 0;
+    entries.retain(|_| {
+        i += 1;
+        !dropped[i - 1]
+    });
+    superseded
 }
 
 /// Tags of every repository named by a glob or tag-less source, listed once each.
@@ -270,6 +302,58 @@ mod tests {
                 vec!["dst.io/o/app:v1"]
             ]
         );
+    }
+
+    #[tokio::test]
+    async fn a_tag_given_by_several_files_is_written_by_the_last_file_only() {
+        let r = MemoryRegistries::new();
+        let mut digests = Vec::new();
+        for team in ["a", "b", "c"] {
+            let m = r.add_image(
+                "src.io",
+                &format!("{team}/logging"),
+                "v1",
+                &[team.as_bytes()],
+            );
+            digests.push(m.digest);
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let mut files = Vec::new();
+        for team in ["a", "b", "c"] {
+            let path = dir.path().join(format!("mapping_logging_{team}"));
+            let text = format!(
+                "src.io/{team}/logging:v1 dst.io/logging/operator:latest dst.io/logging/{team}:v1\n"
+            );
+            std::fs::write(&path, text).unwrap();
+            files.push(path);
+        }
+        let plan = plan(load(&files), &r, Uuid::new_v4()).await;
+        let latest: Vec<&Job> = plan
+            .jobs
+            .iter()
+            .filter(|j| {
+                j.destinations
+                    .iter()
+                    .any(|d| d.repository == "logging/operator")
+            })
+            .collect();
+        assert_eq!(latest.len(), 1, "{:?}", destinations(&plan));
+        assert_eq!(latest[0].digest, digests[2], "the last file's image");
+        assert_eq!(plan.jobs.len(), 4, "three own tags and the contested one");
+        let by: Vec<String> = plan
+            .set
+            .superseded
+            .iter()
+            .map(|s| s.by.to_string())
+            .collect();
+        assert_eq!(
+            by,
+            [
+                format!("{}:1", files[1].display()),
+                format!("{}:1", files[2].display())
+            ]
+        );
+        assert!(plan.set.rejected.is_empty());
     }
 
     #[tokio::test]

@@ -23,7 +23,7 @@ use uuid::Uuid;
 
 use crate::files::MappingArgs;
 use crate::output::record_unresolved;
-use crate::summary::{print_rejected, RunReport};
+use crate::summary::{print_rejected, print_superseded, RunReport};
 
 /// Flags of `run`.
 #[derive(Debug, clap::Args)]
@@ -172,6 +172,7 @@ async fn run_once(args: &Args) -> Result<ExitCode> {
     };
     let mut plan = mirror_common::plan::plan(set, client.as_ref(), Uuid::new_v4()).await;
     print_rejected(&plan.set);
+    print_superseded(&plan.set);
     let mut report = RunReport::new(plan.run_id, args.dry_run, &plan.set);
     record_unresolved(&plan, &mut report);
     let mut followed = true;

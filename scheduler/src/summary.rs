@@ -50,8 +50,21 @@ pub(crate) struct RunReport {
     pub dry_run: bool,
     pub files: Vec<String>,
     pub rejected_files: Vec<RejectedFile>,
+    /// Mappings whose destination tag a later file gives again (the later file wins).
+    pub superseded: Vec<SupersededMapping>,
     pub totals: Totals,
     pub tags: Vec<TagEntry>,
+}
+
+/// A mapping superseded for one destination tag, in the report.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct SupersededMapping {
+    /// The destination tag.
+    pub destination: String,
+    /// `file:line` of the mapping that no longer writes it.
+    pub mapping: String,
+    /// `file:line` of the later mapping that does.
+    pub by: String,
 }
 
 impl RunReport {
@@ -69,11 +82,21 @@ impl RunReport {
             files_rejected: rejected_files.len(),
             ..Totals::default()
         };
+        let superseded = set
+            .superseded
+            .iter()
+            .map(|w| SupersededMapping {
+                destination: w.destination.clone(),
+                mapping: w.mapping.to_string(),
+                by: w.by.to_string(),
+            })
+            .collect();
         RunReport {
             run_id,
             dry_run,
             files: set.files.iter().map(|f| f.display().to_string()).collect(),
             rejected_files,
+            superseded,
             totals,
             tags: Vec::new(),
         }
@@ -178,6 +201,14 @@ pub(crate) fn print_rejected(set: &MappingSet) -> usize {
         );
     }
     errors
+}
+
+/// Prints a warning per destination tag a later file supersedes; returns how many.
+pub(crate) fn print_superseded(set: &MappingSet) -> usize {
+    for w in &set.superseded {
+        eprintln!("warning: {w}");
+    }
+    set.superseded.len()
 }
 
 /// `12.3 MiB`-style sizes for humans.

@@ -43,7 +43,7 @@ fn fixture_directory_is_valid() {
     assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
     assert_eq!(
         text(&out.stdout),
-        "validated 6 files: 378 lines, 352 mappings, 629 destinations, 0 errors, 0 files rejected\n"
+        "validated 6 files: 378 lines, 352 mappings, 629 destinations, 0 errors, 0 files rejected, 0 warnings\n"
     );
     assert_eq!(text(&out.stderr), "");
 }
@@ -106,7 +106,7 @@ fn bad_line_fails_with_file_and_line() {
     );
     assert_eq!(
         text(&out.stdout),
-        "validated 2 files: 4 lines, 1 mappings, 1 destinations, 1 errors, 1 files rejected\n"
+        "validated 2 files: 4 lines, 1 mappings, 1 destinations, 1 errors, 1 files rejected, 0 warnings\n"
     );
 }
 

@@ -358,3 +358,82 @@ async fn missing_source_fails_its_tags_and_the_report_says_why() {
         "{gone}"
     );
 }
+
+/// Three teams' files all write `logging/operator:latest`, as the real set does: `validate`
+/// warns naming both places and exits 0, the run mirrors every file, the contested tag ends
+/// at the last file's image, and the report says which mappings were superseded by which.
+#[tokio::test]
+async fn a_tag_given_by_several_files_is_a_warning_and_the_last_file_wins() {
+    let src = Registry::start().await.unwrap();
+    let dst = Registry::start().await.unwrap();
+    let (s, d) = (src.host(), dst.host());
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = Vec::new();
+    let mut digests = Vec::new();
+    for team in ["a", "b", "c"] {
+        let img = push_image(
+            &src,
+            &format!("{team}/logging"),
+            "v1",
+            ImageSpec::new(vec![Layer::random(1_000)]),
+        )
+        .await
+        .unwrap();
+        digests.push(img.digest);
+        files.push(write(
+            dir.path(),
+            &format!("mapping_logging_{team}"),
+            &format!("{s}/{team}/logging:v1 {d}/logging/operator:latest {d}/logging/{team}:v1\n"),
+        ));
+    }
+    let mut args = vec!["validate".to_string()];
+    for f in &files {
+        args.extend(["-f".to_string(), f.clone()]);
+    }
+    let validated = run_binary("mirror-scheduler", &args);
+    assert!(validated.status.success(), "{}", stderr(&validated));
+    let warnings: Vec<String> = stderr(&validated)
+        .lines()
+        .filter(|l| l.starts_with("warning: "))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(
+        warnings[0],
+        format!(
+            "warning: {}:1: destination \"{d}/logging/operator:latest\" is also given at {}:1, a later file, which wins",
+            files[0], files[1]
+        )
+    );
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    assert!(stdout(&validated).contains("0 errors, 0 files rejected, 2 warnings"));
+
+    let report = dir.path().join("report.json");
+    let run = run_local(
+        &files,
+        &["--report", report.to_str().unwrap()],
+        &[&src, &dst],
+    );
+    assert!(run.status.success(), "{}", stderr(&run));
+    assert_eq!(
+        manifest_digest(&dst, "logging/operator", "latest")
+            .await
+            .unwrap(),
+        Some(digests[2].clone()),
+        "the last file's image"
+    );
+    for (team, digest) in ["a", "b", "c"].iter().zip(&digests) {
+        assert_eq!(
+            manifest_digest(&dst, &format!("logging/{team}"), "v1")
+                .await
+                .unwrap()
+                .as_ref(),
+            Some(digest),
+            "every file's other tags are mirrored"
+        );
+    }
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let superseded = json["superseded"].as_array().unwrap();
+    assert_eq!(superseded.len(), 2, "{json}");
+    assert_eq!(superseded[1]["mapping"], format!("{}:1", files[1]));
+    assert_eq!(superseded[1]["by"], format!("{}:1", files[2]));
+}

@@ -1,5 +1,7 @@
-//! Checks across lines and files: a destination tag may be given only once per run.
+//! Checks across lines and files: a destination tag given twice in one file is an error; in
+//! two files, the later file wins and the earlier mapping is superseded for that tag.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 use super::destinations::DestinationIndex;
@@ -7,6 +9,28 @@ use super::error::{MappingError, Origin};
 use super::file::{line_count, parse_text, read_file};
 use super::Mapping;
 use crate::reference::ImageRef;
+
+/// A destination tag that a later file gives again: that file's mapping wins (as when `oc
+/// image mirror -f` runs once per file, in name order), this one is superseded for that tag.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Superseded {
+    /// The destination tag (`registry/repository:tag`).
+    pub destination: String,
+    /// The mapping that no longer writes it.
+    pub mapping: Origin,
+    /// The later mapping that does.
+    pub by: Origin,
+}
+
+impl std::fmt::Display for Superseded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: destination \"{}\" is also given at {}, a later file, which wins",
+            self.mapping, self.destination, self.by
+        )
+    }
+}
 
 /// The mappings of one run, after every file was parsed and checked.
 #[derive(Debug, Default)]
@@ -20,6 +44,10 @@ pub struct MappingSet {
     pub files: Vec<PathBuf>,
     /// The number of lines read (comments and blank lines included) over all readable files.
     pub lines: usize,
+    /// Destination tags given again by a later file, found offline (explicit tags and tags
+    /// inherited from single-tag sources); the planner adds those of globs and tag-less
+    /// sources. Warnings, not errors.
+    pub superseded: Vec<Superseded>,
 }
 
 impl MappingSet {
@@ -49,9 +77,9 @@ impl MappingSet {
 }
 
 /// Reads and parses every file, in order. A file with any error (unreadable, not UTF-8, a bad
-/// line, a destination tag given twice in it) is rejected as a whole. A file that gives a
-/// destination tag already given by an earlier accepted file is rejected too (the earlier
-/// file keeps its mappings); the other files still contribute their mappings.
+/// line, a destination tag given twice in it) is rejected as a whole; the other files still
+/// contribute their mappings. A destination tag given by an earlier file and again by a later
+/// one is recorded in [`MappingSet::superseded`]: the later file wins.
 ///
 /// Only destinations whose tag is known offline are compared here (an explicit tag, or the
 /// tag inherited from a single-tag source); the tags of glob and tag-less sources are known
@@ -71,28 +99,21 @@ pub fn load(files: &[PathBuf]) -> MappingSet {
             }
         };
         set.lines += line_count(&text);
-        // The good lines of a file with errors are still compared with the earlier files,
-        // so that every problem is reported at once; the file is rejected either way.
-        let (mappings, mut errors) = parse_text(file, &text);
-        for m in &mappings {
-            for dst in m.known_destinations() {
-                if let Some(first) = index.get(&dst) {
-                    errors.push(MappingError::new(
-                        m.origin.clone(),
-                        DestinationIndex::duplicate_across_files_message(&dst, first),
-                    ));
-                }
-            }
-        }
+        let (mappings, errors) = parse_text(file, &text);
         if !errors.is_empty() {
-            errors.sort_by_key(|e| e.origin.line);
             set.rejected.push((file.clone(), errors));
             continue;
         }
         for m in &mappings {
             for dst in m.known_destinations() {
-                // No conflict with earlier files, and none inside the file (parse_text).
-                let _ = index.claim(&dst, &m.origin);
+                // None inside the file (parse_text): an earlier owner is an earlier file's.
+                if let Some(earlier) = index.take_over(&dst, &m.origin) {
+                    set.superseded.push(Superseded {
+                        destination: dst.to_string(),
+                        mapping: earlier,
+                        by: m.origin.clone(),
+                    });
+                }
             }
         }
         set.mappings.extend(mappings);
@@ -102,23 +123,21 @@ pub fn load(files: &[PathBuf]) -> MappingSet {
 
 /// The duplicate check after expansion, for the planner: pass every destination of the run
 /// with its tag resolved (`registry/repo:tag`) and the origin of the mapping it comes from,
-/// in file order then line order. Each repeated destination tag gives one error at its later
-/// origin, naming the first one ("also at FILE:LINE"). Destinations without a tag are
-/// ignored. To keep the whole-file rule, reject the files named by the errors (see
+/// in file order then line order. Each destination tag repeated inside one file gives one
+/// error at its later origin, naming the first one ("also at FILE:LINE"); repeats across
+/// files are not errors (the later file wins). Destinations without a tag are ignored. To
+/// keep the whole-file rule, reject the files named by the errors (see
 /// [`MappingSet::reject`]).
 pub fn check_expanded_duplicates<'a, I>(destinations: I) -> Vec<MappingError>
 where
     I: IntoIterator<Item = (&'a ImageRef, &'a Origin)>,
 {
-    let mut index = DestinationIndex::default();
+    let mut per_file: HashMap<&std::path::Path, DestinationIndex> = HashMap::new();
     let mut errors = Vec::new();
     for (dst, origin) in destinations {
+        let index = per_file.entry(origin.file.as_path()).or_default();
         if let Err(first) = index.claim(dst, origin) {
-            let message = if first.file == origin.file {
-                DestinationIndex::duplicate_message(dst, first)
-            } else {
-                DestinationIndex::duplicate_across_files_message(dst, first)
-            };
+            let message = DestinationIndex::duplicate_message(dst, first);
             errors.push(MappingError::new(origin.clone(), message));
         }
     }
@@ -138,7 +157,7 @@ mod tests {
     }
 
     #[test]
-    fn duplicate_destination_across_files_names_both_places() {
+    fn a_destination_given_again_by_a_later_file_is_a_warning_and_the_later_file_wins() {
         let dir = tempfile::tempdir().unwrap();
         let a = write(dir.path(), "mapping_a", "quay.io/a/b:1 quay.io/c/d:1\n");
         let b = write(
@@ -146,29 +165,25 @@ mod tests {
             "mapping_b",
             "quay.io/a/x:1 quay.io/c/x:1\n# c\nquay.io/a/b:2 quay.io/c/d:1\n",
         );
-        let c = write(dir.path(), "mapping_c", "quay.io/a/b:3 quay.io/c/d:3\n");
+        let c = write(dir.path(), "mapping_c", "quay.io/a/b:3 quay.io/c/d:1\n");
         let set = load(&[a.clone(), b.clone(), c.clone()]);
-        let dsts: Vec<String> = set
-            .mappings
-            .iter()
-            .flat_map(|m| m.destinations.iter().map(ToString::to_string))
-            .collect();
+        assert!(set.rejected.is_empty(), "{:?}", set.rejected);
+        assert_eq!(set.mappings.len(), 4, "every file keeps its mappings");
+        let warnings: Vec<String> = set.superseded.iter().map(ToString::to_string).collect();
         assert_eq!(
-            dsts,
-            ["quay.io/c/d:1", "quay.io/c/d:3"],
-            "the first file keeps its mappings, the later one contributes none"
-        );
-        assert_eq!(set.rejected.len(), 1);
-        assert_eq!(set.rejected[0].0, b);
-        let msgs: Vec<String> = set.errors().map(ToString::to_string).collect();
-        assert_eq!(
-            msgs,
-            [format!(
-                "{}:3: destination \"quay.io/c/d:1\" is given twice: here and also at {}:1; each destination tag may be given only once per run, so this file is skipped and {} keeps its mappings",
-                b.display(),
-                a.display(),
-                a.display()
-            )]
+            warnings,
+            [
+                format!(
+                    "{}:1: destination \"quay.io/c/d:1\" is also given at {}:3, a later file, which wins",
+                    a.display(),
+                    b.display()
+                ),
+                format!(
+                    "{}:3: destination \"quay.io/c/d:1\" is also given at {}:1, a later file, which wins",
+                    b.display(),
+                    c.display()
+                ),
+            ]
         );
         assert_eq!(set.files, [a, b, c]);
         assert_eq!(set.lines, 5);
@@ -190,7 +205,7 @@ mod tests {
     }
 
     #[test]
-    fn file_with_a_bad_line_is_still_checked_against_earlier_files() {
+    fn a_rejected_file_supersedes_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let a = write(dir.path(), "a", "quay.io/a/b:1 quay.io/c/d:1\n");
         let b = write(
@@ -198,13 +213,9 @@ mod tests {
             "b",
             "quay.io/a/x:1 quay.io/c/d:1\nquay.io/a/b:2\n",
         );
-        let set = load(&[a.clone(), b.clone()]);
-        let lines: Vec<usize> = set.errors().map(|e| e.origin.line).collect();
-        assert_eq!(
-            lines,
-            [1, 2],
-            "both problems of b are reported, in line order"
-        );
+        let set = load(&[a.clone(), b]);
+        assert_eq!(set.rejected.len(), 1);
+        assert!(set.superseded.is_empty());
         assert_eq!(set.mappings.len(), 1);
         assert_eq!(set.mappings[0].origin.file, a);
     }
@@ -242,18 +253,22 @@ mod tests {
     }
 
     #[test]
-    fn expanded_duplicates_are_reported_at_the_later_origin() {
+    fn expanded_duplicates_are_errors_inside_a_file_only() {
         let r = |s: &str| ImageRef::parse(s).unwrap();
         let d1 = r("quay.io/c/d:4.16");
         let d2 = r("quay.io/c/d:4.17");
         let d1_again = r("Quay.io/c/d:4.16");
-        let o1 = Origin::new("mapping_a", 1);
-        let o2 = Origin::new("mapping_b", 7);
-        let errors = check_expanded_duplicates([(&d1, &o1), (&d2, &o1), (&d1_again, &o2)]);
+        let (o1, o2, o3) = (
+            Origin::new("mapping_a", 1),
+            Origin::new("mapping_b", 7),
+            Origin::new("mapping_b", 9),
+        );
+        let errors =
+            check_expanded_duplicates([(&d1, &o1), (&d2, &o1), (&d1_again, &o2), (&d1, &o3)]);
         let msgs: Vec<String> = errors.iter().map(ToString::to_string).collect();
         assert_eq!(
             msgs,
-            ["mapping_b:7: destination \"Quay.io/c/d:4.16\" is given twice: here and also at mapping_a:1; each destination tag may be given only once per run, so this file is skipped and mapping_a keeps its mappings"]
+            ["mapping_b:9: destination \"quay.io/c/d:4.16\" is given twice: here and also at mapping_b:7; a destination tag may be given only once in a file"]
         );
         let mut set = MappingSet::default();
         set.reject(errors);
@@ -267,12 +282,12 @@ mod tests {
         let b = write(
             dir.path(),
             "b",
-            "quay.io/a/x:4.* quay.io/c/d\nquay.io/a/y:1 quay.io/c/y:1\n",
+            "quay.io/a/x:4.* quay.io/c/d\nquay.io/a/z:4.* quay.io/c/d\nquay.io/a/y:1 quay.io/c/y:1\n",
         );
         let mut set = load(&[a.clone(), b.clone()]);
-        assert_eq!(set.mappings.len(), 3, "tags of globs are not known offline");
+        assert_eq!(set.mappings.len(), 4, "tags of globs are not known offline");
         let dst = ImageRef::parse("quay.io/c/d:4.1").unwrap();
-        let pairs: Vec<(&ImageRef, &Origin)> = set.mappings[..2]
+        let pairs: Vec<(&ImageRef, &Origin)> = set.mappings[..3]
             .iter()
             .map(|m| (&dst, &m.origin))
             .collect();

@@ -1,6 +1,8 @@
-//! Which destination tags a run has taken so far, and where each was first given: the one
-//! place the "a destination tag is given once" rule is written, used by a file's own check
-//! (`file.rs`), the check across files (`check.rs`) and the planner after expansion.
+//! Which destination tags a run has taken so far, and where: the one place the rules for a
+//! destination tag given twice are written. Inside one file it is an error (`file.rs`, and
+//! the planner after expansion). Across files the file read later wins, as when `oc image
+//! mirror -f` runs once per file in name order: the earlier mapping is superseded, with a
+//! warning naming both places (`check.rs` offline, the planner after expansion).
 
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
@@ -9,9 +11,11 @@ use super::error::Origin;
 use crate::reference::ImageRef;
 
 /// The identity of a destination tag: registry (case-insensitive), repository, tag.
-type DestinationKey = (String, String, String);
+pub(crate) type DestinationKey = (String, String, String);
 
-fn key(dst: &ImageRef) -> Option<DestinationKey> {
+/// The identity of a destination tag (`None` without a tag): registries compare
+/// case-insensitively, repositories and tags exactly.
+pub(crate) fn key(dst: &ImageRef) -> Option<DestinationKey> {
     let tag = dst.tag.as_ref()?;
     Some((
         dst.registry.to_ascii_lowercase(),
@@ -40,24 +44,17 @@ impl DestinationIndex {
         }
     }
 
-    /// Where `dst` was given, if it was.
-    pub(crate) fn get(&self, dst: &ImageRef) -> Option<&Origin> {
-        key(dst).and_then(|k| self.taken.get(&k))
+    /// Records `dst` as given at `origin`, a later file than any before: returns where it
+    /// was given before, whose mapping `origin`'s now supersedes for that tag.
+    pub(crate) fn take_over(&mut self, dst: &ImageRef, origin: &Origin) -> Option<Origin> {
+        let k = key(dst)?;
+        self.taken.insert(k, origin.clone())
     }
 
     /// The message for `dst` given again after `first`.
     pub(crate) fn duplicate_message(dst: &ImageRef, first: &Origin) -> String {
         format!(
-            "destination \"{dst}\" is given twice: here and also at {first}; each destination tag may be given only once per run"
-        )
-    }
-
-    /// The message for `dst` given again, in a later file, after `first`.
-    pub(crate) fn duplicate_across_files_message(dst: &ImageRef, first: &Origin) -> String {
-        format!(
-            "{}, so this file is skipped and {} keeps its mappings",
-            Self::duplicate_message(dst, first),
-            first.file.display()
+            "destination \"{dst}\" is given twice: here and also at {first}; a destination tag may be given only once in a file"
         )
     }
 }

@@ -211,12 +211,12 @@ mod tests {
     fn duplicate_destination_in_one_file_names_both_lines() {
         assert_eq!(
             errors("quay.io/a/b:1 quay.io/c/d:1\nquay.io/a/b:2 quay.io/c/e:1 quay.io/c/d:1\n"),
-            ["mapping_x:2: destination \"quay.io/c/d:1\" is given twice: here and also at mapping_x:1; each destination tag may be given only once per run"]
+            ["mapping_x:2: destination \"quay.io/c/d:1\" is given twice: here and also at mapping_x:1; a destination tag may be given only once in a file"]
         );
         // A tag-less destination of a single-tag source inherits a known tag.
         assert_eq!(
             errors("quay.io/a/b:1 quay.io/c/d\nquay.io/a/e:1 quay.io/c/d:1\n"),
-            ["mapping_x:2: destination \"quay.io/c/d:1\" is given twice: here and also at mapping_x:1; each destination tag may be given only once per run"]
+            ["mapping_x:2: destination \"quay.io/c/d:1\" is given twice: here and also at mapping_x:1; a destination tag may be given only once in a file"]
         );
     }
 

@@ -11,14 +11,14 @@
 //! file's text.
 
 mod check;
-mod destinations;
+pub(crate) mod destinations;
 mod error;
 mod file;
 mod line;
 mod select;
 mod source;
 
-pub use check::{check_expanded_duplicates, load, MappingSet};
+pub use check::{check_expanded_duplicates, load, MappingSet, Superseded};
 pub use error::{MappingError, Origin, SelectError};
 pub use file::{parse_str, read_file, MAX_FILE_BYTES, MAX_LINE_CHARS};
 pub use select::select_files;
