@@ -107,6 +107,23 @@ pub struct CopyArgs {
     /// (the whole string must match); the filtered index gets a new digest.
     #[arg(long = "filter-by-os", value_name = "REGEX")]
     pub filter_by_os: Option<String>,
+    /// oc's flag: keep manifest lists (indexes) whole, filtered by --filter-by-os when given.
+    /// This is the default here; `--keep-manifest-list=false` mirrors what oc mirrors
+    /// without the flag: only the linux/amd64 image (or the one --filter-by-os selects),
+    /// pushed as that single manifest.
+    #[arg(
+        long = "keep-manifest-list",
+        default_value_t = true,
+        num_args = 0..=1,
+        default_missing_value = "true",
+        action = clap::ArgAction::Set,
+        value_name = "BOOL"
+    )]
+    pub keep_manifest_list: bool,
+    /// oc's flag, accepted so that oc command lines carry over; it has no effect here (a
+    /// cross-repository mount still asks one token for both repositories), and says so.
+    #[arg(long = "skip-multiple-scopes")]
+    pub skip_multiple_scopes: bool,
     /// Blobs of one image copied at the same time.
     #[arg(long = "blob-concurrency", default_value_t = CopyOptions::BLOB_CONCURRENCY, value_name = "N")]
     pub blob_concurrency: usize,
@@ -121,6 +138,11 @@ pub struct CopyArgs {
 impl CopyArgs {
     /// Copy options from these flags; fails on a bad `--filter-by-os` pattern.
     pub fn options(&self, dry_run: bool) -> Result<CopyOptions, String> {
+        if self.skip_multiple_scopes {
+            eprintln!(
+                "note: --skip-multiple-scopes has no effect here (accepted for oc command lines)"
+            );
+        }
         let filter = self
             .filter_by_os
             .as_deref()
@@ -131,6 +153,7 @@ impl CopyArgs {
             dry_run,
             blob_concurrency: self.blob_concurrency,
             max_per_registry: self.max_per_registry,
+            keep_manifest_list: self.keep_manifest_list,
             deadline: self.job_deadline.into(),
         })
     }
@@ -358,8 +381,18 @@ mod tests {
         let copy = a.copy.options(false).unwrap();
         let lib = CopyOptions::default();
         assert_eq!(
-            (copy.blob_concurrency, copy.max_per_registry, copy.deadline),
-            (lib.blob_concurrency, lib.max_per_registry, lib.deadline)
+            (
+                copy.blob_concurrency,
+                copy.max_per_registry,
+                copy.deadline,
+                copy.keep_manifest_list
+            ),
+            (
+                lib.blob_concurrency,
+                lib.max_per_registry,
+                lib.deadline,
+                lib.keep_manifest_list
+            )
         );
         let client = a.registry.client().unwrap();
         assert_eq!(client.options().timeouts, Timeouts::default());

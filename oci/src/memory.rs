@@ -156,6 +156,46 @@ impl MemoryRegistries {
         manifest
     }
 
+    /// Pushes an OCI index of images already in the repository, each with its `os/arch`,
+    /// and tags it; returns its manifest.
+    pub fn add_index(
+        &self,
+        registry: &str,
+        repository: &str,
+        tag: &str,
+        children: &[(&Manifest, &str, &str)],
+    ) -> Manifest {
+        let list: Vec<serde_json::Value> = children
+            .iter()
+            .map(|(m, os, arch)| {
+                serde_json::json!({
+                    "mediaType": m.media_type,
+                    "digest": m.digest,
+                    "size": m.bytes.len(),
+                    "platform": {"os": os, "architecture": arch},
+                })
+            })
+            .collect();
+        let doc = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": crate::manifest::OCI_INDEX,
+            "manifests": list,
+        });
+        let bytes = Bytes::from(serde_json::to_vec(&doc).unwrap_or_default());
+        let index = Manifest::parse(bytes, None).unwrap_or_else(|e| panic!("{e}"));
+        let mut s = self.lock();
+        let key = repo(registry, repository);
+        s.manifests
+            .entry(key.clone())
+            .or_default()
+            .insert(index.digest.clone(), index.clone());
+        s.tags
+            .entry(key)
+            .or_default()
+            .insert(tag.to_string(), index.digest.clone());
+        index
+    }
+
     /// Removes a blob from a repository behind everyone's back (a registry that lost it).
     pub fn unlink_blob(&self, registry: &str, repository: &str, digest: &str) {
         if let Some(set) = self.lock().links.get_mut(&repo(registry, repository)) {

@@ -5,7 +5,7 @@
 use mirror_common::copy::{CopyOptions, PlatformFilter};
 use mirror_common::report::TagStatus;
 use mirror_tests::mirror::{engine, registry_flags, run_binary};
-use mirror_tests::util::image_ref;
+use mirror_tests::util::{image_ref, text};
 use mirror_tests::*;
 
 #[tokio::test]
@@ -176,5 +176,60 @@ async fn filter_by_os_keeps_only_matching_children() {
             .unwrap()
             .contains("no platform matches --filter-by-os \"windows/.*\""),
         "{none:?}"
+    );
+}
+
+/// oc's flags carry over: `--keep-manifest-list=false` mirrors what oc mirrors without the
+/// flag, the linux/amd64 image of a manifest list pushed as itself (the destination tag
+/// has that child's digest); bare `--keep-manifest-list` and `--skip-multiple-scopes` are
+/// accepted, the first keeping the index whole as by default, the second with a note.
+#[tokio::test]
+async fn oc_manifest_list_flags_keep_the_list_or_mirror_the_amd64_image_alone() {
+    let src = Registry::start().await.unwrap();
+    let dst = Registry::start().await.unwrap();
+    let (s, d) = (src.host(), dst.host());
+    let index = push_index(
+        &src,
+        "oc/app",
+        "1",
+        three_platform_index_spec(),
+        Format::Docker,
+    )
+    .await
+    .unwrap();
+    let copy = |dst_repo: &str, extra: &[&str]| {
+        let mut args: Vec<String> = vec![
+            "copy".into(),
+            format!("{s}/oc/app:1"),
+            format!("{d}/{dst_repo}:1"),
+        ];
+        args.extend(extra.iter().map(|x| x.to_string()));
+        args.extend(registry_flags(&[&src, &dst]));
+        run_binary("mirror-worker", &args)
+    };
+    let single = copy("single/app", &["--keep-manifest-list=false"]);
+    assert!(single.status.success(), "{}", text(&single.stderr));
+    let amd64 = &index.children[0].digest;
+    assert_eq!(
+        manifest_digest(&dst, "single/app", "1")
+            .await
+            .unwrap()
+            .as_ref(),
+        Some(amd64)
+    );
+    assert_eq!(
+        text(&single.stdout).trim(),
+        format!("{amd64} {d}/single/app:1")
+    );
+
+    let whole = copy(
+        "whole/app",
+        &["--keep-manifest-list", "--skip-multiple-scopes"],
+    );
+    assert!(whole.status.success(), "{}", text(&whole.stderr));
+    assert!(text(&whole.stderr).contains("--skip-multiple-scopes has no effect"));
+    assert_eq!(
+        manifest_digest(&dst, "whole/app", "1").await.unwrap(),
+        Some(index.digest)
     );
 }

@@ -48,6 +48,10 @@ pub struct CopyOptions {
     pub blob_concurrency: usize,
     /// Blob operations in flight against one destination registry, over all copies.
     pub max_per_registry: usize,
+    /// Keep an index whole (or filtered, with [`filter`](Self::filter)); `false` mirrors
+    /// only the one image oc would (its `--keep-manifest-list` left out): the image the
+    /// filter, by default `linux/amd64`, selects, pushed as that single manifest.
+    pub keep_manifest_list: bool,
     /// A copy still running after this long fails every tag it has not finished, with
     /// [`FailureKind::Deadline`]: a job never holds a worker forever.
     pub deadline: Duration,
@@ -69,6 +73,7 @@ impl Default for CopyOptions {
             dry_run: false,
             blob_concurrency: Self::BLOB_CONCURRENCY,
             max_per_registry: Self::MAX_PER_REGISTRY,
+            keep_manifest_list: true,
             deadline: Self::DEADLINE,
         }
     }
@@ -159,7 +164,10 @@ impl CopyEngine {
             .buffered(DESTINATION_HEADS)
             .collect()
             .await;
-        if let (Some(want), None) = (&source.digest, &self.opts.filter) {
+        // Only when what is pushed is the source manifest itself (no filter, no reduction to
+        // one image) can the tags be checked against the source digest without reading it.
+        let pushes_source = self.opts.filter.is_none() && self.opts.keep_manifest_list;
+        if let (Some(want), true) = (&source.digest, pushes_source) {
             if current
                 .iter()
                 .all(|c| matches!(c, Ok(Some(d)) if d == want))
@@ -228,29 +236,7 @@ impl CopyEngine {
             )
             .await?;
         if top.is_index() {
-            if let Some(filter) = &self.opts.filter {
-                if let Some(filtered) = top
-                    .filter_children(|d| filter.keeps(d))
-                    .map_err(|m| protocol(source, m))?
-                {
-                    if filtered.children.is_empty() {
-                        let have: Vec<String> = top
-                            .children
-                            .iter()
-                            .filter_map(|d| d.platform.as_ref().map(|p| p.spec()))
-                            .collect();
-                        return Err(protocol(
-                            source,
-                            format!(
-                                "no platform matches --filter-by-os \"{}\" (the index has: {})",
-                                filter.pattern(),
-                                have.join(", ")
-                            ),
-                        ));
-                    }
-                    top = filtered;
-                }
-            }
+            top = self.select_platforms(source, top).await?;
         }
         let mut children: Vec<Manifest> = Vec::new();
         let mut level: Vec<Descriptor> = top.children.clone();
@@ -296,6 +282,59 @@ impl CopyEngine {
             children,
             blobs,
         })
+    }
+
+    /// Step 3 for an index: kept whole (the default), filtered by `--filter-by-os` (a new
+    /// index), or, without `keep_manifest_list`, reduced as oc does: to the one image the
+    /// filter (default `linux/amd64`) selects, pushed as that single manifest; a filtered
+    /// index when it selects several.
+    async fn select_platforms(
+        &self,
+        source: &ImageRef,
+        top: Manifest,
+    ) -> Result<Manifest, RegistryError> {
+        let oc_default;
+        let filter = match (&self.opts.filter, self.opts.keep_manifest_list) {
+            (Some(f), _) => f,
+            (None, true) => return Ok(top),
+            (None, false) => {
+                oc_default = PlatformFilter::linux_amd64();
+                &oc_default
+            }
+        };
+        let kept: Vec<&Descriptor> = top.children.iter().filter(|d| filter.keeps(d)).collect();
+        if kept.is_empty() {
+            let have: Vec<String> = top
+                .children
+                .iter()
+                .filter_map(|d| d.platform.as_ref().map(|p| p.spec()))
+                .collect();
+            return Err(protocol(
+                source,
+                match self.opts.filter {
+                    Some(_) => format!(
+                        "no platform matches --filter-by-os \"{}\" (the index has: {})",
+                        filter.pattern(),
+                        have.join(", ")
+                    ),
+                    None => format!(
+                        "the index has no linux/amd64 image to mirror without --keep-manifest-list (it has: {})",
+                        have.join(", ")
+                    ),
+                },
+            ));
+        }
+        if let ([one], false) = (kept.as_slice(), self.opts.keep_manifest_list) {
+            let digest = one.digest.clone();
+            return self
+                .registries
+                .get_manifest(&source.registry, &source.repository, &digest)
+                .await;
+        }
+        let filtered = top
+            .filter_children(|d| filter.keeps(d))
+            .map_err(|m| protocol(source, m))?;
+        Ok(filtered.unwrap_or(top))
     }
 
     /// Steps 2, 4, 5 for the tags of one destination repository.

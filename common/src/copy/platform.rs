@@ -23,6 +23,13 @@ impl PlatformFilter {
         })
     }
 
+    /// `linux/amd64`: the one image oc mirrors from a manifest list when it is not told to
+    /// keep the list.
+    pub fn linux_amd64() -> Self {
+        // A constant pattern: compiling it cannot fail.
+        PlatformFilter::new("linux/amd64").unwrap_or_else(|e| unreachable!("{e}"))
+    }
+
     /// The pattern as given.
     pub fn pattern(&self) -> &str {
         &self.pattern

@@ -193,3 +193,65 @@ async fn a_missing_source_fails_its_tags_as_not_found_and_writes_nothing() {
     assert!(!report.tags[0].retryable());
     assert_eq!(b.registries.count(Op::PutManifest), 0);
 }
+
+/// An index of an amd64 and an arm64 image at `src.io/multi/app:1`; returns the amd64 child.
+fn index_of_two(
+    b: &Bed,
+) -> (
+    mirror_oci::manifest::Manifest,
+    mirror_oci::manifest::Manifest,
+) {
+    let amd = b
+        .registries
+        .add_image("src.io", "multi/app", "amd", &[BASE, b"amd64"]);
+    let arm = b
+        .registries
+        .add_image("src.io", "multi/app", "arm", &[BASE, b"arm64"]);
+    let index = b.registries.add_index(
+        "src.io",
+        "multi/app",
+        "1",
+        &[(&amd, "linux", "amd64"), (&arm, "linux", "arm64")],
+    );
+    (index, amd)
+}
+
+#[tokio::test]
+async fn an_index_is_kept_whole_by_default() {
+    let b = bed(CopyOptions::default());
+    let (index, _) = index_of_two(&b);
+    let report = b
+        .engine
+        .copy(&r("src.io/multi/app:1"), &[r("dst.io/m/app:1")])
+        .await;
+    assert!(report.succeeded(), "{report:?}");
+    assert_eq!(b.registries.tag("dst.io", "m/app", "1"), Some(index.digest));
+    assert_eq!(
+        b.registries.count(Op::PutManifest),
+        3,
+        "two children, then the index"
+    );
+}
+
+#[tokio::test]
+async fn without_keep_manifest_list_only_the_linux_amd64_image_is_pushed_as_itself() {
+    let b = bed(CopyOptions {
+        keep_manifest_list: false,
+        ..CopyOptions::default()
+    });
+    let (index, amd) = index_of_two(&b);
+    let pinned = r("src.io/multi/app:1").with_digest(&index.digest);
+    let report = b.engine.copy(&pinned, &[r("dst.io/m/app:1")]).await;
+    assert!(report.succeeded(), "{report:?}");
+    assert_eq!(report.digest.as_deref(), Some(amd.digest.as_str()));
+    assert_eq!(b.registries.tag("dst.io", "m/app", "1"), Some(amd.digest));
+    assert_eq!(
+        b.registries.count(Op::PutManifest),
+        1,
+        "the one image, no index"
+    );
+    assert_eq!(
+        report.stats.blobs_uploaded, 3,
+        "its config and two layers only"
+    );
+}
