@@ -9,6 +9,8 @@ use clap::{Parser, Subcommand};
 mod dead_letters;
 mod distributed;
 mod files;
+mod groups;
+mod import_prow;
 mod local;
 mod output;
 mod progress;
@@ -38,6 +40,9 @@ enum Command {
     Status(status::Args),
     /// Inspect, replay or delete parked (dead-lettered) jobs.
     DeadLetters(dead_letters::Args),
+    /// Print a groups file made from Prow periodic jobs that run `oc image mirror`; what
+    /// cannot be translated is reported, job by job.
+    ImportProw(import_prow::Args),
 }
 
 #[tokio::main]
@@ -49,6 +54,7 @@ async fn main() -> ExitCode {
         Command::Run(args) => run_cmd::run(*args).await,
         Command::Status(args) => status::run(args).await,
         Command::DeadLetters(args) => dead_letters::run(args).await,
+        Command::ImportProw(args) => import_prow::run(&args),
     };
     match result {
         Ok(code) => code,

@@ -16,12 +16,12 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<ExitCode>>,
 {
-    let cron = parse(expr)?;
+    let schedule = Schedule::parse(expr).map_err(|e| anyhow!("--schedule {e}"))?;
     loop {
         let now = Utc::now();
-        let next = cron
-            .find_next_occurrence(&now, false)
-            .map_err(|e| anyhow!("--schedule \"{expr}\": {e}"))?;
+        let next = schedule
+            .next_after(now)
+            .map_err(|e| anyhow!("--schedule {e}"))?;
         let wait = (next - now).to_std().unwrap_or_default();
         eprintln!("next run at {next} (in {}s)", wait.as_secs());
         tokio::select! {
@@ -36,14 +36,50 @@ where
     }
 }
 
-/// A five-field cron expression (minute hour day month weekday), a nickname like
-/// `@hourly`, or six fields with seconds first.
-fn parse(expr: &str) -> Result<Cron> {
-    CronParser::builder()
-        .seconds(Seconds::Optional)
-        .build()
-        .parse(expr)
-        .map_err(|e| anyhow!("--schedule \"{expr}\": {e}"))
+/// When runs start: a five-field cron expression (minute hour day month weekday, UTC), a
+/// nickname like `@hourly`, six fields with seconds first, or Prow's `@every DURATION`
+/// (`@every 20m`: that long after the previous start).
+#[derive(Debug)]
+pub(crate) enum Schedule {
+    Cron(Box<Cron>),
+    Every(std::time::Duration),
+}
+
+impl Schedule {
+    /// Parses a schedule; the error quotes it and says what is expected.
+    pub(crate) fn parse(expr: &str) -> Result<Schedule, String> {
+        if let Some(d) = expr.trim().strip_prefix("@every") {
+            return match humantime::parse_duration(d.trim()) {
+                Ok(d) if !d.is_zero() => Ok(Schedule::Every(d)),
+                _ => Err(format!(
+                    "\"{expr}\": @every takes a duration above zero, such as @every 20m"
+                )),
+            };
+        }
+        CronParser::builder()
+            .seconds(Seconds::Optional)
+            .build()
+            .parse(expr)
+            .map(|c| Schedule::Cron(Box::new(c)))
+            .map_err(|e| {
+                format!("\"{expr}\": {e}; expected 5 cron fields, @hourly-style, or @every 20m")
+            })
+    }
+
+    /// The first start after `now`.
+    pub(crate) fn next_after(
+        &self,
+        now: chrono::DateTime<Utc>,
+    ) -> Result<chrono::DateTime<Utc>, String> {
+        match self {
+            Schedule::Cron(c) => c
+                .find_next_occurrence(&now, false)
+                .map_err(|e| e.to_string()),
+            Schedule::Every(d) => chrono::Duration::from_std(*d)
+                .map(|d| now + d)
+                .map_err(|e| e.to_string()),
+        }
+    }
 }
 
 async fn stop_signal() {
@@ -66,13 +102,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn hourly_and_five_field_expressions_parse() {
-        for e in ["@hourly", "0 * * * *", "*/15 * * * *", "*/2 * * * * *"] {
-            assert!(parse(e).is_ok(), "{e}");
+    fn hourly_five_field_and_prow_every_expressions_parse() {
+        for e in [
+            "@hourly",
+            "0 * * * *",
+            "*/15 * * * *",
+            "*/2 * * * * *",
+            "15 2 12 */12 *",
+        ] {
+            assert!(Schedule::parse(e).is_ok(), "{e}");
         }
-        assert!(parse("every hour")
+        let every = Schedule::parse("@every 20m").unwrap();
+        let now = Utc::now();
+        assert_eq!(
+            every.next_after(now).unwrap() - now,
+            chrono::Duration::minutes(20)
+        );
+        assert!(Schedule::parse("every hour")
             .unwrap_err()
-            .to_string()
-            .contains("--schedule \"every hour\""));
+            .contains("\"every hour\""));
+        assert!(Schedule::parse("@every 0s").is_err());
     }
 }

@@ -13,14 +13,12 @@ fn validate(args: &[&str]) -> Output {
         .expect("run mirror-scheduler")
 }
 
-fn fixture_dir() -> Option<PathBuf> {
+/// The real mapping files beside the repository; missing fixtures fail the test (a skip
+/// would read as a pass).
+fn fixture_dir() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/mappings");
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!("skipped: no fixture directory at {}", dir.display());
-        None
-    }
+    assert!(dir.is_dir(), "no fixture directory at {}", dir.display());
+    dir
 }
 
 /// A fresh directory under cargo's per-target temporary directory.
@@ -38,7 +36,7 @@ fn text(bytes: &[u8]) -> String {
 
 #[test]
 fn fixture_directory_is_valid() {
-    let Some(dir) = fixture_dir() else { return };
+    let dir = fixture_dir();
     let out = validate(&[dir.to_str().expect("utf-8 path")]);
     assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
     assert_eq!(
@@ -50,7 +48,7 @@ fn fixture_directory_is_valid() {
 
 #[test]
 fn fixture_prefix_selection_is_valid() {
-    let Some(dir) = fixture_dir() else { return };
+    let dir = fixture_dir();
     let out = Command::new(env!("CARGO_BIN_EXE_mirror-scheduler"))
         .args(["validate", "--dir", dir.to_str().expect("utf-8 path")])
         .env("MAPPING_FILE_PREFIX", "mapping_origin")
@@ -136,6 +134,58 @@ fn missing_path_and_unmatched_prefix_are_errors_naming_them() {
     assert_eq!(out.status.code(), Some(1));
     assert!(
         text(&out.stderr).contains("no mapping file given"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+/// The migration path: the groups `import-prow` makes from the Prow fixture validate against
+/// the real mapping directory with no error (files no group selects are warnings), and a
+/// broken groups file names the group at fault.
+#[test]
+fn groups_imported_from_prow_validate_against_the_mapping_directory() {
+    let prow = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/fixtures/prow/image-mirroring-periodics.yaml");
+    let imported = Command::new(env!("CARGO_BIN_EXE_mirror-scheduler"))
+        .arg("import-prow")
+        .arg(&prow)
+        .output()
+        .unwrap();
+    assert!(imported.status.success(), "{}", text(&imported.stderr));
+    let dir = temp_dir("groups");
+    let groups = dir.join("groups.yaml");
+    fs::write(&groups, &imported.stdout).unwrap();
+    let mappings = fixture_dir();
+    let out = validate(&[
+        "--groups",
+        groups.to_str().unwrap(),
+        "--dir",
+        mappings.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout)
+            .contains("group openshift: 1 files, 210 mappings, 420 destinations, 0 errors"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(text(&out.stdout).ends_with("validated 5 groups: 0 errors, 5 warnings\n"));
+
+    let broken = dir.join("broken.yaml");
+    fs::write(
+        &broken,
+        "groups:\n- name: team-a\n  prefix: mapping_origin\n  schedule: every hour\n",
+    )
+    .unwrap();
+    let out = validate(&[
+        "--groups",
+        broken.to_str().unwrap(),
+        "--dir",
+        mappings.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("group \"team-a\": schedule \"every hour\""),
         "{}",
         text(&out.stderr)
     );
