@@ -11,6 +11,8 @@ use std::time::Duration;
 use clap::Args;
 
 use mirror_common::copy::{CopyOptions, PlatformFilter};
+use mirror_common::engines::Engines;
+use mirror_common::index::BlobIndex;
 use mirror_fleet::amqp::AmqpConfig;
 use mirror_fleet::store::RedisConfig;
 use mirror_oci::registry::{
@@ -29,6 +31,11 @@ pub struct RegistryArgs {
         value_name = "PATH"
     )]
     pub registry_config: Option<PathBuf>,
+    /// Directory of named push credentials, one docker config per name as Kubernetes
+    /// mounts Secrets (DIR/NAME/config.json or DIR/NAME/.dockerconfigjson): a job naming
+    /// credentials is copied with them (over -a's), re-read when the files change.
+    #[arg(long = "credentials-dir", env = "CREDENTIALS_DIR", value_name = "DIR")]
+    pub credentials_dir: Option<PathBuf>,
     /// Registry (HOST[:PORT]) to reach over plain HTTP; repeatable.
     #[arg(
         long = "insecure-registry",
@@ -61,18 +68,33 @@ pub struct RegistryArgs {
 
 impl RegistryArgs {
     /// A registry client configured by these flags.
-    #[allow(clippy::result_large_err)] // once per process; the registry's error type as is
     pub fn client(&self) -> Result<Arc<RegistryClient>, RegistryError> {
         self.client_with_gate(None)
     }
 
     /// A registry client configured by these flags whose requests pass `gate` (fleet-wide
     /// rate limits and pauses). Its requests are counted in the process's metrics.
-    #[allow(clippy::result_large_err)] // once per process; the registry's error type as is
     pub fn client_with_gate(
         &self,
         gate: Option<Gate>,
     ) -> Result<Arc<RegistryClient>, RegistryError> {
+        Ok(Arc::new(RegistryClient::new(self.options(gate)?)?))
+    }
+
+    /// The copy engines of a process that copies: one for jobs without a credentials name,
+    /// one per name found under `--credentials-dir`, all over `index`.
+    pub fn engines(
+        &self,
+        gate: Option<Gate>,
+        index: Arc<dyn BlobIndex>,
+        copy: CopyOptions,
+    ) -> Result<Engines, RegistryError> {
+        let options = self.options(gate)?;
+        Engines::new(options, self.credentials_dir.clone(), index, copy)
+    }
+
+    /// The client options these flags describe.
+    fn options(&self, gate: Option<Gate>) -> Result<ClientOptions, RegistryError> {
         let credentials = CredentialStore::load(self.registry_config.as_deref())?;
         let opts = ClientOptions {
             credentials,
@@ -96,7 +118,7 @@ impl RegistryArgs {
                 idle: self.idle_timeout.into(),
             },
         };
-        Ok(Arc::new(RegistryClient::new(opts)?))
+        Ok(opts)
     }
 }
 

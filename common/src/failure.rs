@@ -41,6 +41,9 @@ pub enum FailureKind {
     Deadline,
     /// The job's result never reached whoever waited for it (the broker stayed away).
     Unreported,
+    /// The job names credentials this worker does not hold (yet: a Secret may be mounted
+    /// late, so this is retried).
+    Credentials,
 }
 
 impl FailureKind {
@@ -67,7 +70,10 @@ impl FailureKind {
     pub fn is_retryable(self) -> bool {
         matches!(
             self,
-            FailureKind::Network | FailureKind::Throttled | FailureKind::ServerError
+            FailureKind::Network
+                | FailureKind::Throttled
+                | FailureKind::ServerError
+                | FailureKind::Credentials
         )
     }
 
@@ -88,6 +94,7 @@ impl FailureKind {
             FailureKind::Pending => "pending",
             FailureKind::Deadline => "deadline",
             FailureKind::Unreported => "unreported",
+            FailureKind::Credentials => "credentials",
         }
     }
 }

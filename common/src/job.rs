@@ -37,6 +37,10 @@ pub struct Job {
     /// How many times this job was tried before (0 on the first delivery).
     #[serde(default)]
     pub attempt: u32,
+    /// The name of the credentials its destinations are written with (a team's push
+    /// Secret, as the workers hold it); never a secret. `None`: the worker's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials: Option<String>,
 }
 
 impl Job {
@@ -57,6 +61,7 @@ impl Job {
             destinations,
             origins,
             attempt: 0,
+            credentials: None,
         }
     }
 

@@ -5,6 +5,7 @@
 //!   to jobs (tag listing, digest resolution, grouping).
 //! - [`copy`]: the copy engine (SPEC.md's six steps) over the narrow
 //!   [`Registries`](registry::Registries) trait and a [`BlobIndex`](index::BlobIndex).
+//! - [`engines`]: the engine of each job's named credentials (a team's push Secret).
 //! - [`report`] and [`failure`]: what a copy reports per tag, with a typed
 //!   [`FailureKind`](failure::FailureKind) that every decision reads.
 //! - [`printable`]: outside text made safe for a terminal.
@@ -18,6 +19,7 @@
 #![warn(missing_docs)]
 
 pub mod copy;
+pub mod engines;
 pub mod failure;
 pub mod index;
 pub mod job;

@@ -7,7 +7,7 @@
 
 use tracing::Instrument;
 
-use crate::copy::CopyEngine;
+use crate::engines::Engines;
 use crate::failure::FailureKind;
 use crate::job::{Job, JobResult, JOB_VERSION};
 use crate::queue::{Delivery, JobQueue, QueueError};
@@ -53,7 +53,7 @@ pub fn decide(job: &Job, report: &CopyReport, max_attempts: u32) -> Disposition 
 /// fleet worker can update its shared caches and counters.
 pub async fn handle(
     queue: &dyn JobQueue,
-    engine: &CopyEngine,
+    engines: &Engines,
     delivery: Delivery,
 ) -> Result<Option<JobResult>, QueueError> {
     let Delivery { job, acker } = delivery;
@@ -70,10 +70,15 @@ pub async fn handle(
     }
     let span =
         tracing::info_span!("job", run_id = %job.run_id, job_id = %job.id, image = %job.source);
-    let report = engine
-        .copy(&job.pinned_source(), &job.destinations)
-        .instrument(span)
-        .await;
+    let report = match engines.for_job(job.credentials.as_deref()) {
+        Ok(engine) => {
+            engine
+                .copy(&job.pinned_source(), &job.destinations)
+                .instrument(span)
+                .await
+        }
+        Err(e) => JobResult::failed(&job, FailureKind::Credentials, &e.to_string()).report,
+    };
     let disposition = decide(&job, &report, queue.max_attempts());
     if disposition == Disposition::Retry {
         tracing::warn!(

@@ -5,7 +5,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use mirror_common::copy::CopyEngine;
+use mirror_common::engines::Engines;
 use mirror_common::failure::FailureKind;
 use mirror_common::job::JobResult;
 use mirror_common::queue::{publish_all, JobQueue, MemoryQueue, QueueError};
@@ -24,7 +24,7 @@ const NOT_ATTEMPTED: &str = "not attempted: the run stopped after the first fail
 /// failed one (as oc does); jobs not tried are reported as failed with that reason.
 pub(crate) async fn execute(
     plan: Plan,
-    engine: Arc<CopyEngine>,
+    engines: Arc<Engines>,
     workers: usize,
     continue_on_error: bool,
     report: &mut RunReport,
@@ -35,9 +35,9 @@ pub(crate) async fn execute(
     let stop = Arc::new(AtomicBool::new(false));
     let mut tasks = Vec::new();
     for _ in 0..workers.max(1) {
-        let (queue, engine, stop) = (queue.clone(), engine.clone(), stop.clone());
+        let (queue, engines, stop) = (queue.clone(), engines.clone(), stop.clone());
         tasks.push(tokio::spawn(async move {
-            worker_loop(&queue, &engine, &stop).await
+            worker_loop(&queue, &engines, &stop).await
         }));
     }
     let mut progress = Progress::new(total);
@@ -59,7 +59,7 @@ pub(crate) async fn execute(
 /// One in-process worker: the fleet's job handling, plus the stop-at-first-failure rule.
 async fn worker_loop(
     queue: &Arc<MemoryQueue>,
-    engine: &CopyEngine,
+    engines: &Engines,
     stop: &AtomicBool,
 ) -> Result<(), QueueError> {
     loop {
@@ -75,6 +75,6 @@ async fn worker_loop(
             delivery.acker.ack().await?;
             continue;
         }
-        handle(queue.as_ref(), engine, delivery).await?;
+        handle(queue.as_ref(), engines, delivery).await?;
     }
 }

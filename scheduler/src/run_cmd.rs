@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use mirror_cli::{BrokerArgs, CopyArgs, RedisArgs, RegistryArgs};
-use mirror_common::copy::CopyEngine;
 use mirror_common::index::MemoryIndex;
 use mirror_common::mapping::load;
 use mirror_common::plan::Plan;
@@ -60,6 +59,10 @@ pub(crate) struct Args {
     /// Write the run's report (one entry per tag, failures with their reason) as JSON.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
+    /// The name of the push credentials this run's jobs are copied with (a team's Secret,
+    /// as the workers hold it under --credentials-dir); never a secret itself.
+    #[arg(long, value_name = "NAME")]
+    pub credentials: Option<String>,
     /// Distributed mode: check every destination tag with a HEAD instead of trusting the
     /// fleet's tag cache in Redis.
     #[arg(long)]
@@ -171,6 +174,9 @@ async fn run_once(args: &Args) -> Result<ExitCode> {
         false => None,
     };
     let mut plan = mirror_common::plan::plan(set, client.as_ref(), Uuid::new_v4()).await;
+    for job in &mut plan.jobs {
+        job.credentials.clone_from(&args.credentials);
+    }
     print_rejected(&plan.set);
     print_superseded(&plan.set);
     let mut report = RunReport::new(plan.run_id, args.dry_run, &plan.set);
@@ -193,10 +199,14 @@ async fn run_once(args: &Args) -> Result<ExitCode> {
                 .copy
                 .options(args.dry_run)
                 .map_err(anyhow::Error::msg)?;
-            let engine = Arc::new(CopyEngine::new(client, Arc::new(MemoryIndex::new()), opts));
+            let engines = Arc::new(args.registry.engines(
+                None,
+                Arc::new(MemoryIndex::new()),
+                opts,
+            )?);
             crate::local::execute(
                 plan,
-                engine,
+                engines,
                 args.workers,
                 args.continue_on_error,
                 &mut report,

@@ -73,6 +73,10 @@ pub struct TokenServerOptions {
     /// The `expires_in` of every answer, in seconds; the token's `exp` is
     /// this far after its `iat`.
     pub expires_in: u64,
+    /// More users, each `(user, password, repository prefix)`: granted `pull`
+    /// everywhere and the other actions only on repositories starting with its
+    /// prefix, as a registry that lets each team push to its own repositories.
+    pub scoped_users: Vec<(String, String, String)>,
 }
 
 impl Default for TokenServerOptions {
@@ -81,6 +85,7 @@ impl Default for TokenServerOptions {
             credentials: None,
             anonymous_pull: true,
             expires_in: 300,
+            scoped_users: Vec::new(),
         }
     }
 }
@@ -230,7 +235,10 @@ impl TokenServer {
     /// A token granting exactly `scopes` (`repository:NAME:ACTIONS`), minted
     /// directly and not recorded: for the test's own reads and writes.
     pub fn token(&self, scopes: &[&str]) -> Result<String> {
-        let access: Vec<Value> = scopes.iter().filter_map(|s| grant(s, true)).collect();
+        let access: Vec<Value> = scopes
+            .iter()
+            .filter_map(|s| grant(s, Rights::All))
+            .collect();
         self.state
             .signer
             .issue("mirror-tests", access, self.state.options.expires_in, false)
@@ -386,15 +394,31 @@ impl Signer {
     }
 }
 
-/// The `access` entry for one scope `TYPE:NAME:ACTIONS`: every action when
-/// `authenticated`, else only `pull`. `None` for a malformed scope.
-fn grant(scope: &str, authenticated: bool) -> Option<Value> {
+/// What a token request may be granted beyond `pull`.
+#[derive(Clone, Copy)]
+enum Rights<'a> {
+    /// Anonymous: `pull` only.
+    PullOnly,
+    /// The main user: every action asked for.
+    All,
+    /// A scoped user: every action on repositories starting with this prefix.
+    Under(&'a str),
+}
+
+/// The `access` entry for one scope `TYPE:NAME:ACTIONS` under `rights`; `pull` is always
+/// granted. `None` for a malformed scope.
+fn grant(scope: &str, rights: Rights<'_>) -> Option<Value> {
     let (kind, rest) = scope.split_once(':')?;
     // A name may hold ':' (a registry host with a port); actions never do.
     let (name, actions) = rest.rsplit_once(':')?;
+    let all = match rights {
+        Rights::PullOnly => false,
+        Rights::All => true,
+        Rights::Under(prefix) => name.starts_with(prefix),
+    };
     let actions: Vec<&str> = actions
         .split(',')
-        .filter(|a| !a.is_empty() && (authenticated || *a == "pull"))
+        .filter(|a| !a.is_empty() && (all || *a == "pull"))
         .collect();
     Some(json!({"type": kind, "name": name, "actions": actions}))
 }
@@ -484,30 +508,15 @@ fn handle(state: &State, req: Request<Incoming>) -> Response<Full<Bytes>> {
             "only GET /token is served",
         );
     }
-    let authenticated = match (&basic, &state.options.credentials) {
-        (Some(given), Some(expected)) if given == expected => true,
-        (Some(_), _) => {
+    let rights = match rights_of(&state.options, basic.as_ref()) {
+        Ok(rights) => rights,
+        Err(message) => {
             record(StatusCode::UNAUTHORIZED);
-            return error(
-                StatusCode::UNAUTHORIZED,
-                "UNAUTHORIZED",
-                "wrong user or password",
-            );
-        }
-        (None, _) if state.options.anonymous_pull => false,
-        (None, _) => {
-            record(StatusCode::UNAUTHORIZED);
-            return error(
-                StatusCode::UNAUTHORIZED,
-                "UNAUTHORIZED",
-                "anonymous access is not allowed",
-            );
+            return error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", message);
         }
     };
-    let access: Vec<Value> = scopes
-        .iter()
-        .filter_map(|s| grant(s, authenticated))
-        .collect();
+    let access: Vec<Value> = scopes.iter().filter_map(|s| grant(s, rights)).collect();
+    let authenticated = !matches!(rights, Rights::PullOnly);
     let rejected = state
         .reject_next
         .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
@@ -533,6 +542,28 @@ fn handle(state: &State, req: Request<Incoming>) -> Response<Full<Bytes>> {
                 &format!("{e:#}"),
             )
         }
+    }
+}
+
+/// What the user of a token request (`None`: anonymous) may be granted, or why it gets
+/// nothing.
+fn rights_of<'a>(
+    options: &'a TokenServerOptions,
+    basic: Option<&(String, String)>,
+) -> Result<Rights<'a>, &'static str> {
+    let scoped = basic.and_then(|(u, p)| {
+        options
+            .scoped_users
+            .iter()
+            .find(|(su, sp, _)| su == u && sp == p)
+            .map(|(_, _, prefix)| prefix.as_str())
+    });
+    match (basic, &options.credentials, scoped) {
+        (Some(given), Some(expected), _) if given == expected => Ok(Rights::All),
+        (Some(_), _, Some(prefix)) => Ok(Rights::Under(prefix)),
+        (Some(_), _, None) => Err("wrong user or password"),
+        (None, _, _) if options.anonymous_pull => Ok(Rights::PullOnly),
+        (None, _, _) => Err("anonymous access is not allowed"),
     }
 }
 
@@ -618,13 +649,13 @@ mod tests {
     #[test]
     fn anonymous_grants_keep_only_pull() {
         assert_eq!(
-            grant("repository:a/b:pull,push", false),
+            grant("repository:a/b:pull,push", Rights::PullOnly),
             Some(json!({"type": "repository", "name": "a/b", "actions": ["pull"]}))
         );
         assert_eq!(
-            grant("repository:host:5000/a:pull,push", true),
+            grant("repository:host:5000/a:pull,push", Rights::All),
             Some(json!({"type": "repository", "name": "host:5000/a", "actions": ["pull", "push"]}))
         );
-        assert_eq!(grant("nonsense", true), None);
+        assert_eq!(grant("nonsense", Rights::All), None);
     }
 }

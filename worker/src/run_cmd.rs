@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mirror_cli::{parse_rates, BrokerArgs, CopyArgs, RedisArgs, RegistryArgs};
-use mirror_common::copy::CopyEngine;
+use mirror_common::engines::Engines;
 use mirror_common::queue::{JobQueue, QueueError};
 use mirror_common::registry::Gate;
 use mirror_common::worker::handle;
@@ -65,8 +65,10 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<i32> {
     let rates = parse_rates(&args.rates).map_err(anyhow::Error::msg)?;
     let redis = Redis::connect(args.redis.config()).await;
     let gate = Gate(Arc::new(FleetGate::new(&redis, rates)));
-    let client = args.registry.client_with_gate(Some(gate))?;
-    let engine = Arc::new(CopyEngine::new(client, Arc::new(redis.index()), opts));
+    let engines = Arc::new(
+        args.registry
+            .engines(Some(gate), Arc::new(redis.index()), opts)?,
+    );
     let config = args.broker.config(args.concurrency.max(1));
     // A bad URL or prefix is a mistake to report now, not an outage to retry for ever.
     config.validate().map_err(anyhow::Error::new)?;
@@ -93,7 +95,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<i32> {
                 current.set(Some(queue.clone()));
                 let outcome = consume(
                     queue.clone(),
-                    engine.clone(),
+                    engines.clone(),
                     redis.clone(),
                     &shutdown,
                     grace,
@@ -122,7 +124,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<i32> {
 /// the connection is lost (then in-flight tasks are dropped: their jobs come back).
 async fn consume(
     queue: Arc<AmqpQueue>,
-    engine: Arc<CopyEngine>,
+    engines: Arc<Engines>,
     redis: Redis,
     shutdown: &CancellationToken,
     grace: Duration,
@@ -133,14 +135,14 @@ async fn consume(
             _ = shutdown.cancelled() => break None,
             delivery = queue.receive() => match delivery {
                 Ok(d) => {
-                    let (queue, engine, redis) = (queue.clone(), engine.clone(), redis.clone());
+                    let (queue, engines, redis) = (queue.clone(), engines.clone(), redis.clone());
                     let destinations = d.job.destinations.clone();
                     // Every line logged while handling the job, the acknowledgement and the
                     // retry or park decision included, carries the job's identity.
                     let span = tracing::info_span!("job", run_id = %d.job.run_id, job_id = %d.job.id, image = %d.job.source);
                     tasks.spawn(async move {
                         let _in_flight = InFlight::start();
-                        if let Some(result) = handle(queue.as_ref() as &dyn JobQueue, &engine, d).await? {
+                        if let Some(result) = handle(queue.as_ref() as &dyn JobQueue, &engines, d).await? {
                             let (r, m) = (&result.report, metrics::global());
                             m.job_finished(r);
                             tracing::info!(

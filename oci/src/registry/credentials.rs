@@ -98,6 +98,17 @@ impl CredentialStore {
         self.by_host.insert(normalise_host(host), cred);
     }
 
+    /// These credentials with `base`'s underneath: a host this store has no entry for uses
+    /// `base`'s (a group's push credentials over the fleet-wide pull credentials).
+    pub fn over(mut self, base: &CredentialStore) -> CredentialStore {
+        for (host, cred) in &base.by_host {
+            self.by_host
+                .entry(host.clone())
+                .or_insert_with(|| cred.clone());
+        }
+        self
+    }
+
     /// The credential for a registry host, Docker Hub's aliases included.
     pub fn get(&self, host: &str) -> Option<&Credential> {
         let h = normalise_host(host);
