@@ -141,6 +141,26 @@ pub async fn plan(mut set: MappingSet, client: &dyn Registries, run_id: Uuid) ->
     }
 }
 
+/// Adds to every job, in each of its destination repositories, a tag named after the first
+/// 12 hex digits of the job's digest (what some teams push beside the mapped tags, so that
+/// an image can be found by its digest's short form).
+pub fn add_digest_tags(plan: &mut Plan) {
+    for job in &mut plan.jobs {
+        let Some(hex) = job.digest.split_once(':').map(|(_, h)| h) else {
+            continue;
+        };
+        let short = &hex[..hex.len().min(12)];
+        let mut extra = Vec::new();
+        for d in &job.destinations {
+            let tagged = d.with_tag(short);
+            if !job.destinations.contains(&tagged) && !extra.contains(&tagged) {
+                extra.push(tagged);
+            }
+        }
+        job.destinations.extend(extra);
+    }
+}
+
 /// Drops, for every destination tag given by more than one file, the entries of all but the
 /// last of them (in file order: the later file wins, as when oc runs once per file), and
 /// returns what was superseded by what. Same-file repeats were rejected before.

@@ -22,14 +22,29 @@ const NOT_ATTEMPTED: &str = "not attempted: the run stopped after the first fail
 /// Runs every job of `plan` with `workers` in-process workers, adding results to `report`
 /// as they arrive. Without `continue_on_error` the run stops taking new jobs after the first
 /// failed one (as oc does); jobs not tried are reported as failed with that reason.
+/// How the embedded mode runs its jobs.
+pub(crate) struct Local {
+    /// In-process workers.
+    pub workers: usize,
+    /// Keep taking jobs after a failed one.
+    pub continue_on_error: bool,
+    /// Deliveries of each job: a job that failed in a way that may pass is tried again,
+    /// a second later, until this many.
+    pub tries: u32,
+}
+
 pub(crate) async fn execute(
     plan: Plan,
     engines: Arc<Engines>,
-    workers: usize,
-    continue_on_error: bool,
+    local: &Local,
     report: &mut RunReport,
 ) -> Result<(), QueueError> {
-    let queue = Arc::new(MemoryQueue::new());
+    let (workers, continue_on_error) = (local.workers, local.continue_on_error);
+    let retries = local.tries.saturating_sub(1) as usize;
+    let queue = Arc::new(MemoryQueue::with_retry_delays(vec![
+        std::time::Duration::from_secs(1);
+        retries
+    ]));
     let total = plan.jobs.len();
     publish_all(queue.as_ref(), &plan.jobs).await?;
     let stop = Arc::new(AtomicBool::new(false));

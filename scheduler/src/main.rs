@@ -16,6 +16,7 @@ mod output;
 mod progress;
 mod run_cmd;
 mod schedule;
+mod settings;
 mod status;
 mod summary;
 mod validate;

@@ -59,6 +59,13 @@ pub(crate) struct Args {
     /// Write the run's report (one entry per tag, failures with their reason) as JSON.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
+    /// A groups file: run one of its groups (--group), with the group's files of --dir,
+    /// credentials name and options.
+    #[arg(long, value_name = "FILE", requires_all = ["group", "dir"])]
+    pub groups: Option<PathBuf>,
+    /// The group of --groups to run.
+    #[arg(long, value_name = "NAME", requires = "groups")]
+    pub group: Option<String>,
     /// The name of the push credentials this run's jobs are copied with (a team's Secret,
     /// as the workers hold it under --credentials-dir); never a secret itself.
     #[arg(long, value_name = "NAME")]
@@ -164,8 +171,8 @@ impl Monitor {
 
 async fn run_once(args: &Args) -> Result<ExitCode> {
     let started = Instant::now();
-    let files = args.files.select()?;
-    let set = load(&files);
+    let settings = crate::settings::resolve(args)?;
+    let set = load(&settings.files);
     let client = args.registry.client()?;
     let distributed = !args.local && !args.dry_run;
     // Reach the broker before planning: no point listing registries if jobs cannot go out.
@@ -174,8 +181,14 @@ async fn run_once(args: &Args) -> Result<ExitCode> {
         false => None,
     };
     let mut plan = mirror_common::plan::plan(set, client.as_ref(), Uuid::new_v4()).await;
+    if settings.digest_tag {
+        mirror_common::plan::add_digest_tags(&mut plan);
+    }
     for job in &mut plan.jobs {
-        job.credentials.clone_from(&args.credentials);
+        job.credentials.clone_from(&settings.credentials);
+    }
+    if let Some(g) = &settings.group {
+        eprintln!("group {g}: {} files", settings.files.len());
     }
     print_rejected(&plan.set);
     print_superseded(&plan.set);
@@ -195,23 +208,17 @@ async fn run_once(args: &Args) -> Result<ExitCode> {
                     .map(|j| j.destinations.len())
                     .sum::<usize>()
             );
-            let opts = args
-                .copy
-                .options(args.dry_run)
-                .map_err(anyhow::Error::msg)?;
             let engines = Arc::new(args.registry.engines(
                 None,
                 Arc::new(MemoryIndex::new()),
-                opts,
+                settings.copy.clone(),
             )?);
-            crate::local::execute(
-                plan,
-                engines,
-                args.workers,
-                args.continue_on_error,
-                &mut report,
-            )
-            .await?;
+            let local = crate::local::Local {
+                workers: args.workers,
+                continue_on_error: settings.continue_on_error,
+                tries: settings.tries,
+            };
+            crate::local::execute(plan, engines, &local, &mut report).await?;
         }
         Some(queue) => {
             followed = args.wait;

@@ -437,3 +437,84 @@ async fn a_tag_given_by_several_files_is_a_warning_and_the_last_file_wins() {
     assert_eq!(superseded[1]["mapping"], format!("{}:1", files[1]));
     assert_eq!(superseded[1]["by"], format!("{}:1", files[2]));
 }
+
+/// One group of a groups file run as a CronJob per group would: only its files, with its
+/// options: `keep_manifest_list: false` pushes the index's linux/amd64 image as itself, and
+/// `digest_tag` adds a tag of the digest's first 12 hex digits beside the mapped one.
+#[tokio::test]
+async fn a_group_run_mirrors_its_files_with_its_options() {
+    let src = Registry::start().await.unwrap();
+    let dst = Registry::start().await.unwrap();
+    let (s, d) = (src.host(), dst.host());
+    let index = push_index(
+        &src,
+        "multi/app",
+        "v1",
+        three_platform_index_spec(),
+        Format::Oci,
+    )
+    .await
+    .unwrap();
+    let mappings = tempfile::tempdir().unwrap();
+    write(
+        mappings.path(),
+        "mapping_cosa_1",
+        &format!("{s}/multi/app:v1 {d}/cosa/app:v1\n"),
+    );
+    write(
+        mappings.path(),
+        "mapping_other",
+        &format!("{s}/multi/app:v1 {d}/other/app:v1\n"),
+    );
+    let groups = write(
+        mappings.path().parent().unwrap(),
+        &format!("groups-{}.yaml", std::process::id()),
+        "groups:\n\
+         - name: cosa\n  prefix: mapping_cosa\n  keep_manifest_list: false\n  digest_tag: true\n\
+         - name: other\n  prefix: mapping_other\n",
+    );
+    let dir = mappings.path().to_str().unwrap().to_string();
+    let out = run_binary(
+        "mirror-scheduler",
+        &[
+            vec![
+                "run".to_string(),
+                "--local".into(),
+                "--groups".into(),
+                groups.clone(),
+                "--group".into(),
+                "cosa".into(),
+                "--dir".into(),
+                dir,
+            ],
+            registry_flags(&[&src, &dst]),
+        ]
+        .concat(),
+    );
+    let _ = std::fs::remove_file(&groups);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let amd64 = &index.children[0].digest;
+    assert_eq!(
+        manifest_digest(&dst, "cosa/app", "v1")
+            .await
+            .unwrap()
+            .as_ref(),
+        Some(amd64),
+        "the linux/amd64 image alone"
+    );
+    // The tag of the source's digest (the index the mapping names), first 12 hex digits.
+    let short_tag = &index.digest["sha256:".len().."sha256:".len() + 12];
+    assert!(
+        manifest_digest(&dst, "cosa/app", short_tag)
+            .await
+            .unwrap()
+            .is_some(),
+        "the digest tag {short_tag}: {}",
+        stdout(&out)
+    );
+    assert_eq!(
+        manifest_digest(&dst, "other/app", "v1").await.unwrap(),
+        None,
+        "another group's file is not run"
+    );
+}

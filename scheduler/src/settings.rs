@@ -1,0 +1,100 @@
+//! What one run does: taken from its flags, or from one group of a groups file
+//! (`run --groups FILE --group NAME --dir DIR`, a CronJob per group): the group's files,
+//! credentials name and options, over the run's flags.
+
+use std::path::PathBuf;
+
+use anyhow::{anyhow, bail, Result};
+use mirror_common::copy::{CopyOptions, PlatformFilter};
+
+use crate::run_cmd::Args;
+
+/// The settings of one run.
+pub(crate) struct RunSettings {
+    /// The group run, if any (for reports and logs).
+    pub group: Option<String>,
+    /// The mapping files, in the order read.
+    pub files: Vec<PathBuf>,
+    /// How images are copied.
+    pub copy: CopyOptions,
+    /// The credentials name every job carries.
+    pub credentials: Option<String>,
+    /// Keep going after a failed tag (embedded mode).
+    pub continue_on_error: bool,
+    /// Also push each image under a tag of its digest's first 12 hex digits.
+    pub digest_tag: bool,
+    /// Deliveries of each job in the embedded mode (retryable failures are tried again).
+    pub tries: u32,
+}
+
+/// The settings `args` describe.
+pub(crate) fn resolve(args: &Args) -> Result<RunSettings> {
+    let copy = args
+        .copy
+        .options(args.dry_run)
+        .map_err(anyhow::Error::msg)?;
+    let (Some(groups), Some(name)) = (&args.groups, &args.group) else {
+        return Ok(RunSettings {
+            group: None,
+            files: args.files.select()?,
+            copy,
+            credentials: args.credentials.clone(),
+            continue_on_error: args.continue_on_error,
+            digest_tag: false,
+            tries: 1,
+        });
+    };
+    let dir = args
+        .files
+        .dir
+        .as_ref()
+        .ok_or_else(|| anyhow!("--groups needs --dir, the mappings directory"))?;
+    let file = crate::groups::read(groups).map_err(|errors| {
+        let all: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        anyhow!("{}", all.join("\n"))
+    })?;
+    let Some(group) = file.groups.iter().find(|g| &g.name == name) else {
+        bail!("{}: no group \"{name}\"", groups.display());
+    };
+    let selection =
+        crate::groups::select(&file, dir).map_err(|e| anyhow!("--dir {}: {e}", dir.display()))?;
+    if let Some(e) = selection
+        .errors
+        .iter()
+        .find(|e| e.place.contains(&format!("\"{name}\"")))
+    {
+        bail!("{}: {e}", groups.display());
+    }
+    let files = selection
+        .files
+        .into_iter()
+        .find(|(g, _)| g == name)
+        .map(|(_, files)| files)
+        .unwrap_or_default();
+    if let (Some(flag), Some(its)) = (&args.credentials, &group.credentials) {
+        if flag != its {
+            bail!("--credentials {flag}: group \"{name}\" pushes with \"{its}\"");
+        }
+    }
+    let filter = match &group.filter_by_os {
+        Some(f) => Some(PlatformFilter::new(f).map_err(anyhow::Error::msg)?),
+        None => copy.filter.clone(),
+    };
+    Ok(RunSettings {
+        group: Some(name.clone()),
+        files,
+        copy: CopyOptions {
+            filter,
+            keep_manifest_list: group.keep_manifest_list,
+            max_per_registry: group.max_per_registry.unwrap_or(copy.max_per_registry),
+            ..copy
+        },
+        credentials: group
+            .credentials
+            .clone()
+            .or_else(|| args.credentials.clone()),
+        continue_on_error: group.continue_on_error || args.continue_on_error,
+        digest_tag: group.digest_tag,
+        tries: group.tries,
+    })
+}
