@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 mod dead_letters;
 mod distributed;
 mod files;
+mod group_schedules;
 mod groups;
 mod import_prow;
 mod local;

@@ -25,7 +25,7 @@ use crate::output::record_unresolved;
 use crate::summary::{print_rejected, print_superseded, RunReport};
 
 /// Flags of `run`.
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub(crate) struct Args {
     #[command(flatten)]
     pub files: MappingArgs,
@@ -60,8 +60,14 @@ pub(crate) struct Args {
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
     /// A groups file: run one of its groups (--group), with the group's files of --dir,
-    /// credentials name and options.
-    #[arg(long, value_name = "FILE", requires_all = ["group", "dir"])]
+    /// credentials name and options; without --group, stay up and run every group on its
+    /// own schedule, a group's runs never overlapping.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "dir",
+        conflicts_with = "schedule"
+    )]
     pub groups: Option<PathBuf>,
     /// The group of --groups to run.
     #[arg(long, value_name = "NAME", requires = "groups")]
@@ -86,6 +92,9 @@ pub(crate) struct Args {
 
 /// Runs once, or forever on `--schedule`; the exit status is 0 only when every tag made it.
 pub(crate) async fn run(args: Args) -> Result<ExitCode> {
+    if args.groups.is_some() && args.group.is_none() {
+        return crate::group_schedules::run_all(args).await;
+    }
     match &args.schedule {
         None => run_once(&args).await,
         Some(expr) => {
@@ -169,7 +178,7 @@ impl Monitor {
     }
 }
 
-async fn run_once(args: &Args) -> Result<ExitCode> {
+pub(crate) async fn run_once(args: &Args) -> Result<ExitCode> {
     let started = Instant::now();
     let settings = crate::settings::resolve(args)?;
     let set = load(&settings.files);

@@ -518,3 +518,74 @@ async fn a_group_run_mirrors_its_files_with_its_options() {
         "another group's file is not run"
     );
 }
+
+/// Every group on its own schedule in one scheduler: a group whose run outlasts its period
+/// skips the starts that come meanwhile (its runs never overlap), while another group runs
+/// on its own period regardless. Shaped: the slow group's source, paced by the test proxy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn groups_run_on_their_own_schedules_and_a_long_run_is_not_overlapped() {
+    let src = Registry::start().await.unwrap();
+    let dst = Registry::start().await.unwrap();
+    let d = dst.host();
+    let layer = Layer::random(250_000);
+    push_image(&src, "slow/app", "1", ImageSpec::new(vec![layer.clone()]))
+        .await
+        .unwrap();
+    push_image(
+        &src,
+        "quick/app",
+        "1",
+        ImageSpec::new(vec![Layer::random(500)]),
+    )
+    .await
+    .unwrap();
+    let proxy = Proxy::start(&src).await.unwrap();
+    proxy.pace(layer.digest(), 100_000); // 2.5 s per run of the slow group
+    let mappings = tempfile::tempdir().unwrap();
+    let p = proxy.host();
+    write(
+        mappings.path(),
+        "mapping_slow",
+        &format!("{p}/slow/app:1 {d}/slow/app:1\n"),
+    );
+    write(
+        mappings.path(),
+        "mapping_quick",
+        &format!("{}/quick/app:1 {d}/quick/app:1\n", src.host()),
+    );
+    let groups = tempfile::tempdir().unwrap();
+    let groups_file = write(
+        groups.path(),
+        "groups.yaml",
+        "groups:\n\
+         - name: slow\n  prefix: mapping_slow\n  schedule: '@every 1s'\n\
+         - name: quick\n  prefix: mapping_quick\n  schedule: '@every 2s'\n",
+    );
+    let mut args: Vec<String> = ["run", "--local", "--groups", &groups_file, "--dir"]
+        .iter()
+        .map(|x| x.to_string())
+        .collect();
+    args.push(mappings.path().display().to_string());
+    args.extend(registry_flags(&[&src, &dst]));
+    args.extend(["--insecure-registry".to_string(), p.clone()]);
+    let child = std::process::Command::new(mirror_tests::binary("mirror-scheduler"))
+        .args(&args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(6_500)).await;
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let out = mirror_tests::fleet::wait_output(child, std::time::Duration::from_secs(20));
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    let count = |s: &str| err.lines().filter(|l| l.contains(s)).count();
+    assert!(
+        count("group slow: the previous run is still going; this start is skipped") >= 1,
+        "{err}"
+    );
+    assert!(count("group quick: run ok") >= 2, "{err}");
+    assert!(count("group slow: run ok") >= 1, "{err}");
+}
