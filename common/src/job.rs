@@ -41,6 +41,9 @@ pub struct Job {
     /// Secret, as the workers hold it); never a secret. `None`: the worker's own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials: Option<String>,
+    /// The group of the run (a team's mapping files), for metrics and logs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
 }
 
 impl Job {
@@ -62,6 +65,7 @@ impl Job {
             origins,
             attempt: 0,
             credentials: None,
+            group: None,
         }
     }
 
@@ -163,6 +167,9 @@ pub struct RunStarted {
     /// the history alone tells the run's whole size.
     #[serde(default)]
     pub up_to_date: usize,
+    /// The group the run is of, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
 }
 
 /// What the run history holds: run announcements and job results, in publishing order.

@@ -318,6 +318,7 @@ async fn a_run_subscription_sees_its_run_only_and_the_history_keeps_both() {
         jobs: 2,
         destinations: vec!["registry.example/mirror/app:1".into()],
         up_to_date: 0,
+        group: None,
     };
     let result =
         |run_id, n| JobResult::failed(&job(run_id, n), FailureKind::Denied, "unauthorized");

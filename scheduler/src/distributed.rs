@@ -131,6 +131,7 @@ pub(crate) async fn publish(
     queue: &AmqpQueue,
     plan: &mut Plan,
     up_to_date: usize,
+    group: Option<&str>,
 ) -> Result<Published, QueueError> {
     let started_at = now_secs();
     let history = queue.read_history(PENDING_FOR).await?;
@@ -162,6 +163,7 @@ pub(crate) async fn publish(
         jobs: plan.jobs.len(),
         destinations,
         up_to_date,
+        group: group.map(str::to_string),
     };
     queue.publish_run_started(&run).await?;
     Ok(Published {

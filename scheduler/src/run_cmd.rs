@@ -195,6 +195,7 @@ pub(crate) async fn run_once(args: &Args) -> Result<ExitCode> {
     }
     for job in &mut plan.jobs {
         job.credentials.clone_from(&settings.credentials);
+        job.group.clone_from(&settings.group);
     }
     if let Some(g) = &settings.group {
         eprintln!("group {g}: {} files", settings.files.len());
@@ -202,6 +203,7 @@ pub(crate) async fn run_once(args: &Args) -> Result<ExitCode> {
     print_rejected(&plan.set);
     print_superseded(&plan.set);
     let mut report = RunReport::new(plan.run_id, args.dry_run, &plan.set);
+    report.group.clone_from(&settings.group);
     record_unresolved(&plan, &mut report);
     let mut followed = true;
     match queue {
@@ -278,7 +280,8 @@ async fn publish_and_follow(
         true => Some(queue.subscribe_run(plan.run_id).await?),
         false => None,
     };
-    let published = crate::distributed::publish(&queue, plan, cached.len()).await?;
+    let published =
+        crate::distributed::publish(&queue, plan, cached.len(), args.group.as_deref()).await?;
     let skipped = crate::distributed::check_skipped(client, &published.skipped).await;
     let total = (published.tags + cached.len()) as u64;
     redis

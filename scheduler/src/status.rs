@@ -41,8 +41,56 @@ pub(crate) struct Args {
     /// Print JSON for scripts.
     #[arg(long)]
     pub json: bool,
+    /// A groups file: list every group with its last run and its next start.
+    #[arg(long, value_name = "FILE")]
+    pub groups: Option<std::path::PathBuf>,
     #[command(flatten)]
     pub redis: RedisArgs,
+}
+
+/// One group: its last run in the history and when it starts next.
+#[derive(Debug, Serialize)]
+pub(crate) struct GroupStatus {
+    pub name: String,
+    /// The newest run of the group within `--since`.
+    pub last_run: Option<Uuid>,
+    /// Tags failed in that run.
+    pub last_failed: usize,
+    /// Tags pending in that run.
+    pub last_pending: usize,
+    /// The next start by its schedule (RFC 3339), if it has one.
+    pub next_start: Option<String>,
+}
+
+/// Every group of the groups file with its last run among `runs` (newest first).
+fn groups_status(path: &std::path::Path, runs: &[RunStatus]) -> Result<Vec<GroupStatus>> {
+    let file = crate::groups::read(path).map_err(|errors| {
+        let all: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        anyhow::anyhow!("{}", all.join("\n"))
+    })?;
+    let now = chrono::Utc::now();
+    Ok(file
+        .groups
+        .iter()
+        .map(|g| {
+            let last = runs
+                .iter()
+                .find(|r| r.group.as_deref() == Some(g.name.as_str()));
+            let next_start = g
+                .schedule
+                .as_deref()
+                .and_then(|s| crate::schedule::Schedule::parse(s).ok())
+                .and_then(|s| s.next_after(now).ok())
+                .map(|t| t.to_rfc3339());
+            GroupStatus {
+                name: g.name.clone(),
+                last_run: last.map(|r| r.run_id),
+                last_failed: last.map_or(0, |r| r.failed),
+                last_pending: last.map_or(0, |r| r.pending),
+                next_start,
+            }
+        })
+        .collect())
 }
 
 /// One queue's numbers; `in_flight` is known only through the management API.
@@ -59,6 +107,9 @@ pub(crate) struct QueueStatus {
 #[derive(Debug, Default, Serialize)]
 pub(crate) struct RunStatus {
     pub run_id: Uuid,
+    /// The group the run is of, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
     pub started_at: u64,
     pub jobs: usize,
     pub tags: usize,
@@ -88,6 +139,9 @@ pub(crate) struct Status {
     pub source: String,
     pub queues: Vec<QueueStatus>,
     pub retrying: u64,
+    /// With `--groups`: each group's last run and next start.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<GroupStatus>,
     pub parked: u64,
     pub runs: Vec<RunStatus>,
 }
@@ -161,11 +215,16 @@ async fn collect(queue: &AmqpQueue, args: &Args) -> Result<Status> {
             }
         }
     }
+    let groups = match &args.groups {
+        Some(path) => groups_status(path, &runs)?,
+        None => Vec::new(),
+    };
     Ok(Status {
         source,
         queues,
         retrying,
         parked,
+        groups,
         runs,
     })
 }
@@ -184,6 +243,7 @@ pub(crate) fn runs(history: &[RunEvent]) -> Vec<RunStatus> {
                 r.started_at = s.started_at;
                 r.jobs = s.jobs;
                 r.tags = s.destinations.len() + s.up_to_date;
+                r.group.clone_from(&s.group);
                 r.up_to_date += s.up_to_date;
                 r.announced = true;
             }
@@ -248,13 +308,32 @@ fn render(s: &Status) -> String {
         "  retrying: {}, parked: {}\n",
         s.retrying, s.parked
     ));
+    if !s.groups.is_empty() {
+        out.push_str(&format!("groups ({}):\n", s.groups.len()));
+        for g in &s.groups {
+            let last = match g.last_run {
+                Some(id) => format!(
+                    "last run {id}: {} failed, {} pending",
+                    g.last_failed, g.last_pending
+                ),
+                None => "no run in the window".to_string(),
+            };
+            let next = g.next_start.as_deref().unwrap_or("no schedule");
+            out.push_str(&format!("  {}: {last}; next start {next}\n", g.name));
+        }
+    }
     out.push_str(&format!("runs ({}):\n", s.runs.len()));
     for r in &s.runs {
         let when = chrono::DateTime::from_timestamp(r.started_at as i64, 0)
             .map(|t| t.to_rfc3339())
             .unwrap_or_default();
+        let group = r
+            .group
+            .as_deref()
+            .map(|g| format!(" (group {g})"))
+            .unwrap_or_default();
         out.push_str(&format!(
-            "  {} started {when}: {} jobs, {} tags: {} done, {} up to date, {} failed, {} pending\n",
+            "  {}{group} started {when}: {} jobs, {} tags: {} done, {} up to date, {} failed, {} pending\n",
             r.run_id, r.jobs, r.tags, r.done, r.up_to_date, r.failed, r.pending
         ));
         for f in &r.failures {
@@ -351,6 +430,7 @@ mod tests {
                 jobs: 2,
                 destinations: vec!["r/a:1".into(), "r/b:1".into()],
                 up_to_date: 3,
+                group: None,
             }),
             result(
                 run,

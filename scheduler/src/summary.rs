@@ -47,6 +47,9 @@ pub(crate) struct Totals {
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct RunReport {
     pub run_id: Uuid,
+    /// The group run (`run --groups`), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
     pub dry_run: bool,
     pub files: Vec<String>,
     pub rejected_files: Vec<RejectedFile>,
@@ -93,6 +96,7 @@ impl RunReport {
             .collect();
         RunReport {
             run_id,
+            group: None,
             dry_run,
             files: set.files.iter().map(|f| f.display().to_string()).collect(),
             rejected_files,

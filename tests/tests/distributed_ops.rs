@@ -279,3 +279,52 @@ async fn broker_mistakes_fail_fast_and_status_creates_no_installation() {
         "status declared queues for an unknown prefix"
     );
 }
+
+/// A group's run through the fleet is visible as the group's: `status --groups` lists each
+/// group with its last run (failures, pending) and its next start, and the run says its
+/// group.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_shows_each_group_with_its_last_run_and_next_start() {
+    let src = Registry::start().await.unwrap();
+    let dst = Registry::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mappings = dir.path().join("mappings");
+    std::fs::create_dir_all(&mappings).unwrap();
+    seed_numbered(&src, &dst.host(), "team/app", 2, &mappings, |_| {
+        vec![Layer::random(1_000)]
+    })
+    .await
+    .unwrap();
+    let groups = write(
+        dir.path(),
+        "groups.yaml",
+        "groups:\n\
+         - name: team\n  files: '*'\n  schedule: '@hourly'\n\
+         - name: idle\n  prefix: mapping_none\n",
+    );
+    let p = prefix();
+    let _w = Worker::start(&p, &[&src, &dst], &[], &[]);
+    let dir_flag = mappings.display().to_string();
+    let args = [
+        "run", "--wait", "--groups", &groups, "--group", "team", "--dir", &dir_flag,
+    ];
+    let out = scheduler(&p, &args, &[&src, &dst], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let st = status_json(&p, &["--groups", &groups]);
+    assert_eq!(st["runs"][0]["group"], "team", "{st}");
+    let team = &st["groups"][0];
+    assert_eq!(team["name"], "team");
+    assert_eq!(team["last_run"], st["runs"][0]["run_id"]);
+    assert_eq!(
+        (team["last_failed"].as_u64(), team["last_pending"].as_u64()),
+        (Some(0), Some(0))
+    );
+    assert!(team["next_start"].as_str().is_some(), "{st}");
+    assert!(st["groups"][1]["last_run"].is_null());
+    let human = text(&scheduler(&p, &["status", "--groups", &groups], &[], &[]).stdout);
+    assert!(human.contains("(group team)"), "{human}");
+    assert!(
+        human.contains("idle: no run in the window; next start no schedule"),
+        "{human}"
+    );
+}

@@ -137,6 +137,7 @@ async fn consume(
                 Ok(d) => {
                     let (queue, engines, redis) = (queue.clone(), engines.clone(), redis.clone());
                     let destinations = d.job.destinations.clone();
+                    let group = d.job.group.clone();
                     // Every line logged while handling the job, the acknowledgement and the
                     // retry or park decision included, carries the job's identity.
                     let span = tracing::info_span!("job", run_id = %d.job.run_id, job_id = %d.job.id, image = %d.job.source);
@@ -145,6 +146,7 @@ async fn consume(
                         if let Some(result) = handle(queue.as_ref() as &dyn JobQueue, &engines, d).await? {
                             let (r, m) = (&result.report, metrics::global());
                             m.job_finished(r);
+                            m.group_job(group.as_deref(), r);
                             tracing::info!(
                                 failed = ?metrics::failure_reason(r),
                                 tags = r.tags.len(),

@@ -44,6 +44,10 @@ pub struct Metrics {
     pub registry_requests: Family<Labels, Counter>,
     /// `mirror_registry_retries_total{registry}`: request attempts that were retried.
     pub registry_retries: Family<Labels, Counter>,
+    /// `mirror_group_jobs_total{group,outcome}`: finished jobs by the group of their run
+    /// (`none` outside groups) and outcome (`done`, or the failure kind), for per-team
+    /// alerts and dashboards.
+    pub group_jobs: Family<Labels, Counter>,
     /// `mirror_jobs_in_flight`: jobs this worker is copying now.
     pub jobs_in_flight: Gauge,
     /// `mirror_queue_messages{queue}`: ready messages per queue, as the scheduler last saw.
@@ -64,6 +68,7 @@ impl Metrics {
             copy_seconds: Histogram::new(exponential_buckets(0.05, 2.0, 16)),
             registry_requests: Family::default(),
             registry_retries: Family::default(),
+            group_jobs: Family::default(),
             jobs_in_flight: Gauge::default(),
             queue_messages: Family::default(),
             queue_consumers: Family::default(),
@@ -103,6 +108,11 @@ impl Metrics {
             "registry_retries",
             "Registry requests retried after a connection error, 429 or 5xx",
             m.registry_retries.clone(),
+        );
+        r.register(
+            "group_jobs",
+            "Finished jobs by group and outcome (done, or the failure kind)",
+            m.group_jobs.clone(),
         );
         r.register(
             "jobs_in_flight",
@@ -158,6 +168,16 @@ impl Metrics {
                 .inc_by(n);
         }
         self.copy_seconds.observe(report.seconds);
+    }
+
+    /// Counts a finished job of `group` (`None`: outside groups) by its outcome.
+    pub fn group_job(&self, group: Option<&str>, report: &CopyReport) {
+        let outcome = failure_reason(report).unwrap_or("done");
+        let labels = vec![
+            ("group", group.unwrap_or("none").to_string()),
+            ("outcome", outcome.to_string()),
+        ];
+        self.group_jobs.get_or_create(&labels).inc();
     }
 
     /// Records one answered (`Some(status)`) or unanswered (`None`) registry request.
@@ -275,6 +295,7 @@ mod tests {
     fn a_finished_job_shows_up_in_the_text_format() {
         let m = Metrics::new();
         m.job_finished(&report(vec![pushed()]));
+        m.group_job(Some("knative"), &report(vec![pushed()]));
         m.registry_request("r.io", Some(201));
         m.registry_request("r.io", None);
         m.registry_retry("r.io");
@@ -292,6 +313,7 @@ mod tests {
             "mirror_queue_messages{queue=\"p.jobs\"} 7",
             "mirror_queue_consumers{queue=\"p.jobs\"} 2",
             "mirror_jobs_in_flight 0",
+            "mirror_group_jobs_total{group=\"knative\",outcome=\"done\"} 1",
         ] {
             assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
         }
