@@ -241,6 +241,7 @@ mod tests {
             jobs: 2,
             destinations: vec!["r/a:1".into(), "r/b:1".into()],
             up_to_date: 0,
+            group: None,
         });
         let tag = TagResult::ok("r/a:1", TagStatus::Pushed, "sha256:0");
         let report = CopyReport {
