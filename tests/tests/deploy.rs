@@ -28,8 +28,13 @@ fn k8s_dir() -> PathBuf {
 
 /// Every YAML document under deploy/kubernetes with the file it came from.
 fn documents() -> Vec<(String, Value)> {
+    documents_in(&k8s_dir())
+}
+
+/// Every YAML document of the files directly in `dir`, with the file it came from.
+fn documents_in(dir: &Path) -> Vec<(String, Value)> {
     let mut out = Vec::new();
-    let mut files: Vec<_> = std::fs::read_dir(k8s_dir())
+    let mut files: Vec<_> = std::fs::read_dir(dir)
         .expect("deploy/kubernetes exists")
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
@@ -740,5 +745,114 @@ fn local_stack_mirrors_through_two_workers_and_leaves_no_process_behind() {
             })
             .unwrap_or(false);
         assert!(!alive, "process {pid} of the stack is still running");
+    }
+}
+
+/// The groups overlay: one scheduler Deployment runs `--groups` (accepted by the binary),
+/// the groups file in its ConfigMap validates, every credentials name it uses is projected
+/// into the workers' credentials directory where `--credentials-dir` looks, and the
+/// overlay's kustomization lists its files.
+#[test]
+fn groups_overlay_runs_every_group_with_each_groups_projected_credentials() {
+    let dir = k8s_dir().join("groups");
+    let docs = documents_in(&dir);
+    let find = |kind: &str, name: &str| {
+        docs.iter()
+            .find(|(_, d)| d["kind"] == kind && d["metadata"]["name"] == name)
+            .map(|(_, d)| d.clone())
+            .unwrap_or_else(|| panic!("no {kind} {name} in the groups overlay"))
+    };
+    let scheduler = find("Deployment", "image-mirror-groups-scheduler");
+    assert_eq!(
+        scheduler["spec"]["replicas"], 1,
+        "two would start every group twice"
+    );
+    let c = containers(pod_spec(&scheduler).unwrap())[0].clone();
+    let line = command_line(&c);
+    let out = Command::new(mirror_tests::binary("mirror-scheduler"))
+        .args(&line[1..])
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        flag(&line, "--groups", None).as_deref(),
+        Some("/groups/groups.yaml")
+    );
+    assert!(
+        flag(&line, "--group", None).is_none(),
+        "every group, not one"
+    );
+
+    // The groups file validates, and names the credentials the workers hold.
+    let groups_yaml = find("ConfigMap", "image-mirror-groups")["data"]["groups.yaml"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("groups.yaml"), &groups_yaml).unwrap();
+    std::fs::create_dir(tmp.path().join("mappings")).unwrap();
+    let out = Command::new(mirror_tests::binary("mirror-scheduler"))
+        .args(["validate", "--groups"])
+        .arg(tmp.path().join("groups.yaml"))
+        .arg("--dir")
+        .arg(tmp.path().join("mappings"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let groups: Value = serde_yaml_ng::from_str(&groups_yaml).unwrap();
+    let names: BTreeSet<String> = groups["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|g| g["credentials"].as_str().map(str::to_string))
+        .collect();
+
+    let worker = find("Deployment", "image-mirror-worker");
+    let pod = pod_spec(&worker).unwrap();
+    let w = &containers(pod)[0];
+    let env = w["env"].as_array().unwrap();
+    let dir_var = env
+        .iter()
+        .find(|e| e["name"] == "CREDENTIALS_DIR")
+        .and_then(|e| e["value"].as_str())
+        .expect("the workers get CREDENTIALS_DIR");
+    let mount = w["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["mountPath"] == dir_var)
+        .expect("something is mounted at the credentials directory");
+    let volume = pod["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == mount["name"])
+        .unwrap();
+    let projected: BTreeSet<String> = volume["projected"]["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["secret"]["items"].as_array().cloned().unwrap_or_default())
+        .filter_map(|i| {
+            let path = i["path"].as_str()?;
+            let name = path.strip_suffix("/.dockerconfigjson")?;
+            (i["key"] == ".dockerconfigjson").then(|| name.to_string())
+        })
+        .collect();
+    assert_eq!(
+        projected, names,
+        "every group's credentials, at <name>/.dockerconfigjson"
+    );
+
+    let kustomization = std::fs::read_to_string(dir.join("kustomization.yaml")).unwrap();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().to_string();
+        if name != "kustomization.yaml" {
+            assert!(
+                kustomization.contains(&name),
+                "kustomization.yaml misses {name}"
+            );
+        }
     }
 }
