@@ -213,3 +213,82 @@ async fn readiness_follows_the_broker_connection_and_health_does_not() {
     );
     assert!(w.log().contains("reconnecting"), "{}", w.log());
 }
+
+/// The shipped alert rules and Grafana dashboard only use metrics the processes export
+/// (names as Prometheus sees them: counters with `_total`, histograms with `_bucket`), so a
+/// renamed metric cannot silently blind an alert.
+#[test]
+fn alert_rules_and_dashboard_use_only_exported_metrics() {
+    use mirror_common::failure::FailureKind;
+    use mirror_common::report::{CopyReport, TagResult, TagStatus};
+    // A label set in every family, so that each shows in the text format.
+    let m = mirror_fleet::observe::metrics::global();
+    let report = |tag| CopyReport {
+        source: "s".into(),
+        digest: None,
+        tags: vec![tag],
+        stats: Default::default(),
+        seconds: 0.1,
+    };
+    let done = report(TagResult::ok("d", TagStatus::Pushed, "sha256:0"));
+    let failed = report(TagResult::failed("d", FailureKind::Network, "x"));
+    for r in [&done, &failed] {
+        m.job_finished(r);
+        m.group_job(Some("g"), r);
+    }
+    m.registry_request("r", Some(200));
+    m.registry_retry("r");
+    m.queue_depth("p.jobs", 0, 0);
+    let exported = m.encode();
+    let mut known = std::collections::BTreeSet::new();
+    for line in exported.lines() {
+        let mut parts = line.split_whitespace();
+        if let (Some("#"), Some("TYPE"), Some(name), Some(kind)) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        {
+            match kind {
+                "counter" => {
+                    known.insert(format!("{name}_total"));
+                }
+                "histogram" => {
+                    for suffix in ["_bucket", "_sum", "_count"] {
+                        known.insert(format!("{name}{suffix}"));
+                    }
+                }
+                _ => {
+                    known.insert(name.to_string());
+                }
+            }
+        }
+    }
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/monitoring");
+    let rules = std::fs::read_to_string(root.join("alerts.yaml")).unwrap();
+    let rules: serde_yaml_ng::Value = serde_yaml_ng::from_str(&rules).unwrap();
+    let mut exprs: Vec<String> = rules["groups"][0]["rules"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|r| r["expr"].as_str().unwrap().to_string())
+        .collect();
+    assert!(exprs.len() >= 4, "{exprs:?}");
+    let dashboard: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join("grafana-dashboard.json")).unwrap(),
+    )
+    .unwrap();
+    for p in dashboard["panels"].as_array().unwrap() {
+        exprs.push(p["targets"][0]["expr"].as_str().unwrap().to_string());
+    }
+    for expr in &exprs {
+        let used: Vec<&str> = expr
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .filter(|w| w.starts_with("mirror_"))
+            .collect();
+        assert!(!used.is_empty(), "{expr}");
+        for name in used {
+            assert!(
+                known.contains(name),
+                "{name} (in {expr}) is not exported: {known:?}"
+            );
+        }
+    }
+}
