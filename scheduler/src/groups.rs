@@ -73,7 +73,8 @@ pub(crate) struct Group {
     /// Also push each image under a tag of the first 12 hex digits of its digest.
     #[serde(default)]
     pub digest_tag: bool,
-    /// Free-form labels (team, alert channel), carried to reports and metrics.
+    /// Free-form labels (team, alert channel) for the people reading the file; alerts route
+    /// on the group name, which every run, job and metric of the group carries.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
 }
