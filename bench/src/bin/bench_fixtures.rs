@@ -57,30 +57,7 @@ async fn main() -> Result<()> {
     std::fs::create_dir_all(&mappings)?;
     let files = rewrite(&fixtures, &mappings, &ci.host(), &quay.host())?;
 
-    // Seed every source tag (once), on whichever registry the rewritten source names.
-    let set = load(&files);
-    ensure!(
-        set.rejected.is_empty(),
-        "fixtures rejected: {:?}",
-        set.rejected
-    );
-    let base = Layer::random(32 * 1024);
-    let mut seeded = BTreeSet::new();
-    for m in &set.mappings {
-        let reg = if m.source.image.registry == ci.host() {
-            &ci
-        } else {
-            &quay
-        };
-        for tag in tags_for(&m.source.tags) {
-            if !seeded.insert((m.source.image.repo_name(), tag.clone())) {
-                continue;
-            }
-            let spec = ImageSpec::new(vec![base.clone(), Layer::random(1024)]);
-            push_image(reg, &m.source.image.repository, &tag, spec).await?;
-        }
-    }
-    eprintln!("seeded {} source tags", seeded.len());
+    seed(&files, &ci, &quay).await?;
 
     let groups = work.path().join("groups.yaml");
     let mut yaml = String::from("groups:\n");
@@ -163,5 +140,34 @@ async fn main() -> Result<()> {
         per(cold_req),
         per(warm_req)
     );
+    Ok(())
+}
+
+/// Seeds every source tag of `files` (once), on whichever registry its source names.
+async fn seed(files: &[PathBuf], ci: &Registry, quay: &Registry) -> Result<()> {
+    let set = load(files);
+    ensure!(
+        set.rejected.is_empty(),
+        "fixtures rejected: {:?}",
+        set.rejected
+    );
+    let base = Layer::random(32 * 1024);
+    let mut seeded = BTreeSet::new();
+    for m in &set.mappings {
+        let reg = if m.source.image.registry == ci.host() {
+            &ci
+        } else {
+            &quay
+        };
+        for tag in tags_for(&m.source.tags) {
+            if !seeded.insert((m.source.image.repo_name(), tag.clone())) {
+                continue;
+            }
+            let spec = ImageSpec::new(vec![base.clone(), Layer::random(1024)]);
+            push_image(reg, &m.source.image.repository, &tag, spec).await?;
+        }
+    }
+    eprintln!("seeded {} source tags", seeded.len());
+
     Ok(())
 }
