@@ -141,19 +141,7 @@ impl MemoryRegistries {
             "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config.digest, "size": config.size},
             "layers": layers,
         });
-        let bytes = Bytes::from(serde_json::to_vec(&doc).unwrap_or_default());
-        let manifest = Manifest::parse(bytes, None).unwrap_or_else(|e| panic!("{e}"));
-        let mut s = self.lock();
-        let key = repo(registry, repository);
-        s.manifests
-            .entry(key.clone())
-            .or_default()
-            .insert(manifest.digest.clone(), manifest.clone());
-        s.tags
-            .entry(key)
-            .or_default()
-            .insert(tag.to_string(), manifest.digest.clone());
-        manifest
+        self.tag_document(registry, repository, tag, &doc)
     }
 
     /// Pushes an OCI index of images already in the repository, each with its `os/arch`,
@@ -181,19 +169,30 @@ impl MemoryRegistries {
             "mediaType": crate::manifest::OCI_INDEX,
             "manifests": list,
         });
-        let bytes = Bytes::from(serde_json::to_vec(&doc).unwrap_or_default());
-        let index = Manifest::parse(bytes, None).unwrap_or_else(|e| panic!("{e}"));
+        self.tag_document(registry, repository, tag, &doc)
+    }
+
+    /// Stores a manifest document under its digest and `tag`; returns it parsed.
+    fn tag_document(
+        &self,
+        registry: &str,
+        repository: &str,
+        tag: &str,
+        doc: &serde_json::Value,
+    ) -> Manifest {
+        let bytes = Bytes::from(serde_json::to_vec(doc).unwrap_or_default());
+        let manifest = Manifest::parse(bytes, None).unwrap_or_else(|e| panic!("{e}"));
         let mut s = self.lock();
         let key = repo(registry, repository);
         s.manifests
             .entry(key.clone())
             .or_default()
-            .insert(index.digest.clone(), index.clone());
+            .insert(manifest.digest.clone(), manifest.clone());
         s.tags
             .entry(key)
             .or_default()
-            .insert(tag.to_string(), index.digest.clone());
-        index
+            .insert(tag.to_string(), manifest.digest.clone());
+        manifest
     }
 
     /// Removes a blob from a repository behind everyone's back (a registry that lost it).
