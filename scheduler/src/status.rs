@@ -121,6 +121,9 @@ pub(crate) struct RunStatus {
     /// Whether the history holds the run's announcement (else its size is unknown there).
     #[serde(skip)]
     pub announced: bool,
+    /// The announcement's place in the history: orders runs started in the same second.
+    #[serde(skip)]
+    pub seq: usize,
 }
 
 /// A failed tag and why.
@@ -235,10 +238,11 @@ async fn collect(queue: &AmqpQueue, args: &Args) -> Result<Status> {
 pub(crate) fn runs(history: &[RunEvent]) -> Vec<RunStatus> {
     let mut by_run: BTreeMap<Uuid, RunStatus> = BTreeMap::new();
     let mut latest: BTreeMap<Uuid, BTreeMap<Uuid, &JobResult>> = BTreeMap::new();
-    for event in history {
+    for (seq, event) in history.iter().enumerate() {
         match event {
             RunEvent::Started(s) => {
                 let r = by_run.entry(s.run_id).or_default();
+                r.seq = seq;
                 r.run_id = s.run_id;
                 r.started_at = s.started_at;
                 r.jobs = s.jobs;
@@ -284,7 +288,7 @@ pub(crate) fn runs(history: &[RunEvent]) -> Vec<RunStatus> {
     for r in &mut runs {
         r.pending = r.tags.saturating_sub(r.done + r.up_to_date + r.failed);
     }
-    runs.sort_by_key(|r| std::cmp::Reverse(r.started_at));
+    runs.sort_by_key(|r| std::cmp::Reverse((r.started_at, r.seq)));
     runs
 }
 
@@ -446,5 +450,26 @@ mod tests {
             (5, 1, 4, 0, 0)
         );
         assert!(r.failures.is_empty());
+    }
+
+    #[test]
+    fn runs_started_in_the_same_second_are_listed_latest_announced_first() {
+        let started = |run_id| {
+            RunEvent::Started(RunStarted {
+                version: 1,
+                run_id,
+                started_at: 7,
+                jobs: 0,
+                destinations: vec![],
+                up_to_date: 0,
+                group: None,
+            })
+        };
+        let (first, second) = (Uuid::from_u128(2), Uuid::from_u128(1));
+        let listed: Vec<Uuid> = runs(&[started(first), started(second)])
+            .iter()
+            .map(|r| r.run_id)
+            .collect();
+        assert_eq!(listed, [second, first]);
     }
 }
