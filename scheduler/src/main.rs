@@ -24,7 +24,11 @@ mod validate;
 mod wait;
 
 #[derive(Debug, Parser)]
-#[command(name = "mirror-scheduler", version, about, long_about = None)]
+#[command(
+    name = "mirror-scheduler",
+    version,
+    about = "Turns mapping files into copy jobs and mirrors them, in this process or through a fleet of workers"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
