@@ -20,10 +20,7 @@ pub(crate) async fn run_all(args: Args) -> Result<ExitCode> {
     let Some(path) = &args.groups else {
         bail!("--groups is needed to run groups");
     };
-    let file = crate::groups::read(path).map_err(|errors| {
-        let all: Vec<String> = errors.iter().map(ToString::to_string).collect();
-        anyhow!("{}", all.join("\n"))
-    })?;
+    let file = crate::groups::load(path)?;
     let mut plans = Vec::new();
     for g in &file.groups {
         let Some(expr) = &g.schedule else {

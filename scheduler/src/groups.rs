@@ -90,7 +90,10 @@ fn one() -> u32 {
 /// A problem of the groups file: where (the file, a group) and what.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct GroupError {
+    /// Where, for a person: the file, and the group when there is one.
     pub place: String,
+    /// The group at fault, when the problem is one group's.
+    pub group: Option<String>,
     pub message: String,
 }
 
@@ -117,12 +120,14 @@ pub(crate) fn read(path: &Path) -> Result<GroupsFile, Vec<GroupError>> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         vec![GroupError {
             place: place.clone(),
+            group: None,
             message: format!("cannot read the groups file: {e}"),
         }]
     })?;
     let file: GroupsFile = serde_yaml_ng::from_str(&text).map_err(|e| {
         vec![GroupError {
             place: place.clone(),
+            group: None,
             message: format!("not a groups file: {e}"),
         }]
     })?;
@@ -131,6 +136,7 @@ pub(crate) fn read(path: &Path) -> Result<GroupsFile, Vec<GroupError>> {
     for g in &file.groups {
         let at = |message: String| GroupError {
             place: format!("{place}: group \"{}\"", g.name),
+            group: Some(g.name.clone()),
             message,
         };
         errors.extend(check(g).into_iter().map(at));
@@ -142,6 +148,14 @@ pub(crate) fn read(path: &Path) -> Result<GroupsFile, Vec<GroupError>> {
         true => Ok(file),
         false => Err(errors),
     }
+}
+
+/// [`read`] for commands that stop at the first problem: every error of the file in one.
+pub(crate) fn load(path: &Path) -> anyhow::Result<GroupsFile> {
+    read(path).map_err(|errors| {
+        let all: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        anyhow::anyhow!("{}", all.join("\n"))
+    })
 }
 
 /// One group's own problems.
@@ -246,6 +260,7 @@ pub(crate) fn select(file: &GroupsFile, dir: &Path) -> Result<Selection, std::io
             if let Some(first) = owner.insert(name.clone(), g.name.clone()) {
                 selection.errors.push(GroupError {
                     place: format!("group \"{}\"", g.name),
+                    group: Some(g.name.clone()),
                     message: format!(
                         "mapping file {} is also selected by group \"{first}\"; a file belongs to one group",
                         path.display()

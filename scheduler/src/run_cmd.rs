@@ -280,8 +280,9 @@ async fn publish_and_follow(
         true => Some(queue.subscribe_run(plan.run_id).await?),
         false => None,
     };
+    let group = report.group.clone();
     let published =
-        crate::distributed::publish(&queue, plan, cached.len(), args.group.as_deref()).await?;
+        crate::distributed::publish(&queue, plan, cached.len(), group.as_deref()).await?;
     let skipped = crate::distributed::check_skipped(client, &published.skipped).await;
     let total = (published.tags + cached.len()) as u64;
     redis

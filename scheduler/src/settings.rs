@@ -49,10 +49,7 @@ pub(crate) fn resolve(args: &Args) -> Result<RunSettings> {
         .dir
         .as_ref()
         .ok_or_else(|| anyhow!("--groups needs --dir, the mappings directory"))?;
-    let file = crate::groups::read(groups).map_err(|errors| {
-        let all: Vec<String> = errors.iter().map(ToString::to_string).collect();
-        anyhow!("{}", all.join("\n"))
-    })?;
+    let file = crate::groups::load(groups)?;
     let Some(group) = file.groups.iter().find(|g| &g.name == name) else {
         bail!("{}: no group \"{name}\"", groups.display());
     };
@@ -61,7 +58,7 @@ pub(crate) fn resolve(args: &Args) -> Result<RunSettings> {
     if let Some(e) = selection
         .errors
         .iter()
-        .find(|e| e.place.contains(&format!("\"{name}\"")))
+        .find(|e| e.group.as_deref() == Some(name.as_str()))
     {
         bail!("{}: {e}", groups.display());
     }

@@ -64,10 +64,7 @@ pub(crate) struct GroupStatus {
 
 /// Every group of the groups file with its last run among `runs` (newest first).
 fn groups_status(path: &std::path::Path, runs: &[RunStatus]) -> Result<Vec<GroupStatus>> {
-    let file = crate::groups::read(path).map_err(|errors| {
-        let all: Vec<String> = errors.iter().map(ToString::to_string).collect();
-        anyhow::anyhow!("{}", all.join("\n"))
-    })?;
+    let file = crate::groups::load(path)?;
     let now = chrono::Utc::now();
     Ok(file
         .groups
