@@ -53,15 +53,6 @@ impl Engines {
         })
     }
 
-    /// One engine for every job; a job naming credentials fails (nothing to find them in).
-    pub fn single(engine: Arc<CopyEngine>) -> Engines {
-        Engines {
-            default: engine,
-            named_from: None,
-            named: Mutex::default(),
-        }
-    }
-
     /// The engine for a job naming `credentials` (or none). The error names the missing
     /// credentials and where they were looked for.
     pub fn for_job(&self, credentials: Option<&str>) -> Result<Arc<CopyEngine>, RegistryError> {
