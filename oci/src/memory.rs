@@ -67,6 +67,8 @@ struct State {
     tags: HashMap<Repo, BTreeMap<String, String>>,
     /// Open upload sessions: id -> repository.
     sessions: HashMap<String, Repo>,
+    /// The id of the last session opened (ids are never reused).
+    last_session: u64,
     calls: Vec<Call>,
 }
 
@@ -231,6 +233,15 @@ impl MemoryRegistries {
     /// Forgets the calls recorded so far.
     pub fn clear_calls(&self) {
         self.lock().calls.clear();
+    }
+
+    /// Opens an upload session of a repository; returns its id.
+    fn open_session(&self, registry: &str, repository: &str) -> String {
+        let mut s = self.lock();
+        s.last_session += 1;
+        let id = s.last_session.to_string();
+        s.sessions.insert(id.clone(), repo(registry, repository));
+        id
     }
 
     fn manifest(&self, registry: &str, repository: &str, reference: &str) -> Option<Manifest> {
@@ -417,9 +428,7 @@ impl Registries for MemoryRegistries {
         repository: &str,
     ) -> Result<url::Url, RegistryError> {
         self.record(Op::StartUpload, registry, repository);
-        let mut s = self.lock();
-        let id = format!("{}", s.sessions.len() + 1);
-        s.sessions.insert(id.clone(), repo(registry, repository));
+        let id = self.open_session(registry, repository);
         Ok(session_url(registry, repository, &id))
     }
 
