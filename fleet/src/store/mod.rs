@@ -138,10 +138,12 @@ impl Redis {
     /// After a job: remember what its destination tags now point at (cheap no-op runs) and
     /// count it in its run. `destinations` are the job's, whose results are in `result`.
     pub async fn record_result(&self, destinations: &[ImageRef], result: &JobResult) {
+        let by_name: std::collections::HashMap<String, &ImageRef> =
+            destinations.iter().map(|d| (d.to_string(), d)).collect();
         let mut tags = Vec::new();
         let cache = self.tags();
         for t in &result.report.tags {
-            let Some(dst) = destinations.iter().find(|d| d.to_string() == t.destination) else {
+            let Some(dst) = by_name.get(&t.destination) else {
                 continue;
             };
             let Some(tag) = &dst.tag else { continue };
