@@ -466,32 +466,17 @@ async fn a_group_run_mirrors_its_files_with_its_options() {
         "mapping_other",
         &format!("{s}/multi/app:v1 {d}/other/app:v1\n"),
     );
+    let groups_dir = tempfile::tempdir().unwrap();
     let groups = write(
-        mappings.path().parent().unwrap(),
-        &format!("groups-{}.yaml", std::process::id()),
+        groups_dir.path(),
+        "groups.yaml",
         "groups:\n\
          - name: cosa\n  prefix: mapping_cosa\n  keep_manifest_list: false\n  digest_tag: true\n\
          - name: other\n  prefix: mapping_other\n",
     );
-    let dir = mappings.path().to_str().unwrap().to_string();
-    let out = run_binary(
-        "mirror-scheduler",
-        &[
-            vec![
-                "run".to_string(),
-                "--local".into(),
-                "--groups".into(),
-                groups.clone(),
-                "--group".into(),
-                "cosa".into(),
-                "--dir".into(),
-                dir,
-            ],
-            registry_flags(&[&src, &dst]),
-        ]
-        .concat(),
-    );
-    let _ = std::fs::remove_file(&groups);
+    let dir = mappings.path().to_str().unwrap();
+    let group = ["--groups", &groups, "--group", "cosa", "--dir", dir];
+    let out = run_local(&[], &group, &[&src, &dst]);
     assert!(out.status.success(), "{}", stderr(&out));
     let amd64 = &index.children[0].digest;
     assert_eq!(
