@@ -73,8 +73,8 @@ async fn transfer_once(
     } else {
         resp.size.unwrap_or(0)
     };
-    let mismatch: Arc<Mutex<Option<RegistryError>>> = Arc::default();
-    let body = verifying_stream(resp.stream, blob, size, source, mismatch.clone());
+    let failure: Arc<Mutex<Option<RegistryError>>> = Arc::default();
+    let body = verifying_stream(resp.stream, blob, size, source, failure.clone());
     let result = client
         .finish_upload(
             dst_registry,
@@ -87,7 +87,7 @@ async fn transfer_once(
         .await;
     // A verification failure or a failed source read explains the aborted upload better
     // than the destination's transport error: it names the side that failed.
-    if let Some(e) = mismatch.lock().unwrap_or_else(|p| p.into_inner()).take() {
+    if let Some(e) = failure.lock().unwrap_or_else(|p| p.into_inner()).take() {
         return Err(Failure::Stream(e));
     }
     result.map(|_| size).map_err(Failure::Stream)
@@ -112,7 +112,8 @@ fn verifying_stream(
         format!("/v2/{}/blobs/{digest}", source.repository),
     );
     let source = source.to_string();
-    let mismatch = failure.clone();
+    // The digest check and the read-error branch below each own a handle on the slot.
+    let checked = failure.clone();
     let body = body.map(Some).chain(futures::stream::once(async { None }));
     let mut verifier = Some(StreamVerifier::default());
     let (name, origin) = (digest.clone(), source.clone());
@@ -128,7 +129,7 @@ fn verifying_stream(
             actual,
         };
         let io = std::io::Error::other(e.to_string());
-        *mismatch.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+        *checked.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
         Some(io)
     };
     body.filter_map(move |item| {
