@@ -224,26 +224,16 @@ pub fn failure_reason(report: &CopyReport) -> Option<&'static str> {
         .map(|t| t.failure.map_or("unknown", FailureKind::as_str))
 }
 
-/// The registry client's hook: every request attempt and retry is counted here.
-impl RequestObserver for Metrics {
-    fn answered(&self, registry: &str, status: Option<u16>) {
-        self.registry_request(registry, status);
-    }
-
-    fn retrying(&self, registry: &str) {
-        self.registry_retry(registry);
-    }
-}
-
-/// An observer for a registry client's options that records into [`global`].
+/// The registry client's hook (an observer for its options): every request attempt and
+/// retry is counted in [`global`].
 pub fn observer() -> Observer {
     struct Global;
     impl RequestObserver for Global {
         fn answered(&self, registry: &str, status: Option<u16>) {
-            global().answered(registry, status);
+            global().registry_request(registry, status);
         }
         fn retrying(&self, registry: &str) {
-            global().retrying(registry);
+            global().registry_retry(registry);
         }
     }
     Observer(std::sync::Arc::new(Global))
