@@ -295,9 +295,19 @@ async fn stop_consuming_ends_receive_keeps_acks_working_and_returns_prefetched_j
     assert!(matches!(queue.receive().await, Err(QueueError::Closed)));
     taken.acker.ack().await.unwrap();
 
+    // A quorum queue applies the cancel and the returned deliveries through its log, a
+    // moment after the broker confirmed them: wait for the count to settle (5 s at most).
     let observer = connect(&cfg).await;
-    let counts = observer.counts().await.unwrap();
-    assert_eq!(count(&counts, &cfg.names().jobs), (2, 0));
+    let started = Instant::now();
+    let settled = loop {
+        let counts = observer.counts().await.unwrap();
+        let now = count(&counts, &cfg.names().jobs);
+        if now == (2, 0) || started.elapsed() > Duration::from_secs(5) {
+            break now;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(settled, (2, 0));
     observer.close().await;
     queue.close().await;
 }

@@ -196,7 +196,7 @@ impl AmqpQueue {
     /// Cancels the jobs consumer: no new deliveries (`receive` returns `Closed`); jobs
     /// already handed out can still be acknowledged, until the connection closes.
     /// Deliveries the broker had already sent but `receive` had not returned go back to
-    /// the queue at once.
+    /// the queue (a quorum queue counts them ready again a moment after this returns).
     pub async fn stop_consuming(&self) -> Result<(), QueueError> {
         consume::stop(&self.shared).await
     }
