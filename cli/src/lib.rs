@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use mirror_common::copy::{CopyOptions, PlatformFilter};
+use mirror_common::copy::{CopyOptions, PlatformFilter, ReferrerOptions};
 use mirror_common::engines::Engines;
 use mirror_common::index::BlobIndex;
 use mirror_fleet::amqp::AmqpConfig;
@@ -155,6 +155,28 @@ pub struct CopyArgs {
     /// A job (one image to its tags) still copying after this long fails with that reason.
     #[arg(long = "job-deadline", default_value_t = CopyOptions::DEADLINE.into(), value_name = "DURATION")]
     pub job_deadline: humantime::Duration,
+    /// Signatures, attestations, SBOMs and other referrers copied with their images (found
+    /// by the Referrers API, the sha256-<hex> tag index and cosign's .sig/.att/.sbom tags):
+    /// all of them, or none.
+    #[arg(long = "referrers", value_enum, default_value_t = Referrers::All)]
+    pub referrers: Referrers,
+    /// Copy only referrers of this artifact type (repeatable), matched against the
+    /// artifact type or the first layer's media type (cosign signatures:
+    /// application/vnd.dev.cosign.simplesigning.v1+json).
+    #[arg(long = "referrers-type", value_name = "ARTIFACT_TYPE")]
+    pub referrers_type: Vec<String>,
+    /// Also copy non-distributable (foreign) layers, which are left out by default.
+    #[arg(long = "include-nondistributable")]
+    pub include_nondistributable: bool,
+}
+
+/// `--referrers`: which referrers travel with their images.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Referrers {
+    /// Every referrer (or those `--referrers-type` selects).
+    All,
+    /// None.
+    None,
 }
 
 impl CopyArgs {
@@ -177,6 +199,11 @@ impl CopyArgs {
             max_per_registry: self.max_per_registry,
             keep_manifest_list: self.keep_manifest_list,
             deadline: self.job_deadline.into(),
+            referrers: ReferrerOptions {
+                enabled: self.referrers == Referrers::All,
+                types: self.referrers_type.clone(),
+            },
+            include_nondistributable: self.include_nondistributable,
         })
     }
 }
@@ -407,13 +434,17 @@ mod tests {
                 copy.blob_concurrency,
                 copy.max_per_registry,
                 copy.deadline,
-                copy.keep_manifest_list
+                copy.keep_manifest_list,
+                copy.referrers,
+                copy.include_nondistributable
             ),
             (
                 lib.blob_concurrency,
                 lib.max_per_registry,
                 lib.deadline,
-                lib.keep_manifest_list
+                lib.keep_manifest_list,
+                lib.referrers,
+                lib.include_nondistributable
             )
         );
         let client = a.registry.client().unwrap();

@@ -39,6 +39,15 @@ pub struct TagResult {
     /// workers older than this field, which are then read as not retryable.
     #[serde(default)]
     pub failure: Option<FailureKind>,
+    /// Referrers (signatures, attestations, SBOMs) that travel with the image this tag
+    /// points at: found at the source and present at the destination (or, in a dry run,
+    /// found). Zero is left out of the JSON.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub referrers: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl TagResult {
@@ -50,6 +59,7 @@ impl TagResult {
             digest: Some(digest.to_string()),
             error: None,
             failure: None,
+            referrers: 0,
         }
     }
 
@@ -65,6 +75,7 @@ impl TagResult {
             digest: None,
             error: Some(reason.into()),
             failure: Some(kind),
+            referrers: 0,
         }
     }
 
@@ -94,8 +105,12 @@ pub struct CopyStats {
     pub bytes_uploaded: u64,
     /// Bytes that did not cross the wire thanks to a mount.
     pub bytes_mounted: u64,
-    /// Manifests written: child manifests of an index, and the top manifest once per tag.
+    /// Manifests written: child manifests of an index, and the top manifest once per tag,
+    /// referrers and the referrers indexes kept for them.
     pub manifests_pushed: u64,
+    /// Referrers (signatures, attestations, SBOMs) pushed, or in a dry run that would be.
+    #[serde(default)]
+    pub referrers_pushed: u64,
 }
 
 impl CopyStats {
@@ -107,6 +122,7 @@ impl CopyStats {
         self.bytes_uploaded += o.bytes_uploaded;
         self.bytes_mounted += o.bytes_mounted;
         self.manifests_pushed += o.manifests_pushed;
+        self.referrers_pushed += o.referrers_pushed;
     }
 }
 
@@ -204,6 +220,7 @@ pub(crate) struct Counters {
     pub(crate) bytes_uploaded: AtomicU64,
     pub(crate) bytes_mounted: AtomicU64,
     pub(crate) manifests: AtomicU64,
+    pub(crate) referrers: AtomicU64,
 }
 
 impl Counters {
@@ -215,6 +232,7 @@ impl Counters {
             bytes_uploaded: self.bytes_uploaded.load(Ordering::Relaxed),
             bytes_mounted: self.bytes_mounted.load(Ordering::Relaxed),
             manifests_pushed: self.manifests.load(Ordering::Relaxed),
+            referrers_pushed: self.referrers.load(Ordering::Relaxed),
         }
     }
 

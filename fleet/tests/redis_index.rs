@@ -385,13 +385,7 @@ fn report(statuses: &[TagStatus], bytes: u64) -> CopyReport {
         tags: statuses
             .iter()
             .enumerate()
-            .map(|(i, s)| TagResult {
-                destination: format!("r.io/a/b:{i}"),
-                status: *s,
-                digest: Some(DIGEST.into()),
-                error: None,
-                failure: None,
-            })
+            .map(|(i, s)| TagResult::ok(format!("r.io/a/b:{i}"), *s, DIGEST))
             .collect(),
         stats: CopyStats {
             bytes_uploaded: bytes,

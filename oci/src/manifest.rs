@@ -3,7 +3,9 @@
 //!
 //! Only the fields needed for copying are parsed; everything else stays in the raw bytes.
 
-use serde::Deserialize;
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
 
 use crate::digest::sha256_digest;
 
@@ -28,7 +30,7 @@ application/vnd.docker.distribution.manifest.v1+prettyjws;q=0.5, \
 application/vnd.docker.distribution.manifest.v1+json;q=0.5";
 
 /// A platform as written in an index entry.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
 pub struct Platform {
     /// Operating system (`linux`, `windows`); empty when not given.
     #[serde(default)]
@@ -37,7 +39,7 @@ pub struct Platform {
     #[serde(default)]
     pub architecture: String,
     /// CPU variant (`v7`, `v8`), for architectures that have several.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub variant: Option<String>,
 }
 
@@ -55,8 +57,9 @@ impl Platform {
 /// source serving more is refused before it is read whole, let alone copied.
 pub const MAX_MANIFEST_BYTES: u64 = 4 * 1024 * 1024;
 
-/// A content descriptor: what a manifest points at.
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+/// A content descriptor: what a manifest points at. Serializes back to the OCI shape, so
+/// the referrers index kept at a destination lists descriptors as the spec writes them.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
 pub struct Descriptor {
     /// Media type of the content pointed at; empty when not given (schema 1 layers).
     #[serde(rename = "mediaType", default)]
@@ -67,15 +70,26 @@ pub struct Descriptor {
     #[serde(default)]
     pub size: u64,
     /// The platform of a child manifest, in an index entry.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platform: Option<Platform>,
     /// Where a foreign layer can be downloaded from (foreign layers are not copied).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub urls: Vec<String>,
+    /// The kind of artifact pointed at, in a referrers listing (OCI 1.1).
+    #[serde(
+        rename = "artifactType",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub artifact_type: Option<String>,
+    /// Annotations, in a referrers listing (the referrer's own, copied there).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
 }
 
 impl Descriptor {
-    /// Foreign / non-distributable layers live outside registries and are not copied.
+    /// Foreign / non-distributable layers: their bytes may not be redistributed, so they
+    /// are not copied unless asked (`--include-nondistributable`).
     pub fn is_foreign(&self) -> bool {
         self.media_type.contains("foreign") || self.media_type.contains("nondistributable")
     }
@@ -93,6 +107,12 @@ struct Shape {
     manifests: Option<Vec<Descriptor>>,
     #[serde(rename = "fsLayers", default)]
     fs_layers: Vec<FsLayer>,
+    #[serde(rename = "artifactType", default)]
+    artifact_type: Option<String>,
+    #[serde(default)]
+    subject: Option<Descriptor>,
+    #[serde(default)]
+    annotations: BTreeMap<String, String>,
 }
 
 #[derive(Deserialize)]
@@ -114,6 +134,18 @@ pub struct Manifest {
     pub children: Vec<Descriptor>,
     /// Config and layer blobs (de-duplicated, foreign layers left out), for an image.
     pub blobs: Vec<Descriptor>,
+    /// Non-distributable (foreign) layers, left out of [`blobs`](Self::blobs).
+    pub foreign: Vec<Descriptor>,
+    /// The manifest this one refers to (a signature's image, an SBOM's image), OCI 1.1.
+    pub subject: Option<Descriptor>,
+    /// What kind of artifact this is: its `artifactType`, else its config's media type
+    /// (how the OCI spec lists referrers), else none.
+    pub artifact_type: Option<String>,
+    /// The manifest's annotations (listed with it in a referrers index).
+    pub annotations: BTreeMap<String, String>,
+    /// The media type of its first layer, if any (what a cosign signature or attestation
+    /// is recognised by: they carry no `artifactType`).
+    pub first_layer_type: Option<String>,
 }
 
 impl Manifest {
@@ -151,10 +183,27 @@ impl Manifest {
             crate::digest::validate(&d.digest)
                 .map_err(|why| format!("manifest names an invalid digest: {why}"))?;
         }
+        if let Some(s) = &shape.subject {
+            crate::digest::validate(&s.digest)
+                .map_err(|why| format!("manifest names an invalid subject digest: {why}"))?;
+        }
+        let artifact_type = shape
+            .artifact_type
+            .clone()
+            .filter(|t| !t.is_empty())
+            .or_else(|| shape.config.as_ref().map(|c| c.media_type.clone()))
+            .filter(|t| !t.is_empty());
+        let first_layer_type = shape.layers.first().map(|l| l.media_type.clone());
         let mut blobs: Vec<Descriptor> = Vec::new();
+        let mut foreign: Vec<Descriptor> = Vec::new();
         let mut push = |d: Descriptor| {
-            if !d.is_foreign() && !blobs.iter().any(|b| b.digest == d.digest) {
-                blobs.push(d);
+            let list = if d.is_foreign() {
+                &mut foreign
+            } else {
+                &mut blobs
+            };
+            if !list.iter().any(|b| b.digest == d.digest) {
+                list.push(d);
             }
         };
         if let Some(c) = shape.config {
@@ -165,11 +214,8 @@ impl Manifest {
         }
         for l in shape.fs_layers {
             push(Descriptor {
-                media_type: String::new(),
                 digest: l.blob_sum,
-                size: 0,
-                platform: None,
-                urls: vec![],
+                ..Descriptor::default()
             });
         }
         Ok(Manifest {
@@ -178,7 +224,25 @@ impl Manifest {
             digest,
             children,
             blobs,
+            foreign,
+            subject: shape.subject,
+            artifact_type,
+            annotations: shape.annotations,
+            first_layer_type,
         })
+    }
+
+    /// This manifest as an entry of a referrers index: its media type, digest and size,
+    /// with its artifact type and annotations, as the OCI spec lists referrers.
+    pub fn as_referrer(&self) -> Descriptor {
+        Descriptor {
+            media_type: self.media_type.clone(),
+            digest: self.digest.clone(),
+            size: self.bytes.len() as u64,
+            artifact_type: self.artifact_type.clone(),
+            annotations: self.annotations.clone(),
+            ..Descriptor::default()
+        }
     }
 
     /// True for a manifest list / OCI index.

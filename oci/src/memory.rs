@@ -32,6 +32,8 @@ pub enum Op {
     PutManifest,
     /// GET of the tag list.
     ListTags,
+    /// GET of the Referrers API.
+    Referrers,
     /// HEAD of a blob.
     HeadBlob,
     /// POST with `mount=`.
@@ -69,6 +71,8 @@ struct State {
     sessions: HashMap<String, Repo>,
     /// The id of the last session opened (ids are never reused).
     last_session: u64,
+    /// Registries that answer the Referrers API (the others answer a bare 404).
+    referrers_api: HashSet<String>,
     calls: Vec<Call>,
 }
 
@@ -115,8 +119,7 @@ impl MemoryRegistries {
             media_type: "application/vnd.oci.image.layer.v1.tar+gzip".into(),
             digest,
             size: bytes.len() as u64,
-            platform: None,
-            urls: vec![],
+            ..Descriptor::default()
         }
     }
 
@@ -182,6 +185,25 @@ impl MemoryRegistries {
         tag: &str,
         doc: &serde_json::Value,
     ) -> Manifest {
+        self.add_document(registry, repository, Some(tag), doc)
+    }
+
+    /// Makes `registry` answer the Referrers API, indexing every manifest with a `subject`
+    /// as it is pushed (as OCI 1.1 registries do); by default it has no such API, as
+    /// distribution 2.8.
+    pub fn enable_referrers_api(&self, registry: &str) {
+        self.lock().referrers_api.insert(registry.to_string());
+    }
+
+    /// Stores a manifest document (any shape) under its digest and, when given, a tag;
+    /// returns it parsed. Its blobs must have been added.
+    pub fn add_document(
+        &self,
+        registry: &str,
+        repository: &str,
+        tag: Option<&str>,
+        doc: &serde_json::Value,
+    ) -> Manifest {
         let bytes = Bytes::from(serde_json::to_vec(doc).unwrap_or_default());
         let manifest = Manifest::parse(bytes, None).unwrap_or_else(|e| panic!("{e}"));
         let mut s = self.lock();
@@ -190,10 +212,12 @@ impl MemoryRegistries {
             .entry(key.clone())
             .or_default()
             .insert(manifest.digest.clone(), manifest.clone());
-        s.tags
-            .entry(key)
-            .or_default()
-            .insert(tag.to_string(), manifest.digest.clone());
+        if let Some(tag) = tag {
+            s.tags
+                .entry(key)
+                .or_default()
+                .insert(tag.to_string(), manifest.digest.clone());
+        }
         manifest
     }
 
@@ -359,6 +383,33 @@ impl Registries for MemoryRegistries {
                 .insert(reference.to_string(), manifest.digest.clone());
         }
         Ok(())
+    }
+
+    async fn referrers(
+        &self,
+        registry: &str,
+        repository: &str,
+        digest: &str,
+        artifact_type: Option<&str>,
+    ) -> Result<Option<Vec<Descriptor>>, RegistryError> {
+        self.record(Op::Referrers, registry, repository);
+        let s = self.lock();
+        if !s.referrers_api.contains(registry) {
+            return Ok(None);
+        }
+        let mut found: Vec<Descriptor> = s
+            .manifests
+            .get(&repo(registry, repository))
+            .map(|all| {
+                all.values()
+                    .filter(|m| m.subject.as_ref().is_some_and(|d| d.digest == digest))
+                    .filter(|m| artifact_type.is_none_or(|t| m.artifact_type.as_deref() == Some(t)))
+                    .map(Manifest::as_referrer)
+                    .collect()
+            })
+            .unwrap_or_default();
+        found.sort_by(|a, b| a.digest.cmp(&b.digest));
+        Ok(Some(found))
     }
 
     async fn list_tags(

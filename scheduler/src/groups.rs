@@ -14,6 +14,9 @@
 //!     max_per_registry: 3
 //!     tries: 3                          # per mapping file
 //!     digest_tag: false                 # also push a tag of the digest's first 12 hex digits
+//!     referrers: all                    # none: no signatures, attestations, SBOMs
+//!     referrers_type: [application/spdx+json]   # only these artifact types
+//!     include_nondistributable: false   # true: copy foreign layers too
 //!     labels: { team: serverless, slack: "#serverless-dev" }
 //! ```
 //!
@@ -73,10 +76,30 @@ pub(crate) struct Group {
     /// Also push each image under a tag of the first 12 hex digits of its digest.
     #[serde(default)]
     pub digest_tag: bool,
+    /// Which referrers (signatures, attestations, SBOMs) travel with the images; unset:
+    /// as the command line says (`--referrers`, default all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub referrers: Option<ReferrersSetting>,
+    /// Only referrers of these artifact types; unset: as `--referrers-type` says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub referrers_type: Option<Vec<String>>,
+    /// Copy non-distributable (foreign) layers too; unset: as the command line says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub include_nondistributable: Option<bool>,
     /// Free-form labels (team, alert channel) for the people reading the file; alerts route
     /// on the group name, which every run, job and metric of the group carries.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
+}
+
+/// A group's `referrers:`, as the `--referrers` flag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum ReferrersSetting {
+    /// Every referrer (or those `referrers_type` selects).
+    All,
+    /// None.
+    None,
 }
 
 fn yes() -> bool {

@@ -134,6 +134,9 @@ fn job(v: &Value) -> Imported {
             max_per_registry: parsed.max_per_registry,
             tries: parsed.tries,
             digest_tag: parsed.digest_tag,
+            referrers: None,
+            referrers_type: None,
+            include_nondistributable: None,
             labels,
         }),
         (None, true) => {

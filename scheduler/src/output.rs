@@ -67,11 +67,16 @@ fn print_dry_run(progress: &Progress, result: &JobResult) {
             TagStatus::UpToDate => "up-to-date",
             _ => continue,
         };
+        let referrers = match (t.referrers, s.referrers_pushed) {
+            (0, _) => String::new(),
+            (n, 0) => format!("  referrers: {n}, all there"),
+            (n, m) => format!("  referrers: {n}, {m} to copy"),
+        };
         let blobs = if t.status == TagStatus::UpToDate {
-            String::new()
+            referrers
         } else {
             format!(
-                "  blobs: {} to upload ({}), {} to mount, {} already there",
+                "  blobs: {} to upload ({}), {} to mount, {} already there{referrers}",
                 s.blobs_uploaded,
                 human_bytes(s.bytes_uploaded),
                 s.blobs_mounted,

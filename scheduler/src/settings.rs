@@ -5,8 +5,9 @@
 use std::path::PathBuf;
 
 use anyhow::{anyhow, bail, Result};
-use mirror_common::copy::{CopyOptions, PlatformFilter};
+use mirror_common::copy::{CopyOptions, PlatformFilter, ReferrerOptions};
 
+use crate::groups::ReferrersSetting;
 use crate::run_cmd::Args;
 
 /// The settings of one run.
@@ -84,6 +85,18 @@ pub(crate) fn resolve(args: &Args) -> Result<RunSettings> {
             filter,
             keep_manifest_list: group.keep_manifest_list,
             max_per_registry: group.max_per_registry.unwrap_or(copy.max_per_registry),
+            referrers: ReferrerOptions {
+                enabled: group
+                    .referrers
+                    .map_or(copy.referrers.enabled, |r| r == ReferrersSetting::All),
+                types: group
+                    .referrers_type
+                    .clone()
+                    .unwrap_or_else(|| copy.referrers.types.clone()),
+            },
+            include_nondistributable: group
+                .include_nondistributable
+                .unwrap_or(copy.include_nondistributable),
             ..copy
         },
         credentials: group

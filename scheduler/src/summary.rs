@@ -148,7 +148,7 @@ impl RunReport {
         if self.dry_run {
             format!(
                 "dry run {}: {} tags would be created, {} updated, {} up to date, {} failed, {} files rejected\n\
-                 blobs: {} would be uploaded ({}), {} mounted ({}), {} already there; {:.1}s",
+                 blobs: {} would be uploaded ({}), {} mounted ({}), {} already there; {} referrers would be copied; {:.1}s",
                 self.run_id,
                 t.tags.would_create,
                 t.tags.would_update,
@@ -160,12 +160,13 @@ impl RunReport {
                 b.blobs_mounted,
                 human_bytes(b.bytes_mounted),
                 b.blobs_skipped,
+                b.referrers_pushed,
                 t.seconds
             )
         } else {
             format!(
                 "run {}: {} tags copied, {} already up to date, {} failed, {} files rejected\n\
-                 blobs: {} uploaded, {} mounted, {} already there; {} moved in {:.1}s",
+                 blobs: {} uploaded, {} mounted, {} already there; {} referrers copied; {} moved in {:.1}s",
                 self.run_id,
                 t.tags.pushed,
                 t.tags.up_to_date,
@@ -174,6 +175,7 @@ impl RunReport {
                 b.blobs_uploaded,
                 b.blobs_mounted,
                 b.blobs_skipped,
+                b.referrers_pushed,
                 human_bytes(b.bytes_uploaded),
                 t.seconds
             )

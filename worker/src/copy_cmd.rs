@@ -69,7 +69,7 @@ async fn copy(args: Args) -> anyhow::Result<i32> {
     let s = &report.stats;
     let counts = report.counts();
     eprintln!(
-        "{} tags: {} pushed, {} up to date, {} failed; blobs: {} uploaded, {} mounted, {} already there; {} bytes uploaded in {:.2}s",
+        "{} tags: {} pushed, {} up to date, {} failed; blobs: {} uploaded, {} mounted, {} already there; {} referrers copied; {} bytes uploaded in {:.2}s",
         report.tags.len(),
         counts.pushed,
         counts.up_to_date,
@@ -77,6 +77,7 @@ async fn copy(args: Args) -> anyhow::Result<i32> {
         s.blobs_uploaded,
         s.blobs_mounted,
         s.blobs_skipped,
+        s.referrers_pushed,
         s.bytes_uploaded,
         report.seconds
     );

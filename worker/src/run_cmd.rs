@@ -153,6 +153,7 @@ async fn consume(
                                 blobs_uploaded = r.stats.blobs_uploaded,
                                 blobs_mounted = r.stats.blobs_mounted,
                                 blobs_skipped = r.stats.blobs_skipped,
+                                referrers_pushed = r.stats.referrers_pushed,
                                 seconds = r.seconds,
                                 "job finished"
                             );

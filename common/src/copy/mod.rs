@@ -1,13 +1,17 @@
 //! The copy engine: one source image to its destination tags, following SPEC.md's six
 //! steps: resolve and verify the source; skip tags already at its digest; keep indexes
 //! whole (or filtered by platform); skip / mount / stream every blob; push child manifests
-//! by digest, then the top manifest under each tag; report per tag.
+//! by digest, then the top manifest under each tag; report per tag. Referrers (signatures,
+//! attestations, SBOMs) travel with their subject in the same copy (`referrers.rs`).
 //!
 //! The engine knows nothing of queues: the embedded mode and the fleet's workers call the
 //! same `CopyEngine::copy`, differing only in the `BlobIndex` they hand it.
 
 mod blob;
 mod platform;
+mod referrers;
+#[cfg(test)]
+mod referrers_tests;
 #[cfg(test)]
 mod tests;
 mod transfer;
@@ -28,8 +32,12 @@ use crate::report::{CopyReport, CopyStats, Counters, TagResult, TagStatus};
 
 pub use blob::BlobPlan;
 pub use platform::PlatformFilter;
+pub use referrers::{
+    fallback_tag, ReferrerOptions, COSIGN_SUFFIXES, MAX_REFERRERS_PER_IMAGE, MAX_REFERRER_DEPTH,
+};
 
 use blob::{ensure_blob, plan_blob, Target};
+use referrers::Referrer;
 
 /// Destination tags of one job checked (HEAD) at the same time.
 const DESTINATION_HEADS: usize = 16;
@@ -55,6 +63,11 @@ pub struct CopyOptions {
     /// A copy still running after this long fails every tag it has not finished, with
     /// [`FailureKind::Deadline`]: a job never holds a worker forever.
     pub deadline: Duration,
+    /// Which referrers (signatures, attestations, SBOMs) travel with their images.
+    pub referrers: ReferrerOptions,
+    /// Copy non-distributable (foreign) layers too; by default they are left out (with a
+    /// note), as their licence may forbid it and the manifest points at where they live.
+    pub include_nondistributable: bool,
 }
 
 impl CopyOptions {
@@ -75,6 +88,8 @@ impl Default for CopyOptions {
             max_per_registry: Self::MAX_PER_REGISTRY,
             keep_manifest_list: true,
             deadline: Self::DEADLINE,
+            referrers: ReferrerOptions::default(),
+            include_nondistributable: false,
         }
     }
 }
@@ -97,6 +112,8 @@ struct Resolved {
     children: Vec<Manifest>,
     /// Every blob of every image, each once.
     blobs: Vec<Descriptor>,
+    /// What refers to the top manifest and its children, and to those in turn.
+    referrers: Vec<Referrer>,
 }
 
 impl CopyEngine {
@@ -173,10 +190,10 @@ impl CopyEngine {
                 .all(|c| matches!(c, Ok(Some(d)) if d == want))
             {
                 report.digest = Some(want.clone());
-                report.tags = destinations
-                    .iter()
-                    .map(|d| TagResult::ok(d, TagStatus::UpToDate, want))
-                    .collect();
+                report.tags = self
+                    .sync_referrers_only(source, want, destinations, &counters)
+                    .await;
+                report.stats = counters.snapshot();
                 report.seconds = started.elapsed().as_secs_f64();
                 return report;
             }
@@ -271,17 +288,88 @@ impl CopyEngine {
         children.retain(|m| seen.insert(m.digest.clone()));
         let mut blobs: Vec<Descriptor> = Vec::new();
         for m in children.iter().chain(std::iter::once(&top)) {
-            for b in &m.blobs {
+            if !m.foreign.is_empty() && !self.opts.include_nondistributable {
+                tracing::info!(
+                    source = %source,
+                    manifest = %m.digest,
+                    layers = m.foreign.len(),
+                    "non-distributable layers left out (the manifest says where they live); \
+                     --include-nondistributable copies them"
+                );
+            }
+            for b in self.blobs_of(m) {
                 if !blobs.iter().any(|x| x.digest == b.digest) {
                     blobs.push(b.clone());
                 }
             }
         }
+        let subjects = std::iter::once(&top)
+            .chain(&children)
+            .map(|m| m.digest.clone())
+            .collect();
+        let referrers = self.discover_referrers(source, subjects).await?;
         Ok(Resolved {
             top,
             children,
             blobs,
+            referrers,
         })
+    }
+
+    /// The blobs of one manifest this engine copies: foreign layers only when asked.
+    fn blobs_of<'m>(&self, m: &'m Manifest) -> impl Iterator<Item = &'m Descriptor> {
+        let foreign: &[Descriptor] = if self.opts.include_nondistributable {
+            &m.foreign
+        } else {
+            &[]
+        };
+        m.blobs.iter().chain(foreign)
+    }
+
+    /// Every tag already at `digest`: only the top manifest's referrers are looked for
+    /// (nothing else of the source is read) and the missing ones pushed. A referrer that
+    /// cannot be copied fails the tags of its repository; the tags themselves stay.
+    async fn sync_referrers_only(
+        &self,
+        source: &ImageRef,
+        digest: &str,
+        destinations: &[ImageRef],
+        counters: &Counters,
+    ) -> Vec<TagResult> {
+        let up_to_date = |d: &ImageRef, n: usize| {
+            let mut t = TagResult::ok(d, TagStatus::UpToDate, digest);
+            t.referrers = n as u64;
+            t
+        };
+        let referrers = match self
+            .discover_referrers(source, vec![digest.to_string()])
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => return destinations.iter().map(|d| failed(d, &e)).collect(),
+        };
+        if referrers.is_empty() {
+            return destinations.iter().map(|d| up_to_date(d, 0)).collect();
+        }
+        let mut results = Vec::new();
+        for ((registry, repository), tags) in by_repository(destinations) {
+            let target = Target {
+                registry: &registry,
+                repository: &repository,
+            };
+            let outcome = if self.opts.dry_run {
+                self.plan_referrers(source, &referrers, &target, counters)
+                    .await
+            } else {
+                self.push_referrers(source, &referrers, &target, counters)
+                    .await
+            };
+            results.extend(tags.into_iter().map(|d| match &outcome {
+                Ok(()) => up_to_date(d, referrers.len()),
+                Err(e) => referrer_failed(d, e),
+            }));
+        }
+        results
     }
 
     /// Step 3 for an index: kept whole (the default), filtered by `--filter-by-os` (a new
@@ -346,17 +434,52 @@ impl CopyEngine {
         tags: &[Current<'_>],
         counters: &Counters,
     ) -> Vec<TagResult> {
+        let mut results = self
+            .copy_tags_to_repository(source, resolved, target, tags, counters)
+            .await;
+        let found = resolved.referrers.len() as u64;
+        for t in &mut results {
+            if t.status != TagStatus::Failed {
+                t.referrers = found;
+            }
+        }
+        results
+    }
+
+    async fn copy_tags_to_repository(
+        &self,
+        source: &ImageRef,
+        resolved: &Resolved,
+        target: &Target<'_>,
+        tags: &[Current<'_>],
+        counters: &Counters,
+    ) -> Vec<TagResult> {
         let digest = &resolved.top.digest;
         let mut results = Vec::new();
         let mut pending: Vec<(&ImageRef, bool)> = Vec::new();
+        let mut current_tags: Vec<&ImageRef> = Vec::new();
         for (dst, current) in tags {
             match current {
-                Ok(Some(d)) if d == digest => {
-                    results.push(TagResult::ok(dst, TagStatus::UpToDate, digest))
-                }
+                Ok(Some(d)) if d == digest => current_tags.push(dst),
                 Ok(current) => pending.push((dst, current.is_some())),
                 Err(e) => results.push(failed(dst, e)),
             }
+        }
+        if !current_tags.is_empty() {
+            // Tags already there still get their image's new referrers.
+            let synced = if !pending.is_empty() {
+                Ok(()) // copied below, with the pending tags
+            } else if self.opts.dry_run {
+                self.plan_referrers(source, &resolved.referrers, target, counters)
+                    .await
+            } else {
+                self.push_referrers(source, &resolved.referrers, target, counters)
+                    .await
+            };
+            results.extend(current_tags.into_iter().map(|d| match &synced {
+                Ok(()) => TagResult::ok(d, TagStatus::UpToDate, digest),
+                Err(e) => referrer_failed(d, e),
+            }));
         }
         if pending.is_empty() {
             return results;
@@ -387,7 +510,7 @@ impl CopyEngine {
             .push(source, resolved, target, &pending, counters)
             .await
         {
-            Err(e) if is_blob_unknown(&e) => {
+            Err(e) if is_blob_unknown(e.error()) => {
                 // The index said a blob was there and the registry disagrees: forget what
                 // we knew about this repository and check every blob with the registry.
                 tracing::warn!(
@@ -411,12 +534,18 @@ impl CopyEngine {
                     .iter()
                     .map(|(d, _)| TagResult::ok(d, TagStatus::Pushed, digest)),
             ),
-            Err(e) => results.extend(pending.iter().map(|(d, _)| failed(d, &e))),
+            Err(PushFailure::Image(e)) => {
+                results.extend(pending.iter().map(|(d, _)| failed(d, &e)))
+            }
+            Err(PushFailure::Referrer(e)) => {
+                results.extend(pending.iter().map(|(d, _)| referrer_failed(d, &e)))
+            }
         }
         results
     }
 
-    /// Blobs, then child manifests by digest, then the top manifest under each tag.
+    /// Blobs, then child manifests by digest, then referrers, then the top manifest under
+    /// each tag.
     async fn push(
         &self,
         source: &ImageRef,
@@ -424,11 +553,49 @@ impl CopyEngine {
         target: &Target<'_>,
         pending: &[(&ImageRef, bool)],
         counters: &Counters,
+    ) -> Result<(), PushFailure> {
+        self.ensure_blobs(source, target, resolved.blobs.iter(), counters)
+            .await
+            .map_err(PushFailure::Image)?;
+        for child in &resolved.children {
+            self.registries
+                .put_manifest(target.registry, target.repository, &child.digest, child)
+                .await
+                .map_err(PushFailure::Image)?;
+            Counters::bump(&counters.manifests, 1);
+        }
+        // Referrers before the tags: a referrer that cannot be copied leaves the tags
+        // where they were.
+        self.push_referrers(source, &resolved.referrers, target, counters)
+            .await
+            .map_err(PushFailure::Referrer)?;
+        for (dst, _) in pending {
+            self.registries
+                .put_manifest(
+                    target.registry,
+                    target.repository,
+                    dst.manifest_reference(),
+                    &resolved.top,
+                )
+                .await
+                .map_err(PushFailure::Image)?;
+            Counters::bump(&counters.manifests, 1);
+        }
+        Ok(())
+    }
+
+    /// Gets every blob into the destination repository (skip, mount or upload), at most
+    /// [`blob_concurrency`](CopyOptions::blob_concurrency) at once and within the
+    /// registry's limit.
+    async fn ensure_blobs<'b>(
+        &self,
+        source: &ImageRef,
+        target: &Target<'_>,
+        blobs: impl Iterator<Item = &'b Descriptor>,
+        counters: &Counters,
     ) -> Result<(), RegistryError> {
         let limit = self.limit(target.registry);
-        let copies: Vec<_> = resolved
-            .blobs
-            .iter()
+        let copies: Vec<_> = blobs
             .map(|b| {
                 let limit = limit.clone();
                 async move {
@@ -452,23 +619,6 @@ impl CopyEngine {
             .buffer_unordered(self.opts.blob_concurrency.max(1))
             .try_collect::<Vec<()>>()
             .await?;
-        for child in &resolved.children {
-            self.registries
-                .put_manifest(target.registry, target.repository, &child.digest, child)
-                .await?;
-            Counters::bump(&counters.manifests, 1);
-        }
-        for (dst, _) in pending {
-            self.registries
-                .put_manifest(
-                    target.registry,
-                    target.repository,
-                    dst.manifest_reference(),
-                    &resolved.top,
-                )
-                .await?;
-            Counters::bump(&counters.manifests, 1);
-        }
         Ok(())
     }
 
@@ -481,28 +631,19 @@ impl CopyEngine {
         counters: &Counters,
     ) -> Result<(), RegistryError> {
         for b in &resolved.blobs {
-            match plan_blob(
+            let plan = plan_blob(
                 self.registries.as_ref(),
                 self.index.as_ref(),
                 source,
                 target,
                 b,
             )
-            .await?
-            {
-                BlobPlan::Present => Counters::bump(&counters.skipped, 1),
-                BlobPlan::Mount(_) => {
-                    Counters::bump(&counters.mounted, 1);
-                    Counters::bump(&counters.bytes_mounted, b.size);
-                }
-                BlobPlan::Upload => {
-                    Counters::bump(&counters.uploaded, 1);
-                    Counters::bump(&counters.bytes_uploaded, b.size);
-                }
-            }
+            .await?;
+            counters.count_plan(&plan, b.size);
         }
         Counters::bump(&counters.manifests, (resolved.children.len() + 1) as u64);
-        Ok(())
+        self.plan_referrers(source, &resolved.referrers, target, counters)
+            .await
     }
 
     fn limit(&self, registry: &str) -> Arc<Semaphore> {
@@ -510,6 +651,20 @@ impl CopyEngine {
         map.entry(registry.to_string())
             .or_insert_with(|| Arc::new(Semaphore::new(self.opts.max_per_registry.max(1))))
             .clone()
+    }
+}
+
+/// Why a push failed: the image's own content, or one of its referrers'.
+enum PushFailure {
+    Image(RegistryError),
+    Referrer(RegistryError),
+}
+
+impl PushFailure {
+    fn error(&self) -> &RegistryError {
+        match self {
+            PushFailure::Image(e) | PushFailure::Referrer(e) => e,
+        }
     }
 }
 
@@ -526,4 +681,24 @@ fn protocol(source: &ImageRef, message: String) -> RegistryError {
 
 fn failed(dst: &ImageRef, e: &RegistryError) -> TagResult {
     TagResult::failed(dst, FailureKind::of(e), e.to_string())
+}
+
+/// A tag failed because one of its image's referrers could not be copied.
+fn referrer_failed(dst: &ImageRef, e: &RegistryError) -> TagResult {
+    TagResult::failed(
+        dst,
+        FailureKind::of(e),
+        format!("a referrer (signature, attestation, SBOM) could not be copied: {e}"),
+    )
+}
+
+/// Destinations grouped by (registry, repository), in a stable order.
+fn by_repository(destinations: &[ImageRef]) -> BTreeMap<(String, String), Vec<&ImageRef>> {
+    let mut map: BTreeMap<(String, String), Vec<&ImageRef>> = BTreeMap::new();
+    for d in destinations {
+        map.entry((d.registry.clone(), d.repository.clone()))
+            .or_default()
+            .push(d);
+    }
+    map
 }

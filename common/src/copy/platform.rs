@@ -51,15 +51,13 @@ mod tests {
 
     fn child(os: &str, arch: &str, variant: Option<&str>) -> Descriptor {
         Descriptor {
-            media_type: String::new(),
             digest: "sha256:0".into(),
-            size: 0,
             platform: Some(Platform {
                 os: os.into(),
                 architecture: arch.into(),
                 variant: variant.map(Into::into),
             }),
-            urls: vec![],
+            ..Descriptor::default()
         }
     }
 

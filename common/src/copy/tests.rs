@@ -12,19 +12,19 @@ use crate::index::{BlobIndex, MemoryIndex};
 use crate::reference::ImageRef;
 use crate::report::TagStatus;
 
-const BASE: &[u8] = b"a base layer every image shares";
+pub(super) const BASE: &[u8] = b"a base layer every image shares";
 
-fn r(s: &str) -> ImageRef {
+pub(super) fn r(s: &str) -> ImageRef {
     ImageRef::parse(s).unwrap()
 }
 
-struct Bed {
-    registries: Arc<MemoryRegistries>,
-    index: Arc<MemoryIndex>,
-    engine: CopyEngine,
+pub(super) struct Bed {
+    pub(super) registries: Arc<MemoryRegistries>,
+    pub(super) index: Arc<MemoryIndex>,
+    pub(super) engine: CopyEngine,
 }
 
-fn bed(opts: CopyOptions) -> Bed {
+pub(super) fn bed(opts: CopyOptions) -> Bed {
     let registries = Arc::new(MemoryRegistries::new());
     let index = Arc::new(MemoryIndex::new());
     let engine = CopyEngine::new(registries.clone(), index.clone(), opts);
@@ -57,7 +57,10 @@ async fn a_new_image_is_uploaded_and_its_tag_points_at_the_source_digest() {
 
 #[tokio::test]
 async fn a_tag_already_at_the_digest_costs_one_head_and_writes_nothing() {
-    let b = bed(CopyOptions::default());
+    let b = bed(CopyOptions {
+        referrers: super::ReferrerOptions::none(),
+        ..CopyOptions::default()
+    });
     let m = b.registries.add_image("src.io", "team/app", "1", &[BASE]);
     b.engine
         .copy(&r("src.io/team/app:1"), &[r("dst.io/mirror/app:1")])
@@ -195,7 +198,7 @@ async fn a_missing_source_fails_its_tags_as_not_found_and_writes_nothing() {
 }
 
 /// An index of an amd64 and an arm64 image at `src.io/multi/app:1`; returns the amd64 child.
-fn index_of_two(
+pub(super) fn index_of_two(
     b: &Bed,
 ) -> (
     mirror_oci::manifest::Manifest,

@@ -37,6 +37,9 @@ pub struct Metrics {
     /// `mirror_blob_bytes_total{outcome=uploaded|mounted}`: mounted bytes are the ones that
     /// did not cross the wire.
     pub bytes: Family<Labels, Counter>,
+    /// `mirror_referrers_pushed_total`: signatures, attestations, SBOMs and other
+    /// referrers written to destinations.
+    pub referrers: Counter,
     /// `mirror_copy_duration_seconds`: one observation per finished job.
     pub copy_seconds: Histogram,
     /// `mirror_registry_requests_total{registry,status}`: status is the class (`2xx`, ...)
@@ -64,6 +67,7 @@ impl Metrics {
             jobs_failed: Family::default(),
             blobs: Family::default(),
             bytes: Family::default(),
+            referrers: Counter::default(),
             // 50 ms .. ~27 min: a no-op job is one HEAD, a big image may take many minutes.
             copy_seconds: Histogram::new(exponential_buckets(0.05, 2.0, 16)),
             registry_requests: Family::default(),
@@ -93,6 +97,11 @@ impl Metrics {
             "blob_bytes",
             "Blob bytes uploaded, or saved by a cross-repository mount",
             m.bytes.clone(),
+        );
+        r.register(
+            "referrers_pushed",
+            "Referrers (signatures, attestations, SBOMs) written to destinations",
+            m.referrers.clone(),
         );
         r.register(
             "copy_duration_seconds",
@@ -167,6 +176,7 @@ impl Metrics {
                 .get_or_create(&vec![("outcome", outcome.to_string())])
                 .inc_by(n);
         }
+        self.referrers.inc_by(s.referrers_pushed);
         self.copy_seconds.observe(report.seconds);
     }
 

@@ -14,7 +14,7 @@ use super::client::RegistryClient;
 use super::error::RegistryError;
 use super::idle::{humanize, IdleLimited};
 use super::retry::RetryPolicy;
-use crate::manifest::Manifest;
+use crate::manifest::{Descriptor, Manifest};
 
 /// Blob bytes on their way, in chunks.
 pub type ByteStream = BoxStream<'static, Result<Bytes, std::io::Error>>;
@@ -55,6 +55,15 @@ pub trait Registries: Send + Sync {
         reference: &str,
         manifest: &Manifest,
     ) -> Result<(), RegistryError>;
+    /// What refers to `digest` (OCI 1.1 Referrers API), `None` when the registry has no
+    /// such API; `artifact_type` asks the registry to filter (it may ignore it).
+    async fn referrers(
+        &self,
+        registry: &str,
+        repository: &str,
+        digest: &str,
+        artifact_type: Option<&str>,
+    ) -> Result<Option<Vec<Descriptor>>, RegistryError>;
     /// Every tag of a repository.
     async fn list_tags(
         &self,
@@ -135,6 +144,16 @@ impl Registries for RegistryClient {
         manifest: &Manifest,
     ) -> Result<(), RegistryError> {
         RegistryClient::put_manifest(self, registry, repository, reference, manifest).await
+    }
+
+    async fn referrers(
+        &self,
+        registry: &str,
+        repository: &str,
+        digest: &str,
+        artifact_type: Option<&str>,
+    ) -> Result<Option<Vec<Descriptor>>, RegistryError> {
+        RegistryClient::referrers(self, registry, repository, digest, artifact_type).await
     }
 
     async fn list_tags(

@@ -40,6 +40,8 @@ pub struct RegistryClient {
     pub(crate) http: reqwest::Client,
     opts: ClientOptions,
     auth: AuthState,
+    /// Registries found without the Referrers API (see `referrers.rs`).
+    pub(crate) no_referrers_api: std::sync::Mutex<HashSet<String>>,
 }
 
 /// A request body that can be sent again on a retry.
@@ -85,6 +87,7 @@ impl RegistryClient {
             http,
             opts,
             auth: AuthState::default(),
+            no_referrers_api: std::sync::Mutex::default(),
         })
     }
 

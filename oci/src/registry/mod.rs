@@ -13,6 +13,7 @@ pub mod gate;
 mod idle;
 pub mod manifests;
 pub mod observer;
+pub mod referrers;
 pub mod retry;
 pub mod tags;
 mod timeouts;

@@ -97,7 +97,7 @@ impl RegistryClient {
 }
 
 /// The target of `Link: </v2/x/tags/list?n=2&last=b>; rel="next"`.
-fn next_link(headers: &HeaderMap) -> Option<String> {
+pub(crate) fn next_link(headers: &HeaderMap) -> Option<String> {
     let v = headers.get(LINK)?.to_str().ok()?;
     v.split(',')
         .find(|part| part.contains("rel=\"next\"") || part.contains("rel=next"))
