@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::failure::FailureKind;
+use crate::job_options::JobOptions;
 use crate::reference::ImageRef;
 use crate::report::{CopyReport, TagResult};
 
@@ -44,6 +45,10 @@ pub struct Job {
     /// The group of the run (a team's mapping files), for metrics and logs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<String>,
+    /// What to copy of the image (platforms, referrers, foreign layers), as the run decided;
+    /// `None` (jobs of older schedulers): the worker's own flags decide.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub options: Option<JobOptions>,
 }
 
 impl Job {
@@ -66,6 +71,7 @@ impl Job {
             attempt: 0,
             credentials: None,
             group: None,
+            options: None,
         }
     }
 

@@ -9,7 +9,8 @@
 //! - [`report`] and [`failure`]: what a copy reports per tag, with a typed
 //!   [`FailureKind`](failure::FailureKind) that every decision reads.
 //! - [`printable`]: outside text made safe for a terminal.
-//! - [`job`]: the messages between scheduler and workers; [`queue`]: the job-queue trait and
+//! - [`job`]: the messages between scheduler and workers ([`job_options`]: what to copy,
+//!   as the run decided); [`queue`]: the job-queue trait and
 //!   its in-memory implementation; [`index`]: the blob-index trait and its in-memory
 //!   implementation; [`worker`]: handling one delivered job (copy, report, retry or park).
 //!
@@ -23,6 +24,7 @@ pub mod engines;
 pub mod failure;
 pub mod index;
 pub mod job;
+pub mod job_options;
 pub mod mapping;
 pub mod plan;
 pub mod printable;

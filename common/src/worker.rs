@@ -5,6 +5,8 @@
 //! reported as failed and parked (dead-lettered) for an operator. A permanent failure (not
 //! found, denied, corrupted content) is reported as failed and acknowledged at once.
 
+use std::sync::Arc;
+
 use tracing::Instrument;
 
 use crate::engines::Engines;
@@ -70,14 +72,24 @@ pub async fn handle(
     }
     let span =
         tracing::info_span!("job", run_id = %job.run_id, job_id = %job.id, image = %job.source);
-    let report = match engines.for_job(job.credentials.as_deref()) {
+    let engine = engines
+        .for_job(job.credentials.as_deref())
+        .map_err(|e| (FailureKind::Credentials, e.to_string()))
+        .and_then(|engine| match &job.options {
+            None => Ok(engine),
+            Some(o) => o
+                .apply(engine.options())
+                .map(|opts| Arc::new(engine.with_options(opts)))
+                .map_err(|why| (FailureKind::BadJob, format!("the job's options: {why}"))),
+        });
+    let report = match engine {
         Ok(engine) => {
             engine
                 .copy(&job.pinned_source(), &job.destinations)
                 .instrument(span)
                 .await
         }
-        Err(e) => JobResult::failed(&job, FailureKind::Credentials, &e.to_string()).report,
+        Err((kind, reason)) => JobResult::failed(&job, kind, &reason).report,
     };
     let disposition = decide(&job, &report, queue.max_attempts());
     if disposition == Disposition::Retry {

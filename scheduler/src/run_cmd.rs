@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use mirror_cli::{BrokerArgs, CopyArgs, RedisArgs, RegistryArgs};
 use mirror_common::index::MemoryIndex;
+use mirror_common::job_options::JobOptions;
 use mirror_common::mapping::load;
 use mirror_common::plan::Plan;
 use mirror_common::registry::Registries;
@@ -195,6 +196,7 @@ pub(crate) async fn run_once(args: &Args) -> Result<ExitCode> {
     }
     for job in &mut plan.jobs {
         job.credentials.clone_from(&settings.credentials);
+        job.options = Some(JobOptions::of(&settings.copy));
         job.group.clone_from(&settings.group);
     }
     if let Some(g) = &settings.group {

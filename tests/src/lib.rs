@@ -8,6 +8,7 @@
 
 pub mod access_log;
 pub mod api;
+pub mod artifacts;
 pub mod binaries;
 pub mod docker_config;
 pub mod fixtures;
@@ -17,6 +18,7 @@ pub mod layer;
 pub mod media_types;
 pub mod mirror;
 pub mod proxy;
+mod referrers_front;
 pub mod registry;
 pub mod tcp_proxy;
 pub mod tls;

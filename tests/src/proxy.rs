@@ -170,6 +170,8 @@ struct State {
     /// second's bytes per second (0: nothing after the head).
     paces: Mutex<Vec<(String, u64)>>,
     seen: Mutex<Vec<SeenRequest>>,
+    /// Answer the Referrers API from the upstream's tag schema indexes.
+    referrers_api: std::sync::atomic::AtomicBool,
 }
 
 impl Proxy {
@@ -199,6 +201,7 @@ impl Proxy {
             paces: Mutex::new(Vec::new()),
             answers: Mutex::new(Vec::new()),
             seen: Mutex::new(Vec::new()),
+            referrers_api: std::sync::atomic::AtomicBool::new(false),
         });
         let accept = tokio::spawn(accept_loop(listener, state.clone()));
         Ok(Proxy { state, accept })
@@ -243,6 +246,14 @@ impl Proxy {
     /// upstream's; only their timing is shaped.
     pub fn pace(&self, path_contains: impl Into<String>, bytes_per_sec: u64) {
         lock(&self.state.paces).push((path_contains.into(), bytes_per_sec));
+    }
+
+    /// Serves the OCI 1.1 Referrers API, which docker-registry lacks, from the registry's
+    /// own referrers tag schema indexes (see `referrers_front.rs` for what is shaped).
+    pub fn serve_referrers_api(&self) {
+        self.state
+            .referrers_api
+            .store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Answers matching requests with `answer` from now on.
@@ -401,10 +412,18 @@ async fn handle(state: &State, req: Request<Incoming>) -> Response<ProxyBody> {
         .path_and_query()
         .map_or_else(|| req.uri().path().to_string(), |p| p.as_str().to_string());
     sleep(state.latency()).await;
-    let answer = lock(&state.answers)
+    let mut answer = lock(&state.answers)
         .iter()
         .find(|a| path.contains(a.path_contains.as_str()))
         .cloned();
+    if answer.is_none()
+        && method == "GET"
+        && state
+            .referrers_api
+            .load(std::sync::atomic::Ordering::SeqCst)
+    {
+        answer = crate::referrers_front::answer(&state.upstream_host, &path).await;
+    }
     let resp = match (answer, state.take_fault(&method, &path)) {
         (Some(answer), _) => {
             drain(req.into_body()).await;

@@ -39,6 +39,9 @@ pub struct RegistryOptions {
     /// together with `htpasswd`. The test bed's own API helpers only speak
     /// Basic, so read such a registry with the token server's helpers.
     pub token_auth: Option<TokenAuth>,
+    /// Accept manifests whose layers name `urls` (foreign / non-distributable layers),
+    /// which distribution refuses unless an allow list is configured.
+    pub allow_layer_urls: bool,
 }
 
 /// The `auth: token:` settings of a registry: where clients get tokens and
@@ -102,6 +105,11 @@ impl Registry {
             let mut config = config_yaml(port, &storage, tls.as_ref(), htpasswd.as_deref());
             if let Some(token) = &options.token_auth {
                 config.push_str(&token_auth_yaml(token));
+            }
+            if options.allow_layer_urls {
+                config.push_str(
+                    "validation:\n  manifests:\n    urls:\n      allow:\n        - '^https?://'\n",
+                );
             }
             let config_path = dir.path().join("config.yml");
             std::fs::write(&config_path, config).context("writing config.yml")?;

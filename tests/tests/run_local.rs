@@ -113,7 +113,17 @@ async fn mapping_with_globs_tagless_sources_and_indexes_mirrors_every_tag_then_r
     );
 
     let puts = dst.count("PUT", "/");
-    let source_reads = src.count("GET", "/manifests/") + src.count("GET", "/blobs/");
+    // Image manifests and blobs; not the referrers tag schema's `sha256-<hex>` tags, which
+    // a no-op run looks at for new signatures (README "Signatures and other artifacts").
+    let image_reads = |p: &Registry| {
+        p.requests()
+            .iter()
+            .filter(|r| r.method == "GET")
+            .filter(|r| r.path.contains("/manifests/") || r.path.contains("/blobs/"))
+            .filter(|r| !r.path.contains("/manifests/sha256-"))
+            .count()
+    };
+    let source_reads = image_reads(&src);
     let report = dir.path().join("report.json");
     let second = run_local(
         &[file],
@@ -133,9 +143,9 @@ async fn mapping_with_globs_tagless_sources_and_indexes_mirrors_every_tag_then_r
     );
     assert_eq!(dst.count("PUT", "/"), puts, "a no-op run writes nothing");
     assert_eq!(
-        src.count("GET", "/manifests/") + src.count("GET", "/blobs/"),
+        image_reads(&src),
         source_reads,
-        "and reads no manifest or blob: one HEAD per source tag is enough"
+        "and reads no image manifest or blob: one HEAD per source tag is enough"
     );
     let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
     assert_eq!(json["tags"].as_array().unwrap().len(), 6);

@@ -99,7 +99,9 @@ pub struct CopyEngine {
     registries: Arc<dyn Registries>,
     index: Arc<dyn BlobIndex>,
     opts: CopyOptions,
-    limits: Mutex<HashMap<String, Arc<Semaphore>>>,
+    /// Blob operations in flight per destination registry; shared with the engines made
+    /// by [`with_options`](CopyEngine::with_options), so a job's own choices never widen it.
+    limits: Arc<Mutex<HashMap<String, Arc<Semaphore>>>>,
 }
 
 /// A destination tag with what it points at now.
@@ -128,7 +130,23 @@ impl CopyEngine {
             registries,
             index,
             opts,
-            limits: Mutex::default(),
+            limits: Arc::default(),
+        }
+    }
+
+    /// The options this engine copies with.
+    pub fn options(&self) -> &CopyOptions {
+        &self.opts
+    }
+
+    /// An engine over the same registries, index and per-registry limits with other
+    /// options: a job's own choices of what to copy.
+    pub fn with_options(&self, opts: CopyOptions) -> CopyEngine {
+        CopyEngine {
+            registries: self.registries.clone(),
+            index: self.index.clone(),
+            opts,
+            limits: self.limits.clone(),
         }
     }
 
@@ -289,7 +307,7 @@ impl CopyEngine {
         let mut blobs: Vec<Descriptor> = Vec::new();
         for m in children.iter().chain(std::iter::once(&top)) {
             if !m.foreign.is_empty() && !self.opts.include_nondistributable {
-                tracing::info!(
+                tracing::warn!(
                     source = %source,
                     manifest = %m.digest,
                     layers = m.foreign.len(),
