@@ -1,6 +1,7 @@
 //! Glue between the test bed and the code under test: engines and command lines that
 //! reach the test registries (plain HTTP ones named insecure, TLS ones through their CA).
 
+use std::ffi::OsString;
 use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::Arc;
@@ -82,12 +83,20 @@ pub fn registry_flags(registries: &[&Registry]) -> Vec<String> {
 
 /// Runs a workspace binary with arguments, without the caller's docker config.
 pub fn run_binary(name: &str, args: &[String]) -> Output {
+    run_binary_with_env(name, args, &[])
+}
+
+/// [`run_binary`] with more environment for the child only (e.g. a `PATH` that finds
+/// fake credential helpers): the test process's own environment is never changed, as
+/// tests run in parallel threads of it.
+pub fn run_binary_with_env(name: &str, args: &[String], env: &[(String, OsString)]) -> Output {
     let home = tempfile::tempdir().expect("temp home");
     Command::new(crate::binary(name))
         .args(args)
         .env("HOME", home.path())
         .env_remove("DOCKER_CONFIG")
         .env_remove("REGISTRY_CONFIG")
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .output()
         .expect("run binary")
 }

@@ -24,6 +24,17 @@
 //!   action the request needs, including `pull` on the `from` repository of a
 //!   cross-repository mount; a missing action is a 401 `insufficient_scope`.
 //!
+//! Identity tokens (docker's `identitytoken`, a helper's `<token>` user) take the OAuth2
+//! flow of the token spec ("OAuth2 token"): `POST /token` with a form body. Shaped like
+//! distribution's spec and RFC 6749: `grant_type=refresh_token` (any other grant is a
+//! 400 `unsupported_grant_type`), `client_id` required (400 `invalid_request`),
+//! `refresh_token` one of [`TokenServerOptions::refresh_tokens`] (else 400
+//! `invalid_grant`), `service`, and `scope` space-separated in one or more fields. The
+//! answer holds `access_token` only (no `token`), so a client reading only the GET
+//! flow's field fails. The POST is served only when refresh tokens are configured;
+//! otherwise it is a 404, as at token services without OAuth2, where clients fall back
+//! to GET. Every request, GET or POST, is recorded with its method and grant type.
+//!
 //! The server runs on its own thread and runtime, so it answers while a test
 //! blocks on a child process (`mirror-worker`) or on a single-threaded runtime.
 
@@ -39,7 +50,7 @@ use aws_lc_rs::signature::{EcdsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use bytes::Bytes;
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
 use hyper::{Request, Response, StatusCode};
@@ -77,6 +88,10 @@ pub struct TokenServerOptions {
     /// everywhere and the other actions only on repositories starting with its
     /// prefix, as a registry that lets each team push to its own repositories.
     pub scoped_users: Vec<(String, String, String)>,
+    /// OAuth2 refresh tokens, each `(token, user)`: the refresh-token grant (`POST
+    /// /token`) with one of them is granted every action asked for, as that user. When
+    /// empty, `POST /token` is a 404.
+    pub refresh_tokens: Vec<(String, String)>,
 }
 
 impl Default for TokenServerOptions {
@@ -86,6 +101,7 @@ impl Default for TokenServerOptions {
             anonymous_pull: true,
             expires_in: 300,
             scoped_users: Vec::new(),
+            refresh_tokens: Vec::new(),
         }
     }
 }
@@ -108,10 +124,16 @@ pub struct TokenRequest {
     pub service: Option<String>,
     /// Every `scope` parameter in order, e.g. `repository:a/b:pull,push`.
     pub scopes: Vec<String>,
-    /// The Basic-auth user name, `None` for an anonymous request.
+    /// The Basic-auth user name, `None` for an anonymous request; for a refresh-token
+    /// grant, the user whose token it is (`None`: not a known token).
     pub user: Option<String>,
-    /// What the server answered: 200 with a token, 401 refused, 404 wrong path.
+    /// What the server answered: 200 with a token, 401 refused, 400 a refused OAuth2
+    /// grant, 404 wrong path (or a POST when no refresh tokens are configured).
     pub status: u16,
+    /// The request's method, `GET` or `POST`.
+    pub method: String,
+    /// The `grant_type` of a POST's form (`refresh_token`), `None` for a GET.
+    pub grant_type: Option<String>,
 }
 
 /// A running token service on `127.0.0.1:<free port>`. Dropping it stops the
@@ -443,7 +465,7 @@ async fn accept_loop(
                     connections.spawn(async move {
                         let service = hyper::service::service_fn(move |req| {
                             let state = state.clone();
-                            async move { Ok::<_, Infallible>(handle(&state, req)) }
+                            async move { Ok::<_, Infallible>(handle(&state, req).await) }
                         });
                         let _ = hyper::server::conn::http1::Builder::new()
                             .serve_connection(TokioIo::new(stream), service)
@@ -459,7 +481,19 @@ async fn accept_loop(
 }
 
 /// One token request: parse, authenticate, record, answer.
-fn handle(state: &State, req: Request<Incoming>) -> Response<Full<Bytes>> {
+async fn handle(state: &State, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    if req.method() == hyper::Method::POST
+        && req.uri().path() == "/token"
+        && !state.options.refresh_tokens.is_empty()
+    {
+        let body = req
+            .into_body()
+            .collect()
+            .await
+            .map(http_body_util::Collected::to_bytes)
+            .unwrap_or_default();
+        return refresh_grant(state, &body);
+    }
     let path_and_query = req
         .uri()
         .path_and_query()
@@ -498,6 +532,8 @@ fn handle(state: &State, req: Request<Incoming>) -> Response<Full<Bytes>> {
             scopes: scopes.clone(),
             user: user.clone(),
             status: status.as_u16(),
+            method: req.method().to_string(),
+            grant_type: None,
         });
     };
     if req.method() != hyper::Method::GET || path != "/token" {
@@ -529,6 +565,91 @@ fn handle(state: &State, req: Request<Incoming>) -> Response<Full<Bytes>> {
             let body = json!({
                 "token": token,
                 "access_token": token,
+                "expires_in": expires_in,
+                "issued_at": rfc3339(unix_now()),
+            });
+            respond(StatusCode::OK, body)
+        }
+        Err(e) => {
+            record(StatusCode::INTERNAL_SERVER_ERROR);
+            error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "UNKNOWN",
+                &format!("{e:#}"),
+            )
+        }
+    }
+}
+
+/// The OAuth2 refresh-token grant (`POST /token`, a form body): a configured refresh
+/// token gets its user a token with every action asked for.
+fn refresh_grant(state: &State, body: &[u8]) -> Response<Full<Bytes>> {
+    let form: Vec<(String, String)> = url::form_urlencoded::parse(body).into_owned().collect();
+    let field = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    let scopes: Vec<String> = form
+        .iter()
+        .filter(|(k, _)| k == "scope")
+        .flat_map(|(_, v)| {
+            v.split(' ')
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let grant_type = field("grant_type");
+    let user = field("refresh_token").and_then(|t| {
+        state
+            .options
+            .refresh_tokens
+            .iter()
+            .find(|(token, _)| *token == t)
+            .map(|(_, user)| user.clone())
+    });
+    let record = |status: StatusCode| {
+        lock(&state.requests).push(TokenRequest {
+            service: field("service"),
+            scopes: scopes.clone(),
+            user: user.clone(),
+            status: status.as_u16(),
+            method: "POST".into(),
+            grant_type: grant_type.clone(),
+        });
+    };
+    let refused = if grant_type.as_deref() != Some("refresh_token") {
+        Some((
+            "unsupported_grant_type",
+            "only grant_type=refresh_token is served",
+        ))
+    } else if field("client_id").is_none() {
+        Some(("invalid_request", "client_id is required"))
+    } else if user.is_none() {
+        Some(("invalid_grant", "unknown refresh token"))
+    } else {
+        None
+    };
+    if let Some((code, description)) = refused {
+        record(StatusCode::BAD_REQUEST);
+        return respond(
+            StatusCode::BAD_REQUEST,
+            json!({"error": code, "error_description": description}),
+        );
+    }
+    let access: Vec<Value> = scopes
+        .iter()
+        .filter_map(|s| grant(s, Rights::All))
+        .collect();
+    let rejected = state
+        .reject_next
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok();
+    let expires_in = state.options.expires_in;
+    let subject = user.clone().unwrap_or_default();
+    match state.signer.issue(&subject, access, expires_in, rejected) {
+        Ok(token) => {
+            record(StatusCode::OK);
+            let body = json!({
+                "access_token": token,
+                "scope": scopes.join(" "),
                 "expires_in": expires_in,
                 "issued_at": rfc3339(unix_now()),
             });

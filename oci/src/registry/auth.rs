@@ -1,6 +1,10 @@
 //! Registry authentication: the `WWW-Authenticate` challenge, Basic, and the Bearer token
 //! flow of the distribution spec, with tokens cached per registry and scope set.
 //!
+//! Credentials are looked up only when a registry asks for them (its first 401), so a
+//! credential helper runs only for registries that need it; the token flows themselves
+//! are in `token.rs`.
+//!
 //! Scopes matter: a push needs `pull,push` on the destination repository and a cross-repo
 //! mount additionally needs `pull` on the repository it mounts from, all in one token.
 
@@ -9,11 +13,11 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use reqwest::header::HeaderValue;
-use serde::Deserialize;
 use tokio::sync::Mutex;
 
-use super::credentials::Credential;
+use super::credentials::{Credential, CredentialStore};
 use super::error::RegistryError;
+use super::token::{host_port, Fetched, Realm, Token, TokenAsk};
 
 /// Access wanted on one repository.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -100,18 +104,6 @@ impl Challenge {
     }
 }
 
-struct Token {
-    value: String,
-    expires: Instant,
-}
-
-#[derive(Deserialize)]
-struct TokenResponse {
-    token: Option<String>,
-    access_token: Option<String>,
-    expires_in: Option<u64>,
-}
-
 /// Challenges per registry and tokens per (registry, scope), shared by all requests.
 #[derive(Default)]
 pub struct AuthState {
@@ -119,6 +111,9 @@ pub struct AuthState {
     tokens: Mutex<HashMap<(String, Scope), Token>>,
     /// (registry, token host) pairs already logged, so each is said once.
     realms_seen: std::sync::Mutex<std::collections::HashSet<(String, String)>>,
+    /// Basic registries that refused the credentials sent: their credential helper is
+    /// asked again before the next request (what it answered may have expired).
+    basic_refused: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 /// What fetching a token may do: how long it may take, and which plain-HTTP hosts the
@@ -139,8 +134,12 @@ impl AuthState {
             .insert(registry.to_string(), challenge);
     }
 
-    /// Forgets a token the registry refused.
+    /// Forgets a token the registry refused; for a Basic registry, notes that the
+    /// credentials it was sent were refused.
     pub async fn invalidate(&self, registry: &str, scope: &Scope) {
+        if self.challenges.lock().await.get(registry) == Some(&Challenge::Basic) {
+            lock(&self.basic_refused).insert(registry.to_string());
+        }
         self.tokens
             .lock()
             .await
@@ -148,24 +147,28 @@ impl AuthState {
     }
 
     /// The `Authorization` header for a request, or `None` while the registry has not
-    /// asked for any (anonymous until the first 401).
+    /// asked for any (anonymous until the first 401). Credentials are looked up (a
+    /// credential helper run) only here, once the registry asked for them.
     pub async fn authorization(
         &self,
         http: &reqwest::Client,
         registry: &str,
         scope: &Scope,
-        cred: Option<&Credential>,
+        creds: &CredentialStore,
         policy: &TokenPolicy<'_>,
     ) -> Result<Option<HeaderValue>, RegistryError> {
         let challenge = self.challenges.lock().await.get(registry).cloned();
         match challenge {
             None => Ok(None),
             Some(Challenge::Basic) => {
-                let c = cred.ok_or_else(|| RegistryError::Auth {
+                if lock(&self.basic_refused).remove(registry) {
+                    creds.forget_helper_answers(registry);
+                }
+                let c = creds.lookup(registry).await?.ok_or_else(|| RegistryError::Auth {
                     registry: registry.to_string(),
                     message: "the registry requires a username and password and the registry config has none for it".into(),
                 })?;
-                Ok(Some(basic_header(c)))
+                Ok(Some(basic_header(&c)))
             }
             Some(Challenge::Bearer { realm, service }) => {
                 let key = (registry.to_string(), scope.clone());
@@ -174,15 +177,40 @@ impl AuthState {
                         return Ok(Some(bearer_header(&t.value)));
                     }
                 }
-                let realm = Realm {
-                    url: &realm,
-                    service: service.as_deref(),
+                self.note_realm(registry, &realm);
+                let ask = TokenAsk {
+                    http,
+                    registry,
+                    realm: Realm {
+                        url: &realm,
+                        service: service.as_deref(),
+                    },
+                    scope,
+                    policy,
                 };
-                self.note_realm(registry, realm.url);
-                let token = fetch_token(http, registry, &realm, scope, cred, policy).await?;
+                let token = fetch_token(&ask, creds).await?;
                 let header = bearer_header(&token.value);
                 self.tokens.lock().await.insert(key, token);
                 Ok(Some(header))
+            }
+        }
+    }
+}
+
+/// A token with the registry's credentials; when the token service refuses a credential
+/// helper's answer, the helper is asked once more (its token may have expired).
+async fn fetch_token(ask: &TokenAsk<'_>, creds: &CredentialStore) -> Result<Token, RegistryError> {
+    let cred = creds.lookup(ask.registry).await?;
+    match ask.fetch(cred.as_ref()).await? {
+        Fetched::Token(t) => Ok(t),
+        Fetched::Refused(e) if cred.is_none() || !creds.forget_helper_answers(ask.registry) => {
+            Err(e)
+        }
+        Fetched::Refused(_) => {
+            let again = creds.lookup(ask.registry).await?;
+            match ask.fetch(again.as_ref()).await? {
+                Fetched::Token(t) => Ok(t),
+                Fetched::Refused(e) => Err(e),
             }
         }
     }
@@ -198,24 +226,21 @@ impl AuthState {
         if host == registry {
             return;
         }
-        let mut seen = self.realms_seen.lock().unwrap_or_else(|p| p.into_inner());
+        let mut seen = lock(&self.realms_seen);
         if seen.insert((registry.to_string(), host.clone())) {
             tracing::info!(registry, token_host = %host, "the registry's tokens come from another host");
         }
     }
 }
 
-/// `host[:port]` of a URL, as registries are written.
-fn host_port(url: &url::Url) -> Option<String> {
-    let host = url.host_str()?;
-    Some(match url.port() {
-        Some(p) => format!("{host}:{p}"),
-        None => host.to_string(),
-    })
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn basic_header(c: &Credential) -> HeaderValue {
-    let raw = format!("{}:{}", c.username, c.password);
+/// `Basic base64(user:secret)`, marked sensitive so that it is never logged.
+pub(crate) fn basic_header(c: &Credential) -> HeaderValue {
+    let (username, secret) = c.basic();
+    let raw = format!("{username}:{secret}");
     let mut v = HeaderValue::from_str(&format!(
         "Basic {}",
         base64::engine::general_purpose::STANDARD.encode(raw)
@@ -230,90 +255,6 @@ fn bearer_header(token: &str) -> HeaderValue {
         .unwrap_or_else(|_| HeaderValue::from_static(""));
     v.set_sensitive(true);
     v
-}
-
-/// Where a registry's tokens come from, as its challenge said.
-struct Realm<'a> {
-    url: &'a str,
-    service: Option<&'a str>,
-}
-
-async fn fetch_token(
-    http: &reqwest::Client,
-    registry: &str,
-    realm: &Realm<'_>,
-    scope: &Scope,
-    cred: Option<&Credential>,
-    policy: &TokenPolicy<'_>,
-) -> Result<Token, RegistryError> {
-    let (realm, service) = (realm.url, realm.service);
-    let auth_err = |message: String| RegistryError::Auth {
-        registry: registry.to_string(),
-        message,
-    };
-    let mut url = url::Url::parse(realm)
-        .map_err(|e| auth_err(format!("token realm \"{realm}\" is not a URL: {e}")))?;
-    {
-        let mut q = url.query_pairs_mut();
-        if let Some(s) = service {
-            q.append_pair("service", s);
-        }
-        for s in scope.params() {
-            q.append_pair("scope", &s);
-        }
-    }
-    let trusted =
-        url.scheme() == "https" || host_port(&url).is_some_and(|h| policy.insecure.contains(&h));
-    if cred.is_some() && !trusted {
-        return Err(auth_err(format!(
-            "the token service {} is plain HTTP: credentials are sent only over HTTPS, or to a host given with --insecure-registry",
-            host_port(&url).unwrap_or_default()
-        )));
-    }
-    let mut req = http.get(url.clone()).timeout(policy.timeout);
-    if let Some(c) = cred {
-        req = req.header(reqwest::header::AUTHORIZATION, basic_header(c));
-    }
-    let token_host = url.host_str().unwrap_or("").to_string();
-    let resp = req.send().await.map_err(|e| RegistryError::Transport {
-        registry: registry.to_string(),
-        method: "GET".into(),
-        path: format!("token from {token_host}"),
-        message: e.without_url().to_string(),
-    })?;
-    let status = resp.status();
-    if status.as_u16() == 401 || status.as_u16() == 403 {
-        let who = cred.map(|c| format!("credentials of user \"{}\" were refused", c.username));
-        return Err(auth_err(who.unwrap_or_else(|| {
-            "anonymous access was refused; add credentials to the registry config".into()
-        })));
-    }
-    if !status.is_success() {
-        return Err(RegistryError::Status {
-            registry: registry.to_string(),
-            method: "GET".into(),
-            path: format!("token from {token_host}"),
-            status: status.as_u16(),
-            code: None,
-            message: "token service error".into(),
-        });
-    }
-    let body: TokenResponse = resp
-        .json()
-        .await
-        .map_err(|e| auth_err(format!("token response is not JSON: {}", e.without_url())))?;
-    let value = body
-        .token
-        .or(body.access_token)
-        .ok_or_else(|| auth_err("token response has no token".into()))?;
-    // Refresh a little early (5 s, or half of a short lifetime) so that a token never
-    // expires on its way to the registry.
-    let lifetime = Duration::from_secs(body.expires_in.unwrap_or(60));
-    let margin = Duration::from_secs(5).min(lifetime / 2);
-    Ok(Token {
-        value,
-        expires: Instant::now() + lifetime - margin,
-    })
 }
 
 #[cfg(test)]
@@ -337,6 +278,50 @@ mod tests {
             Some(Challenge::Basic)
         );
         assert_eq!(Challenge::parse("garbage"), None);
+    }
+
+    #[tokio::test]
+    async fn credentials_are_looked_up_only_once_asked_and_again_after_a_basic_refusal() {
+        use crate::registry::cred_helper::{tests::FakeHelpers, TIMEOUT};
+        let helpers = FakeHelpers::new();
+        helpers.install(
+            "store",
+            r#"printf '{"ServerURL":"x","Username":"u","Secret":"s"}'"#,
+        );
+        let creds = CredentialStore::from_json(r#"{"credsStore":"store"}"#)
+            .unwrap()
+            .with_runner(helpers.runner(TIMEOUT));
+        let (state, http) = (AuthState::default(), reqwest::Client::new());
+        let insecure = std::collections::HashSet::new();
+        let policy = TokenPolicy {
+            timeout: Duration::from_secs(5),
+            insecure: &insecure,
+        };
+        let scope = Scope::repo("a/b", Access::Pull);
+        let (state, http, creds, policy, scope) = (&state, &http, &creds, &policy, &scope);
+        let header = move || async move {
+            state
+                .authorization(http, "r.example", scope, creds, policy)
+                .await
+                .unwrap()
+        };
+
+        assert!(header().await.is_none(), "anonymous until challenged");
+        assert!(
+            helpers.calls("store").is_empty(),
+            "no helper before a challenge"
+        );
+        // The first 401: the challenge is learnt, nothing was refused.
+        state.invalidate("r.example", scope).await;
+        state.set_challenge("r.example", Challenge::Basic).await;
+        assert!(header().await.is_some());
+        assert!(header().await.is_some());
+        assert_eq!(helpers.calls("store").len(), 1, "the answer is kept");
+        // A 401 to the credentials sent: the helper is asked again.
+        state.invalidate("r.example", scope).await;
+        state.set_challenge("r.example", Challenge::Basic).await;
+        assert!(header().await.is_some());
+        assert_eq!(helpers.calls("store").len(), 2);
     }
 
     #[test]

@@ -1,46 +1,143 @@
-//! Registry credentials from a docker `config.json`, the file podman, skopeo and oc read.
+//! Registry credentials from a docker `config.json`, the file docker, podman, skopeo and oc
+//! read.
 //!
-//! Only `auths` entries are read (`auth` = base64 `user:password`, or `username` and
-//! `password`); credential helpers are not run. Secrets never reach `Debug` output.
+//! For one registry, in docker's order: the credential helper `credHelpers` names for its
+//! host, else the default helper `credsStore`, else its `auths` entry (`auth` = base64
+//! `user:password`, or `username` and `password`, and `identitytoken` when there is one).
+//! Helpers run lazily, the first time a registry asks for credentials (see
+//! `cred_helper.rs`). One difference from docker: a helper that has nothing for the
+//! registry ("credentials not found") leaves the word to the registry's `auths` entry where
+//! docker would go anonymous, so inline credentials beside a `credsStore` still work.
+//!
+//! Secrets never reach `Debug` output, logs or errors.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use base64::Engine;
 use serde::Deserialize;
 
+use super::cred_helper::{self, Runner, TOKEN_USERNAME};
 use super::error::RegistryError;
 
-/// A username and password for one registry.
+/// What a registry is logged in to with.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Credential {
-    /// The user name to log in with.
-    pub username: String,
-    /// The password (or token); never shown in `Debug` output.
-    pub password: String,
+pub enum Credential {
+    /// A user name and password (or an access token used as one).
+    Password {
+        /// The user name to log in with.
+        username: String,
+        /// The password; never shown in `Debug` output.
+        password: String,
+    },
+    /// Docker's identity token: an OAuth2 refresh token, exchanged at the registry's token
+    /// service for access tokens (`grant_type=refresh_token`), as `docker login` leaves it
+    /// for registries that use OAuth (ACR, Harbor with OIDC, Docker Hub with SSO).
+    IdentityToken {
+        /// Sent with the token as a password to a token service that does not take OAuth.
+        username: String,
+        /// The refresh token; never shown in `Debug` output.
+        token: String,
+    },
+}
+
+impl Credential {
+    /// The user name, for messages.
+    pub fn username(&self) -> &str {
+        match self {
+            Credential::Password { username, .. } | Credential::IdentityToken { username, .. } => {
+                username
+            }
+        }
+    }
+
+    /// The user name and secret of HTTP Basic.
+    pub(crate) fn basic(&self) -> (&str, &str) {
+        match self {
+            Credential::Password { username, password } => (username, password),
+            Credential::IdentityToken { username, token } => (username, token),
+        }
+    }
+
+    /// The OAuth2 refresh token, for an identity token.
+    pub(crate) fn refresh_token(&self) -> Option<&str> {
+        match self {
+            Credential::IdentityToken { token, .. } => Some(token),
+            Credential::Password { .. } => None,
+        }
+    }
 }
 
 impl fmt::Debug for Credential {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "Credential {{ username: {:?}, password: <redacted> }}",
-            self.username
-        )
+        match self {
+            Credential::Password { username, .. } => write!(
+                f,
+                "Credential::Password {{ username: {username:?}, password: <redacted> }}"
+            ),
+            Credential::IdentityToken { username, .. } => write!(
+                f,
+                "Credential::IdentityToken {{ username: {username:?}, token: <redacted> }}"
+            ),
+        }
     }
 }
 
-/// Credentials by registry host (normalised: no scheme, no path).
-#[derive(Clone, Debug, Default)]
+/// Credentials by registry host (normalised: no scheme, no path), from one or more docker
+/// configs. Cheap to clone: the configs are shared, and helper answers are kept for the
+/// whole process (see `cred_helper.rs`).
+#[derive(Clone, Default)]
 pub struct CredentialStore {
-    by_host: HashMap<String, Credential>,
+    /// Configs in the order they are asked: a named config over the process's own.
+    layers: Vec<Arc<Config>>,
+    helpers: Runner,
+}
+
+/// One docker config, parsed.
+#[derive(Clone, Default)]
+struct Config {
+    auths: HashMap<String, Credential>,
+    cred_helpers: HashMap<String, String>,
+    creds_store: Option<String>,
+}
+
+impl Config {
+    /// The helper docker would ask about `host`.
+    fn helper(&self, host: &str) -> Option<&str> {
+        self.cred_helpers
+            .get(host)
+            .or(self.creds_store.as_ref())
+            .map(String::as_str)
+    }
+}
+
+impl fmt::Debug for CredentialStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut list = f.debug_list();
+        for c in &self.layers {
+            let mut hosts: Vec<&String> = c.auths.keys().collect();
+            hosts.sort();
+            let mut helpers: Vec<(&String, &String)> = c.cred_helpers.iter().collect();
+            helpers.sort();
+            list.entry(&format_args!(
+                "Config {{ auths: {hosts:?}, cred_helpers: {helpers:?}, creds_store: {:?} }}",
+                c.creds_store
+            ));
+        }
+        list.finish()
+    }
 }
 
 #[derive(Deserialize)]
 struct ConfigFile {
     #[serde(default)]
     auths: HashMap<String, AuthEntry>,
+    #[serde(default, rename = "credHelpers")]
+    cred_helpers: HashMap<String, String>,
+    #[serde(default, rename = "credsStore")]
+    creds_store: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -48,6 +145,7 @@ struct AuthEntry {
     auth: Option<String>,
     username: Option<String>,
     password: Option<String>,
+    identitytoken: Option<String>,
 }
 
 impl CredentialStore {
@@ -72,47 +170,145 @@ impl CredentialStore {
             .map_err(|e| RegistryError::Config(format!("registry config {}: {e}", path.display())))
     }
 
-    /// Parses the JSON text of a config file.
+    /// Parses the JSON text of a config file. No helper is run.
     pub fn from_json(text: &str) -> Result<Self, String> {
         let file: ConfigFile =
             serde_json::from_str(text).map_err(|e| format!("not a docker config.json: {e}"))?;
-        let mut by_host = HashMap::new();
+        let mut config = Config::default();
         for (key, entry) in file.auths {
-            let cred = match (&entry.auth, &entry.username, &entry.password) {
-                (Some(auth), _, _) if !auth.is_empty() => {
-                    decode_auth(auth).map_err(|e| format!("auths.\"{key}\": {e}"))?
-                }
-                (_, Some(u), Some(p)) => Credential {
-                    username: u.clone(),
-                    password: p.clone(),
-                },
-                _ => continue,
-            };
-            by_host.insert(normalise_host(&key), cred);
+            if let Some(cred) = entry
+                .credential()
+                .map_err(|e| format!("auths.\"{key}\": {e}"))?
+            {
+                config.auths.insert(normalise_host(&key), cred);
+            }
         }
-        Ok(CredentialStore { by_host })
+        for (key, helper) in file.cred_helpers {
+            if helper.is_empty() {
+                continue;
+            }
+            if !cred_helper::is_helper_name(&helper) {
+                return Err(format!("credHelpers.\"{key}\": \"{helper}\" is not a helper name (docker-credential-NAME on PATH)"));
+            }
+            config.cred_helpers.insert(normalise_host(&key), helper);
+        }
+        config.creds_store = match file.creds_store {
+            Some(s) if s.is_empty() => None,
+            Some(s) if !cred_helper::is_helper_name(&s) => {
+                return Err(format!(
+                    "credsStore: \"{s}\" is not a helper name (docker-credential-NAME on PATH)"
+                ))
+            }
+            other => other,
+        };
+        Ok(CredentialStore {
+            layers: vec![Arc::new(config)],
+            helpers: Runner::default(),
+        })
     }
 
-    /// Adds or replaces the credential of one host.
+    /// Adds or replaces the `auths` entry of one host (a helper named for the host still
+    /// comes first).
     pub fn insert(&mut self, host: &str, cred: Credential) {
-        self.by_host.insert(normalise_host(host), cred);
+        if self.layers.is_empty() {
+            self.layers.push(Arc::default());
+        }
+        Arc::make_mut(&mut self.layers[0])
+            .auths
+            .insert(normalise_host(host), cred);
     }
 
-    /// These credentials with `base`'s underneath: a host this store has no entry for uses
+    /// These credentials with `base`'s underneath: a host these configs have nothing for
+    /// (no helper, or a helper without credentials for it, and no `auths` entry) uses
     /// `base`'s (a group's push credentials over the fleet-wide pull credentials).
     pub fn over(mut self, base: &CredentialStore) -> CredentialStore {
-        for (host, cred) in &base.by_host {
-            self.by_host
-                .entry(host.clone())
-                .or_insert_with(|| cred.clone());
-        }
+        self.layers.extend(base.layers.iter().cloned());
         self
     }
 
-    /// The credential for a registry host, Docker Hub's aliases included.
-    pub fn get(&self, host: &str) -> Option<&Credential> {
-        let h = normalise_host(host);
-        self.by_host.get(&h)
+    /// The credential for a registry host (Docker Hub's aliases included), running its
+    /// credential helper when that has not answered yet. `None`: anonymous. An error when
+    /// the helper fails; it names the helper and the registry, never what it printed.
+    pub async fn lookup(&self, registry: &str) -> Result<Option<Credential>, RegistryError> {
+        let host = normalise_host(registry);
+        for config in &self.layers {
+            if let Some(helper) = config.helper(&host) {
+                if let Some(cred) = self.helpers.get(helper, registry).await? {
+                    return Ok(Some(cred));
+                }
+            }
+            if let Some(cred) = config.auths.get(&host) {
+                return Ok(Some(cred.clone()));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The credential for a registry host as far as it is known without running a helper:
+    /// a helper's answer already given, else the `auths` entry. For messages that say
+    /// whether credentials were sent; requests use [`lookup`](Self::lookup).
+    pub fn get(&self, registry: &str) -> Option<Credential> {
+        let host = normalise_host(registry);
+        for config in &self.layers {
+            if let Some(helper) = config.helper(&host) {
+                if let Some(Some(cred)) = self.helpers.answered(helper, registry) {
+                    return Some(cred);
+                }
+            }
+            if let Some(cred) = config.auths.get(&host) {
+                return Some(cred.clone());
+            }
+        }
+        None
+    }
+
+    /// Drops the helper answers for a registry whose credentials were refused; true when
+    /// there was one (a lookup then runs the helper again: its token may have expired).
+    pub(crate) fn forget_helper_answers(&self, registry: &str) -> bool {
+        let host = normalise_host(registry);
+        let mut forgot = false;
+        for config in &self.layers {
+            if let Some(helper) = config.helper(&host) {
+                forgot |= self.helpers.forget(helper, registry);
+            }
+        }
+        forgot
+    }
+
+    /// This store with helpers run by `runner` (unit tests: fake helpers, short limits).
+    #[cfg(test)]
+    pub(crate) fn with_runner(mut self, runner: Runner) -> Self {
+        self.helpers = runner;
+        self
+    }
+}
+
+impl AuthEntry {
+    /// The entry's credential: an identity token when it has one (the user name from
+    /// `auth` or `username`, else `<token>`), else `auth`, else `username` and `password`;
+    /// `None` for an entry without any (`{}`, which `docker login` leaves beside a
+    /// `credsStore`).
+    fn credential(&self) -> Result<Option<Credential>, String> {
+        let basic = match (&self.auth, &self.username, &self.password) {
+            (Some(auth), _, _) if !auth.is_empty() => Some(decode_auth(auth)?),
+            (_, Some(u), Some(p)) => Some((u.clone(), p.clone())),
+            _ => None,
+        };
+        Ok(match (&self.identitytoken, basic) {
+            (Some(token), basic) if !token.is_empty() => {
+                let username = basic
+                    .map(|(u, _)| u)
+                    .or_else(|| self.username.clone())
+                    .filter(|u| !u.is_empty())
+                    .unwrap_or_else(|| TOKEN_USERNAME.to_string());
+                Some(Credential::IdentityToken {
+                    username,
+                    token: token.clone(),
+                })
+            }
+            (_, Some((username, password))) => Some(Credential::Password { username, password }),
+            _ => None,
+        })
     }
 }
 
@@ -123,7 +319,7 @@ fn default_path() -> Option<PathBuf> {
     std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".docker").join("config.json"))
 }
 
-fn decode_auth(auth: &str) -> Result<Credential, String> {
+fn decode_auth(auth: &str) -> Result<(String, String), String> {
     let raw = base64::engine::general_purpose::STANDARD
         .decode(auth.trim())
         .map_err(|_| "\"auth\" is not base64".to_string())?;
@@ -131,10 +327,7 @@ fn decode_auth(auth: &str) -> Result<Credential, String> {
     let (u, p) = text
         .split_once(':')
         .ok_or("\"auth\" is not base64 of user:password")?;
-    Ok(Credential {
-        username: u.to_string(),
-        password: p.to_string(),
-    })
+    Ok((u.to_string(), p.to_string()))
 }
 
 /// `https://index.docker.io/v1/` -> `docker.io`; `https://quay.io` -> `quay.io`.
@@ -150,41 +343,5 @@ fn normalise_host(key: &str) -> String {
             "docker.io".into()
         }
         _ => host,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn auth_and_username_password_entries_are_read_with_or_without_scheme() {
-        let store = CredentialStore::from_json(
-            r#"{"auths":{
-                "https://quay.io":{"auth":"dTE6cDE="},
-                "127.0.0.1:5000":{"username":"u2","password":"p:2"},
-                "https://index.docker.io/v1/":{"auth":"aHViOnNlY3JldA=="}
-            }}"#,
-        )
-        .unwrap();
-        assert_eq!(store.get("quay.io").unwrap().username, "u1");
-        assert_eq!(store.get("127.0.0.1:5000").unwrap().password, "p:2");
-        assert_eq!(store.get("registry-1.docker.io").unwrap().username, "hub");
-        assert!(store.get("ghcr.io").is_none());
-    }
-
-    #[test]
-    fn debug_output_never_shows_the_password() {
-        let c = Credential {
-            username: "u".into(),
-            password: "hunter2".into(),
-        };
-        assert!(!format!("{c:?}").contains("hunter2"));
-    }
-
-    #[test]
-    fn missing_explicit_file_is_an_error_naming_it() {
-        let e = CredentialStore::load(Some(Path::new("/nonexistent/config.json"))).unwrap_err();
-        assert!(e.to_string().contains("/nonexistent/config.json"), "{e}");
     }
 }
