@@ -8,6 +8,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+mod sizes;
+pub use sizes::parse_chunk_sizes;
+
 use clap::Args;
 
 use mirror_common::copy::{CopyOptions, PlatformFilter, ReferrerOptions};
@@ -16,7 +19,8 @@ use mirror_common::index::BlobIndex;
 use mirror_fleet::amqp::AmqpConfig;
 use mirror_fleet::store::RedisConfig;
 use mirror_oci::registry::{
-    ClientOptions, CredentialStore, Gate, RegistryClient, RegistryError, RetryPolicy, Timeouts,
+    ClientOptions, CredentialStore, Gate, RegistryClient, RegistryError, RetryPolicy, SharedQuirks,
+    Timeouts,
 };
 
 /// How to reach registries.
@@ -64,37 +68,38 @@ pub struct RegistryArgs {
     /// the destination takes nothing); no limit on its total time while bytes flow.
     #[arg(long = "idle-timeout", default_value_t = Timeouts::IDLE.into(), value_name = "DURATION")]
     pub idle_timeout: humantime::Duration,
+    /// Upload blobs to this registry in chunks of at most SIZE (PATCH), for registries or
+    /// proxies with a body size limit; repeatable. Without it, a registry that answers 413
+    /// gets chunks of 16 MiB from then on.
+    #[arg(long = "chunk-size", value_name = "REGISTRY=SIZE")]
+    pub chunk_sizes: Vec<String>,
 }
 
 impl RegistryArgs {
-    /// A registry client configured by these flags.
+    /// A registry client configured by these flags. Its requests are counted in the
+    /// process's metrics.
     pub fn client(&self) -> Result<Arc<RegistryClient>, RegistryError> {
-        self.client_with_gate(None)
-    }
-
-    /// A registry client configured by these flags whose requests pass `gate` (fleet-wide
-    /// rate limits and pauses). Its requests are counted in the process's metrics.
-    pub fn client_with_gate(
-        &self,
-        gate: Option<Gate>,
-    ) -> Result<Arc<RegistryClient>, RegistryError> {
-        Ok(Arc::new(RegistryClient::new(self.options(gate)?)?))
+        Ok(Arc::new(RegistryClient::new(
+            self.options(FleetHooks::default())?,
+        )?))
     }
 
     /// The copy engines of a process that copies: one for jobs without a credentials name,
-    /// one per name found under `--credentials-dir`, all over `index`.
+    /// one per name found under `--credentials-dir`, all over `index`, their requests
+    /// passing the fleet's hooks when there is a fleet.
     pub fn engines(
         &self,
-        gate: Option<Gate>,
+        fleet: FleetHooks,
         index: Arc<dyn BlobIndex>,
         copy: CopyOptions,
     ) -> Result<Engines, RegistryError> {
-        let options = self.options(gate)?;
+        let options = self.options(fleet)?;
         Engines::new(options, self.credentials_dir.clone(), index, copy)
     }
 
     /// The client options these flags describe.
-    fn options(&self, gate: Option<Gate>) -> Result<ClientOptions, RegistryError> {
+    fn options(&self, fleet: FleetHooks) -> Result<ClientOptions, RegistryError> {
+        let FleetHooks { gate, quirks } = fleet;
         let credentials = CredentialStore::load(self.registry_config.as_deref())?;
         let opts = ClientOptions {
             credentials,
@@ -117,9 +122,22 @@ impl RegistryArgs {
                 request: self.request_timeout.into(),
                 idle: self.idle_timeout.into(),
             },
+            chunk_sizes: sizes::parse_chunk_sizes(&self.chunk_sizes)
+                .map_err(RegistryError::Config)?,
+            quirks_store: quirks,
         };
         Ok(opts)
     }
+}
+
+/// What a fleet worker's registry requests share with the other workers: the gate
+/// (fleet-wide pauses and rate limits) and what was learnt about registries.
+#[derive(Default)]
+pub struct FleetHooks {
+    /// Pauses and rate limits shared through Redis.
+    pub gate: Option<Gate>,
+    /// Registry quirks (413s, mounts) shared through Redis.
+    pub quirks: Option<SharedQuirks>,
 }
 
 /// How images are copied.
@@ -168,6 +186,13 @@ pub struct CopyArgs {
     /// Also copy non-distributable (foreign) layers, which are left out by default.
     #[arg(long = "include-nondistributable")]
     pub include_nondistributable: bool,
+    /// oc's flag: a source that does not exist is reported and skipped, and does not fail
+    /// the run.
+    #[arg(long = "skip-missing")]
+    pub skip_missing: bool,
+    /// oc's flag: push every tag, even one already at the source digest.
+    #[arg(long = "force")]
+    pub force: bool,
 }
 
 /// `--referrers`: which referrers travel with their images.
@@ -204,6 +229,8 @@ impl CopyArgs {
                 types: self.referrers_type.clone(),
             },
             include_nondistributable: self.include_nondistributable,
+            skip_missing: self.skip_missing,
+            force: self.force,
         })
     }
 }

@@ -1,4 +1,5 @@
-//! What to copy of each image, carried in the job: the run decides it (its flags, or its
+//! What to copy of each image (and whether to pass over a missing source, or push a tag
+//! already there), carried in the job: the run decides it (its flags, or its
 //! group's settings), not the worker that happens to take the job. A fleet's workers are
 //! shared by every team's group; one group keeping only linux/amd64, another leaving
 //! signatures behind, must be obeyed by whichever worker copies their jobs.
@@ -26,6 +27,12 @@ pub struct JobOptions {
     /// Copy non-distributable (foreign) layers too.
     #[serde(default)]
     pub include_nondistributable: bool,
+    /// Pass over tags whose source does not exist.
+    #[serde(default)]
+    pub skip_missing: bool,
+    /// Push even tags already at the digest.
+    #[serde(default)]
+    pub force: bool,
 }
 
 impl JobOptions {
@@ -37,6 +44,8 @@ impl JobOptions {
             referrers: opts.referrers.enabled,
             referrers_type: opts.referrers.types.clone(),
             include_nondistributable: opts.include_nondistributable,
+            skip_missing: opts.skip_missing,
+            force: opts.force,
         }
     }
 
@@ -54,6 +63,8 @@ impl JobOptions {
                 types: self.referrers_type.clone(),
             },
             include_nondistributable: self.include_nondistributable,
+            skip_missing: self.skip_missing,
+            force: self.force,
             ..base.clone()
         })
     }

@@ -22,6 +22,9 @@ pub enum TagStatus {
     WouldUpdate,
     /// The copy failed; the tag was left as it was.
     Failed,
+    /// The source does not exist and `--skip-missing` said to pass over it: the tag was
+    /// left as it was, and the run is not failed for it.
+    Skipped,
 }
 
 /// The outcome for one destination tag.
@@ -75,6 +78,18 @@ impl TagResult {
             digest: None,
             error: Some(reason.into()),
             failure: Some(kind),
+            referrers: 0,
+        }
+    }
+
+    /// A tag passed over because its source does not exist (`--skip-missing`).
+    pub fn skipped(destination: impl ToString, reason: impl Into<String>) -> Self {
+        TagResult {
+            destination: destination.to_string(),
+            status: TagStatus::Skipped,
+            digest: None,
+            error: Some(reason.into()),
+            failure: None,
             referrers: 0,
         }
     }
@@ -177,6 +192,9 @@ pub struct TagCounts {
     /// Tags that failed.
     #[serde(rename = "tags_failed")]
     pub failed: u64,
+    /// Tags whose source does not exist, passed over (`--skip-missing`).
+    #[serde(rename = "tags_skipped", default)]
+    pub skipped: u64,
 }
 
 impl TagCounts {
@@ -197,6 +215,7 @@ impl TagCounts {
             TagStatus::WouldCreate => self.would_create += 1,
             TagStatus::WouldUpdate => self.would_update += 1,
             TagStatus::Failed => self.failed += 1,
+            TagStatus::Skipped => self.skipped += 1,
         }
     }
 
@@ -207,7 +226,7 @@ impl TagCounts {
 
     /// Every tag counted.
     pub fn total(&self) -> u64 {
-        self.done() + self.up_to_date + self.failed
+        self.done() + self.up_to_date + self.failed + self.skipped
     }
 }
 

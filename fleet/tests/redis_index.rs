@@ -430,6 +430,7 @@ async fn run_counters_add_up_reports_from_several_processes() {
             done: 2,
             up_to_date: 2,
             failed: 1,
+            skipped: 0,
             bytes: 1024,
             started_at_ms: got.started_at_ms,
         }
@@ -579,5 +580,25 @@ async fn a_client_degrades_when_redis_goes_away_and_uses_it_again_when_it_is_bac
     assert!(!redis.is_degraded());
     println!("recovered {:?} after Redis came back", start.elapsed());
     proxy.stop();
+    cleanup(&p).await;
+}
+
+#[tokio::test]
+async fn what_one_process_learnt_about_a_registry_another_knows() {
+    use mirror_oci::registry::{Quirks, QuirksStore};
+    let p = prefix();
+    let first = Redis::connect(config(&p)).await.quirks();
+    let second = Redis::connect(config(&p)).await.quirks();
+    assert_eq!(second.load("quay.io").await, None);
+    let learnt = Quirks {
+        chunk_size: Some(8 << 20),
+        single_post: Some(false),
+        mounts_declined: 3,
+        mounts_work: false,
+    };
+    first.save("quay.io", &learnt).await;
+    assert_eq!(second.load("quay.io").await, Some(learnt.clone()));
+    assert!(!second.load("quay.io").await.unwrap().mounts());
+    assert_eq!(second.load("ecr.example.com").await, None, "per registry");
     cleanup(&p).await;
 }

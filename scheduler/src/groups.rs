@@ -17,6 +17,8 @@
 //!     referrers: all                    # none: no signatures, attestations, SBOMs
 //!     referrers_type: [application/spdx+json]   # only these artifact types
 //!     include_nondistributable: false   # true: copy foreign layers too
+//!     skip_missing: false               # oc's --skip-missing
+//!     force: false                      # oc's --force
 //!     labels: { team: serverless, slack: "#serverless-dev" }
 //! ```
 //!
@@ -86,6 +88,12 @@ pub(crate) struct Group {
     /// Copy non-distributable (foreign) layers too; unset: as the command line says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub include_nondistributable: Option<bool>,
+    /// oc's `--skip-missing`: a source that does not exist is skipped, not failed.
+    #[serde(default)]
+    pub skip_missing: bool,
+    /// oc's `--force`: push tags even when already at the digest.
+    #[serde(default)]
+    pub force: bool,
     /// Free-form labels (team, alert channel) for the people reading the file; alerts route
     /// on the group name, which every run, job and metric of the group carries.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]

@@ -137,6 +137,8 @@ fn job(v: &Value) -> Imported {
             referrers: None,
             referrers_type: None,
             include_nondistributable: None,
+            skip_missing: false,
+            force: false,
             labels,
         }),
         (None, true) => {

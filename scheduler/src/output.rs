@@ -1,6 +1,7 @@
 //! How results reach the operator, the same in both modes: oc's `<digest> <destination>`
 //! line per pushed tag on stdout, errors on stderr, dry-run lines, and the run report.
 
+use mirror_common::failure::FailureKind;
 use mirror_common::job::JobResult;
 use mirror_common::printable::printable;
 use mirror_common::report::TagStatus;
@@ -10,19 +11,29 @@ use crate::summary::{human_bytes, RunReport, TagEntry};
 use mirror_common::plan::Plan;
 
 /// Adds the tags whose source could not be resolved (no job was made for them).
-pub(crate) fn record_unresolved(plan: &Plan, report: &mut RunReport) {
+pub(crate) fn record_unresolved(plan: &Plan, report: &mut RunReport, skip_missing: bool) {
     for (tag, origin) in &plan.unresolved {
+        let skip = skip_missing && tag.failure == Some(FailureKind::NotFound);
         report.add_unjobbed(TagEntry {
             destination: tag.destination.clone(),
             source: String::new(),
             digest: None,
-            status: TagStatus::Failed,
+            status: if skip {
+                TagStatus::Skipped
+            } else {
+                TagStatus::Failed
+            },
             error: tag.error.clone(),
-            failure: tag.failure,
+            failure: if skip { None } else { tag.failure },
             origins: vec![origin.clone()],
         });
         eprintln!(
-            "error: {}: {} ({})",
+            "{}: {}: {} ({})",
+            if skip {
+                "skipped (--skip-missing)"
+            } else {
+                "error"
+            },
             tag.destination,
             printable(tag.error.as_deref().unwrap_or("failed")),
             printable(origin)

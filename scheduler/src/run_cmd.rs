@@ -206,7 +206,7 @@ pub(crate) async fn run_once(args: &Args) -> Result<ExitCode> {
     print_superseded(&plan.set);
     let mut report = RunReport::new(plan.run_id, args.dry_run, &plan.set);
     report.group.clone_from(&settings.group);
-    record_unresolved(&plan, &mut report);
+    record_unresolved(&plan, &mut report, settings.copy.skip_missing);
     let mut followed = true;
     match queue {
         None => {
@@ -222,7 +222,7 @@ pub(crate) async fn run_once(args: &Args) -> Result<ExitCode> {
                     .sum::<usize>()
             );
             let engines = Arc::new(args.registry.engines(
-                None,
+                mirror_cli::FleetHooks::default(),
                 Arc::new(MemoryIndex::new()),
                 settings.copy.clone(),
             )?);

@@ -97,6 +97,8 @@ pub(crate) fn resolve(args: &Args) -> Result<RunSettings> {
             include_nondistributable: group
                 .include_nondistributable
                 .unwrap_or(copy.include_nondistributable),
+            skip_missing: group.skip_missing || copy.skip_missing,
+            force: group.force || copy.force,
             ..copy
         },
         credentials: group

@@ -145,9 +145,13 @@ impl RunReport {
     pub(crate) fn summary(&self) -> String {
         let t = &self.totals;
         let b = &t.blobs;
+        let skipped = match t.tags.skipped {
+            0 => String::new(),
+            n => format!(", {n} skipped (source missing)"),
+        };
         if self.dry_run {
             format!(
-                "dry run {}: {} tags would be created, {} updated, {} up to date, {} failed, {} files rejected\n\
+                "dry run {}: {} tags would be created, {} updated, {} up to date, {} failed{skipped}, {} files rejected\n\
                  blobs: {} would be uploaded ({}), {} mounted ({}), {} already there; {} referrers would be copied; {:.1}s",
                 self.run_id,
                 t.tags.would_create,
@@ -165,7 +169,7 @@ impl RunReport {
             )
         } else {
             format!(
-                "run {}: {} tags copied, {} already up to date, {} failed, {} files rejected\n\
+                "run {}: {} tags copied, {} already up to date, {} failed{skipped}, {} files rejected\n\
                  blobs: {} uploaded, {} mounted, {} already there; {} referrers copied; {} moved in {:.1}s",
                 self.run_id,
                 t.tags.pushed,

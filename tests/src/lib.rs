@@ -10,6 +10,7 @@ pub mod access_log;
 pub mod api;
 pub mod artifacts;
 pub mod binaries;
+pub mod cred_helper;
 pub mod docker_config;
 pub mod fixtures;
 pub mod fleet;
@@ -17,9 +18,11 @@ pub mod inspect;
 pub mod layer;
 pub mod media_types;
 pub mod mirror;
+pub mod object_store;
 pub mod proxy;
 mod referrers_front;
 pub mod registry;
+pub mod shapes;
 pub mod tcp_proxy;
 pub mod tls;
 pub mod token_server;
@@ -28,7 +31,7 @@ pub mod util;
 pub use access_log::Request;
 pub use api::RegistryApi;
 pub use binaries::binary;
-pub use docker_config::write_docker_config;
+pub use docker_config::{write_docker_config, DockerConfig};
 pub use fixtures::{
     push_image, push_index, seed_numbered, three_platform_index_spec, Format, ImageSpec,
     PushedImage, PushedIndex, Seeded,
@@ -37,5 +40,6 @@ pub use inspect::{blob_exists, catalog, get_blob, get_manifest, manifest_digest,
 pub use layer::{sha256_digest, Blob, Layer};
 pub use proxy::{Answer, FaultRule, Proxy, SeenRequest};
 pub use registry::{Registry, RegistryOptions, TokenAuth, TESTBED_USER_AGENT};
+pub use shapes::Shape;
 pub use tcp_proxy::TcpProxy;
 pub use token_server::{copy_storage, TokenRequest, TokenServer, TokenServerOptions};

@@ -36,6 +36,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{JoinHandle, JoinSet};
 
 use crate::registry::Registry;
+use crate::shapes::{Decision, Shape};
 
 /// The body of every answer: the upstream's streamed body or one of ours.
 type ProxyBody = BoxBody<Bytes, hyper::Error>;
@@ -75,6 +76,8 @@ pub struct FaultRule {
     /// Fail only the first `n` matching requests, then pass them through;
     /// `None` fails them forever (until [`Proxy::clear_faults`]).
     pub times: Option<usize>,
+    /// Let this many matching requests through before failing any.
+    pub skip: usize,
 }
 
 impl FaultRule {
@@ -86,7 +89,14 @@ impl FaultRule {
             status,
             retry_after_secs: None,
             times: None,
+            skip: 0,
         }
+    }
+
+    /// The same rule, letting the first `n` matching requests through.
+    pub fn after(mut self, n: usize) -> FaultRule {
+        self.skip = n;
+        self
     }
 
     /// The same rule, only for `method`.
@@ -172,6 +182,8 @@ struct State {
     seen: Mutex<Vec<SeenRequest>>,
     /// Answer the Referrers API from the upstream's tag schema indexes.
     referrers_api: std::sync::atomic::AtomicBool,
+    /// Registry behaviours shaped in front of the upstream (see `shapes.rs`).
+    shapes: Mutex<Vec<Shape>>,
 }
 
 impl Proxy {
@@ -202,6 +214,7 @@ impl Proxy {
             answers: Mutex::new(Vec::new()),
             seen: Mutex::new(Vec::new()),
             referrers_api: std::sync::atomic::AtomicBool::new(false),
+            shapes: Mutex::new(Vec::new()),
         });
         let accept = tokio::spawn(accept_loop(listener, state.clone()));
         Ok(Proxy { state, accept })
@@ -254,6 +267,11 @@ impl Proxy {
         self.state
             .referrers_api
             .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Shapes a registry behaviour from now on (see [`Shape`]).
+    pub fn shape(&self, shape: Shape) {
+        lock(&self.state.shapes).push(shape);
     }
 
     /// Answers matching requests with `answer` from now on.
@@ -312,6 +330,10 @@ impl State {
     fn take_fault(&self, method: &str, path: &str) -> Option<FaultRule> {
         let mut rules = lock(&self.rules);
         let rule = rules.iter_mut().find(|r| r.matches(method, path))?;
+        if rule.skip > 0 {
+            rule.skip -= 1;
+            return None;
+        }
         if let Some(n) = rule.times.as_mut() {
             *n -= 1;
         }
@@ -424,6 +446,32 @@ async fn handle(state: &State, req: Request<Incoming>) -> Response<ProxyBody> {
     {
         answer = crate::referrers_front::answer(&state.upstream_host, &path).await;
     }
+    let shapes = lock(&state.shapes).clone();
+    let mut forward_path = path.clone();
+    match crate::shapes::decide(&shapes, &method, &path, req.headers()) {
+        Decision::Pass => {}
+        Decision::Rewrite(p) => forward_path = p,
+        Decision::Answer(a) => answer = Some(a),
+        Decision::SinglePost => {
+            let headers = req.headers().clone();
+            let body = req.into_body().collect().await.map(|b| b.to_bytes());
+            let resp = match body {
+                Ok(body) => answer_response(
+                    crate::shapes::complete_single_post(
+                        &state.upstream_host,
+                        &path,
+                        &headers,
+                        body,
+                    )
+                    .await,
+                ),
+                Err(e) => error_response(StatusCode::BAD_REQUEST, &e.to_string()),
+            };
+            sleep(state.latency()).await;
+            state.record(method, path, resp.status());
+            return resp;
+        }
+    }
     let resp = match (answer, state.take_fault(&method, &path)) {
         (Some(answer), _) => {
             drain(req.into_body()).await;
@@ -435,7 +483,18 @@ async fn handle(state: &State, req: Request<Incoming>) -> Response<ProxyBody> {
             drain(req.into_body()).await;
             fault_response(&rule)
         }
-        (None, None) => state.forward(req, &path).await,
+        (None, None) => {
+            let mut resp = state.forward(req, &forward_path).await;
+            for (name, value) in crate::shapes::added_headers(&shapes, &method, &path) {
+                if let (Ok(n), Ok(v)) = (
+                    HeaderName::from_bytes(name.as_bytes()),
+                    HeaderValue::from_str(&value),
+                ) {
+                    resp.headers_mut().insert(n, v);
+                }
+            }
+            resp
+        }
     };
     let pace = lock(&state.paces)
         .iter()

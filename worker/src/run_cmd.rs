@@ -19,10 +19,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use mirror_cli::{parse_rates, BrokerArgs, CopyArgs, RedisArgs, RegistryArgs};
+use mirror_cli::{parse_rates, BrokerArgs, CopyArgs, FleetHooks, RedisArgs, RegistryArgs};
 use mirror_common::engines::Engines;
 use mirror_common::queue::{JobQueue, QueueError};
-use mirror_common::registry::Gate;
+use mirror_common::registry::{Gate, SharedQuirks};
 use mirror_common::worker::handle;
 use mirror_fleet::amqp::{AmqpQueue, ConnectionSlot};
 use mirror_fleet::gate::FleetGate;
@@ -65,9 +65,13 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<i32> {
     let rates = parse_rates(&args.rates).map_err(anyhow::Error::msg)?;
     let redis = Redis::connect(args.redis.config()).await;
     let gate = Gate(Arc::new(FleetGate::new(&redis, rates)));
+    let fleet = FleetHooks {
+        gate: Some(gate),
+        quirks: Some(SharedQuirks(Arc::new(redis.quirks()))),
+    };
     let engines = Arc::new(
         args.registry
-            .engines(Some(gate), Arc::new(redis.index()), opts)?,
+            .engines(fleet, Arc::new(redis.index()), opts)?,
     );
     let config = args.broker.config(args.concurrency.max(1));
     // A bad URL or prefix is a mistake to report now, not an outage to retry for ever.

@@ -53,6 +53,9 @@ pub(crate) async fn plan_blob(
             .await;
         return Ok(BlobPlan::Present);
     }
+    if !client.mounts(target.registry).await {
+        return Ok(BlobPlan::Upload);
+    }
     Ok(mount_candidates(known, source, target))
 }
 
@@ -96,6 +99,8 @@ pub(crate) async fn ensure_blob(
         let known = index.repositories(target.registry, &blob.digest).await;
         let plan = if known.iter().any(|r| r == target.repository) {
             BlobPlan::Present
+        } else if !client.mounts(target.registry).await {
+            BlobPlan::Upload
         } else {
             mount_candidates(known, source, target)
         };

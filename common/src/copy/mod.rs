@@ -68,6 +68,11 @@ pub struct CopyOptions {
     /// Copy non-distributable (foreign) layers too; by default they are left out (with a
     /// note), as their licence may forbid it and the manifest points at where they live.
     pub include_nondistributable: bool,
+    /// A source that does not exist passes its tags over ([`TagStatus::Skipped`]) instead
+    /// of failing them (oc's `--skip-missing`).
+    pub skip_missing: bool,
+    /// Push even when a destination tag already points at the digest (oc's `--force`).
+    pub force: bool,
 }
 
 impl CopyOptions {
@@ -90,6 +95,8 @@ impl Default for CopyOptions {
             deadline: Self::DEADLINE,
             referrers: ReferrerOptions::default(),
             include_nondistributable: false,
+            skip_missing: false,
+            force: false,
         }
     }
 }
@@ -201,7 +208,8 @@ impl CopyEngine {
             .await;
         // Only when what is pushed is the source manifest itself (no filter, no reduction to
         // one image) can the tags be checked against the source digest without reading it.
-        let pushes_source = self.opts.filter.is_none() && self.opts.keep_manifest_list;
+        let pushes_source =
+            self.opts.filter.is_none() && self.opts.keep_manifest_list && !self.opts.force;
         if let (Some(want), true) = (&source.digest, pushes_source) {
             if current
                 .iter()
@@ -217,6 +225,14 @@ impl CopyEngine {
             }
         }
         match self.resolve(source).await {
+            Err(e) if self.opts.skip_missing && is_missing_source(&e) => {
+                let reason =
+                    format!("{source}: the source does not exist; skipped (--skip-missing)");
+                report.tags = destinations
+                    .iter()
+                    .map(|d| TagResult::skipped(d, reason.clone()))
+                    .collect();
+            }
             Err(e) => {
                 report.tags = destinations.iter().map(|d| failed(d, &e)).collect();
             }
@@ -478,7 +494,7 @@ impl CopyEngine {
         let mut current_tags: Vec<&ImageRef> = Vec::new();
         for (dst, current) in tags {
             match current {
-                Ok(Some(d)) if d == digest => current_tags.push(dst),
+                Ok(Some(d)) if d == digest && !self.opts.force => current_tags.push(dst),
                 Ok(current) => pending.push((dst, current.is_some())),
                 Err(e) => results.push(failed(dst, e)),
             }
@@ -684,6 +700,11 @@ impl PushFailure {
             PushFailure::Image(e) | PushFailure::Referrer(e) => e,
         }
     }
+}
+
+/// The source manifest or its repository does not exist (not a blob of it).
+fn is_missing_source(e: &RegistryError) -> bool {
+    e.is_not_found() && !e.code().is_some_and(|c| c.is_blob_unknown())
 }
 
 fn is_blob_unknown(e: &RegistryError) -> bool {

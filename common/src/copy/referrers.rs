@@ -172,10 +172,15 @@ impl CopyEngine {
                 .await?
             {
                 Some(list) => Ok(list),
-                None => match c.get_manifest(reg, repo, &tag_base).await {
-                    Ok(index) => Ok(index.children),
-                    Err(RegistryError::NotFound { .. }) => Ok(Vec::new()),
-                    Err(e) => Err(e),
+                // HEAD first: most images have no such tag, and a HEAD does not count
+                // against pull quotas (Docker Hub) as a GET does.
+                None => match c.head_manifest(reg, repo, &tag_base, false).await? {
+                    None => Ok(Vec::new()),
+                    Some(digest) => match c.get_manifest(reg, repo, &digest).await {
+                        Ok(index) => Ok(index.children),
+                        Err(RegistryError::NotFound { .. }) => Ok(Vec::new()),
+                        Err(e) => Err(e),
+                    },
                 },
             }
         };

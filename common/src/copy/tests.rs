@@ -52,7 +52,32 @@ async fn a_new_image_is_uploaded_and_its_tag_points_at_the_source_digest() {
         Some(m.digest)
     );
     assert_eq!(report.stats.blobs_uploaded, 3, "config and two layers");
-    assert_eq!(b.registries.count(Op::PutBlob), 3);
+    assert_eq!(
+        b.registries.count(Op::PostBlob),
+        3,
+        "small blobs go up in one request each"
+    );
+    assert_eq!(b.registries.count(Op::StartUpload), 0);
+}
+
+#[tokio::test]
+async fn a_large_blob_streams_through_an_upload_session() {
+    let b = bed(CopyOptions::default());
+    let large = vec![7u8; 1536 * 1024];
+    b.registries
+        .add_image("src.io", "team/big", "1", &[large.as_slice()]);
+    let report = b
+        .engine
+        .copy(&r("src.io/team/big:1"), &[r("dst.io/m/big:1")])
+        .await;
+    assert!(report.succeeded(), "{report:?}");
+    assert_eq!(
+        b.registries.count(Op::StartUpload),
+        1,
+        "the layer's session"
+    );
+    assert_eq!(b.registries.count(Op::PutBlob), 1, "the layer, streamed");
+    assert_eq!(b.registries.count(Op::PostBlob), 1, "the config");
 }
 
 #[tokio::test]
@@ -93,7 +118,7 @@ async fn a_blob_another_repository_holds_is_mounted_not_uploaded() {
     assert_eq!(report.stats.blobs_mounted, 1, "the shared base");
     assert_eq!(report.stats.blobs_uploaded, 2, "b's config and layer");
     assert_eq!(b.registries.count(Op::Mount), 1);
-    assert_eq!(b.registries.count(Op::PutBlob), 2);
+    assert_eq!(b.registries.count(Op::PostBlob), 2);
 }
 
 #[tokio::test]
@@ -135,7 +160,7 @@ async fn a_stale_index_is_forgotten_and_every_blob_verified_and_uploaded() {
         2,
         "refused once, then accepted"
     );
-    assert_eq!(b.registries.count(Op::PutBlob), 2);
+    assert_eq!(b.registries.count(Op::PostBlob), 2);
 }
 
 #[tokio::test]
@@ -178,7 +203,13 @@ async fn a_dry_run_counts_the_work_and_writes_nothing() {
     assert_eq!(report.tags[0].status, TagStatus::WouldCreate);
     assert_eq!(report.stats.blobs_mounted, 1);
     assert_eq!(report.stats.blobs_uploaded, 2);
-    for op in [Op::PutBlob, Op::PutManifest, Op::Mount, Op::StartUpload] {
+    for op in [
+        Op::PutBlob,
+        Op::PostBlob,
+        Op::PutManifest,
+        Op::Mount,
+        Op::StartUpload,
+    ] {
         assert_eq!(b.registries.count(op), 0, "{op:?}");
     }
     assert_eq!(b.registries.tag("dst.io", "m/a", "1"), None);

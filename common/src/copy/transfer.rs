@@ -5,11 +5,12 @@
 
 use std::sync::{Arc, Mutex};
 
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 
 use crate::digest::StreamVerifier;
 use crate::manifest::Descriptor;
 use crate::reference::ImageRef;
+use crate::registry::upload::SINGLE_REQUEST_MAX;
 use crate::registry::{ByteStream, Registries, RegistryError};
 
 /// Copies one blob. The opening requests (upload session, download) are retried by the
@@ -29,6 +30,10 @@ pub(crate) async fn transfer_blob(
         attempt += 1;
         match transfer_once(client, source, dst_registry, dst_repository, blob).await {
             Ok(n) => return Ok(n),
+            // A 413: the client now knows to send this registry chunks; go again at once.
+            Err(Failure::Stream(RegistryError::Status { status: 413, .. })) if attempt == 1 => {
+                tracing::info!(digest = %blob.digest, "blob refused as too large; sending it in chunks");
+            }
             Err(Failure::Stream(e)) if e.is_retryable() && attempt < policy.max_attempts => {
                 let delay = policy.delay(attempt, None);
                 tracing::warn!(digest = %blob.digest, attempt, error = %e, "blob upload failed; restarting it");
@@ -52,6 +57,9 @@ async fn transfer_once(
     dst_repository: &str,
     blob: &Descriptor,
 ) -> Result<u64, Failure> {
+    if blob.size > 0 && blob.size <= SINGLE_REQUEST_MAX {
+        return transfer_small(client, source, dst_registry, dst_repository, blob).await;
+    }
     let session = client
         .start_upload(dst_registry, dst_repository)
         .await
@@ -91,6 +99,42 @@ async fn transfer_once(
         return Err(Failure::Stream(e));
     }
     result.map(|_| size).map_err(Failure::Stream)
+}
+
+/// A small blob: read whole (verified on the way), then sent in one request where the
+/// registry takes it (`POST ?digest=`), saving the session round trip.
+async fn transfer_small(
+    client: &dyn Registries,
+    source: &ImageRef,
+    dst_registry: &str,
+    dst_repository: &str,
+    blob: &Descriptor,
+) -> Result<u64, Failure> {
+    let resp = client
+        .open_blob(&source.registry, &source.repository, &blob.digest)
+        .await
+        .map_err(Failure::Opening)?;
+    let failure: Arc<Mutex<Option<RegistryError>>> = Arc::default();
+    let body = verifying_stream(resp.stream, blob, blob.size, source, failure.clone());
+    let read: Result<Vec<bytes::Bytes>, std::io::Error> = body.try_collect().await;
+    if let Some(e) = failure.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        return Err(Failure::Stream(e));
+    }
+    let chunks = read.map_err(|e| {
+        Failure::Stream(RegistryError::Transport {
+            registry: source.registry.clone(),
+            method: "GET".into(),
+            path: format!("/v2/{}/blobs/{}", source.repository, blob.digest),
+            message: e.to_string(),
+        })
+    })?;
+    let bytes = bytes::Bytes::from(chunks.concat());
+    let size = bytes.len() as u64;
+    client
+        .upload_small(dst_registry, dst_repository, &blob.digest, bytes)
+        .await
+        .map_err(Failure::Stream)?;
+    Ok(size)
 }
 
 /// The response body as a stream that hashes every chunk and fails, instead of yielding

@@ -47,6 +47,9 @@ pub struct Metrics {
     pub registry_requests: Family<Labels, Counter>,
     /// `mirror_registry_retries_total{registry}`: request attempts that were retried.
     pub registry_retries: Family<Labels, Counter>,
+    /// `mirror_registry_quota_remaining{registry}`: the pull quota a registry last said was
+    /// left (`ratelimit-remaining`, Docker Hub).
+    pub quota_remaining: Family<Labels, Gauge>,
     /// `mirror_group_jobs_total{group,outcome}`: finished jobs by the group of their run
     /// (`none` outside groups) and outcome (`done`, or the failure kind), for per-team
     /// alerts and dashboards.
@@ -72,6 +75,7 @@ impl Metrics {
             copy_seconds: Histogram::new(exponential_buckets(0.05, 2.0, 16)),
             registry_requests: Family::default(),
             registry_retries: Family::default(),
+            quota_remaining: Family::default(),
             group_jobs: Family::default(),
             jobs_in_flight: Gauge::default(),
             queue_messages: Family::default(),
@@ -117,6 +121,11 @@ impl Metrics {
             "registry_retries",
             "Registry requests retried after a connection error, 429 or 5xx",
             m.registry_retries.clone(),
+        );
+        r.register(
+            "registry_quota_remaining",
+            "Pull quota a registry last said was left (ratelimit-remaining)",
+            m.quota_remaining.clone(),
         );
         r.register(
             "group_jobs",
@@ -244,6 +253,12 @@ pub fn observer() -> Observer {
         }
         fn retrying(&self, registry: &str) {
             global().registry_retry(registry);
+        }
+        fn quota_remaining(&self, registry: &str, remaining: u64) {
+            global()
+                .quota_remaining
+                .get_or_create(&vec![("registry", registry.to_string())])
+                .set(i64::try_from(remaining).unwrap_or(i64::MAX));
         }
     }
     Observer(std::sync::Arc::new(Global))

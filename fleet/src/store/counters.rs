@@ -32,6 +32,9 @@ pub struct RunProgress {
     pub up_to_date: u64,
     /// Tags that failed.
     pub failed: u64,
+    /// Tags passed over because their source does not exist (`--skip-missing`).
+    #[serde(default)]
+    pub skipped: u64,
     /// Bytes uploaded (mounted blobs do not cross the wire and are not counted).
     pub bytes: u64,
     /// Milliseconds since the Unix epoch when the run started.
@@ -42,7 +45,7 @@ impl RunProgress {
     /// Tags not reported yet.
     pub fn pending(&self) -> u64 {
         self.total
-            .saturating_sub(self.done + self.up_to_date + self.failed)
+            .saturating_sub(self.done + self.up_to_date + self.failed + self.skipped)
     }
 
     fn from_fields(fields: &HashMap<String, u64>) -> Option<Self> {
@@ -57,6 +60,7 @@ impl RunProgress {
             done: f("done"),
             up_to_date: f("up_to_date"),
             failed: f("failed"),
+            skipped: f("skipped"),
             bytes: f("bytes"),
             started_at_ms: f("started_at_ms"),
         })
@@ -113,6 +117,7 @@ impl RunCounters {
             ("done", counts.done()),
             ("up_to_date", counts.up_to_date),
             ("failed", counts.failed),
+            ("skipped", counts.skipped),
             ("bytes", report.stats.bytes_uploaded),
         ] {
             if by > 0 {

@@ -54,6 +54,10 @@ impl Keys {
         self.registry(registry, "bucket")
     }
 
+    pub(crate) fn quirks(&self, registry: &str) -> String {
+        self.registry(registry, "quirks")
+    }
+
     pub(crate) fn run(&self, run_id: Uuid) -> String {
         format!("{}:run:{{{}}}", self.prefix, run_id)
     }

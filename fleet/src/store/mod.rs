@@ -22,6 +22,7 @@ mod counters;
 mod fallback;
 mod keys;
 mod lease;
+mod quirks;
 mod tags;
 mod throttle;
 
@@ -34,6 +35,7 @@ use mirror_oci::reference::ImageRef;
 
 pub use blobs::RedisIndex;
 pub use counters::{RunCounters, RunProgress};
+pub use quirks::RedisQuirks;
 pub use tags::TagCache;
 pub use throttle::Throttle;
 
@@ -128,6 +130,11 @@ impl Redis {
     /// Progress counters of runs.
     pub fn counters(&self) -> RunCounters {
         RunCounters::new(self.shared.clone())
+    }
+
+    /// What workers learnt about registries (chunked uploads, mounts), shared.
+    pub fn quirks(&self) -> RedisQuirks {
+        RedisQuirks::new(self.shared.clone())
     }
 
     /// Fleet-wide pauses and rate limits per registry.

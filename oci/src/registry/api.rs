@@ -111,6 +111,17 @@ pub trait Registries: Send + Sync {
         size: u64,
         body: ByteStream,
     ) -> Result<(), RegistryError>;
+    /// Uploads a small blob held in memory (one request where the registry takes it).
+    async fn upload_small(
+        &self,
+        registry: &str,
+        repository: &str,
+        digest: &str,
+        bytes: Bytes,
+    ) -> Result<(), RegistryError>;
+    /// Whether `registry` is worth asking for cross-repository mounts (not when it
+    /// declined every one asked).
+    async fn mounts(&self, registry: &str) -> bool;
     /// How a transfer that failed while streaming is restarted (attempts, backoff).
     fn retry_policy(&self) -> RetryPolicy;
 }
@@ -228,6 +239,20 @@ impl Registries for RegistryClient {
         body: ByteStream,
     ) -> Result<(), RegistryError> {
         RegistryClient::finish_upload(self, registry, repository, session, digest, size, body).await
+    }
+
+    async fn upload_small(
+        &self,
+        registry: &str,
+        repository: &str,
+        digest: &str,
+        bytes: Bytes,
+    ) -> Result<(), RegistryError> {
+        RegistryClient::upload_small(self, registry, repository, digest, bytes).await
+    }
+
+    async fn mounts(&self, registry: &str) -> bool {
+        self.quirks(registry).await.mounts()
     }
 
     fn retry_policy(&self) -> RetryPolicy {

@@ -1,19 +1,15 @@
-//! Blob operations: HEAD, cross-repository mount, and the upload session (POST, then one
-//! streamed PUT) that a blob copy uses. Streaming lives here; verification of what streams
-//! is the copy engine's (see `copy::transfer`).
+//! Blob operations: HEAD, cross-repository mount, opening and cancelling an upload session,
+//! and the download a blob copy streams from. Sending the bytes is `upload.rs`'s;
+//! verification of what streams is the copy engine's (see `copy::transfer`).
 
-use bytes::Bytes;
-use futures::Stream;
-use reqwest::header::{
-    HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, LOCATION,
-};
+use reqwest::header::{HeaderMap, HeaderValue, CONTENT_LENGTH, LOCATION};
 use reqwest::{Method, StatusCode};
 
 use super::auth::{Access, Scope};
-use super::client::{status_error, transport_error, Body, RegistryClient, Transfer};
+use super::client::{status_error, Body, RegistryClient, Transfer};
 use super::code::ErrorCode;
 use super::error::RegistryError;
-use super::idle;
+use super::quirks::Quirks;
 
 /// What a registry did with a mount request.
 #[derive(Debug)]
@@ -75,12 +71,27 @@ impl RegistryClient {
             )
             .await?;
         match resp.status() {
-            StatusCode::CREATED => Ok(MountOutcome::Mounted),
-            StatusCode::ACCEPTED => Ok(MountOutcome::Declined(location(
-                registry,
-                &url,
-                resp.headers(),
-            )?)),
+            StatusCode::CREATED => {
+                self.learn(registry, |q| q.mounts_work = true).await;
+                Ok(MountOutcome::Mounted)
+            }
+            StatusCode::ACCEPTED => {
+                let session = location(registry, &url, resp.headers())?;
+                let mut now_refused = false;
+                self.learn(registry, |q| {
+                    q.mounts_declined += 1;
+                    now_refused = !q.mounts() && q.mounts_declined == Quirks::NEVER_MOUNTS_AFTER;
+                })
+                .await;
+                if now_refused {
+                    tracing::info!(
+                        registry,
+                        declined = Quirks::NEVER_MOUNTS_AFTER,
+                        "the registry declined every mount asked: blobs are uploaded without asking"
+                    );
+                }
+                Ok(MountOutcome::Declined(session))
+            }
             _ => Err(status_error(registry, &Method::POST, &url, resp).await),
         }
     }
@@ -160,69 +171,16 @@ impl RegistryClient {
             _ => Err(status_error(registry, &Method::GET, &url, resp).await),
         }
     }
-
-    /// Completes an upload session with one PUT whose body streams `body` (`size` bytes).
-    /// Not retried here: the stream cannot be replayed, so the caller restarts the whole
-    /// transfer (a new download and a new session) when this fails with a retryable error.
-    /// No limit on the total time; the upload fails when the destination takes no bytes
-    /// for the idle limit, or does not answer within it once it has them all.
-    pub async fn finish_upload<S>(
-        &self,
-        registry: &str,
-        repository: &str,
-        session: url::Url,
-        digest: &str,
-        size: u64,
-        body: S,
-    ) -> Result<(), RegistryError>
-    where
-        S: Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static,
-    {
-        let mut url = session;
-        url.query_pairs_mut().append_pair("digest", digest);
-        self.admit(registry).await;
-        let scope = Scope::repo(repository, Access::Push);
-        let (body, watch) = idle::watch(Box::pin(body));
-        let mut req = self
-            .http
-            .put(url.clone())
-            .header(CONTENT_TYPE, "application/octet-stream")
-            .header(CONTENT_LENGTH, size)
-            .body(reqwest::Body::wrap_stream(body));
-        if let Some(h) = self.authorization(registry, &scope).await? {
-            req = req.header(AUTHORIZATION, h);
-        }
-        let idle = self.options().timeouts.idle;
-        let sent = tokio::select! {
-            sent = req.send() => sent,
-            why = watch.stalled(idle) => {
-                self.observe(registry, None);
-                return Err(RegistryError::Transport {
-                    registry: registry.to_string(),
-                    method: "PUT".into(),
-                    path: url.path().to_string(),
-                    message: why,
-                });
-            }
-        };
-        self.observe(registry, sent.as_ref().ok().map(|r| r.status().as_u16()));
-        let resp = sent.map_err(|e| transport_error(registry, &Method::PUT, &url, e))?;
-        if resp.status() == StatusCode::CREATED || resp.status().is_success() {
-            Ok(())
-        } else {
-            Err(status_error(registry, &Method::PUT, &url, resp).await)
-        }
-    }
 }
 
-fn zero_length() -> HeaderMap {
+pub(crate) fn zero_length() -> HeaderMap {
     let mut h = HeaderMap::new();
     h.insert(CONTENT_LENGTH, HeaderValue::from_static("0"));
     h
 }
 
 /// The upload session URL from `Location`, which may be relative to the request.
-fn location(
+pub(crate) fn location(
     registry: &str,
     base: &url::Url,
     headers: &HeaderMap,

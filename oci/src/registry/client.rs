@@ -33,6 +33,12 @@ pub struct ClientOptions {
     pub observer: Option<Observer>,
     /// Time limits: connecting, small requests in total, blob transfers by progress.
     pub timeouts: Timeouts,
+    /// Registries whose blobs go up in chunks of at most this many bytes
+    /// (`--chunk-size REGISTRY=SIZE`); others send whole blobs until one answers 413.
+    pub chunk_sizes: std::collections::HashMap<String, u64>,
+    /// Where what is learnt about registries (413s, mounts, single-request uploads) is
+    /// shared with other processes, when there is a fleet.
+    pub quirks_store: Option<super::quirks::SharedQuirks>,
 }
 
 /// A client for OCI distribution registries, cheap to share behind an `Arc`.
@@ -42,6 +48,10 @@ pub struct RegistryClient {
     auth: AuthState,
     /// Registries found without the Referrers API (see `referrers.rs`).
     pub(crate) no_referrers_api: std::sync::Mutex<HashSet<String>>,
+    /// What was learnt about each registry (see `quirks.rs`).
+    pub(crate) quirks: super::quirks::QuirksMemory,
+    /// Registries whose pull quota is used up (see `ratelimit.rs`).
+    quotas: super::ratelimit::Quotas,
 }
 
 /// A request body that can be sent again on a retry.
@@ -88,6 +98,8 @@ impl RegistryClient {
             opts,
             auth: AuthState::default(),
             no_referrers_api: std::sync::Mutex::default(),
+            quirks: super::quirks::QuirksMemory::default(),
+            quotas: super::ratelimit::Quotas::default(),
         })
     }
 
@@ -141,13 +153,34 @@ impl RegistryClient {
         let policy = &self.opts.retry;
         let mut attempt = 0u32;
         let mut reauthenticated = false;
+        let counts_against_quota = method == Method::GET && url.path().contains("/manifests/");
         loop {
             attempt += 1;
+            if counts_against_quota && self.quotas.exhausted(registry) {
+                return Err(RegistryError::Status {
+                    registry: registry.to_string(),
+                    method: method.to_string(),
+                    path: url.path().to_string(),
+                    status: 429,
+                    code: None,
+                    message: "not sent: the registry said its pull quota is used up (ratelimit-remaining: 0)".into(),
+                });
+            }
             let outcome = self
                 .attempt(registry, scope, &method, &url, &headers, &body, transfer)
                 .await;
             // Every attempt counts, retried or not: /metrics shows what registries see.
             self.observe(registry, outcome.as_ref().ok().map(|r| r.status().as_u16()));
+            if let Some((left, window)) = outcome
+                .as_ref()
+                .ok()
+                .and_then(|r| super::ratelimit::remaining(r.headers()))
+            {
+                self.quotas.update(registry, left, window);
+                if let Some(o) = &self.opts.observer {
+                    o.0.quota_remaining(registry, left);
+                }
+            }
             let (error, wait) = match outcome {
                 Ok(resp) if resp.status() == StatusCode::UNAUTHORIZED && !reauthenticated => {
                     reauthenticated = true;
@@ -246,13 +279,13 @@ impl RegistryClient {
         registry: &str,
         scope: &Scope,
     ) -> Result<Option<reqwest::header::HeaderValue>, RegistryError> {
-        let cred = self.opts.credentials.get(registry);
         let policy = TokenPolicy {
             timeout: self.opts.timeouts.request,
             insecure: &self.opts.insecure_registries,
         };
+        let creds = &self.opts.credentials;
         self.auth
-            .authorization(&self.http, registry, scope, cred, &policy)
+            .authorization(&self.http, registry, scope, creds, &policy)
             .await
     }
 

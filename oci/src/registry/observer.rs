@@ -10,6 +10,8 @@ pub trait RequestObserver: Send + Sync {
     fn answered(&self, registry: &str, status: Option<u16>);
     /// A failed attempt is about to be tried again.
     fn retrying(&self, registry: &str);
+    /// The registry announced how much of its pull quota is left (`ratelimit-remaining`).
+    fn quota_remaining(&self, registry: &str, remaining: u64);
 }
 
 /// A shareable observer in the client options (`Debug` for the options' sake).

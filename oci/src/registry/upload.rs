@@ -1,0 +1,477 @@
+//! Sending a blob's bytes into an upload session, the way each registry takes them:
+//!
+//! - **whole**: one streamed `PUT ?digest=` (the default; nothing buffered);
+//! - **chunked**: `PATCH` chunks with `Content-Range`, then an empty `PUT ?digest=`, for
+//!   registries and proxies that refuse large bodies (a 413: Cloudflare stops at 100 MB).
+//!   Chosen per registry by `--chunk-size REGISTRY=SIZE`, or after a 413, remembered for
+//!   the process and shared through the fleet (see `quirks.rs`). A chunk that fails on the
+//!   way is resumed from the offset the registry reports (`GET` on the session), not by a
+//!   new session: only the current chunk is held in memory, so that is what can be resent;
+//! - **single request** for small blobs: `POST ?digest=` with the bytes, one round trip
+//!   instead of two where the registry completes it (201); a registry that opens a session
+//!   instead (202, as distribution 2.8) gets the bytes by `PUT` there and is not offered
+//!   the single request again.
+//!
+//! The session's `Location` may be relative, absolute, or on another host (object
+//! storage): the registry's credentials go only to the registry's own host.
+
+use bytes::{Bytes, BytesMut};
+use futures::{Stream, StreamExt};
+use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, RANGE};
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
+
+use super::auth::{Access, Scope};
+use super::blobs::location;
+use super::client::{status_error, transport_error, RegistryClient};
+use super::error::RegistryError;
+use super::idle;
+use super::quirks::Quirks;
+use crate::reference::api_host;
+
+/// Blobs up to this size are read whole and offered in a single `POST ?digest=`.
+pub const SINGLE_REQUEST_MAX: u64 = 1024 * 1024;
+
+/// Tries of one chunk (the first send and its resumptions).
+const CHUNK_TRIES: u32 = 4;
+
+impl RegistryClient {
+    /// Completes an upload session with `body` (`size` bytes): in one streamed PUT, or in
+    /// chunks where the registry needs them. Not retried as a whole: the stream cannot be
+    /// replayed, so the caller restarts the transfer (a new download and a new session)
+    /// when this fails with a retryable error, or with a 413 (the next try goes in chunks).
+    /// No limit on the total time; the upload fails when the destination takes no bytes
+    /// for the idle limit, or does not answer within it once it has them all.
+    pub async fn finish_upload<S>(
+        &self,
+        registry: &str,
+        repository: &str,
+        session: url::Url,
+        digest: &str,
+        size: u64,
+        body: S,
+    ) -> Result<(), RegistryError>
+    where
+        S: Stream<Item = Result<Bytes, std::io::Error>> + Send + Unpin + 'static,
+    {
+        let quirks = self.quirks(registry).await;
+        match quirks.chunk_size {
+            Some(chunk) if size > chunk || size == 0 => {
+                self.upload_chunked(registry, repository, session, digest, body, chunk)
+                    .await
+            }
+            _ => {
+                let result = self
+                    .upload_whole(registry, repository, session, digest, size, body)
+                    .await;
+                if let Err(RegistryError::Status { status: 413, .. }) = &result {
+                    let chunk = quirks.chunk_after_413(size);
+                    self.learn(registry, |q| q.chunk_size = Some(chunk)).await;
+                    tracing::warn!(
+                        registry,
+                        chunk_bytes = chunk,
+                        "the registry refused a whole blob as too large (413): uploading in chunks from now on"
+                    );
+                }
+                result
+            }
+        }
+    }
+
+    /// One streamed `PUT ?digest=` with the whole blob.
+    async fn upload_whole<S>(
+        &self,
+        registry: &str,
+        repository: &str,
+        session: url::Url,
+        digest: &str,
+        size: u64,
+        body: S,
+    ) -> Result<(), RegistryError>
+    where
+        S: Stream<Item = Result<Bytes, std::io::Error>> + Send + Unpin + 'static,
+    {
+        let mut url = session;
+        url.query_pairs_mut().append_pair("digest", digest);
+        let (body, watch) = idle::watch(Box::pin(body));
+        let req = self
+            .http
+            .put(url.clone())
+            .header(CONTENT_TYPE, "application/octet-stream")
+            .header(CONTENT_LENGTH, size)
+            .body(reqwest::Body::wrap_stream(body));
+        let req = self
+            .session_request(registry, repository, &url, req)
+            .await?;
+        let idle = self.options().timeouts.idle;
+        let sent = tokio::select! {
+            sent = req.send() => sent,
+            why = watch.stalled(idle) => {
+                self.observe(registry, None);
+                return Err(RegistryError::Transport {
+                    registry: registry.to_string(),
+                    method: "PUT".into(),
+                    path: url.path().to_string(),
+                    message: why,
+                });
+            }
+        };
+        self.finish(registry, &Method::PUT, &url, sent).await
+    }
+
+    /// `PATCH` chunks of at most `chunk` bytes, each resumed from the registry's offset
+    /// when it fails on the way, then the closing `PUT ?digest=`.
+    async fn upload_chunked<S>(
+        &self,
+        registry: &str,
+        repository: &str,
+        session: url::Url,
+        digest: &str,
+        mut body: S,
+        chunk: u64,
+    ) -> Result<(), RegistryError>
+    where
+        S: Stream<Item = Result<Bytes, std::io::Error>> + Send + Unpin + 'static,
+    {
+        let chunk = usize::try_from(chunk.max(1)).unwrap_or(usize::MAX);
+        let mut url = session;
+        let mut offset: u64 = 0;
+        let mut pending = BytesMut::new();
+        let mut ended = false;
+        while !ended || !pending.is_empty() {
+            while !ended && pending.len() < chunk {
+                match body.next().await {
+                    Some(Ok(bytes)) => pending.extend_from_slice(&bytes),
+                    Some(Err(e)) => {
+                        return Err(RegistryError::Transport {
+                            registry: registry.to_string(),
+                            method: "PATCH".into(),
+                            path: url.path().to_string(),
+                            message: e.to_string(),
+                        })
+                    }
+                    None => ended = true,
+                }
+            }
+            let take = pending.len().min(chunk);
+            if take == 0 {
+                break;
+            }
+            let piece = pending.split_to(take).freeze();
+            url = self
+                .send_chunk(registry, repository, url, offset, piece.clone())
+                .await?;
+            offset += piece.len() as u64;
+        }
+        let mut close = url;
+        close.query_pairs_mut().append_pair("digest", digest);
+        let req = self
+            .http
+            .put(close.clone())
+            .header(CONTENT_LENGTH, 0)
+            .timeout(self.options().timeouts.request);
+        let req = self
+            .session_request(registry, repository, &close, req)
+            .await?;
+        let sent = req.send().await;
+        self.finish(registry, &Method::PUT, &close, sent).await
+    }
+
+    /// Sends `piece` (bytes `offset..`) and returns the session's next location. A failed
+    /// send asks the registry how much it has (`GET` on the session: `Range: 0-N`) and
+    /// resends only the rest of the piece.
+    async fn send_chunk(
+        &self,
+        registry: &str,
+        repository: &str,
+        mut url: url::Url,
+        offset: u64,
+        piece: Bytes,
+    ) -> Result<url::Url, RegistryError> {
+        let mut from = 0usize;
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let part = piece.slice(from..);
+            let part_len = part.len();
+            let start = offset + from as u64;
+            let end = offset + piece.len() as u64 - 1;
+            let req = self
+                .http
+                .patch(url.clone())
+                .header(CONTENT_TYPE, "application/octet-stream")
+                .header(CONTENT_LENGTH, part.len())
+                .header("Content-Range", format!("{start}-{end}"))
+                .timeout(self.options().timeouts.idle)
+                .body(part);
+            let req = self
+                .session_request(registry, repository, &url, req)
+                .await?;
+            let sent = req.send().await;
+            self.observe(registry, sent.as_ref().ok().map(|r| r.status().as_u16()));
+            let failure = match sent {
+                Ok(resp) if resp.status() == StatusCode::ACCEPTED => {
+                    return location(registry, &url, resp.headers())
+                }
+                Ok(resp) if resp.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                    let half = (part_len as u64 / 2).max(1);
+                    if half < Quirks::MIN_CHUNK {
+                        let e = status_error(registry, &Method::PATCH, &url, resp).await;
+                        return Err(RegistryError::Config(format!(
+                            "{e}: even a chunk of {part_len} bytes is too large for {registry}; set --chunk-size {registry}=SIZE"
+                        )));
+                    }
+                    // Smaller chunks from now on; this one goes in two halves.
+                    self.learn(registry, |q| q.chunk_size = Some(half)).await;
+                    let mid = from + half as usize;
+                    let first = piece.slice(..mid);
+                    url =
+                        Box::pin(self.send_chunk(registry, repository, url, offset, first)).await?;
+                    let second = piece.slice(mid..);
+                    return Box::pin(self.send_chunk(
+                        registry,
+                        repository,
+                        url,
+                        offset + mid as u64,
+                        second,
+                    ))
+                    .await;
+                }
+                Ok(resp)
+                    if resp.status().is_server_error()
+                        || resp.status() == StatusCode::RANGE_NOT_SATISFIABLE =>
+                {
+                    status_error(registry, &Method::PATCH, &url, resp).await
+                }
+                Ok(resp) => return Err(status_error(registry, &Method::PATCH, &url, resp).await),
+                Err(e) => transport_error(registry, &Method::PATCH, &url, e),
+            };
+            if tries >= CHUNK_TRIES {
+                return Err(failure);
+            }
+            let (next, have) = self.upload_offset(registry, repository, &url).await?;
+            if have < offset || have > offset + piece.len() as u64 {
+                // The registry lost more than this chunk: only a new transfer can help.
+                return Err(failure);
+            }
+            tracing::warn!(registry, error = %failure, resume_at = have, "chunk upload failed; resuming from the registry's offset");
+            url = next;
+            from = usize::try_from(have - offset).unwrap_or(0);
+            if from == piece.len() {
+                return Ok(url);
+            }
+        }
+    }
+
+    /// How many bytes an upload session holds (`GET`: `Range: 0-<last>`), with its
+    /// current location.
+    async fn upload_offset(
+        &self,
+        registry: &str,
+        repository: &str,
+        url: &url::Url,
+    ) -> Result<(url::Url, u64), RegistryError> {
+        let req = self
+            .http
+            .get(url.clone())
+            .timeout(self.options().timeouts.request);
+        let req = self.session_request(registry, repository, url, req).await?;
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| transport_error(registry, &Method::GET, url, e))?;
+        self.observe(registry, Some(resp.status().as_u16()));
+        if resp.status() != StatusCode::NO_CONTENT && !resp.status().is_success() {
+            return Err(status_error(registry, &Method::GET, url, resp).await);
+        }
+        let have = resp
+            .headers()
+            .get(RANGE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|r| r.rsplit('-').next())
+            .and_then(|last| last.trim().parse::<u64>().ok())
+            .map_or(0, |last| last + 1);
+        let next = if resp.headers().contains_key(reqwest::header::LOCATION) {
+            location(registry, url, resp.headers())?
+        } else {
+            url.clone()
+        };
+        Ok((next, have))
+    }
+
+    /// Uploads a small blob held in memory: one `POST ?digest=` where the registry
+    /// completes it, else a session and one `PUT`.
+    pub async fn upload_small(
+        &self,
+        registry: &str,
+        repository: &str,
+        digest: &str,
+        bytes: Bytes,
+    ) -> Result<(), RegistryError> {
+        if self.quirks(registry).await.single_post != Some(false) {
+            let path = format!("/v2/{repository}/blobs/uploads/?digest={digest}");
+            let url = self.url(registry, &path)?;
+            let resp = self
+                .execute(
+                    registry,
+                    &Scope::repo(repository, Access::Push),
+                    Method::POST,
+                    url.clone(),
+                    octet_stream(bytes.len()),
+                    super::client::Body::Bytes(bytes.clone()),
+                )
+                .await?;
+            match resp.status() {
+                StatusCode::CREATED => {
+                    self.learn(registry, |q| q.single_post = Some(true)).await;
+                    return Ok(());
+                }
+                StatusCode::ACCEPTED => {
+                    // A session was opened and the bytes ignored: send them there.
+                    self.learn(registry, |q| q.single_post = Some(false)).await;
+                    let session = location(registry, &url, resp.headers())?;
+                    return self
+                        .put_bytes(registry, repository, session, digest, bytes)
+                        .await;
+                }
+                _ => return Err(status_error(registry, &Method::POST, &url, resp).await),
+            }
+        }
+        let session = self.start_upload(registry, repository).await?;
+        self.put_bytes(registry, repository, session, digest, bytes)
+            .await
+    }
+
+    async fn put_bytes(
+        &self,
+        registry: &str,
+        repository: &str,
+        session: url::Url,
+        digest: &str,
+        bytes: Bytes,
+    ) -> Result<(), RegistryError> {
+        let mut url = session;
+        url.query_pairs_mut().append_pair("digest", digest);
+        let req = self
+            .http
+            .put(url.clone())
+            .headers(octet_stream(bytes.len()))
+            .timeout(self.options().timeouts.request)
+            .body(bytes);
+        let req = self
+            .session_request(registry, repository, &url, req)
+            .await?;
+        let sent = req.send().await;
+        self.finish(registry, &Method::PUT, &url, sent).await
+    }
+
+    /// Admits a request to an upload session and authorizes it, but only when the session
+    /// lives on the registry's own host: a session elsewhere (object storage) is addressed
+    /// by its URL alone, and the registry's credentials must not travel there.
+    async fn session_request(
+        &self,
+        registry: &str,
+        repository: &str,
+        url: &url::Url,
+        req: RequestBuilder,
+    ) -> Result<RequestBuilder, RegistryError> {
+        self.admit(registry).await;
+        if !on_registry_host(registry, url) {
+            return Ok(req);
+        }
+        let scope = Scope::repo(repository, Access::Push);
+        Ok(match self.authorization(registry, &scope).await? {
+            Some(h) => req.header(AUTHORIZATION, h),
+            None => req,
+        })
+    }
+
+    /// Counts the answer and turns anything but success into an error.
+    async fn finish(
+        &self,
+        registry: &str,
+        method: &Method,
+        url: &url::Url,
+        sent: Result<Response, reqwest::Error>,
+    ) -> Result<(), RegistryError> {
+        self.observe(registry, sent.as_ref().ok().map(|r| r.status().as_u16()));
+        let resp = sent.map_err(|e| transport_error(registry, method, url, e))?;
+        if resp.status().is_success() {
+            Ok(())
+        } else {
+            Err(status_error(registry, method, url, resp).await)
+        }
+    }
+
+    /// What is known of `registry`'s quirks (configured chunk size over what was learnt).
+    pub(crate) async fn quirks(&self, registry: &str) -> Quirks {
+        let configured = self.options().chunk_sizes.get(registry).copied();
+        self.quirks
+            .get(registry, self.options().quirks_store.as_ref(), configured)
+            .await
+    }
+
+    /// Records something learnt about `registry`.
+    pub(crate) async fn learn(&self, registry: &str, change: impl FnOnce(&mut Quirks)) {
+        // Loaded first, so the change lands on the configured and shared knowledge.
+        self.quirks(registry).await;
+        self.quirks
+            .learn(registry, self.options().quirks_store.as_ref(), change)
+            .await
+    }
+}
+
+/// Whether an upload session URL is on the registry's own API host (credentials go
+/// there) rather than elsewhere (object storage: they must not).
+fn on_registry_host(registry: &str, url: &url::Url) -> bool {
+    url.host_str()
+        .map(|h| match url.port() {
+            Some(p) => format!("{h}:{p}"),
+            None => h.to_string(),
+        })
+        .is_some_and(|h| h == api_host(registry))
+}
+
+fn octet_stream(len: usize) -> reqwest::header::HeaderMap {
+    let mut h = reqwest::header::HeaderMap::new();
+    h.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    h.insert(CONTENT_LENGTH, HeaderValue::from(len));
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::{HeaderMap, LOCATION};
+
+    fn located(base: &str, loc: &str) -> url::Url {
+        let mut h = HeaderMap::new();
+        h.insert(LOCATION, HeaderValue::from_str(loc).unwrap());
+        location("r.io", &url::Url::parse(base).unwrap(), &h).unwrap()
+    }
+
+    #[test]
+    fn relative_and_absolute_session_locations_resolve_against_the_request() {
+        let base = "https://r.io/v2/a/blobs/uploads/";
+        assert_eq!(
+            located(base, "/v2/a/blobs/uploads/u1?_state=x").as_str(),
+            "https://r.io/v2/a/blobs/uploads/u1?_state=x"
+        );
+        assert_eq!(
+            located(base, "https://storage.example.com/up/u1?sig=1").as_str(),
+            "https://storage.example.com/up/u1?sig=1"
+        );
+    }
+
+    #[test]
+    fn credentials_go_to_sessions_on_the_registry_host_only() {
+        let own = url::Url::parse("https://r.io:5000/v2/a/blobs/uploads/u1").unwrap();
+        let elsewhere = url::Url::parse("https://storage.example.com/up/u1").unwrap();
+        assert!(on_registry_host("r.io:5000", &own));
+        assert!(!on_registry_host("r.io:5000", &elsewhere));
+        let hub = url::Url::parse("https://registry-1.docker.io/v2/x/blobs/uploads/u").unwrap();
+        assert!(on_registry_host("docker.io", &hub), "docker.io's API host");
+    }
+}
