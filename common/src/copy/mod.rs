@@ -202,29 +202,42 @@ impl CopyEngine {
             .collect();
         // Bounded: a glob of thousands of tags into one repository is one job, and its
         // destination checks must not open thousands of connections at once.
-        let current: Vec<_> = futures::stream::iter(heads)
+        let checks = futures::stream::iter(heads)
             .buffered(DESTINATION_HEADS)
-            .collect()
-            .await;
+            .collect::<Vec<_>>();
         // Only when what is pushed is the source manifest itself (no filter, no reduction to
         // one image) can the tags be checked against the source digest without reading it.
         let pushes_source =
             self.opts.filter.is_none() && self.opts.keep_manifest_list && !self.opts.force;
+        // The source digest's own referrers are looked for while the destination is asked,
+        // not after: a no-op run then costs one round trip per image, not two.
+        let (current, early) = match (&source.digest, pushes_source) {
+            (Some(want), true) if self.opts.referrers.enabled => {
+                let (current, found) =
+                    futures::join!(checks, self.discover_referrers(source, vec![want.clone()]));
+                (current, Some(found))
+            }
+            _ => (checks.await, None),
+        };
         if let (Some(want), true) = (&source.digest, pushes_source) {
             if current
                 .iter()
                 .all(|c| matches!(c, Ok(Some(d)) if d == want))
             {
                 report.digest = Some(want.clone());
+                let found = match early {
+                    Some(found) => found,
+                    None => Ok(Vec::new()),
+                };
                 report.tags = self
-                    .sync_referrers_only(source, want, destinations, &counters)
+                    .sync_referrers_only(source, want, destinations, found, &counters)
                     .await;
                 report.stats = counters.snapshot();
                 report.seconds = started.elapsed().as_secs_f64();
                 return report;
             }
         }
-        match self.resolve(source).await {
+        match self.resolve(source, early).await {
             Err(e) if self.opts.skip_missing && is_missing_source(&e) => {
                 let reason =
                     format!("{source}: the source does not exist; skipped (--skip-missing)");
@@ -277,7 +290,12 @@ impl CopyEngine {
     }
 
     /// Step 1 and 3: the source manifest, its children (filtered), all verified.
-    async fn resolve(&self, source: &ImageRef) -> Result<Resolved, RegistryError> {
+    /// `early`: the source digest's referrers when they were already looked for.
+    async fn resolve(
+        &self,
+        source: &ImageRef,
+        early: Option<Result<Vec<Referrer>, RegistryError>>,
+    ) -> Result<Resolved, RegistryError> {
         let c = &self.registries;
         let mut top = c
             .get_manifest(
@@ -337,11 +355,25 @@ impl CopyEngine {
                 }
             }
         }
+        let (mut referrers, looked_for) = match early {
+            Some(found) if source.digest.as_deref() == Some(top.digest.as_str()) => {
+                (found?, Some(top.digest.clone()))
+            }
+            _ => (Vec::new(), None),
+        };
         let subjects = std::iter::once(&top)
             .chain(&children)
             .map(|m| m.digest.clone())
+            .filter(|d| looked_for.as_ref() != Some(d))
             .collect();
-        let referrers = self.discover_referrers(source, subjects).await?;
+        for r in self.discover_referrers(source, subjects).await? {
+            if !referrers
+                .iter()
+                .any(|x| x.manifest.digest == r.manifest.digest)
+            {
+                referrers.push(r);
+            }
+        }
         Ok(Resolved {
             top,
             children,
@@ -360,14 +392,15 @@ impl CopyEngine {
         m.blobs.iter().chain(foreign)
     }
 
-    /// Every tag already at `digest`: only the top manifest's referrers are looked for
-    /// (nothing else of the source is read) and the missing ones pushed. A referrer that
+    /// Every tag already at `digest`: only the top manifest's referrers (`found`) are
+    /// looked for (nothing else of the source is read) and the missing ones pushed. A referrer that
     /// cannot be copied fails the tags of its repository; the tags themselves stay.
     async fn sync_referrers_only(
         &self,
         source: &ImageRef,
         digest: &str,
         destinations: &[ImageRef],
+        found: Result<Vec<Referrer>, RegistryError>,
         counters: &Counters,
     ) -> Vec<TagResult> {
         let up_to_date = |d: &ImageRef, n: usize| {
@@ -375,10 +408,7 @@ impl CopyEngine {
             t.referrers = n as u64;
             t
         };
-        let referrers = match self
-            .discover_referrers(source, vec![digest.to_string()])
-            .await
-        {
+        let referrers = match found {
             Ok(r) => r,
             Err(e) => return destinations.iter().map(|d| failed(d, &e)).collect(),
         };
