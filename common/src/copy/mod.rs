@@ -695,19 +695,31 @@ impl CopyEngine {
         counters: &Counters,
     ) -> Result<(), RegistryError> {
         for b in &resolved.blobs {
-            let plan = plan_blob(
-                self.registries.as_ref(),
-                self.index.as_ref(),
-                source,
-                target,
-                b,
-            )
-            .await?;
-            counters.count_plan(&plan, b.size);
+            self.plan_one(source, target, b, counters).await?;
         }
         Counters::bump(&counters.manifests, (resolved.children.len() + 1) as u64);
         self.plan_referrers(source, &resolved.referrers, target, counters)
             .await
+    }
+
+    /// Dry run: counts what one blob would need.
+    async fn plan_one(
+        &self,
+        source: &ImageRef,
+        target: &Target<'_>,
+        blob: &Descriptor,
+        counters: &Counters,
+    ) -> Result<(), RegistryError> {
+        let plan = plan_blob(
+            self.registries.as_ref(),
+            self.index.as_ref(),
+            source,
+            target,
+            blob,
+        )
+        .await?;
+        counters.count_plan(&plan, blob.size);
+        Ok(())
     }
 
     fn limit(&self, registry: &str) -> Arc<Semaphore> {

@@ -22,7 +22,7 @@ use std::collections::HashSet;
 
 use futures::{StreamExt, TryStreamExt};
 
-use super::blob::{plan_blob, BlobPlan, Target};
+use super::blob::{BlobPlan, Target};
 use super::{protocol, CopyEngine};
 use crate::manifest::{Descriptor, Manifest, OCI_INDEX};
 use crate::reference::ImageRef;
@@ -326,15 +326,7 @@ impl CopyEngine {
             for m in r.manifests() {
                 Counters::bump(&counters.manifests, 1);
                 for b in self.blobs_of(m) {
-                    let plan = plan_blob(
-                        self.registries.as_ref(),
-                        self.index.as_ref(),
-                        source,
-                        target,
-                        b,
-                    )
-                    .await?;
-                    counters.count_plan(&plan, b.size);
+                    self.plan_one(source, target, b, counters).await?;
                 }
             }
         }

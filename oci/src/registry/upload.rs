@@ -162,18 +162,9 @@ impl RegistryClient {
                 .await?;
             offset += piece.len() as u64;
         }
-        let mut close = url;
-        close.query_pairs_mut().append_pair("digest", digest);
-        let req = self
-            .http
-            .put(close.clone())
-            .header(CONTENT_LENGTH, 0)
-            .timeout(self.options().timeouts.request);
-        let req = self
-            .session_request(registry, repository, &close, req)
-            .await?;
-        let sent = req.send().await;
-        self.finish(registry, &Method::PUT, &close, sent).await
+        // The closing PUT carries no bytes: they are all in the session.
+        self.put_bytes(registry, repository, url, digest, Bytes::new())
+            .await
     }
 
     /// Sends `piece` (bytes `offset..`) and returns the session's next location. A failed
