@@ -1,17 +1,23 @@
 #!/usr/bin/env bash
 # The quick start: mirrors a small mapping file end to end in the embedded mode (no
-# RabbitMQ, no Redis). Installs missing Debian packages, builds the binaries, starts two
-# local registries (a "CI" source and a "public" destination), seeds demo images, runs
-# `mirror-scheduler run --local` twice (the second run finds everything up to date), and
-# stops everything it started.
+# RabbitMQ, no Redis: it installs and starts neither). Installs missing Debian packages
+# (docker-registry, skopeo), builds the binaries, starts two local registries (a "CI"
+# source and a "public" destination), seeds demo images, runs `mirror-scheduler run
+# --local` twice (the second run finds everything up to date), stops everything it
+# started, and prints what to try next.
+#
+# It builds the same (debug) binaries as the test suite, with the same command, so running
+# the tests afterwards (or before) compiles nothing twice.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$(pwd)
 
-bash deploy/local/install-deps.sh
-echo "building (release)..." >&2
-cargo build --release -q -p mirror-scheduler -p mirror-worker
-export PATH="$root/target/release:$PATH"
+bash deploy/local/install-deps.sh --demo
+if [ ! -x "$root/target/debug/mirror-scheduler" ]; then
+  echo "building mirror-scheduler and mirror-worker: the first build takes about 4 minutes on 2 cores, later ones seconds" >&2
+fi
+cargo build --bins -p mirror-worker -p mirror-scheduler
+export PATH="$root/target/debug:$PATH"
 
 WORKDIR=$(mktemp -d)
 export WORKDIR
@@ -46,3 +52,11 @@ mirror-scheduler run --local -f "$WORKDIR/mapping_demo" --insecure-registry "$sr
 echo "--- second run: nothing changed, nothing written" >&2
 mirror-scheduler run --local -f "$WORKDIR/mapping_demo" --insecure-registry "$src" --insecure-registry "$dst" --report "$WORKDIR/report.json"
 echo "--- demo done (the report of the second run had $(grep -c '"status": "up_to_date"' "$WORKDIR/report.json") tags up to date)" >&2
+cat >&2 <<NEXT
+
+Next, with your own images (README "Install" puts the binaries on your PATH for good):
+  export PATH="$root/target/debug:\$PATH"
+  mirror-worker copy SOURCE_IMAGE DESTINATION_IMAGE     # one image; -a config.json for credentials
+  mirror-scheduler validate -f YOUR_MAPPING_FILE        # check a mapping file, offline
+  mirror-scheduler run --local -f YOUR_MAPPING_FILE --dry-run   # what a run would copy
+NEXT

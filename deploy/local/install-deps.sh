@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# Installs and starts what the tests, the demo and the benchmarks need on a Debian machine
-# that may have nothing but Rust: docker-registry (CNCF distribution) for real registries,
-# skopeo (the peer we measure against), RabbitMQ (with its management API, which `status`
-# reads for in-flight counts) and Redis on loopback. Idempotent; needs root (or sudo) only
-# when something is missing or stopped.
+# Installs and starts what the tests and the benchmarks need on a Debian machine that may
+# have nothing but Rust: docker-registry (CNCF distribution) for real registries, skopeo
+# (the peer we measure against), RabbitMQ (with its management API, which `status` reads
+# for in-flight counts) and Redis on loopback. `--demo`: only what the embedded demo uses
+# (docker-registry, and skopeo to seed its images); no RabbitMQ, no Redis. Idempotent;
+# needs root (or sudo) only when something is missing or stopped.
 set -euo pipefail
+
+demo_only=false
+[ "${1:-}" = "--demo" ] && demo_only=true
 
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -15,8 +19,10 @@ command -v skopeo >/dev/null 2>&1 || need+=(skopeo)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 [ -x /usr/bin/time ] || need+=(time)
 [ -e /etc/ssl/certs/ca-certificates.crt ] || need+=(ca-certificates)
-command -v rabbitmq-server >/dev/null 2>&1 || need+=(rabbitmq-server)
-command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+if ! $demo_only; then
+  command -v rabbitmq-server >/dev/null 2>&1 || need+=(rabbitmq-server)
+  command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+fi
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}" >&2
@@ -24,6 +30,8 @@ if [ ${#need[@]} -gt 0 ]; then
   $SUDO apt-get update -q >/dev/null
   $SUDO apt-get install -y -q "${need[@]}" >/dev/null
 fi
+
+$demo_only && exit 0
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 

@@ -392,9 +392,9 @@ impl CopyEngine {
         m.blobs.iter().chain(foreign)
     }
 
-    /// Every tag already at `digest`: only the top manifest's referrers (`found`) are
-    /// looked for (nothing else of the source is read) and the missing ones pushed. A referrer that
-    /// cannot be copied fails the tags of its repository; the tags themselves stay.
+    /// Every tag already at `digest`: only the top manifest's referrers (`found`) were
+    /// looked for (nothing else of the source is read); the missing ones are pushed. A
+    /// referrer that cannot be copied fails the tags of its repository; the tags stay.
     async fn sync_referrers_only(
         &self,
         source: &ImageRef,

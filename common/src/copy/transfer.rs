@@ -130,10 +130,11 @@ async fn transfer_small(
     })?;
     let bytes = bytes::Bytes::from(chunks.concat());
     let size = bytes.len() as u64;
+    // Retried inside (the bytes are in memory): not restarted as a whole.
     client
         .upload_small(dst_registry, dst_repository, &blob.digest, bytes)
         .await
-        .map_err(Failure::Stream)?;
+        .map_err(Failure::Opening)?;
     Ok(size)
 }
 

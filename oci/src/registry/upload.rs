@@ -290,7 +290,8 @@ impl RegistryClient {
     }
 
     /// Uploads a small blob held in memory: one `POST ?digest=` where the registry
-    /// completes it, else a session and one `PUT`.
+    /// completes it, else a session and one `PUT`. Each request is retried here (the bytes
+    /// are at hand), so the caller does not retry the upload as a whole.
     pub async fn upload_small(
         &self,
         registry: &str,
@@ -342,17 +343,29 @@ impl RegistryClient {
     ) -> Result<(), RegistryError> {
         let mut url = session;
         url.query_pairs_mut().append_pair("digest", digest);
-        let req = self
-            .http
-            .put(url.clone())
-            .headers(octet_stream(bytes.len()))
-            .timeout(self.options().timeouts.request)
-            .body(bytes);
-        let req = self
-            .session_request(registry, repository, &url, req)
-            .await?;
-        let sent = req.send().await;
-        self.finish(registry, &Method::PUT, &url, sent).await
+        // The bytes are in memory, so a failed PUT is simply sent again, as `execute` does
+        // for other requests (its retries are by the registry's URL; this is the session's).
+        let policy = &self.options().retry;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let req = self
+                .http
+                .put(url.clone())
+                .headers(octet_stream(bytes.len()))
+                .timeout(self.options().timeouts.request)
+                .body(bytes.clone());
+            let req = self
+                .session_request(registry, repository, &url, req)
+                .await?;
+            let sent = req.send().await;
+            match self.finish(registry, &Method::PUT, &url, sent).await {
+                Err(e) if e.is_retryable() && attempt < policy.max_attempts => {
+                    tokio::time::sleep(policy.delay(attempt, None)).await;
+                }
+                other => return other,
+            }
+        }
     }
 
     /// Admits a request to an upload session and authorizes it, but only when the session
