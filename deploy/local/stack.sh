@@ -100,7 +100,7 @@ $src/demo/world:2.0 $dst/mirror/world:2.0 $dst/mirror/world:latest
 MAP
 
 for n in 1 2; do
-  "$bin/mirror-worker" run --concurrency 2 --grace 10 "${broker[@]}" \
+  "$bin/mirror-worker" run --concurrency 2 --grace 10s "${broker[@]}" \
     >"$WORKDIR/worker-$n.out" 2>"$WORKDIR/worker-$n.log" &
   pid=$!
   workers+=("$pid")

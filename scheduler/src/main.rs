@@ -1,10 +1,11 @@
 //! `mirror-scheduler`: expands mapping files into per-tag copy jobs. `validate` checks
 //! mapping files offline; `run` plans and mirrors them (in this process with `--local`, or
-//! through RabbitMQ and a fleet of workers); `status` and `dead-letters` are for operators.
+//! through RabbitMQ and a fleet of workers); `status` and `dead-letters` are for operators;
+//! `completions` and `man` write what an install puts beside the binary.
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 mod dead_letters;
 mod distributed;
@@ -26,7 +27,7 @@ mod wait;
 #[derive(Debug, Parser)]
 #[command(
     name = "mirror-scheduler",
-    version,
+    version = mirror_cli::VERSION,
     about = "Turns mapping files into copy jobs and mirrors them, in this process or through a fleet of workers"
 )]
 struct Cli {
@@ -49,6 +50,10 @@ enum Command {
     /// Print a groups file made from Prow periodic jobs that run `oc image mirror`; what
     /// cannot be translated is reported, job by job.
     ImportProw(import_prow::Args),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) on stdout.
+    Completions(mirror_cli::CompletionsArgs),
+    /// Write man pages, one per command, into a directory.
+    Man(mirror_cli::ManArgs),
 }
 
 #[tokio::main]
@@ -61,6 +66,17 @@ async fn main() -> ExitCode {
         Command::Status(args) => status::run(args).await,
         Command::DeadLetters(args) => dead_letters::run(args).await,
         Command::ImportProw(args) => import_prow::run(&args),
+        Command::Completions(args) => {
+            args.print(Cli::command());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man(args) => args
+            .write(Cli::command())
+            .map(|pages| {
+                eprintln!("wrote {} man pages to {}", pages.len(), args.dir.display());
+                ExitCode::SUCCESS
+            })
+            .map_err(|e| anyhow::anyhow!("man {}: {e}", args.dir.display())),
     };
     match result {
         Ok(code) => code,

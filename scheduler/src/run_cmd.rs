@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use mirror_cli::{BrokerArgs, CopyArgs, RedisArgs, RegistryArgs};
+use mirror_cli::{BrokerArgs, CopyArgs, CredentialsDirArgs, RedisArgs, RedisTtlArgs, RegistryArgs};
 use mirror_common::index::MemoryIndex;
 use mirror_common::job_options::JobOptions;
 use mirror_common::mapping::load;
@@ -34,8 +34,15 @@ pub(crate) struct Args {
     /// no Redis).
     #[arg(long)]
     pub local: bool,
-    /// In-process workers (jobs copied at the same time) with --local.
-    #[arg(long, default_value_t = 16, value_name = "N")]
+    /// In-process workers (jobs copied at the same time) with --local. oc's
+    /// --max-registry (registries worked on at once) maps here: this is the bound on
+    /// concurrent work across registries (--max-per-registry bounds one registry).
+    #[arg(
+        long,
+        visible_alias = "max-registry",
+        default_value_t = 16,
+        value_name = "N"
+    )]
     pub workers: usize,
     /// Keep going after a failed tag (the exit status is still 1), as oc's flag of that name.
     /// (--local; the fleet always keeps going.)
@@ -86,7 +93,11 @@ pub(crate) struct Args {
     #[command(flatten)]
     pub redis: RedisArgs,
     #[command(flatten)]
+    pub redis_ttl: RedisTtlArgs,
+    #[command(flatten)]
     pub registry: RegistryArgs,
+    #[command(flatten)]
+    pub named_credentials: CredentialsDirArgs,
     #[command(flatten)]
     pub copy: CopyArgs,
 }
@@ -222,6 +233,7 @@ pub(crate) async fn run_once(args: &Args) -> Result<ExitCode> {
                     .sum::<usize>()
             );
             let engines = Arc::new(args.registry.engines(
+                &args.named_credentials,
                 mirror_cli::FleetHooks::default(),
                 Arc::new(MemoryIndex::new()),
                 settings.copy.clone(),
@@ -270,7 +282,7 @@ async fn publish_and_follow(
     started: Instant,
     report: &mut RunReport,
 ) -> Result<()> {
-    let redis = Redis::connect(args.redis.config()).await;
+    let redis = Redis::connect(args.redis.config_with(&args.redis_ttl)).await;
     let cached = match args.verify {
         true => Vec::new(),
         false => crate::distributed::skip_cached(&redis, plan).await,

@@ -139,7 +139,7 @@ impl Worker {
             "--concurrency".into(),
             "2".into(),
             "--grace".into(),
-            "10".into(),
+            "10s".into(),
         ];
         args.extend(broker_flags(prefix, RETRY_DELAYS));
         args.extend(["--redis-prefix".to_string(), prefix.to_string()]);

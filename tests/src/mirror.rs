@@ -68,7 +68,7 @@ pub fn engine_with_index(
 
 /// The registry flags of the binaries for these registries.
 pub fn registry_flags(registries: &[&Registry]) -> Vec<String> {
-    let mut flags = vec!["--retry-delay-ms".to_string(), "50".to_string()];
+    let mut flags = vec!["--retry-delay".to_string(), "50ms".to_string()];
     for r in registries {
         match r.ca_file() {
             Some(ca) => flags.extend(["--ca-file".to_string(), ca.display().to_string()]),

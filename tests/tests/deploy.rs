@@ -241,7 +241,11 @@ fn workers_drain_before_the_kubelet_kills_them_and_probes_hit_the_listen_port() 
     assert_eq!(line.get(1).map(String::as_str), Some("run"));
 
     let grace: u64 = flag(&line, "--grace", None)
-        .map(|g| g.parse().expect("--grace is a number of seconds"))
+        .map(|g| {
+            humantime::parse_duration(&g)
+                .expect("--grace is a duration")
+                .as_secs()
+        })
         .unwrap_or(30);
     let termination = pod["terminationGracePeriodSeconds"]
         .as_u64()

@@ -1,21 +1,33 @@
-//! `mirror-worker copy SRC DST [DST...]`.
+//! `mirror-worker copy SRC DST [DST...]`, also as skopeo users write it
+//! (`copy --dest-tls-verify=false docker://SRC docker://DST`).
 
 use std::sync::Arc;
 
-use mirror_cli::{CopyArgs, RegistryArgs};
+use mirror_cli::{image_arg, CopyArgs, RegistryArgs};
 use mirror_common::copy::CopyEngine;
 use mirror_common::index::MemoryIndex;
 use mirror_common::mapping::inherit_tag;
 use mirror_common::reference::ImageRef;
+use mirror_common::registry::RegistryClient;
 use mirror_common::report::TagStatus;
 
 #[derive(clap::Args)]
 pub(crate) struct Args {
-    /// Source image: registry/repo:tag or registry/repo@sha256:...
+    /// Source image: registry/repo:tag or registry/repo@sha256:... (skopeo's docker://
+    /// prefix accepted).
     source: String,
-    /// Destinations: registry/repo:tag, or registry/repo to keep the source tag.
+    /// Destinations: registry/repo:tag, or registry/repo to keep the source tag (skopeo's
+    /// docker:// prefix accepted).
     #[arg(required = true)]
     destinations: Vec<String>,
+    /// skopeo's flag: false lets the source registry be reached over plain HTTP (tried over
+    /// HTTPS first, as --insecure does for every registry).
+    #[arg(long = "src-tls-verify", default_value_t = true, num_args = 0..=1, default_missing_value = "true", require_equals = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    src_tls_verify: bool,
+    /// skopeo's flag: false lets the destination registries be reached over plain HTTP
+    /// (tried over HTTPS first, as --insecure does for every registry).
+    #[arg(long = "dest-tls-verify", default_value_t = true, num_args = 0..=1, default_missing_value = "true", require_equals = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    dest_tls_verify: bool,
     #[command(flatten)]
     registry: RegistryArgs,
     #[command(flatten)]
@@ -34,10 +46,10 @@ pub(crate) async fn run(args: Args) -> i32 {
 }
 
 async fn copy(args: Args) -> anyhow::Result<i32> {
-    let source = ImageRef::parse(&args.source)?;
+    let source = image_arg(&args.source).map_err(anyhow::Error::msg)?;
     let mut destinations = Vec::new();
     for d in &args.destinations {
-        let dst = ImageRef::parse(d)?;
+        let dst = image_arg(d).map_err(anyhow::Error::msg)?;
         if dst.digest.is_some() {
             anyhow::bail!(
                 "destination \"{d}\" has a digest; destinations must be registry/repo[:tag]"
@@ -51,7 +63,16 @@ async fn copy(args: Args) -> anyhow::Result<i32> {
         destinations.push(dst);
     }
     let opts = args.copy.options(false).map_err(anyhow::Error::msg)?;
-    let engine = CopyEngine::new(args.registry.client()?, Arc::new(MemoryIndex::new()), opts);
+    let mut client = args.registry.client_options()?;
+    let fallback = &mut client.http_fallback.registries;
+    if !args.src_tls_verify {
+        fallback.insert(source.registry.clone());
+    }
+    if !args.dest_tls_verify {
+        fallback.extend(destinations.iter().map(|d: &ImageRef| d.registry.clone()));
+    }
+    let client = Arc::new(RegistryClient::new(client)?);
+    let engine = CopyEngine::new(client, Arc::new(MemoryIndex::new()), opts);
     let report = engine.copy(&source, &destinations).await;
     for t in &report.tags {
         match (&t.status, t.oc_line()) {

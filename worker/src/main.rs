@@ -1,16 +1,17 @@
 //! `mirror-worker`: copies images between registries. `copy` does one image; `run`
-//! consumes copy jobs from RabbitMQ.
+//! consumes copy jobs from RabbitMQ; `completions` and `man` write what an install puts
+//! beside the binary.
 
 mod copy_cmd;
 mod run_cmd;
 mod shutdown;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(
     name = "mirror-worker",
-    version,
+    version = mirror_cli::VERSION,
     about = "Copies container images between registries, blob by blob"
 )]
 struct Cli {
@@ -26,6 +27,10 @@ enum Command {
     Copy(Box<copy_cmd::Args>),
     /// Consume copy jobs from RabbitMQ until SIGTERM (then drain and exit 0).
     Run(Box<run_cmd::Args>),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) on stdout.
+    Completions(mirror_cli::CompletionsArgs),
+    /// Write man pages, one per command, into a directory.
+    Man(mirror_cli::ManArgs),
 }
 
 #[tokio::main]
@@ -38,6 +43,20 @@ async fn main() {
             eprintln!("error: {e:#}");
             1
         }),
+        Command::Completions(args) => {
+            args.print(Cli::command());
+            0
+        }
+        Command::Man(args) => match args.write(Cli::command()) {
+            Ok(pages) => {
+                eprintln!("wrote {} man pages to {}", pages.len(), args.dir.display());
+                0
+            }
+            Err(e) => {
+                eprintln!("error: man {}: {e}", args.dir.display());
+                1
+            }
+        },
     };
     std::process::exit(code);
 }

@@ -3,7 +3,7 @@
 //! At most `--concurrency` jobs are in flight (the consumer's prefetch). A job is
 //! acknowledged only after its result is published, so a worker killed at any moment loses
 //! nothing: the broker redelivers what was unacknowledged, and the copy is idempotent. On
-//! SIGTERM the worker stops taking jobs, gives in-flight ones `--grace` seconds, closes the
+//! SIGTERM the worker stops taking jobs, gives in-flight ones `--grace` (30s), closes the
 //! connection (the broker requeues whatever did not finish) and exits 0. A lost broker
 //! connection is re-established with backoff.
 //!
@@ -19,7 +19,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use mirror_cli::{parse_rates, BrokerArgs, CopyArgs, FleetHooks, RedisArgs, RegistryArgs};
+use mirror_cli::{
+    parse_rates, BrokerArgs, CopyArgs, CredentialsDirArgs, FleetHooks, RedisArgs, RedisTtlArgs,
+    RegistryArgs,
+};
 use mirror_common::engines::Engines;
 use mirror_common::queue::{JobQueue, QueueError};
 use mirror_common::registry::{Gate, SharedQuirks};
@@ -40,16 +43,26 @@ pub(crate) struct Args {
     /// Jobs copied at the same time (the consumer's prefetch).
     #[arg(long, default_value_t = 4, value_name = "N")]
     pub concurrency: u16,
-    /// Seconds in-flight jobs get to finish after SIGTERM before they are handed back.
-    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
-    pub grace: u64,
+    /// Time in-flight jobs get to finish after SIGTERM before they are handed back (a bare
+    /// number, the old spelling, is seconds).
+    #[arg(
+        long,
+        default_value = "30s",
+        value_parser = mirror_cli::duration_or_seconds("--grace"),
+        value_name = "DURATION"
+    )]
+    pub grace: Duration,
     #[command(flatten)]
     pub redis: RedisArgs,
+    #[command(flatten)]
+    pub redis_ttl: RedisTtlArgs,
     /// Requests per second to a registry, shared by the whole fleet (REGISTRY=N/s; repeatable).
     #[arg(long = "rate", value_name = "REGISTRY=N/s")]
     pub rates: Vec<String>,
     #[command(flatten)]
     pub registry: RegistryArgs,
+    #[command(flatten)]
+    pub named_credentials: CredentialsDirArgs,
     #[command(flatten)]
     pub copy: CopyArgs,
     /// Serve /metrics, /healthz and /readyz on this address (e.g. 0.0.0.0:9100); none by
@@ -63,20 +76,22 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<i32> {
     let shutdown = crate::shutdown::on_signal();
     let opts = args.copy.options(false).map_err(anyhow::Error::msg)?;
     let rates = parse_rates(&args.rates).map_err(anyhow::Error::msg)?;
-    let redis = Redis::connect(args.redis.config()).await;
+    let redis = Redis::connect(args.redis.config_with(&args.redis_ttl)).await;
     let gate = Gate(Arc::new(FleetGate::new(&redis, rates)));
     let fleet = FleetHooks {
         gate: Some(gate),
         quirks: Some(SharedQuirks(Arc::new(redis.quirks()))),
     };
-    let engines = Arc::new(
-        args.registry
-            .engines(fleet, Arc::new(redis.index()), opts)?,
-    );
+    let engines = Arc::new(args.registry.engines(
+        &args.named_credentials,
+        fleet,
+        Arc::new(redis.index()),
+        opts,
+    )?);
     let config = args.broker.config(args.concurrency.max(1));
     // A bad URL or prefix is a mistake to report now, not an outage to retry for ever.
     config.validate().map_err(anyhow::Error::new)?;
-    let grace = Duration::from_secs(args.grace);
+    let grace = args.grace;
     let current = ConnectionSlot::default();
     if let Some(addr) = args.listen {
         let c = current.clone();

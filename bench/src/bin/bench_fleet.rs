@@ -164,7 +164,7 @@ impl WorkerProcess {
         let home = tempfile::tempdir()?;
         let log = home.path().join("worker.log");
         let max_age = format!("{}s", TAG_MAX_AGE.as_secs());
-        let mut args: Vec<String> = ["run", "--concurrency", WORKER_CONCURRENCY, "--grace", "10"]
+        let mut args: Vec<String> = ["run", "--concurrency", WORKER_CONCURRENCY, "--grace", "10s"]
             .iter()
             .map(|s| s.to_string())
             .collect();

@@ -121,8 +121,8 @@ pub struct AuthState {
 pub struct TokenPolicy<'a> {
     /// The whole token request.
     pub timeout: Duration,
-    /// Hosts (`host[:port]`) given as insecure registries.
-    pub insecure: &'a std::collections::HashSet<String>,
+    /// Which plain-HTTP hosts may be sent credentials (see `insecure.rs`).
+    pub insecure: &'a super::insecure::PlainHttp,
 }
 
 impl AuthState {
@@ -292,7 +292,7 @@ mod tests {
             .unwrap()
             .with_runner(helpers.runner(TIMEOUT));
         let (state, http) = (AuthState::default(), reqwest::Client::new());
-        let insecure = std::collections::HashSet::new();
+        let insecure = crate::registry::PlainHttp::default();
         let policy = TokenPolicy {
             timeout: Duration::from_secs(5),
             insecure: &insecure,

@@ -11,6 +11,7 @@ use super::auth::{AuthState, Challenge, Scope, TokenPolicy};
 use super::credentials::CredentialStore;
 use super::error::{parse_error_body, RegistryError};
 use super::gate::Gate;
+use super::insecure::{HttpFallback, PlainHttp};
 use super::observer::Observer;
 use super::retry::{retry_after, RetryPolicy};
 use super::timeouts::Timeouts;
@@ -21,8 +22,12 @@ use crate::reference::api_host;
 pub struct ClientOptions {
     /// Credentials by registry host.
     pub credentials: CredentialStore,
-    /// Registries (`host[:port]` as written in references) spoken to over plain HTTP.
+    /// Registries spoken to over plain HTTP (`--insecure-registry`): `host:port` as written
+    /// in references for that port, `host` for every port of it.
     pub insecure_registries: HashSet<String>,
+    /// Registries tried over HTTPS first and over plain HTTP when they answer in it
+    /// (loopback ones always are; see `insecure.rs`).
+    pub http_fallback: HttpFallback,
     /// Extra PEM CA bundles trusted on top of the system's roots.
     pub ca_files: Vec<PathBuf>,
     /// Retries of failed requests.
@@ -45,6 +50,8 @@ pub struct ClientOptions {
 pub struct RegistryClient {
     pub(crate) http: reqwest::Client,
     opts: ClientOptions,
+    /// Which registries are spoken to over plain HTTP, and which were found to speak it.
+    plain_http: PlainHttp,
     auth: AuthState,
     /// Registries found without the Referrers API (see `referrers.rs`).
     pub(crate) no_referrers_api: std::sync::Mutex<HashSet<String>>,
@@ -95,6 +102,7 @@ impl RegistryClient {
             .map_err(|e| RegistryError::Config(format!("HTTP client: {e}")))?;
         Ok(RegistryClient {
             http,
+            plain_http: PlainHttp::new(&opts.insecure_registries, &opts.http_fallback),
             opts,
             auth: AuthState::default(),
             no_referrers_api: std::sync::Mutex::default(),
@@ -110,11 +118,7 @@ impl RegistryClient {
 
     /// `http(s)://host/v2/<path>` for a registry as written in references.
     pub(crate) fn url(&self, registry: &str, path: &str) -> Result<url::Url, RegistryError> {
-        let scheme = if self.opts.insecure_registries.contains(registry) {
-            "http"
-        } else {
-            "https"
-        };
+        let scheme = self.plain_http.scheme(registry);
         let s = format!("{scheme}://{}{path}", api_host(registry));
         url::Url::parse(&s).map_err(|e| RegistryError::Protocol {
             registry: registry.into(),
@@ -145,7 +149,7 @@ impl RegistryClient {
         registry: &str,
         scope: &Scope,
         method: Method,
-        url: url::Url,
+        mut url: url::Url,
         headers: HeaderMap,
         body: Body,
         transfer: Transfer,
@@ -204,6 +208,12 @@ impl RegistryClient {
                     (status_error(registry, &method, &url, resp).await, wait)
                 }
                 Ok(resp) => return Ok(resp),
+                // Found to speak plain HTTP (a loopback registry, say): asked again over it.
+                Err(_) if self.plain_http.switch_to_http(registry, &url) => {
+                    let _ = url.set_scheme("http");
+                    attempt -= 1;
+                    continue;
+                }
                 Err(e) if e.is_retryable() => (e, None),
                 Err(e) => return Err(e),
             };
@@ -257,7 +267,10 @@ impl RegistryClient {
                 }
             },
         };
-        sent.map_err(|e| transport_error(registry, method, url, e))
+        sent.map_err(|e| {
+            self.plain_http.notice(registry, &e);
+            transport_error(registry, method, url, e)
+        })
     }
 
     /// Tells the observer, when there is one, how an attempt ended.
@@ -281,7 +294,7 @@ impl RegistryClient {
     ) -> Result<Option<reqwest::header::HeaderValue>, RegistryError> {
         let policy = TokenPolicy {
             timeout: self.opts.timeouts.request,
-            insecure: &self.opts.insecure_registries,
+            insecure: &self.plain_http,
         };
         let creds = &self.opts.credentials;
         self.auth
@@ -353,13 +366,18 @@ fn is_retryable_status(s: StatusCode) -> bool {
     s == StatusCode::TOO_MANY_REQUESTS || s.is_server_error()
 }
 
-/// A transport failure, without the URL's query (upload state) in the message.
+/// A transport failure, without the URL's query (upload state) in the message. An HTTPS
+/// request answered in plain HTTP is no transport failure but a permanent mismatch, with
+/// the flag that cures it.
 pub(crate) fn transport_error(
     registry: &str,
     method: &Method,
     url: &url::Url,
     e: reqwest::Error,
 ) -> RegistryError {
+    if url.scheme() == "https" && super::insecure::answered_in_plain_http(&e) {
+        return super::insecure::plain_http_error(registry, method.as_str(), url.path());
+    }
     let e = e.without_url();
     let mut message = e.to_string();
     let mut source = std::error::Error::source(&e);

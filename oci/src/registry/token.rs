@@ -80,7 +80,7 @@ impl TokenAsk<'_> {
             ))
         })?;
         let trusted = realm.scheme() == "https"
-            || host_port(&realm).is_some_and(|h| self.policy.insecure.contains(&h));
+            || host_port(&realm).is_some_and(|h| self.policy.insecure.trusts(&h));
         if cred.is_some() && !trusted {
             return Err(self.auth_err(format!(
                 "the token service {} is plain HTTP: credentials are sent only over HTTPS, or to a host given with --insecure-registry",
