@@ -14,7 +14,7 @@ root=$(pwd)
 
 bash deploy/local/install-deps.sh --demo
 if [ ! -x "$root/target/debug/mirror-scheduler" ]; then
-  echo "building mirror-scheduler and mirror-worker: the first build takes about 4 minutes on 2 cores, later ones seconds" >&2
+  echo "building mirror-scheduler and mirror-worker: the first build takes 2 to 3 minutes on 2 cores, later ones seconds" >&2
 fi
 cargo build --bins -p mirror-worker -p mirror-scheduler
 export PATH="$root/target/debug:$PATH"
