@@ -4,5 +4,7 @@
 
 pub mod corpus;
 pub mod measure;
+pub mod scale;
+pub mod workers;
 
 pub use measure::{measure, Measured};
