@@ -53,7 +53,7 @@ impl Shape {
     }
 }
 
-/// Pushes every source image (16 at a time); returns how many were indexes.
+/// Pushes every source image (8 at a time); returns how many were indexes.
 pub async fn seed(registry: &Registry, shape: Shape) -> Result<usize> {
     let bases: Vec<Layer> = (0..3).map(|i| Layer::seeded(1000 + i, 4096)).collect();
     let mut work = Vec::new();
@@ -68,31 +68,50 @@ pub async fn seed(registry: &Registry, shape: Shape) -> Result<usize> {
     let pushes = futures::stream::iter(work).map(|(r, k, n)| {
         let base = bases[n % 3].clone();
         async move {
-            let repo = format!("scale/r{r}");
-            let tag = format!("v{k}");
-            let own = Layer::seeded(n as u64 * 7 + 1, 1024);
-            if n % 10 == 9 {
-                let children = ["amd64", "arm64"]
-                    .iter()
-                    .enumerate()
-                    .map(|(i, arch)| {
-                        ImageSpec::new(vec![
-                            base.clone(),
-                            Layer::seeded(n as u64 * 7 + 2 + i as u64, 1024),
-                        ])
-                        .with_platform("linux", arch, None)
-                    })
-                    .collect();
-                push_index(registry, &repo, &tag, children, Format::Oci).await?;
-            } else {
-                push_image(registry, &repo, &tag, ImageSpec::new(vec![base, own])).await?;
+            // docker-registry answers an occasional 500 under concurrent pushes to one
+            // storage directory: try an image again before giving up.
+            let mut attempt = 0;
+            loop {
+                attempt += 1;
+                match push_one(registry, r, k, n, &base).await {
+                    Ok(()) => return anyhow::Ok(()),
+                    Err(e) if attempt >= 4 => return Err(e),
+                    Err(_) => tokio::time::sleep(std::time::Duration::from_millis(200)).await,
+                }
             }
-            anyhow::Ok(())
         }
     });
-    let results: Vec<Result<()>> = pushes.buffer_unordered(16).collect().await;
+    let results: Vec<Result<()>> = pushes.buffer_unordered(8).collect().await;
     results.into_iter().collect::<Result<Vec<()>>>()?;
     Ok(indexes)
+}
+
+/// Source image `n` (`scale/r<r>:v<k>`): an index of two platforms for every 10th, else
+/// one image; each on `base` and a small layer of its own.
+async fn push_one(registry: &Registry, r: usize, k: usize, n: usize, base: &Layer) -> Result<()> {
+    let repo = format!("scale/r{r}");
+    let tag = format!("v{k}");
+    if n % 10 == 9 {
+        let children = ["amd64", "arm64"]
+            .iter()
+            .enumerate()
+            .map(|(i, arch)| {
+                let own = Layer::seeded(n as u64 * 7 + 2 + i as u64, 1024);
+                ImageSpec::new(vec![base.clone(), own]).with_platform("linux", arch, None)
+            })
+            .collect();
+        push_index(registry, &repo, &tag, children, Format::Oci).await?;
+    } else {
+        let own = Layer::seeded(n as u64 * 7 + 1, 1024);
+        push_image(
+            registry,
+            &repo,
+            &tag,
+            ImageSpec::new(vec![base.clone(), own]),
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// Writes the mapping files into `dir` (`mapping_scale_NNN`), repositories spread over
