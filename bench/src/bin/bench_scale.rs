@@ -13,7 +13,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use anyhow::{ensure, Result};
+use anyhow::Result;
 use mirror_bench::corpus::latency_ms;
 use mirror_bench::scale::{seed, write_mappings, Shape};
 use mirror_bench::workers::{fleet_flags, wait_consumers, WorkerProcess};
@@ -42,11 +42,14 @@ impl Bed {
             self.dst_proxy.requests().len(),
         );
         let measured = measure(&binary("mirror-scheduler").display().to_string(), args)?;
-        ensure!(
-            measured.success,
-            "{name} failed:\n{}",
-            tail(&measured.stderr)
-        );
+        if !measured.success {
+            // Figures of a run with failed tags are still figures: say why and go on.
+            eprintln!(
+                "{name}: not every tag made it:\n{}",
+                errors(&measured.stderr)
+            );
+        }
+        eprintln!("{name}: {:.2} s", measured.seconds);
         Ok(Row {
             name: name.to_string(),
             src_requests: self.src_proxy.requests().len() - before.0,
@@ -56,9 +59,13 @@ impl Bed {
     }
 }
 
-fn tail(text: &str) -> String {
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(30)..].join("\n")
+/// The error lines of a run's output (at most 10) and its summary line.
+fn errors(text: &str) -> String {
+    text.lines()
+        .filter(|l| l.starts_with("error") || l.starts_with("run "))
+        .take(12)
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn insecure(hosts: &[String]) -> Vec<String> {
@@ -167,9 +174,14 @@ async fn main() -> Result<()> {
         "run", "wall (s)", "src req / tag", "dst req / tag", "sched RSS (MiB)"
     );
     for r in &rows {
+        let name = if r.measured.success {
+            r.name.clone()
+        } else {
+            format!("{} (failures)", r.name)
+        };
         println!(
             "{:<26} {:>9.2} {:>18.2} {:>18.2} {:>16.1}",
-            r.name,
+            name,
             r.measured.seconds,
             r.src_requests as f64 / bed.tags as f64,
             r.dst_requests as f64 / bed.tags as f64,
