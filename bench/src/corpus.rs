@@ -95,6 +95,24 @@ impl Corpus {
         Ok(())
     }
 
+    /// `run --local -f MAPPING` reaching both proxies over plain HTTP.
+    pub fn local_run_args(&self, mapping: &Path) -> Vec<String> {
+        let (s, d) = (self.src_host(), self.dst_host());
+        [
+            "run",
+            "--local",
+            "-f",
+            mapping.to_str().unwrap_or_default(),
+            "--insecure-registry",
+            &s,
+            "--insecure-registry",
+            &d,
+        ]
+        .iter()
+        .map(|x| x.to_string())
+        .collect()
+    }
+
     /// The line the benchmarks print above their tables.
     pub fn describe(&self) -> String {
         format!(

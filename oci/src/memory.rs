@@ -261,6 +261,17 @@ impl MemoryRegistries {
         self.lock().calls.clear();
     }
 
+    /// Stores an uploaded blob and links it into the repository.
+    fn commit_blob(&self, registry: &str, repository: &str, digest: &str, bytes: Bytes) {
+        let mut s = self.lock();
+        s.storage
+            .insert((registry.to_string(), digest.to_string()), bytes);
+        s.links
+            .entry(repo(registry, repository))
+            .or_default()
+            .insert(digest.to_string());
+    }
+
     /// Opens an upload session of a repository; returns its id.
     fn open_session(&self, registry: &str, repository: &str) -> String {
         let mut s = self.lock();
@@ -556,18 +567,12 @@ impl Registries for MemoryRegistries {
                 "digest does not match content",
             ));
         }
-        let mut s = self.lock();
         let id = session
             .path_segments()
             .and_then(|mut p| p.next_back())
             .unwrap_or("");
-        s.sessions.remove(id);
-        s.storage
-            .insert((registry.to_string(), digest.to_string()), bytes);
-        s.links
-            .entry(repo(registry, repository))
-            .or_default()
-            .insert(digest.to_string());
+        self.lock().sessions.remove(id);
+        self.commit_blob(registry, repository, digest, bytes);
         Ok(())
     }
 
@@ -589,13 +594,7 @@ impl Registries for MemoryRegistries {
                 "digest does not match content",
             ));
         }
-        let mut s = self.lock();
-        s.storage
-            .insert((registry.to_string(), digest.to_string()), bytes);
-        s.links
-            .entry(repo(registry, repository))
-            .or_default()
-            .insert(digest.to_string());
+        self.commit_blob(registry, repository, digest, bytes);
         Ok(())
     }
 

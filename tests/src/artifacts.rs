@@ -128,6 +128,19 @@ async fn put(
     })
 }
 
+/// What cosign pushes under its tags: an empty image config and `layers`.
+fn cosign_spec(layers: Vec<(String, Vec<u8>)>) -> ArtifactSpec {
+    ArtifactSpec {
+        config: Some((
+            "application/vnd.oci.image.config.v1+json".into(),
+            br#"{"architecture":"","os":"","config":{},"rootfs":{"type":"layers","diff_ids":[]}}"#
+                .to_vec(),
+        )),
+        layers,
+        ..ArtifactSpec::default()
+    }
+}
+
 /// A cosign-style signature of `subject` (`payload` stands for the signed payload), under
 /// cosign's `.sig` tag, replacing what that tag held (cosign appends a layer per signature,
 /// which gives the tag a new digest: `payloads` lists every signature).
@@ -137,18 +150,11 @@ pub async fn cosign_sign(
     subject: &Pushed,
     payloads: &[&str],
 ) -> Result<Pushed> {
-    let spec = ArtifactSpec {
-        config: Some((
-            "application/vnd.oci.image.config.v1+json".into(),
-            br#"{"architecture":"","os":"","config":{},"rootfs":{"type":"layers","diff_ids":[]}}"#
-                .to_vec(),
-        )),
-        layers: payloads
-            .iter()
-            .map(|p| (COSIGN_SIGNATURE.to_string(), p.as_bytes().to_vec()))
-            .collect(),
-        ..ArtifactSpec::default()
-    };
+    let layers = payloads
+        .iter()
+        .map(|p| (COSIGN_SIGNATURE.to_string(), p.as_bytes().to_vec()))
+        .collect();
+    let spec = cosign_spec(layers);
     push_artifact(registry, repo, Some(&subject.cosign_tag("sig")), &spec).await
 }
 
@@ -160,15 +166,7 @@ pub async fn cosign_attest(
     subject: &Pushed,
     statement: &str,
 ) -> Result<Pushed> {
-    let spec = ArtifactSpec {
-        config: Some((
-            "application/vnd.oci.image.config.v1+json".into(),
-            br#"{"architecture":"","os":"","config":{},"rootfs":{"type":"layers","diff_ids":[]}}"#
-                .to_vec(),
-        )),
-        layers: vec![(DSSE_ENVELOPE.into(), statement.as_bytes().to_vec())],
-        ..ArtifactSpec::default()
-    };
+    let spec = cosign_spec(vec![(DSSE_ENVELOPE.into(), statement.as_bytes().to_vec())]);
     push_artifact(registry, repo, Some(&subject.cosign_tag("att")), &spec).await
 }
 

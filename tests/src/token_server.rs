@@ -506,17 +506,7 @@ async fn handle(state: &State, req: Request<Incoming>) -> Response<Full<Bytes>> 
                 .query_pairs()
                 .find(|(k, _)| k == "service")
                 .map(|(_, v)| v.into_owned());
-            // Some clients put several scopes in one parameter, space-separated.
-            let scopes: Vec<String> = url
-                .query_pairs()
-                .filter(|(k, _)| k == "scope")
-                .flat_map(|(_, v)| {
-                    v.split(' ')
-                        .filter(|s| !s.is_empty())
-                        .map(str::to_string)
-                        .collect::<Vec<_>>()
-                })
-                .collect();
+            let scopes = scopes_of(url.query_pairs());
             (url.path().to_string(), service, scopes)
         }
         Err(_) => (String::new(), None, Vec::new()),
@@ -581,13 +571,12 @@ async fn handle(state: &State, req: Request<Incoming>) -> Response<Full<Bytes>> 
     }
 }
 
-/// The OAuth2 refresh-token grant (`POST /token`, a form body): a configured refresh
-/// token gets its user a token with every action asked for.
-fn refresh_grant(state: &State, body: &[u8]) -> Response<Full<Bytes>> {
-    let form: Vec<(String, String)> = url::form_urlencoded::parse(body).into_owned().collect();
-    let field = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
-    let scopes: Vec<String> = form
-        .iter()
+/// The `scope` parameters of a token request (query or form); some clients put several
+/// scopes in one parameter, space-separated.
+fn scopes_of<'a>(
+    pairs: impl Iterator<Item = (std::borrow::Cow<'a, str>, std::borrow::Cow<'a, str>)>,
+) -> Vec<String> {
+    pairs
         .filter(|(k, _)| k == "scope")
         .flat_map(|(_, v)| {
             v.split(' ')
@@ -595,7 +584,18 @@ fn refresh_grant(state: &State, body: &[u8]) -> Response<Full<Bytes>> {
                 .map(str::to_string)
                 .collect::<Vec<_>>()
         })
-        .collect();
+        .collect()
+}
+
+/// The OAuth2 refresh-token grant (`POST /token`, a form body): a configured refresh
+/// token gets its user a token with every action asked for.
+fn refresh_grant(state: &State, body: &[u8]) -> Response<Full<Bytes>> {
+    let form: Vec<(String, String)> = url::form_urlencoded::parse(body).into_owned().collect();
+    let field = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    let scopes = scopes_of(
+        form.iter()
+            .map(|(k, v)| (k.as_str().into(), v.as_str().into())),
+    );
     let grant_type = field("grant_type");
     let user = field("refresh_token").and_then(|t| {
         state

@@ -17,19 +17,7 @@ async fn main() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let mapping = dir.path().join("mapping_bench");
     corpus.write_mapping(&mapping, "ours")?;
-    let ours_args: Vec<String> = [
-        "run",
-        "--local",
-        "-f",
-        mapping.to_str().unwrap_or_default(),
-        "--insecure-registry",
-        &s,
-        "--insecure-registry",
-        &d,
-    ]
-    .iter()
-    .map(|x| x.to_string())
-    .collect();
+    let ours_args = corpus.local_run_args(&mapping);
     let yaml = dir.path().join("sync.yaml");
     let mut y = format!("{s}:\n  tls-verify: false\n  images-by-tag-regex:\n");
     for r in 0..REPOS {

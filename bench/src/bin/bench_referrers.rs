@@ -25,7 +25,6 @@ async fn main() -> anyhow::Result<()> {
         };
         cosign_sign(&corpus.src, &repo, &subject, &["benchmark signature"]).await?;
     }
-    let (s, d) = (corpus.src_host(), corpus.dst_host());
     let dir = tempfile::tempdir()?;
     let scheduler = binary("mirror-scheduler").display().to_string();
     println!("{}; {REPOS} tags signed", corpus.describe());
@@ -37,19 +36,7 @@ async fn main() -> anyhow::Result<()> {
         let prefix = if extra.is_some() { "off" } else { "on" };
         let mapping = dir.path().join(format!("mapping_{prefix}"));
         corpus.write_mapping(&mapping, prefix)?;
-        let mut args: Vec<String> = [
-            "run",
-            "--local",
-            "-f",
-            mapping.to_str().unwrap_or_default(),
-            "--insecure-registry",
-            &s,
-            "--insecure-registry",
-            &d,
-        ]
-        .iter()
-        .map(|x| x.to_string())
-        .collect();
+        let mut args = corpus.local_run_args(&mapping);
         if let Some(v) = extra {
             args.extend(["--referrers".to_string(), v.to_string()]);
         }

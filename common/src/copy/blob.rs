@@ -174,3 +174,20 @@ async fn try_mount(
     }
     Ok(false)
 }
+
+impl Counters {
+    /// Counts what a dry run would do with one blob.
+    pub(crate) fn count_plan(&self, plan: &BlobPlan, size: u64) {
+        match plan {
+            BlobPlan::Present => Counters::bump(&self.skipped, 1),
+            BlobPlan::Mount(_) => {
+                Counters::bump(&self.mounted, 1);
+                Counters::bump(&self.bytes_mounted, size);
+            }
+            BlobPlan::Upload => {
+                Counters::bump(&self.uploaded, 1);
+                Counters::bump(&self.bytes_uploaded, size);
+            }
+        }
+    }
+}

@@ -22,7 +22,7 @@ use std::collections::HashSet;
 
 use futures::{StreamExt, TryStreamExt};
 
-use super::blob::{BlobPlan, Target};
+use super::blob::Target;
 use super::{protocol, CopyEngine};
 use crate::manifest::{Descriptor, Manifest, OCI_INDEX};
 use crate::reference::ImageRef;
@@ -427,22 +427,5 @@ fn index_entries(index: &Manifest) -> Result<Vec<serde_json::Value>, String> {
     match doc.get("manifests") {
         Some(serde_json::Value::Array(list)) => Ok(list.clone()),
         _ => Err("it has no manifests list".into()),
-    }
-}
-
-impl Counters {
-    /// Counts what a dry run would do with one blob.
-    pub(crate) fn count_plan(&self, plan: &BlobPlan, size: u64) {
-        match plan {
-            BlobPlan::Present => Counters::bump(&self.skipped, 1),
-            BlobPlan::Mount(_) => {
-                Counters::bump(&self.mounted, 1);
-                Counters::bump(&self.bytes_mounted, size);
-            }
-            BlobPlan::Upload => {
-                Counters::bump(&self.uploaded, 1);
-                Counters::bump(&self.bytes_uploaded, size);
-            }
-        }
     }
 }
