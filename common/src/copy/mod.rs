@@ -109,6 +109,8 @@ pub struct CopyEngine {
     /// Blob operations in flight per destination registry; shared with the engines made
     /// by [`with_options`](CopyEngine::with_options), so a job's own choices never widen it.
     limits: Arc<Mutex<HashMap<String, Arc<Semaphore>>>>,
+    /// Destination registries known to answer (or not) the Referrers API.
+    referrers_api: Arc<Mutex<HashMap<String, bool>>>,
 }
 
 /// A destination tag with what it points at now.
@@ -138,6 +140,7 @@ impl CopyEngine {
             index,
             opts,
             limits: Arc::default(),
+            referrers_api: Arc::default(),
         }
     }
 
@@ -154,6 +157,7 @@ impl CopyEngine {
             index: self.index.clone(),
             opts,
             limits: self.limits.clone(),
+            referrers_api: self.referrers_api.clone(),
         }
     }
 

@@ -347,10 +347,10 @@ impl CopyEngine {
             return Ok(());
         };
         let c = self.registries.as_ref();
-        let api = c
-            .referrers(target.registry, target.repository, &first.subject, None)
-            .await?;
-        if api.is_some() {
+        if self
+            .has_referrers_api(target.registry, target.repository, &first.subject)
+            .await?
+        {
             // The registry indexes a manifest's subject itself when it is pushed.
             return Ok(());
         }
@@ -403,6 +403,35 @@ impl CopyEngine {
             self.put(target, &tag, &index, counters).await?;
         }
         Ok(())
+    }
+
+    /// Whether a destination registry answers the Referrers API: asked once per registry
+    /// for the engine's life (the client remembers only a "no"), not once per copy.
+    async fn has_referrers_api(
+        &self,
+        registry: &str,
+        repository: &str,
+        digest: &str,
+    ) -> Result<bool, RegistryError> {
+        let known = self
+            .referrers_api
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(registry)
+            .copied();
+        if let Some(has) = known {
+            return Ok(has);
+        }
+        let has = self
+            .registries
+            .referrers(registry, repository, digest, None)
+            .await?
+            .is_some();
+        self.referrers_api
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(registry.to_string(), has);
+        Ok(has)
     }
 
     async fn put(

@@ -412,3 +412,25 @@ async fn foreign_layers_are_left_out_unless_asked_for() {
         );
     }
 }
+
+#[tokio::test]
+async fn whether_a_destination_has_the_referrers_api_is_asked_once_per_registry() {
+    let b = bed(CopyOptions::default());
+    b.registries.enable_referrers_api("dst.io");
+    let image = b.registries.add_image("src.io", "team/app", "1", &[BASE]);
+    attach_sbom(&b.registries, "team/app", &image, "spdx", true);
+    for repo in ["m/one", "m/two"] {
+        let report = b
+            .engine
+            .copy(&r("src.io/team/app:1"), &[r(&format!("dst.io/{repo}:1"))])
+            .await;
+        assert!(report.succeeded(), "{report:?}");
+    }
+    let asked = b
+        .registries
+        .calls()
+        .into_iter()
+        .filter(|c| c.op == Op::Referrers && c.repo.starts_with("dst.io/"))
+        .count();
+    assert_eq!(asked, 1);
+}
