@@ -9,6 +9,8 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
+use tokio::sync::Semaphore;
+
 use crate::copy::{CopyEngine, CopyOptions};
 use crate::index::BlobIndex;
 use crate::registry::{ClientOptions, CredentialsDir, Located, RegistryClient, RegistryError};
@@ -21,6 +23,8 @@ pub struct Engines {
     named_from: Option<Named>,
     /// Engines built so far, with the config file they were built from.
     named: Mutex<HashMap<String, (Located, Arc<CopyEngine>)>>,
+    /// Copies that move content at once, over every engine (`None`: as many as jobs).
+    copy_slots: Option<Arc<Semaphore>>,
 }
 
 struct Named {
@@ -50,7 +54,20 @@ impl Engines {
                 opts,
             }),
             named: Mutex::default(),
+            copy_slots: None,
         })
+    }
+
+    /// At most `n` jobs past their checks at once (reading sources, moving blobs, pushing),
+    /// however many are in flight: see [`CopyEngine::copy_in_slot`].
+    pub fn limit_copies(mut self, n: usize) -> Self {
+        self.copy_slots = Some(Arc::new(Semaphore::new(n.max(1))));
+        self
+    }
+
+    /// The slots of [`limit_copies`](Self::limit_copies), if limited.
+    pub fn copy_slots(&self) -> Option<&Semaphore> {
+        self.copy_slots.as_deref()
     }
 
     /// The engine for a job naming `credentials` (or none). The error names the missing

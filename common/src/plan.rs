@@ -6,7 +6,7 @@
 //! Whole-file rule: a file whose sources cannot be listed, or whose expanded destinations
 //! collide with another mapping's, contributes no job at all.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use futures::StreamExt;
 use uuid::Uuid;
@@ -227,9 +227,11 @@ async fn resolve_sources(
     entries: &[Entry],
     client: &dyn Registries,
 ) -> HashMap<String, Result<String, Unresolved>> {
+    // A set beside the list: thousands of sources, each looked up once per entry.
+    let mut seen: HashSet<&ImageRef> = HashSet::new();
     let mut sources: Vec<&ImageRef> = Vec::new();
     for e in entries {
-        if !sources.contains(&&e.source) {
+        if seen.insert(&e.source) {
             sources.push(&e.source);
         }
     }

@@ -85,7 +85,11 @@ pub async fn handle(
     let report = match engine {
         Ok(engine) => {
             engine
-                .copy(&job.pinned_source(), &job.destinations)
+                .copy_in_slot(
+                    &job.pinned_source(),
+                    &job.destinations,
+                    engines.copy_slots(),
+                )
                 .instrument(span)
                 .await
         }

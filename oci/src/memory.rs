@@ -18,7 +18,7 @@ use futures::{StreamExt, TryStreamExt};
 use crate::digest::sha256_digest;
 use crate::manifest::{Descriptor, Manifest, OCI_MANIFEST};
 use crate::registry::{
-    BlobBody, ByteStream, ErrorCode, MountOutcome, Registries, RegistryError, RetryPolicy,
+    BlobBody, ByteStream, ErrorCode, MountOutcome, Registries, RegistryError, RetryPolicy, TagsPage,
 };
 
 /// A registry operation, as recorded.
@@ -38,6 +38,8 @@ pub enum Op {
     HeadBlob,
     /// POST with `mount=`.
     Mount,
+    /// POST with `mount=` from the repository itself: linked if there, else a session.
+    MountOrStart,
     /// POST opening an upload session.
     StartUpload,
     /// DELETE of an upload session.
@@ -75,6 +77,12 @@ struct State {
     last_session: u64,
     /// Registries that answer the Referrers API (the others answer a bare 404).
     referrers_api: HashSet<String>,
+    /// Registries whose small blobs are asked for with a mount probe (as a client does at
+    /// distribution 2.8, which takes single-request uploads as sessions).
+    probed: HashSet<String>,
+    /// Registries that ignore `n` and `last` when listing tags (as distribution 2.8 does)
+    /// and answer every tag, newest link first.
+    unpaged: HashSet<String>,
     calls: Vec<Call>,
 }
 
@@ -188,6 +196,18 @@ impl MemoryRegistries {
         doc: &serde_json::Value,
     ) -> Manifest {
         self.add_document(registry, repository, Some(tag), doc)
+    }
+
+    /// Makes small blobs to `registry` go by mount probe and session (see
+    /// [`Registries::probes_small_blobs`]).
+    pub fn probe_small_blobs(&self, registry: &str) {
+        self.lock().probed.insert(registry.to_string());
+    }
+
+    /// Makes `registry` list tags as distribution 2.8 does: `n` and `last` ignored, every
+    /// tag answered, not in lexical order.
+    pub fn ignore_tag_paging(&self, registry: &str) {
+        self.lock().unpaged.insert(registry.to_string());
     }
 
     /// Makes `registry` answer the Referrers API, indexing every manifest with a `subject`
@@ -444,6 +464,38 @@ impl Registries for MemoryRegistries {
             })
     }
 
+    async fn tags_after(
+        &self,
+        registry: &str,
+        repository: &str,
+        last: &str,
+        n: usize,
+    ) -> Result<TagsPage, RegistryError> {
+        self.record(Op::ListTags, registry, repository);
+        let state = self.lock();
+        let tags = state.tags.get(&repo(registry, repository)).ok_or_else(|| {
+            not_found(
+                registry,
+                format!("{registry}/{repository}"),
+                ErrorCode::NameUnknown,
+            )
+        })?;
+        if state.unpaged.contains(registry) {
+            return Ok(TagsPage {
+                tags: tags.keys().rev().cloned().collect(),
+                more: false,
+            });
+        }
+        let after: Vec<String> = tags
+            .range::<str, _>((std::ops::Bound::Excluded(last), std::ops::Bound::Unbounded))
+            .map(|(t, _)| t.clone())
+            .collect();
+        Ok(TagsPage {
+            more: after.len() > n,
+            tags: after.into_iter().take(n).collect(),
+        })
+    }
+
     async fn head_blob(
         &self,
         registry: &str,
@@ -481,6 +533,22 @@ impl Registries for MemoryRegistries {
         self.lock()
             .sessions
             .insert(id.clone(), repo(registry, repository));
+        Ok(MountOutcome::Declined(session_url(
+            registry, repository, &id,
+        )))
+    }
+
+    async fn mount_or_start(
+        &self,
+        registry: &str,
+        repository: &str,
+        digest: &str,
+    ) -> Result<MountOutcome, RegistryError> {
+        self.record(Op::MountOrStart, registry, repository);
+        if self.has_blob(registry, repository, digest) {
+            return Ok(MountOutcome::Mounted);
+        }
+        let id = self.open_session(registry, repository);
         Ok(MountOutcome::Declined(session_url(
             registry, repository, &id,
         )))
@@ -600,6 +668,10 @@ impl Registries for MemoryRegistries {
 
     async fn mounts(&self, _registry: &str) -> bool {
         true
+    }
+
+    async fn probes_small_blobs(&self, registry: &str) -> bool {
+        self.lock().probed.contains(registry)
     }
 
     fn retry_policy(&self) -> RetryPolicy {

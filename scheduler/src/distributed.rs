@@ -134,8 +134,15 @@ pub(crate) async fn publish(
     group: Option<&str>,
 ) -> Result<Published, QueueError> {
     let started_at = now_secs();
-    let history = queue.read_history(PENDING_FOR).await?;
-    let unfinished = unfinished_tags(&history, started_at, PENDING_FOR);
+    // Which tags an earlier run still has jobs for matters only to a run with jobs: a run
+    // the tag cache answered whole (the usual hourly run) reads no history.
+    let unfinished = match plan.jobs.is_empty() {
+        true => HashMap::new(),
+        false => {
+            let history = queue.read_history(PENDING_FOR).await?;
+            unfinished_tags(&history, started_at, PENDING_FOR)
+        }
+    };
     let mut skipped = Vec::new();
     for job in &mut plan.jobs {
         let (keep, left): (Vec<ImageRef>, Vec<ImageRef>) = job

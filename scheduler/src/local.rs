@@ -19,13 +19,13 @@ use mirror_common::plan::Plan;
 /// Why a job was not tried: an earlier one failed and the run stops at the first failure.
 const NOT_ATTEMPTED: &str = "not attempted: the run stopped after the first failure (use --continue-on-error to keep going)";
 
-/// Runs every job of `plan` with `workers` in-process workers, adding results to `report`
-/// as they arrive. Without `continue_on_error` the run stops taking new jobs after the first
+/// Runs every job of `plan` with `in_flight` in-process workers (at most `--workers` of
+/// them copying, by the engines' slots), adding results to `report` as they arrive. Without `continue_on_error` the run stops taking new jobs after the first
 /// failed one (as oc does); jobs not tried are reported as failed with that reason.
 /// How the embedded mode runs its jobs.
 pub(crate) struct Local {
-    /// In-process workers.
-    pub workers: usize,
+    /// Jobs handled at once (their copies limited by the engines' slots).
+    pub in_flight: usize,
     /// Keep taking jobs after a failed one.
     pub continue_on_error: bool,
     /// Deliveries of each job: a job that failed in a way that may pass is tried again,
@@ -39,7 +39,7 @@ pub(crate) async fn execute(
     local: &Local,
     report: &mut RunReport,
 ) -> Result<(), QueueError> {
-    let (workers, continue_on_error) = (local.workers, local.continue_on_error);
+    let (in_flight, continue_on_error) = (local.in_flight, local.continue_on_error);
     let retries = local.tries.saturating_sub(1) as usize;
     let queue = Arc::new(MemoryQueue::with_retry_delays(vec![
         std::time::Duration::from_secs(1);
@@ -49,7 +49,7 @@ pub(crate) async fn execute(
     publish_all(queue.as_ref(), &plan.jobs).await?;
     let stop = Arc::new(AtomicBool::new(false));
     let mut tasks = Vec::new();
-    for _ in 0..workers.max(1) {
+    for _ in 0..in_flight.max(1) {
         let (queue, engines, stop) = (queue.clone(), engines.clone(), stop.clone());
         tasks.push(tokio::spawn(async move {
             worker_loop(&queue, &engines, &stop).await

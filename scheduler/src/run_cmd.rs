@@ -44,6 +44,11 @@ pub(crate) struct Args {
         value_name = "N"
     )]
     pub workers: usize,
+    /// Jobs in flight at once with --local: checking their destinations (a round trip or
+    /// two each, mostly "already there") while at most --workers of them copy. Default:
+    /// 8 x --workers.
+    #[arg(long, value_name = "N")]
+    pub in_flight: Option<usize>,
     /// Keep going after a failed tag (the exit status is still 1), as oc's flag of that name.
     /// (--local; the fleet always keeps going.)
     #[arg(long)]
@@ -201,7 +206,16 @@ pub(crate) async fn run_once(args: &Args) -> Result<ExitCode> {
         true => Some(AmqpQueue::connect(args.broker.config(1)).await?),
         false => None,
     };
+    tracing::debug!(
+        seconds = started.elapsed().as_secs_f64(),
+        "mapping files read"
+    );
     let mut plan = mirror_common::plan::plan(set, client.as_ref(), Uuid::new_v4()).await;
+    tracing::debug!(
+        seconds = started.elapsed().as_secs_f64(),
+        jobs = plan.jobs.len(),
+        "planned (sources listed and resolved)"
+    );
     if settings.digest_tag {
         mirror_common::plan::add_digest_tags(&mut plan);
     }
@@ -232,14 +246,18 @@ pub(crate) async fn run_once(args: &Args) -> Result<ExitCode> {
                     .map(|j| j.destinations.len())
                     .sum::<usize>()
             );
-            let engines = Arc::new(args.registry.engines(
-                &args.named_credentials,
-                mirror_cli::FleetHooks::default(),
-                Arc::new(MemoryIndex::new()),
-                settings.copy.clone(),
-            )?);
+            let engines = Arc::new(
+                args.registry
+                    .engines(
+                        &args.named_credentials,
+                        mirror_cli::FleetHooks::default(),
+                        Arc::new(MemoryIndex::new()),
+                        settings.copy.clone(),
+                    )?
+                    .limit_copies(args.workers),
+            );
             let local = crate::local::Local {
-                workers: args.workers,
+                in_flight: args.in_flight.unwrap_or(args.workers * 8),
                 continue_on_error: settings.continue_on_error,
                 tries: settings.tries,
             };
@@ -287,6 +305,11 @@ async fn publish_and_follow(
         true => Vec::new(),
         false => crate::distributed::skip_cached(&redis, plan).await,
     };
+    tracing::debug!(
+        seconds = started.elapsed().as_secs_f64(),
+        up_to_date = cached.len(),
+        "tag cache read"
+    );
     for entry in &cached {
         report.add_unjobbed(entry.clone());
     }
@@ -297,6 +320,11 @@ async fn publish_and_follow(
     let group = report.group.clone();
     let published =
         crate::distributed::publish(&queue, plan, cached.len(), group.as_deref()).await?;
+    tracing::debug!(
+        seconds = started.elapsed().as_secs_f64(),
+        jobs = published.jobs,
+        "published"
+    );
     let skipped = crate::distributed::check_skipped(client, &published.skipped).await;
     let total = (published.tags + cached.len()) as u64;
     redis

@@ -114,11 +114,11 @@ async fn blob_in_another_repository_of_the_destination_is_mounted_not_uploaded()
     let mounts: Vec<_> = dst
         .requests()
         .into_iter()
-        .filter(|q| q.path.contains("mount="))
+        .filter(|q| q.path.contains("mount=") && q.path.contains("from=team/one"))
         .collect();
     assert_eq!(mounts.len(), 1);
     assert_eq!(mounts[0].status, 201, "the registry performed the mount");
-    assert!(mounts[0].path.contains(base.digest()) && mounts[0].path.contains("from=team/one"));
+    assert!(mounts[0].path.contains(base.digest()));
     assert_eq!(
         manifest_digest(&dst, "team/two", "1").await.unwrap(),
         Some(two.digest)
@@ -283,4 +283,83 @@ async fn blob_deleted_at_the_destination_behind_the_index_back_is_uploaded_again
         refused, 1,
         "the first manifest PUT was refused for the missing blob, then the copy was repaired"
     );
+}
+
+/// distribution takes single-request uploads as sessions, so a small blob the index does
+/// not place is asked for with a mount from its own repository: 201 where it is there (no
+/// bytes sent), 202 with the session its PUT goes to where it is not; no blob HEAD.
+#[tokio::test]
+async fn a_small_blob_is_asked_for_by_a_mount_from_its_own_repository_not_a_head() {
+    let src = Registry::start().await.unwrap();
+    let dst = Registry::start().await.unwrap();
+    let base = Layer::random(60_000);
+    for (repo, own) in [("team/one", 1_000), ("team/two", 2_000)] {
+        push_image(
+            &src,
+            repo,
+            "1",
+            ImageSpec::new(vec![base.clone(), Layer::random(own)]),
+        )
+        .await
+        .unwrap();
+    }
+    let two = manifest_digest(&src, "team/two", "1").await.unwrap();
+    // An earlier process put image one into team/one.
+    let earlier = engine(&[&src, &dst], None, CopyOptions::default())
+        .copy(
+            &image_ref(format!("{}/team/one:1", src.host())),
+            &[image_ref(format!("{}/team/one:1", dst.host()))],
+        )
+        .await;
+    assert!(earlier.succeeded(), "{earlier:?}");
+    // A new process (an empty index) copies image two into team/one, which holds the base
+    // layer already.
+    let fresh = engine(&[&src, &dst], None, CopyOptions::default());
+    // Its first small upload (of blobs of their own) is how it learns that.
+    push_image(
+        &src,
+        "team/other",
+        "1",
+        ImageSpec::new(vec![Layer::random(500)]),
+    )
+    .await
+    .unwrap();
+    let learn = fresh
+        .copy(
+            &image_ref(format!("{}/team/other:1", src.host())),
+            &[image_ref(format!("{}/team/learn:1", dst.host()))],
+        )
+        .await;
+    assert!(learn.succeeded(), "{learn:?}");
+    let before = dst.requests().len();
+    let third = fresh
+        .copy(
+            &image_ref(format!("{}/team/two:1", src.host())),
+            &[image_ref(format!("{}/team/one:2", dst.host()))],
+        )
+        .await;
+    assert!(third.succeeded(), "{third:?}");
+    let seen: Vec<_> = dst.requests().into_iter().skip(before).collect();
+    let probes: Vec<_> = seen
+        .iter()
+        .filter(|q| q.path.contains("mount=") && q.path.contains("from=team/one"))
+        .collect();
+    assert_eq!(probes.len(), 3, "{seen:?}");
+    let base_probe = probes
+        .iter()
+        .find(|q| q.path.contains(base.digest()))
+        .unwrap();
+    assert_eq!(
+        base_probe.status, 201,
+        "the base layer is found where it is"
+    );
+    assert_eq!(probes.iter().filter(|q| q.status == 202).count(), 2);
+    assert!(!seen
+        .iter()
+        .any(|q| q.method == "HEAD" && q.path.contains("/blobs/")));
+    assert_eq!(
+        (third.stats.blobs_skipped, third.stats.blobs_uploaded),
+        (1, 2)
+    );
+    assert_eq!(manifest_digest(&dst, "team/one", "2").await.unwrap(), two);
 }

@@ -1,6 +1,7 @@
 //! `mirror-worker run`: consume copy jobs from RabbitMQ until told to stop.
 //!
-//! At most `--concurrency` jobs are in flight (the consumer's prefetch). A job is
+//! At most `--in-flight` jobs are held (the consumer's prefetch), of which `--concurrency`
+//! copy: the others check their destinations, most of them finding nothing to do. A job is
 //! acknowledged only after its result is published, so a worker killed at any moment loses
 //! nothing: the broker redelivers what was unacknowledged, and the copy is idempotent. On
 //! SIGTERM the worker stops taking jobs, gives in-flight ones `--grace` (30s), closes the
@@ -40,9 +41,15 @@ use tracing::Instrument;
 pub(crate) struct Args {
     #[command(flatten)]
     pub broker: BrokerArgs,
-    /// Jobs copied at the same time (the consumer's prefetch).
+    /// Jobs copied at the same time (reading sources, moving blobs, pushing).
     #[arg(long, default_value_t = 4, value_name = "N")]
     pub concurrency: u16,
+    /// Jobs held at once (the consumer's prefetch): checking their destinations (a round
+    /// trip or two, mostly "already there") while at most --concurrency of them copy.
+    /// Default: 4 x --concurrency. A held job waits for a copy slot unacknowledged, so keep
+    /// (in-flight / concurrency) x the longest copy under the broker's consumer_timeout.
+    #[arg(long, value_name = "N")]
+    pub in_flight: Option<u16>,
     /// Time in-flight jobs get to finish after SIGTERM before they are handed back (a bare
     /// number, the old spelling, is seconds).
     #[arg(
@@ -82,13 +89,20 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<i32> {
         gate: Some(gate),
         quirks: Some(SharedQuirks(Arc::new(redis.quirks()))),
     };
-    let engines = Arc::new(args.registry.engines(
-        &args.named_credentials,
-        fleet,
-        Arc::new(redis.index()),
-        opts,
-    )?);
-    let config = args.broker.config(args.concurrency.max(1));
+    let engines = Arc::new(
+        args.registry
+            .engines(
+                &args.named_credentials,
+                fleet,
+                Arc::new(redis.index()),
+                opts,
+            )?
+            .limit_copies(args.concurrency.max(1).into()),
+    );
+    let in_flight = args
+        .in_flight
+        .unwrap_or_else(|| args.concurrency.saturating_mul(4));
+    let config = args.broker.config(in_flight.max(1));
     // A bad URL or prefix is a mistake to report now, not an outage to retry for ever.
     config.validate().map_err(anyhow::Error::new)?;
     let grace = args.grace;

@@ -2,6 +2,8 @@
 //! already there (index, then HEAD) -> skip; in another repository of the same registry ->
 //! cross-repository mount; else stream it from the source, once per registry (the upload
 //! lock), so concurrent copies needing the same blob mount it after the first upload.
+//! Small blobs at a registry that takes single-request uploads as sessions skip the HEAD:
+//! a mount from their own repository says "there" or opens the session (`ensure_small_blob`).
 
 use crate::index::BlobIndex;
 use crate::manifest::Descriptor;
@@ -9,7 +11,8 @@ use crate::reference::ImageRef;
 use crate::registry::{MountOutcome, Registries, RegistryError};
 use crate::report::Counters;
 
-use super::transfer::transfer_blob;
+use super::transfer::{transfer_blob, transfer_into_session};
+use crate::registry::upload::SINGLE_REQUEST_MAX;
 
 /// How many repositories a blob is tried to be mounted from before uploading it.
 const MOUNT_CANDIDATES: usize = 3;
@@ -88,6 +91,10 @@ pub(crate) async fn ensure_blob(
     target: &Target<'_>,
     blob: &Descriptor,
 ) -> Result<(), RegistryError> {
+    let small = blob.size > 0 && blob.size <= SINGLE_REQUEST_MAX;
+    if small && client.probes_small_blobs(target.registry).await {
+        return ensure_small_blob(client, index, counters, source, target, blob).await;
+    }
     let plan = plan_blob(client, index, source, target, blob).await?;
     if finish_without_upload(client, index, counters, target, blob, plan).await? {
         return Ok(());
@@ -114,6 +121,55 @@ pub(crate) async fn ensure_blob(
         .await;
     Counters::bump(&counters.uploaded, 1);
     Counters::bump(&counters.bytes_uploaded, sent);
+    drop(lock);
+    Ok(())
+}
+
+/// [`ensure_blob`] for a small blob at a registry that mounts: no HEAD. What the index
+/// knows is skipped or mounted as usual; otherwise a mount from the repository itself
+/// either finds the blob there or opens the session its bytes go into, in one PUT: two
+/// requests for a new blob (a HEAD, a session and a PUT were three), one for a present one.
+async fn ensure_small_blob(
+    client: &dyn Registries,
+    index: &dyn BlobIndex,
+    counters: &Counters,
+    source: &ImageRef,
+    target: &Target<'_>,
+    blob: &Descriptor,
+) -> Result<(), RegistryError> {
+    let planned = |known: Vec<String>| {
+        if known.iter().any(|r| r == target.repository) {
+            BlobPlan::Present
+        } else {
+            mount_candidates(known, source, target)
+        }
+    };
+    let known = index.repositories(target.registry, &blob.digest).await;
+    if finish_without_upload(client, index, counters, target, blob, planned(known)).await? {
+        return Ok(());
+    }
+    let lock = index.lock_upload(target.registry, &blob.digest).await;
+    if lock.waited {
+        // Uploaded by whoever held the lock, most likely: mount it from there.
+        let known = index.repositories(target.registry, &blob.digest).await;
+        if finish_without_upload(client, index, counters, target, blob, planned(known)).await? {
+            return Ok(());
+        }
+    }
+    let (registry, repository) = (target.registry, target.repository);
+    match client
+        .mount_or_start(registry, repository, &blob.digest)
+        .await?
+    {
+        MountOutcome::Mounted => Counters::bump(&counters.skipped, 1),
+        MountOutcome::Declined(session) => {
+            let sent =
+                transfer_into_session(client, source, registry, repository, blob, session).await?;
+            Counters::bump(&counters.uploaded, 1);
+            Counters::bump(&counters.bytes_uploaded, sent);
+        }
+    }
+    index.record(registry, repository, &blob.digest).await;
     drop(lock);
     Ok(())
 }

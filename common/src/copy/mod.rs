@@ -9,6 +9,7 @@
 
 mod blob;
 mod platform;
+mod referrer_tags;
 mod referrers;
 #[cfg(test)]
 mod referrers_tests;
@@ -37,6 +38,7 @@ pub use referrers::{
 };
 
 use blob::{ensure_blob, plan_blob, Target};
+use referrer_tags::TagListings;
 use referrers::Referrer;
 
 /// Destination tags of one job checked (HEAD) at the same time.
@@ -111,6 +113,8 @@ pub struct CopyEngine {
     limits: Arc<Mutex<HashMap<String, Arc<Semaphore>>>>,
     /// Destination registries known to answer (or not) the Referrers API.
     referrers_api: Arc<Mutex<HashMap<String, bool>>>,
+    /// What source registries' tag listings can tell of referrer tags.
+    listings: Arc<TagListings>,
 }
 
 /// A destination tag with what it points at now.
@@ -141,6 +145,7 @@ impl CopyEngine {
             opts,
             limits: Arc::default(),
             referrers_api: Arc::default(),
+            listings: Arc::default(),
         }
     }
 
@@ -158,6 +163,7 @@ impl CopyEngine {
             opts,
             limits: self.limits.clone(),
             referrers_api: self.referrers_api.clone(),
+            listings: self.listings.clone(),
         }
     }
 
@@ -165,9 +171,23 @@ impl CopyEngine {
     /// errors: they become failed tags with their reason. A copy past the deadline is
     /// abandoned (its upload sessions expire at the registry) and fails every tag.
     pub async fn copy(&self, source: &ImageRef, destinations: &[ImageRef]) -> CopyReport {
+        self.copy_in_slot(source, destinations, None).await
+    }
+
+    /// [`copy`](Self::copy), taking one of `slots` for the part that moves content (reading
+    /// the source, blobs, pushes), not for the checks before it: a process can check many
+    /// jobs' destinations at once (a round trip each, mostly "already there") while only a
+    /// few copy.
+    pub async fn copy_in_slot(
+        &self,
+        source: &ImageRef,
+        destinations: &[ImageRef],
+        slots: Option<&Semaphore>,
+    ) -> CopyReport {
         let started = Instant::now();
         let deadline = self.opts.deadline;
-        match tokio::time::timeout(deadline, self.copy_within(source, destinations)).await {
+        let copy = self.copy_within(source, destinations, slots);
+        match tokio::time::timeout(deadline, copy).await {
             Ok(report) => report,
             Err(_) => {
                 let reason = format!(
@@ -188,7 +208,12 @@ impl CopyEngine {
         }
     }
 
-    async fn copy_within(&self, source: &ImageRef, destinations: &[ImageRef]) -> CopyReport {
+    async fn copy_within(
+        &self,
+        source: &ImageRef,
+        destinations: &[ImageRef],
+        slots: Option<&Semaphore>,
+    ) -> CopyReport {
         let started = Instant::now();
         let counters = Counters::default();
         let mut report = CopyReport {
@@ -241,6 +266,11 @@ impl CopyEngine {
                 return report;
             }
         }
+        // Something to copy: wait for a slot (a closed semaphore means no limit).
+        let _slot = match slots {
+            Some(s) => s.acquire().await.ok(),
+            None => None,
+        };
         match self.resolve(source, early).await {
             Err(e) if self.opts.skip_missing && is_missing_source(&e) => {
                 let reason =

@@ -166,14 +166,25 @@ impl CopyEngine {
         let c = self.registries.as_ref();
         let (reg, repo) = (source.registry.as_str(), source.repository.as_str());
         let tag_base = fallback_tag(subject);
+        // The Referrers API and which of the subject's tags exist, at once: the tags from
+        // one listing where the registry's listing can tell (`referrer_tags.rs`); `None`:
+        // ask for each with a HEAD.
+        let (api, tags) = futures::join!(
+            c.referrers(reg, repo, subject, self.opts.referrers.server_filter()),
+            self.listings.referrer_tags(c, reg, repo, &tag_base),
+        );
+        let exists = |t: &str| tags.as_ref().is_none_or(|found| found.contains(t));
         let listed = async {
-            match c
-                .referrers(reg, repo, subject, self.opts.referrers.server_filter())
-                .await?
-            {
+            match api? {
                 Some(list) => Ok(list),
-                // HEAD first: most images have no such tag, and a HEAD does not count
-                // against pull quotas (Docker Hub) as a GET does.
+                None if !exists(&tag_base) => Ok(Vec::new()),
+                // Known to exist: one GET. Else HEAD first: most images have no such tag,
+                // and a HEAD does not count against pull quotas (Docker Hub) as a GET does.
+                None if tags.is_some() => match c.get_manifest(reg, repo, &tag_base).await {
+                    Ok(index) => Ok(index.children),
+                    Err(RegistryError::NotFound { .. }) => Ok(Vec::new()),
+                    Err(e) => Err(e),
+                },
                 None => match c.head_manifest(reg, repo, &tag_base, false).await? {
                     None => Ok(Vec::new()),
                     Some(digest) => match c.get_manifest(reg, repo, &digest).await {
@@ -186,7 +197,11 @@ impl CopyEngine {
         };
         let cosign = futures::future::try_join_all(COSIGN_SUFFIXES.iter().map(|suffix| {
             let tag = format!("{tag_base}.{suffix}");
+            let wanted = exists(&tag);
             async move {
+                if !wanted {
+                    return Ok(None);
+                }
                 let digest = c.head_manifest(reg, repo, &tag, false).await?;
                 Ok::<_, RegistryError>(digest.map(|d| (tag, d)))
             }

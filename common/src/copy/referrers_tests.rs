@@ -141,7 +141,7 @@ async fn a_signature_added_after_the_image_was_mirrored_is_copied_by_the_next_ru
 }
 
 #[tokio::test]
-async fn a_no_op_with_referrers_costs_the_lookups_at_the_source_and_one_head_at_the_destination() {
+async fn a_no_op_with_referrers_costs_one_listing_at_the_source_and_one_head_at_the_destination() {
     let b = bed(CopyOptions::default());
     let image = b.registries.add_image("src.io", "team/app", "1", &[BASE]);
     let pinned = r("src.io/team/app:1").with_digest(&image.digest);
@@ -151,8 +151,15 @@ async fn a_no_op_with_referrers_costs_the_lookups_at_the_source_and_one_head_at_
     let calls = b.registries.calls();
     let at_destination: Vec<_> = calls.iter().filter(|c| c.repo == "dst.io/m/app").collect();
     assert_eq!(at_destination.len(), 1, "{calls:?}");
-    // Referrers API (absent here), the tag schema's tag, cosign's three tags.
-    assert_eq!(calls.len(), 1 + 1 + 1 + 3, "{calls:?}");
+    // The Referrers API (absent here) and one listing of the tags after the one just
+    // before `sha256-<hex>`, instead of a HEAD of the tag schema's tag and cosign's three.
+    assert_eq!(calls.len(), 1 + 1 + 1, "{calls:?}");
+    assert_eq!(b.registries.count(Op::ListTags), 1);
+    assert_eq!(
+        b.registries.count(Op::HeadManifest),
+        1,
+        "the destination tag only"
+    );
     assert_eq!(b.registries.count(Op::GetBlob), 0);
 }
 
@@ -433,4 +440,52 @@ async fn whether_a_destination_has_the_referrers_api_is_asked_once_per_registry(
         .filter(|c| c.op == Op::Referrers && c.repo.starts_with("dst.io/"))
         .count();
     assert_eq!(asked, 1);
+}
+
+#[tokio::test]
+async fn where_the_source_ignores_tag_paging_one_listing_answers_for_every_image_of_a_repository() {
+    let b = bed(CopyOptions::default());
+    b.registries.ignore_tag_paging("src.io");
+    let images: Vec<Manifest> = (0..4)
+        .map(|i| {
+            let layer = format!("layer {i}");
+            b.registries.add_image(
+                "src.io",
+                "team/app",
+                &format!("v{i}"),
+                &[BASE, layer.as_bytes()],
+            )
+        })
+        .collect();
+    let sig = sign(&b.registries, "team/app", &images[2], "signed");
+    let copies = images.iter().enumerate().map(|(i, m)| {
+        let pinned = r(&format!("src.io/team/app:v{i}")).with_digest(&m.digest);
+        let engine = &b.engine;
+        async move {
+            engine
+                .copy(&pinned, &[r(&format!("dst.io/m/app:v{i}"))])
+                .await
+        }
+    });
+    let reports = futures::future::join_all(copies).await;
+    assert!(reports.iter().all(|r| r.succeeded()), "{reports:?}");
+    assert_eq!(
+        b.registries.count(Op::ListTags),
+        1,
+        "the images of one repository wait for its first listing, every tag"
+    );
+    let sig_tag = format!("{}.sig", fallback_tag(&images[2].digest));
+    assert_eq!(
+        b.registries.tag("dst.io", "m/app", &sig_tag),
+        Some(sig.digest)
+    );
+    assert_eq!(reports[2].stats.referrers_pushed, 1);
+    assert_eq!(
+        reports
+            .iter()
+            .map(|r| r.stats.referrers_pushed)
+            .sum::<u64>(),
+        1,
+        "only the signed image has a referrer"
+    );
 }

@@ -25,7 +25,11 @@ pub(super) struct Bed {
 }
 
 pub(super) fn bed(opts: CopyOptions) -> Bed {
-    let registries = Arc::new(MemoryRegistries::new());
+    bed_with(Arc::new(MemoryRegistries::new()), opts)
+}
+
+/// A bed over registries that already hold content, with an empty index.
+pub(super) fn bed_with(registries: Arc<MemoryRegistries>, opts: CopyOptions) -> Bed {
     let index = Arc::new(MemoryIndex::new());
     let engine = CopyEngine::new(registries.clone(), index.clone(), opts);
     Bed {
@@ -58,6 +62,56 @@ async fn a_new_image_is_uploaded_and_its_tag_points_at_the_source_digest() {
         "small blobs go up in one request each"
     );
     assert_eq!(b.registries.count(Op::StartUpload), 0);
+}
+
+#[tokio::test]
+async fn where_single_request_uploads_are_sessions_a_small_blob_costs_a_probe_and_a_put() {
+    let b = bed(CopyOptions::default());
+    b.registries.probe_small_blobs("dst.io");
+    b.registries
+        .add_image("src.io", "team/app", "1", &[BASE, b"app"]);
+    b.registries
+        .add_image("src.io", "team/app", "2", &[BASE, b"app 2"]);
+    let first = b
+        .engine
+        .copy(&r("src.io/team/app:1"), &[r("dst.io/mirror/app:1")])
+        .await;
+    assert!(first.succeeded(), "{first:?}");
+    assert_eq!(first.stats.blobs_uploaded, 3);
+    assert_eq!(b.registries.count(Op::MountOrStart), 3);
+    assert_eq!(
+        b.registries.count(Op::PutBlob),
+        3,
+        "into the probes' sessions"
+    );
+    assert_eq!(
+        b.registries.count(Op::HeadBlob),
+        0,
+        "no HEAD before a probe"
+    );
+    assert_eq!(b.registries.count(Op::StartUpload), 0);
+    // The index forgotten (a new process): the shared base layer is found by its probe.
+    let again = bed_with(b.registries.clone(), CopyOptions::default());
+    b.registries.clear_calls();
+    let second = again
+        .engine
+        .copy(&r("src.io/team/app:2"), &[r("dst.io/mirror/app:2")])
+        .await;
+    assert!(second.succeeded(), "{second:?}");
+    assert_eq!(
+        (second.stats.blobs_uploaded, second.stats.blobs_skipped),
+        (2, 1)
+    );
+    assert_eq!(b.registries.count(Op::MountOrStart), 3);
+    assert_eq!(
+        b.registries.count(Op::PutBlob),
+        2,
+        "the present one is not sent"
+    );
+    assert_eq!(
+        b.registries.tag("dst.io", "mirror/app", "2"),
+        b.registries.tag("src.io", "team/app", "2")
+    );
 }
 
 #[tokio::test]

@@ -110,6 +110,22 @@ async fn transfer_small(
     dst_repository: &str,
     blob: &Descriptor,
 ) -> Result<u64, Failure> {
+    let bytes = read_small(client, source, blob).await?;
+    let size = bytes.len() as u64;
+    // Retried inside (the bytes are in memory): not restarted as a whole.
+    client
+        .upload_small(dst_registry, dst_repository, &blob.digest, bytes)
+        .await
+        .map_err(Failure::Opening)?;
+    Ok(size)
+}
+
+/// A small blob read whole from the source, verified.
+async fn read_small(
+    client: &dyn Registries,
+    source: &ImageRef,
+    blob: &Descriptor,
+) -> Result<bytes::Bytes, Failure> {
     let resp = client
         .open_blob(&source.registry, &source.repository, &blob.digest)
         .await
@@ -128,14 +144,49 @@ async fn transfer_small(
             message: e.to_string(),
         })
     })?;
-    let bytes = bytes::Bytes::from(chunks.concat());
+    Ok(bytes::Bytes::from(chunks.concat()))
+}
+
+/// Copies a small blob into an upload session already open (the one a mount probe
+/// opened), in one PUT. On any failure the session is dropped and the blob goes the
+/// usual way ([`transfer_blob`]): a new session, restarted as often as the policy allows.
+pub(crate) async fn transfer_into_session(
+    client: &dyn Registries,
+    source: &ImageRef,
+    dst_registry: &str,
+    dst_repository: &str,
+    blob: &Descriptor,
+    session: url::Url,
+) -> Result<u64, RegistryError> {
+    let bytes = match read_small(client, source, blob).await {
+        Ok(b) => b,
+        Err(Failure::Opening(e) | Failure::Stream(e)) => {
+            client
+                .cancel_upload(dst_registry, dst_repository, session)
+                .await;
+            return Err(e);
+        }
+    };
     let size = bytes.len() as u64;
-    // Retried inside (the bytes are in memory): not restarted as a whole.
-    client
-        .upload_small(dst_registry, dst_repository, &blob.digest, bytes)
-        .await
-        .map_err(Failure::Opening)?;
-    Ok(size)
+    let body = futures::stream::iter([Ok::<_, std::io::Error>(bytes)]);
+    let sent = client
+        .finish_upload(
+            dst_registry,
+            dst_repository,
+            session,
+            &blob.digest,
+            size,
+            Box::pin(body),
+        )
+        .await;
+    match sent {
+        Ok(()) => Ok(size),
+        Err(e) if e.is_retryable() || matches!(e, RegistryError::Status { status: 413, .. }) => {
+            tracing::debug!(digest = %blob.digest, error = %e, "upload into the probe's session failed; uploading anew");
+            transfer_blob(client, source, dst_registry, dst_repository, blob).await
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// The response body as a stream that hashes every chunk and fails, instead of yielding

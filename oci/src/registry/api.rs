@@ -14,6 +14,7 @@ use super::client::RegistryClient;
 use super::error::RegistryError;
 use super::idle::{humanize, IdleLimited};
 use super::retry::RetryPolicy;
+use super::tags::TagsPage;
 use crate::manifest::{Descriptor, Manifest};
 
 /// Blob bytes on their way, in chunks.
@@ -70,6 +71,15 @@ pub trait Registries: Send + Sync {
         registry: &str,
         repository: &str,
     ) -> Result<Vec<String>, RegistryError>;
+    /// One page of tags after `last` (`?n=N&last=LAST`), as the registry answered it (some
+    /// ignore both parameters and answer every tag).
+    async fn tags_after(
+        &self,
+        registry: &str,
+        repository: &str,
+        last: &str,
+        n: usize,
+    ) -> Result<TagsPage, RegistryError>;
     /// The size of a blob in a repository, `None` when it is not there.
     async fn head_blob(
         &self,
@@ -85,6 +95,14 @@ pub trait Registries: Send + Sync {
         repository: &str,
         digest: &str,
         from: &str,
+    ) -> Result<MountOutcome, RegistryError>;
+    /// Links a blob the repository already has (`Mounted`), else opens an upload session
+    /// (`Declined` with it): a HEAD and a session in one request.
+    async fn mount_or_start(
+        &self,
+        registry: &str,
+        repository: &str,
+        digest: &str,
     ) -> Result<MountOutcome, RegistryError>;
     /// Opens an upload session; returns where the bytes go.
     async fn start_upload(
@@ -122,6 +140,11 @@ pub trait Registries: Send + Sync {
     /// Whether `registry` is worth asking for cross-repository mounts (not when it
     /// declined every one asked).
     async fn mounts(&self, registry: &str) -> bool;
+    /// Whether a small blob is best asked for with [`mount_or_start`](Self::mount_or_start)
+    /// (one request if present, its upload session if not) rather than a HEAD and an
+    /// upload: at registries that mount and answer a single-request upload with a session
+    /// anyway (distribution 2.8), where that saves a request per new blob.
+    async fn probes_small_blobs(&self, registry: &str) -> bool;
     /// How a transfer that failed while streaming is restarted (attempts, backoff).
     fn retry_policy(&self) -> RetryPolicy;
 }
@@ -175,6 +198,16 @@ impl Registries for RegistryClient {
         RegistryClient::list_tags(self, registry, repository).await
     }
 
+    async fn tags_after(
+        &self,
+        registry: &str,
+        repository: &str,
+        last: &str,
+        n: usize,
+    ) -> Result<TagsPage, RegistryError> {
+        RegistryClient::tags_after(self, registry, repository, last, n).await
+    }
+
     async fn head_blob(
         &self,
         registry: &str,
@@ -193,6 +226,15 @@ impl Registries for RegistryClient {
         from: &str,
     ) -> Result<MountOutcome, RegistryError> {
         RegistryClient::mount_blob(self, registry, repository, digest, from).await
+    }
+
+    async fn mount_or_start(
+        &self,
+        registry: &str,
+        repository: &str,
+        digest: &str,
+    ) -> Result<MountOutcome, RegistryError> {
+        RegistryClient::mount_or_start(self, registry, repository, digest).await
     }
 
     async fn start_upload(
@@ -253,6 +295,11 @@ impl Registries for RegistryClient {
 
     async fn mounts(&self, registry: &str) -> bool {
         self.quirks(registry).await.mounts()
+    }
+
+    async fn probes_small_blobs(&self, registry: &str) -> bool {
+        let q = self.quirks(registry).await;
+        q.mounts() && q.single_post == Some(false)
     }
 
     fn retry_policy(&self) -> RetryPolicy {

@@ -96,6 +96,39 @@ impl RegistryClient {
         }
     }
 
+    /// Links the blob if the repository already has it, else opens an upload session: a
+    /// mount from the repository itself, one request where a HEAD and a session would be
+    /// two. Not counted as a declined mount (the blob was not expected to be there).
+    pub async fn mount_or_start(
+        &self,
+        registry: &str,
+        repository: &str,
+        digest: &str,
+    ) -> Result<MountOutcome, RegistryError> {
+        let path = format!("/v2/{repository}/blobs/uploads/?mount={digest}&from={repository}");
+        let url = self.url(registry, &path)?;
+        let scope = Scope::repo(repository, Access::Push);
+        let resp = self
+            .execute(
+                registry,
+                &scope,
+                Method::POST,
+                url.clone(),
+                zero_length(),
+                Body::Empty,
+            )
+            .await?;
+        match resp.status() {
+            StatusCode::CREATED => Ok(MountOutcome::Mounted),
+            StatusCode::ACCEPTED => Ok(MountOutcome::Declined(location(
+                registry,
+                &url,
+                resp.headers(),
+            )?)),
+            _ => Err(status_error(registry, &Method::POST, &url, resp).await),
+        }
+    }
+
     /// Opens an upload session and returns where to send the bytes.
     pub async fn start_upload(
         &self,

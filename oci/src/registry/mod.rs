@@ -38,4 +38,5 @@ pub use insecure::{HttpFallback, PlainHttp};
 pub use observer::{Observer, RequestObserver};
 pub use quirks::{Quirks, QuirksStore, SharedQuirks};
 pub use retry::RetryPolicy;
+pub use tags::TagsPage;
 pub use timeouts::Timeouts;

@@ -39,7 +39,6 @@ impl RegistryClient {
         repository: &str,
         page: usize,
     ) -> Result<Vec<String>, RegistryError> {
-        let scope = Scope::repo(repository, Access::Pull);
         let mut url = self.url(registry, &format!("/v2/{repository}/tags/list?n={page}"))?;
         let mut tags = Vec::new();
         let mut visited = std::collections::HashSet::new();
@@ -54,32 +53,8 @@ impl RegistryClient {
                     url.as_str()
                 )));
             }
-            let resp = self
-                .execute(
-                    registry,
-                    &scope,
-                    Method::GET,
-                    url.clone(),
-                    HeaderMap::new(),
-                    Body::Empty,
-                )
-                .await?;
-            if resp.status() == StatusCode::NOT_FOUND {
-                return Err(RegistryError::NotFound {
-                    registry: registry.into(),
-                    reference: format!("{registry}/{repository}"),
-                    code: ErrorCode::NameUnknown,
-                });
-            }
-            if !resp.status().is_success() {
-                return Err(status_error(registry, &Method::GET, &url, resp).await);
-            }
-            let next = next_link(resp.headers());
-            let page: TagList = resp.json().await.map_err(|e| RegistryError::Protocol {
-                registry: registry.into(),
-                message: format!("tags of {repository}: {}", e.without_url()),
-            })?;
-            tags.extend(page.tags.unwrap_or_default());
+            let (page, next) = self.tags_page(registry, repository, &url).await?;
+            tags.extend(page);
             if tags.len() > MAX_TAGS {
                 return Err(refuse(format!("more than {MAX_TAGS} tags")));
             }
@@ -94,6 +69,73 @@ impl RegistryClient {
             }
         }
     }
+
+    /// One answer to `tags/list?n=N&last=LAST`, as the registry gave it: the tags after
+    /// `last` in lexical order where it pages (the OCI distribution spec), every tag in
+    /// its own order where it does not (distribution 2.8 ignores both parameters). The
+    /// caller tells which from the answer; see [`TagsPage`].
+    pub async fn tags_after(
+        &self,
+        registry: &str,
+        repository: &str,
+        last: &str,
+        n: usize,
+    ) -> Result<TagsPage, RegistryError> {
+        let mut url = self.url(registry, &format!("/v2/{repository}/tags/list"))?;
+        url.query_pairs_mut()
+            .append_pair("n", &n.to_string())
+            .append_pair("last", last);
+        let (tags, next) = self.tags_page(registry, repository, &url).await?;
+        Ok(TagsPage {
+            tags,
+            more: next.is_some(),
+        })
+    }
+
+    /// One page of tags at `url` and the registry's next page, if it named one.
+    async fn tags_page(
+        &self,
+        registry: &str,
+        repository: &str,
+        url: &url::Url,
+    ) -> Result<(Vec<String>, Option<String>), RegistryError> {
+        let scope = Scope::repo(repository, Access::Pull);
+        let resp = self
+            .execute(
+                registry,
+                &scope,
+                Method::GET,
+                url.clone(),
+                HeaderMap::new(),
+                Body::Empty,
+            )
+            .await?;
+        if resp.status() == StatusCode::NOT_FOUND {
+            return Err(RegistryError::NotFound {
+                registry: registry.into(),
+                reference: format!("{registry}/{repository}"),
+                code: ErrorCode::NameUnknown,
+            });
+        }
+        if !resp.status().is_success() {
+            return Err(status_error(registry, &Method::GET, url, resp).await);
+        }
+        let next = next_link(resp.headers());
+        let page: TagList = resp.json().await.map_err(|e| RegistryError::Protocol {
+            registry: registry.into(),
+            message: format!("tags of {repository}: {}", e.without_url()),
+        })?;
+        Ok((page.tags.unwrap_or_default(), next))
+    }
+}
+
+/// One page of a tag listing: its tags and whether the registry named a next page.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TagsPage {
+    /// The tags, in the registry's order.
+    pub tags: Vec<String>,
+    /// The registry answered with a `Link` to a next page.
+    pub more: bool,
 }
 
 /// The target of `Link: </v2/x/tags/list?n=2&last=b>; rel="next"`.
