@@ -53,6 +53,13 @@ impl Shape {
     }
 }
 
+/// Every source image as (repository, tag), in seeding order.
+pub fn source_images(shape: Shape) -> Vec<(String, String)> {
+    (0..shape.repos)
+        .flat_map(|r| (0..shape.tags_of(r)).map(move |k| (format!("scale/r{r}"), format!("v{k}"))))
+        .collect()
+}
+
 /// Pushes every source image (8 at a time); returns how many were indexes.
 pub async fn seed(registry: &Registry, shape: Shape) -> Result<usize> {
     let bases: Vec<Layer> = (0..3).map(|i| Layer::seeded(1000 + i, 4096)).collect();

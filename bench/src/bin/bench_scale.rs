@@ -15,11 +15,12 @@ use std::time::Duration;
 
 use anyhow::Result;
 use mirror_bench::corpus::latency_ms;
-use mirror_bench::scale::{seed, write_mappings, Shape};
+use mirror_bench::scale::{seed, source_images, write_mappings, Shape};
 use mirror_bench::workers::{fleet_flags, wait_consumers, WorkerProcess};
 use mirror_bench::{measure, Measured};
 use mirror_tests::fleet::prefix;
-use mirror_tests::{binary, Proxy, Registry};
+use mirror_tests::mirror::client_options;
+use mirror_tests::{binary, Proxy, Registry, SeenRequest};
 
 /// One measured run and what the registries saw during it.
 struct Row {
@@ -27,6 +28,9 @@ struct Row {
     measured: Measured,
     src_requests: usize,
     dst_requests: usize,
+    /// The run's requests by kind at each registry, e.g. `HEAD manifest 4100`.
+    src_kinds: String,
+    dst_kinds: String,
 }
 
 struct Bed {
@@ -50,13 +54,50 @@ impl Bed {
             );
         }
         eprintln!("{name}: {:.2} s", measured.seconds);
+        if std::env::var_os("SHOW_LOG").is_some() {
+            eprintln!("{}", measured.stderr);
+        }
+        let (src, dst) = (self.src_proxy.requests(), self.dst_proxy.requests());
         Ok(Row {
             name: name.to_string(),
-            src_requests: self.src_proxy.requests().len() - before.0,
-            dst_requests: self.dst_proxy.requests().len() - before.1,
+            src_requests: src.len() - before.0,
+            dst_requests: dst.len() - before.1,
+            src_kinds: kinds(&src[before.0..]),
+            dst_kinds: kinds(&dst[before.1..]),
             measured,
         })
     }
+}
+
+/// Requests by method and kind (manifest, blob, upload, mount, tags, referrers, other),
+/// most frequent first: where a run's round trips go.
+fn kinds(requests: &[SeenRequest]) -> String {
+    let mut counts: std::collections::BTreeMap<String, usize> = Default::default();
+    for r in requests {
+        let kind = if r.path.contains("/manifests/") {
+            "manifest"
+        } else if r.path.contains("mount=") {
+            "mount"
+        } else if r.path.contains("/blobs/uploads") {
+            "upload"
+        } else if r.path.contains("/blobs/") {
+            "blob"
+        } else if r.path.contains("/tags/list") {
+            "tags"
+        } else if r.path.contains("/referrers/") {
+            "referrers"
+        } else {
+            "other"
+        };
+        *counts.entry(format!("{} {kind}", r.method)).or_default() += 1;
+    }
+    let mut counts: Vec<_> = counts.into_iter().collect();
+    counts.sort_by_key(|c| std::cmp::Reverse(c.1));
+    counts
+        .iter()
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The error lines of a run's output (at most 10) and its summary line.
@@ -73,6 +114,35 @@ fn insecure(hosts: &[String]) -> Vec<String> {
         .iter()
         .flat_map(|h| ["--insecure-registry".to_string(), h.clone()])
         .collect()
+}
+
+/// How long `registry` itself takes to answer a HEAD for each of `refs`, 128 at a time,
+/// straight (no proxy, no latency): the floor under a run whose time is those HEADs, on
+/// this machine, where the registries share two cores with everything else.
+async fn heads_floor(registry: &Registry, prefix: &str, refs: &[(String, String)]) -> Result<f64> {
+    use futures::StreamExt;
+    let client = mirror_common::registry::RegistryClient::new(client_options(&[registry], None))?;
+    let host = registry.host();
+    let started = std::time::Instant::now();
+    let found: Vec<bool> = futures::stream::iter(refs)
+        .map(|(repo, tag)| {
+            let (client, host) = (&client, &host);
+            async move {
+                let repo = format!("{prefix}{repo}");
+                matches!(
+                    client.head_manifest(host, &repo, tag, false).await,
+                    Ok(Some(_))
+                )
+            }
+        })
+        .buffer_unordered(128)
+        .collect()
+        .await;
+    anyhow::ensure!(
+        found.iter().all(|f| *f),
+        "a HEAD of the floor found nothing"
+    );
+    Ok(started.elapsed().as_secs_f64())
 }
 
 /// The embedded mode: cold, warm, warm `--verify`.
@@ -157,9 +227,27 @@ async fn main() -> Result<()> {
         tags,
     };
 
-    let mut rows = embedded(&bed, &emb_dir, &hosts)?;
-    let (fleet_rows, worker_rss) = fleet(&bed, &fleet_dir, &hosts).await?;
-    rows.extend(fleet_rows);
+    let images = source_images(shape);
+    let src_floor = heads_floor(&src, "", &images).await?;
+    // MODES=embedded or MODES=fleet runs one of them (both by default).
+    let modes = std::env::var("MODES").unwrap_or_else(|_| "embedded,fleet".into());
+    let mut rows = Vec::new();
+    if modes.contains("embedded") {
+        rows.extend(embedded(&bed, &emb_dir, &hosts)?);
+    }
+    // The destination's floor per tag, from one HEAD per image into what a cold run pushed.
+    let dst_floor = match rows.first() {
+        Some(_) => {
+            Some(heads_floor(&dst, "emb/", &images).await? * bed.tags as f64 / images.len() as f64)
+        }
+        None => None,
+    };
+    let mut worker_rss = Vec::new();
+    if modes.contains("fleet") {
+        let (fleet_rows, rss) = fleet(&bed, &fleet_dir, &hosts).await?;
+        rows.extend(fleet_rows);
+        worker_rss = rss;
+    }
 
     println!(
         "set: {} files, {} source images ({indexes} indexes), {} destination tags in {} repositories; {} ms each way",
@@ -187,6 +275,17 @@ async fn main() -> Result<()> {
             r.dst_requests as f64 / bed.tags as f64,
             r.measured.peak_rss_mib()
         );
+    }
+    println!(
+        "floor (straight to the registry, 128 at a time, no latency): the {} source HEADs {:.2} s{}",
+        images.len(),
+        src_floor,
+        dst_floor.map_or(String::new(), |f| format!("; a HEAD per destination tag {f:.2} s"))
+    );
+    println!("requests by kind:");
+    for r in &rows {
+        println!("  {:<24} src: {}", r.name, r.src_kinds);
+        println!("  {:<24} dst: {}", "", r.dst_kinds);
     }
     let worker_mib: Vec<String> = worker_rss
         .iter()
