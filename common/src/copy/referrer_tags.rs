@@ -131,6 +131,15 @@ impl TagListings {
             return None;
         }
         let repo: Repo = (registry.to_string(), repository.to_string());
+        // An expired whole listing is asked for again as a first one would be: the
+        // repository's images wait for that answer rather than all asking at once.
+        {
+            let mut whole = lock(&self.whole);
+            if matches!(whole.get(&repo), Some(Whole::Tags(at, _)) if at.elapsed() >= WHOLE_KEPT) {
+                whole.remove(&repo);
+                lock(&self.probed).remove(&repo);
+            }
+        }
         let _asking = match lock(&self.probed).contains(&repo) {
             true => None,
             false => Some(
@@ -169,7 +178,14 @@ impl TagListings {
                 return None;
             }
         };
-        match judge(&page, &last, base) {
+        let judged = match judge(&page, &last, base) {
+            // A registry seen ignoring paging answers every tag, whatever their order.
+            Judged::Found(_) if !page.more && lock(&self.whole_registries).contains(registry) => {
+                Judged::Whole
+            }
+            judged => judged,
+        };
+        match judged {
             Judged::Found(found) => Some(found),
             Judged::Whole => {
                 lock(&self.whole_registries).insert(registry.to_string());
