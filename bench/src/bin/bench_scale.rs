@@ -1,14 +1,20 @@
 //! Benchmark: the hourly run at the real system's scale (see `mirror_bench::scale`: at
-//! `SCALE=1`, 147 files, ~4,100 source images, ~7,700 destination tags in 700
+//! `SCALE=1`, 147 files, ~4,100 source images, ~7,500 destination tags in 700
 //! repositories), between two registries 20 ms away each way (`LATENCY_MS`), mirrored
 //! cold, warm (nothing changed) and warm `--verify`, by the embedded mode
 //! (`run --local --workers 32`) and by 2 workers (`--concurrency 16`) with RabbitMQ and
-//! Redis. Prints per run: wall time, requests per destination tag at each registry (as the
-//! proxies in front of them counted), and the peak RSS of the scheduler and the workers.
-//! Run through `bench/scale.sh`.
+//! Redis. Prints per run: wall time, requests per destination tag at each registry and by
+//! kind (as the proxies in front of them counted), and the peak RSS of the scheduler and
+//! the workers; then the floor: how long the registries themselves take to answer the
+//! warm run's HEADs, straight (no proxy, no latency) and 128 at a time. `MODES` picks
+//! `embedded`, `fleet` (both by default) and `scale-out` (one worker, then two, cold; the
+//! ratio). `SHOW_LOG=1` prints each run's log (`RUST_LOG=mirror_scheduler=debug` adds the
+//! scheduler's phase timings). Run through `bench/scale.sh`.
 //!
 //! What is not like production: plain HTTP/1.1 through the latency proxies (the test proxy
-//! does not speak TLS, so HTTP/2 cannot be negotiated), and one machine for everything.
+//! does not speak TLS, so HTTP/2 cannot be negotiated), and one machine for everything: the
+//! registries' CPU (docker-registry spends ~2.3 ms on a manifest HEAD) is shared with the
+//! runs they serve, which is what the floor shows.
 
 use std::path::Path;
 use std::time::Duration;
@@ -164,6 +170,51 @@ fn embedded(bed: &Bed, dir: &Path, hosts: &[String]) -> Result<Vec<Row>> {
 }
 
 /// Two workers and a scheduler: cold, warm, warm `--verify`; and the workers' peak RSS.
+/// Scale-out: the set mirrored cold by one worker, then (into another destination prefix)
+/// by two, each copying [`scale_out_concurrency`] jobs at once, so that the run is bound by
+/// round trips, not by this machine's two cores: the second worker should nearly halve it.
+async fn scale_out(bed: &Bed, work: &Path, shape: Shape, hosts: &[String]) -> Result<Vec<Row>> {
+    let mut rows = Vec::new();
+    for n in [1, 2] {
+        let dir = work.join(format!("scale-out-{n}"));
+        std::fs::create_dir_all(&dir)?;
+        write_mappings(&dir, shape, &hosts[0], &format!("{}/so{n}", hosts[1]))?;
+        let p = prefix();
+        let mut workers = Vec::new();
+        for _ in 0..n {
+            workers.push(WorkerProcess::start(
+                &p,
+                &scale_out_concurrency(),
+                hosts,
+                &[],
+            )?);
+        }
+        wait_consumers(&p, n, &mut workers).await?;
+        let mut args: Vec<String> = ["run", "--wait", "--dir"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        args.push(dir.display().to_string());
+        args.extend(["--prefix".to_string(), "mapping_scale".to_string()]);
+        args.extend(insecure(hosts));
+        args.extend(fleet_flags(&p));
+        let name = format!("scale-out: {n} worker(s) cold");
+        rows.push(bed.run(&name, &args)?);
+        for w in &workers {
+            w.terminate()?;
+        }
+        for w in &mut workers {
+            w.wait_stopped()?;
+        }
+    }
+    Ok(rows)
+}
+
+/// Jobs each worker copies at once in the scale-out runs (`SCALE_OUT_CONCURRENCY`, 4).
+fn scale_out_concurrency() -> String {
+    std::env::var("SCALE_OUT_CONCURRENCY").unwrap_or_else(|_| "4".into())
+}
+
 async fn fleet(bed: &Bed, dir: &Path, hosts: &[String]) -> Result<(Vec<Row>, Vec<u64>)> {
     let p = prefix();
     let mut workers = Vec::new();
@@ -229,7 +280,7 @@ async fn main() -> Result<()> {
 
     let images = source_images(shape);
     let src_floor = heads_floor(&src, "", &images).await?;
-    // MODES=embedded or MODES=fleet runs one of them (both by default).
+    // MODES=embedded, fleet or scale-out runs some of them (embedded and fleet by default).
     let modes = std::env::var("MODES").unwrap_or_else(|_| "embedded,fleet".into());
     let mut rows = Vec::new();
     if modes.contains("embedded") {
@@ -247,6 +298,15 @@ async fn main() -> Result<()> {
         let (fleet_rows, rss) = fleet(&bed, &fleet_dir, &hosts).await?;
         rows.extend(fleet_rows);
         worker_rss = rss;
+    }
+    if modes.contains("scale-out") {
+        let out = scale_out(&bed, work.path(), shape, &hosts).await?;
+        println!(
+            "scale-out (cold, --concurrency {} per worker): 2 workers {:.2}x one",
+            scale_out_concurrency(),
+            out[0].measured.seconds / out[1].measured.seconds
+        );
+        rows.extend(out);
     }
 
     println!(

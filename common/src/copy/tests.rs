@@ -343,3 +343,36 @@ async fn without_keep_manifest_list_only_the_linux_amd64_image_is_pushed_as_itse
         "its config and two layers only"
     );
 }
+
+#[tokio::test]
+async fn a_job_with_nothing_to_copy_does_not_wait_for_a_copy_slot_and_a_copy_does() {
+    let b = bed(CopyOptions::default());
+    let m = b.registries.add_image("src.io", "team/app", "1", &[BASE]);
+    let pinned = r("src.io/team/app:1").with_digest(&m.digest);
+    b.engine.copy(&pinned, &[r("dst.io/m/app:1")]).await;
+    let slots = tokio::sync::Semaphore::new(1);
+    let held = slots.acquire().await.unwrap();
+    let wait = std::time::Duration::from_secs(5);
+    let checked = tokio::time::timeout(
+        wait,
+        b.engine
+            .copy_in_slot(&pinned, &[r("dst.io/m/app:1")], Some(&slots)),
+    )
+    .await
+    .expect("a job whose tags are up to date does not wait for the held slot");
+    assert_eq!(checked.tags[0].status, TagStatus::UpToDate);
+    let other = [r("dst.io/m/other:1")];
+    let copy = b.engine.copy_in_slot(&pinned, &other, Some(&slots));
+    tokio::pin!(copy);
+    let short = std::time::Duration::from_millis(200);
+    assert!(
+        tokio::time::timeout(short, &mut copy).await.is_err(),
+        "a job with something to copy waits for a slot"
+    );
+    assert_eq!(b.registries.tag("dst.io", "m/other", "1"), None);
+    drop(held);
+    let copied = tokio::time::timeout(wait, copy)
+        .await
+        .expect("copied once the slot is free");
+    assert_eq!(copied.tags[0].status, TagStatus::Pushed);
+}

@@ -3,6 +3,9 @@
 
 use std::collections::HashSet;
 use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::sync::Semaphore;
 
 use reqwest::header::{HeaderMap, AUTHORIZATION, WWW_AUTHENTICATE};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
@@ -59,7 +62,15 @@ pub struct RegistryClient {
     pub(crate) quirks: super::quirks::QuirksMemory,
     /// Registries whose pull quota is used up (see `ratelimit.rs`).
     quotas: super::ratelimit::Quotas,
+    /// Requests awaiting their answer, per registry: see [`REQUESTS_PER_REGISTRY`].
+    waiting: std::sync::Mutex<std::collections::HashMap<String, Arc<Semaphore>>>,
 }
+
+/// Requests to one registry awaiting their answer at once (a blob body streaming after its
+/// answer's head is not counted). Past this they queue in the client instead of opening
+/// more connections: what a registry is asked to take from one client, and what bounds a
+/// process's connections (and memory) when hundreds of jobs check their destinations.
+pub(crate) const REQUESTS_PER_REGISTRY: usize = 128;
 
 /// A request body that can be sent again on a retry.
 pub(crate) enum Body {
@@ -108,6 +119,7 @@ impl RegistryClient {
             no_referrers_api: std::sync::Mutex::default(),
             quirks: super::quirks::QuirksMemory::default(),
             quotas: super::ratelimit::Quotas::default(),
+            waiting: std::sync::Mutex::default(),
         })
     }
 
@@ -252,6 +264,8 @@ impl RegistryClient {
             Body::Empty => req,
             Body::Bytes(b) => req.body(b.clone()),
         };
+        let waiting = self.waiting_slots(registry);
+        let _waiting = waiting.acquire().await;
         let limit = self.opts.timeouts.request;
         let sent = match transfer {
             Transfer::Whole => req.timeout(limit).send().await,
@@ -271,6 +285,15 @@ impl RegistryClient {
             self.plain_http.notice(registry, &e);
             transport_error(registry, method, url, e)
         })
+    }
+
+    fn waiting_slots(&self, registry: &str) -> Arc<Semaphore> {
+        self.waiting
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(registry.to_string())
+            .or_insert_with(|| Arc::new(Semaphore::new(REQUESTS_PER_REGISTRY)))
+            .clone()
     }
 
     /// Tells the observer, when there is one, how an attempt ended.
