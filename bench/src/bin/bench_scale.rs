@@ -151,15 +151,30 @@ async fn heads_floor(registry: &Registry, prefix: &str, refs: &[(String, String)
     Ok(started.elapsed().as_secs_f64())
 }
 
-/// The embedded mode: cold, warm, warm `--verify`.
-fn embedded(bed: &Bed, dir: &Path, hosts: &[String]) -> Result<Vec<Row>> {
-    let mut args: Vec<String> = ["run", "--local", "--workers", "32", "--dir"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    args.push(dir.display().to_string());
+/// `mirror-scheduler run` with `flags` over the set's files in `dir`.
+fn run_args(flags: &[&str], dir: &Path, hosts: &[String]) -> Vec<String> {
+    let mut args = vec!["run".to_string()];
+    args.extend(flags.iter().map(|s| s.to_string()));
+    args.extend(["--dir".to_string(), dir.display().to_string()]);
     args.extend(["--prefix".to_string(), "mapping_scale".to_string()]);
     args.extend(insecure(hosts));
+    args
+}
+
+/// Stops the workers (SIGTERM, then a clean exit each).
+fn stop(workers: &mut [WorkerProcess]) -> Result<()> {
+    for w in workers.iter() {
+        w.terminate()?;
+    }
+    for w in workers.iter_mut() {
+        w.wait_stopped()?;
+    }
+    Ok(())
+}
+
+/// The embedded mode: cold, warm, warm `--verify`.
+fn embedded(bed: &Bed, dir: &Path, hosts: &[String]) -> Result<Vec<Row>> {
+    let mut args = run_args(&["--local", "--workers", "32"], dir, hosts);
     let mut rows = vec![
         bed.run("embedded cold", &args)?,
         bed.run("embedded warm", &args)?,
@@ -190,22 +205,11 @@ async fn scale_out(bed: &Bed, work: &Path, shape: Shape, hosts: &[String]) -> Re
             )?);
         }
         wait_consumers(&p, n, &mut workers).await?;
-        let mut args: Vec<String> = ["run", "--wait", "--dir"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        args.push(dir.display().to_string());
-        args.extend(["--prefix".to_string(), "mapping_scale".to_string()]);
-        args.extend(insecure(hosts));
+        let mut args = run_args(&["--wait"], &dir, hosts);
         args.extend(fleet_flags(&p));
         let name = format!("scale-out: {n} worker(s) cold");
         rows.push(bed.run(&name, &args)?);
-        for w in &workers {
-            w.terminate()?;
-        }
-        for w in &mut workers {
-            w.wait_stopped()?;
-        }
+        stop(&mut workers)?;
     }
     Ok(rows)
 }
@@ -222,13 +226,7 @@ async fn fleet(bed: &Bed, dir: &Path, hosts: &[String]) -> Result<(Vec<Row>, Vec
         workers.push(WorkerProcess::start(&p, "16", hosts, &[])?);
     }
     wait_consumers(&p, 2, &mut workers).await?;
-    let mut args: Vec<String> = ["run", "--wait", "--dir"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    args.push(dir.display().to_string());
-    args.extend(["--prefix".to_string(), "mapping_scale".to_string()]);
-    args.extend(insecure(hosts));
+    let mut args = run_args(&["--wait"], dir, hosts);
     args.extend(fleet_flags(&p));
     let mut rows = vec![
         bed.run("2 workers cold", &args)?,
@@ -240,12 +238,7 @@ async fn fleet(bed: &Bed, dir: &Path, hosts: &[String]) -> Result<(Vec<Row>, Vec
         .iter()
         .map(|w| w.peak_rss_kib().unwrap_or(0))
         .collect();
-    for w in &workers {
-        w.terminate()?;
-    }
-    for w in &mut workers {
-        w.wait_stopped()?;
-    }
+    stop(&mut workers)?;
     Ok((rows, rss))
 }
 

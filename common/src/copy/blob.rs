@@ -62,6 +62,16 @@ pub(crate) async fn plan_blob(
     Ok(mount_candidates(known, source, target))
 }
 
+/// What the index's repositories for a blob make of it: present in the target, or
+/// mountable from some of them (or the source's), else to upload.
+fn placed(known: Vec<String>, source: &ImageRef, target: &Target<'_>) -> BlobPlan {
+    if known.iter().any(|r| r == target.repository) {
+        BlobPlan::Present
+    } else {
+        mount_candidates(known, source, target)
+    }
+}
+
 fn mount_candidates(known: Vec<String>, source: &ImageRef, target: &Target<'_>) -> BlobPlan {
     let mut from: Vec<String> = known
         .into_iter()
@@ -104,12 +114,9 @@ pub(crate) async fn ensure_blob(
         // Another uploader of this blob went first and has most likely made it mountable:
         // look again while holding the lock, so that waiters do not take turns uploading.
         let known = index.repositories(target.registry, &blob.digest).await;
-        let plan = if known.iter().any(|r| r == target.repository) {
-            BlobPlan::Present
-        } else if !client.mounts(target.registry).await {
-            BlobPlan::Upload
-        } else {
-            mount_candidates(known, source, target)
+        let plan = match placed(known, source, target) {
+            BlobPlan::Mount(_) if !client.mounts(target.registry).await => BlobPlan::Upload,
+            plan => plan,
         };
         if finish_without_upload(client, index, counters, target, blob, plan).await? {
             return Ok(());
@@ -137,22 +144,33 @@ async fn ensure_small_blob(
     target: &Target<'_>,
     blob: &Descriptor,
 ) -> Result<(), RegistryError> {
-    let planned = |known: Vec<String>| {
-        if known.iter().any(|r| r == target.repository) {
-            BlobPlan::Present
-        } else {
-            mount_candidates(known, source, target)
-        }
-    };
     let known = index.repositories(target.registry, &blob.digest).await;
-    if finish_without_upload(client, index, counters, target, blob, planned(known)).await? {
+    if finish_without_upload(
+        client,
+        index,
+        counters,
+        target,
+        blob,
+        placed(known, source, target),
+    )
+    .await?
+    {
         return Ok(());
     }
     let lock = index.lock_upload(target.registry, &blob.digest).await;
     if lock.waited {
         // Uploaded by whoever held the lock, most likely: mount it from there.
         let known = index.repositories(target.registry, &blob.digest).await;
-        if finish_without_upload(client, index, counters, target, blob, planned(known)).await? {
+        if finish_without_upload(
+            client,
+            index,
+            counters,
+            target,
+            blob,
+            placed(known, source, target),
+        )
+        .await?
+        {
             return Ok(());
         }
     }

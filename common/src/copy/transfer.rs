@@ -164,7 +164,11 @@ pub(crate) async fn transfer_into_session(
             client
                 .cancel_upload(dst_registry, dst_repository, session)
                 .await;
-            return Err(e);
+            return match e.is_retryable() {
+                // A read cut short is restarted the usual way.
+                true => transfer_blob(client, source, dst_registry, dst_repository, blob).await,
+                false => Err(e),
+            };
         }
     };
     let size = bytes.len() as u64;

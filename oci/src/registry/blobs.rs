@@ -60,16 +60,7 @@ impl RegistryClient {
         let path = format!("/v2/{repository}/blobs/uploads/?mount={digest}&from={from}");
         let url = self.url(registry, &path)?;
         let scope = Scope::repo(repository, Access::Push).and_pull(from);
-        let resp = self
-            .execute(
-                registry,
-                &scope,
-                Method::POST,
-                url.clone(),
-                zero_length(),
-                Body::Empty,
-            )
-            .await?;
+        let resp = self.post_empty(registry, &scope, &url).await?;
         match resp.status() {
             StatusCode::CREATED => {
                 self.learn(registry, |q| q.mounts_work = true).await;
@@ -108,16 +99,7 @@ impl RegistryClient {
         let path = format!("/v2/{repository}/blobs/uploads/?mount={digest}&from={repository}");
         let url = self.url(registry, &path)?;
         let scope = Scope::repo(repository, Access::Push);
-        let resp = self
-            .execute(
-                registry,
-                &scope,
-                Method::POST,
-                url.clone(),
-                zero_length(),
-                Body::Empty,
-            )
-            .await?;
+        let resp = self.post_empty(registry, &scope, &url).await?;
         match resp.status() {
             StatusCode::CREATED => Ok(MountOutcome::Mounted),
             StatusCode::ACCEPTED => Ok(MountOutcome::Declined(location(
@@ -137,20 +119,29 @@ impl RegistryClient {
     ) -> Result<url::Url, RegistryError> {
         let url = self.url(registry, &format!("/v2/{repository}/blobs/uploads/"))?;
         let scope = Scope::repo(repository, Access::Push);
-        let resp = self
-            .execute(
-                registry,
-                &scope,
-                Method::POST,
-                url.clone(),
-                zero_length(),
-                Body::Empty,
-            )
-            .await?;
+        let resp = self.post_empty(registry, &scope, &url).await?;
         if resp.status() != StatusCode::ACCEPTED {
             return Err(status_error(registry, &Method::POST, &url, resp).await);
         }
         location(registry, &url, resp.headers())
+    }
+
+    /// A bodiless POST (a session or a mount asked for).
+    async fn post_empty(
+        &self,
+        registry: &str,
+        scope: &Scope,
+        url: &url::Url,
+    ) -> Result<reqwest::Response, RegistryError> {
+        self.execute(
+            registry,
+            scope,
+            Method::POST,
+            url.clone(),
+            zero_length(),
+            Body::Empty,
+        )
+        .await
     }
 
     /// Abandons an upload session (best effort: the registry expires it anyway).
