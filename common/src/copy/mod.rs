@@ -44,6 +44,9 @@ use referrers::Referrer;
 /// Destination tags of one job checked (HEAD) at the same time.
 const DESTINATION_HEADS: usize = 16;
 
+/// Child manifests of one index pushed at the same time.
+const CHILD_PUSHES: usize = 8;
+
 /// How index children nested in index children are followed at most.
 const MAX_INDEX_DEPTH: usize = 2;
 
@@ -655,12 +658,28 @@ impl CopyEngine {
         self.ensure_blobs(source, target, resolved.blobs.iter(), counters)
             .await
             .map_err(PushFailure::Image)?;
-        for child in &resolved.children {
-            self.registries
-                .put_manifest(target.registry, target.repository, &child.digest, child)
+        // Children at once, images before the indexes among them (an index nested in the
+        // top one names images only, and a registry may refuse it before they are there).
+        for wave in [false, true] {
+            let puts: Vec<_> = resolved
+                .children
+                .iter()
+                .filter(|c| c.is_index() == wave)
+                .map(|child| {
+                    self.registries.put_manifest(
+                        target.registry,
+                        target.repository,
+                        &child.digest,
+                        child,
+                    )
+                })
+                .collect();
+            let pushed: Vec<()> = futures::stream::iter(puts)
+                .buffer_unordered(CHILD_PUSHES)
+                .try_collect()
                 .await
                 .map_err(PushFailure::Image)?;
-            Counters::bump(&counters.manifests, 1);
+            Counters::bump(&counters.manifests, pushed.len() as u64);
         }
         // Referrers before the tags: a referrer that cannot be copied leaves the tags
         // where they were.

@@ -376,3 +376,31 @@ async fn a_job_with_nothing_to_copy_does_not_wait_for_a_copy_slot_and_a_copy_doe
         .expect("copied once the slot is free");
     assert_eq!(copied.tags[0].status, TagStatus::Pushed);
 }
+
+#[tokio::test]
+async fn an_index_nested_in_an_index_is_copied_whole() {
+    let b = bed(CopyOptions::default());
+    let (inner, _) = index_of_two(&b);
+    let solo = b
+        .registries
+        .add_image("src.io", "multi/app", "solo", &[BASE, b"s390x"]);
+    let outer = b.registries.add_index(
+        "src.io",
+        "multi/app",
+        "outer",
+        &[(&inner, "linux", "amd64"), (&solo, "linux", "s390x")],
+    );
+    let report = b
+        .engine
+        .copy(&r("src.io/multi/app:outer"), &[r("dst.io/m/app:outer")])
+        .await;
+    assert!(report.succeeded(), "{report:?}");
+    assert_eq!(
+        b.registries.tag("dst.io", "m/app", "outer"),
+        Some(outer.digest)
+    );
+    assert_eq!(
+        report.stats.manifests_pushed, 5,
+        "three images, the inner index, the top"
+    );
+}
