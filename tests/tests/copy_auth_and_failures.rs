@@ -150,6 +150,16 @@ async fn tls_registries_are_reached_through_the_given_ca() {
         manifest_digest(&dst, "secure/app", "1").await.unwrap(),
         Some(image.digest)
     );
+    // The registry speaks HTTP/2 over TLS, and so did the copy: every request it sent (by
+    // its user agent) was an HTTP/2 one.
+    dst.requests();
+    let logs = dst.logs();
+    let ours: Vec<&str> = logs
+        .lines()
+        .filter(|l| l.contains("\"image-mirror/"))
+        .collect();
+    assert!(!ours.is_empty(), "{logs}");
+    assert!(ours.iter().all(|l| l.contains(" HTTP/2.0\"")), "{logs}");
 
     // Without the CA the certificate is not trusted, and plain HTTP is never tried.
     let args = vec![
