@@ -178,27 +178,23 @@ impl TagListings {
                 return None;
             }
         };
-        let judged = match judge(&page, &last, base) {
-            // A registry seen ignoring paging answers every tag, whatever their order.
-            Judged::Found(_) if !page.more && lock(&self.whole_registries).contains(registry) => {
-                Judged::Whole
-            }
-            judged => judged,
+        // A registry seen ignoring paging answers every tag, whatever their order or count.
+        let judged = match !page.more && lock(&self.whole_registries).contains(registry) {
+            true => Judged::Whole,
+            false => judge(&page, &last, base),
         };
         match judged {
             Judged::Found(found) => Some(found),
             Judged::Whole => {
                 lock(&self.whole_registries).insert(registry.to_string());
-                let whole = match page.tags.len() > WHOLE_LIMIT {
+                let tags: HashSet<String> = page.tags.into_iter().collect();
+                let found = filter(&tags, base);
+                let whole = match tags.len() > WHOLE_LIMIT {
                     true => Whole::TooBig,
-                    false => Whole::Tags(Instant::now(), Arc::new(page.tags.into_iter().collect())),
-                };
-                let found = match &whole {
-                    Whole::Tags(_, tags) => Some(filter(tags, base)),
-                    Whole::TooBig => None,
+                    false => Whole::Tags(Instant::now(), Arc::new(tags)),
                 };
                 lock(&self.whole).insert(repo, whole);
-                found
+                Some(found)
             }
             Judged::CannotTell => {
                 if !lock(&self.whole_registries).contains(registry) {
