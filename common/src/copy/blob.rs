@@ -3,7 +3,7 @@
 //! cross-repository mount; else stream it from the source, once per registry (the upload
 //! lock), so concurrent copies needing the same blob mount it after the first upload.
 //! Small blobs at a registry that takes single-request uploads as sessions skip the HEAD:
-//! a mount from their own repository says "there" or opens the session (`ensure_small_blob`).
+//! a mount from their own repository says "there" or opens the session.
 
 use crate::index::BlobIndex;
 use crate::manifest::Descriptor;
@@ -101,11 +101,20 @@ pub(crate) async fn ensure_blob(
     target: &Target<'_>,
     blob: &Descriptor,
 ) -> Result<(), RegistryError> {
+    // A small blob at a registry that takes single-request uploads as sessions is not
+    // HEADed: what the index does not place is probed by a mount from its own repository
+    // (one request if present; if not, the session its one PUT goes to: two requests
+    // where a HEAD, a session and a PUT were three).
     let small = blob.size > 0 && blob.size <= SINGLE_REQUEST_MAX;
-    if small && client.probes_small_blobs(target.registry).await {
-        return ensure_small_blob(client, index, counters, source, target, blob).await;
-    }
-    let plan = plan_blob(client, index, source, target, blob).await?;
+    let probe = small && client.probes_small_blobs(target.registry).await;
+    let plan = match probe {
+        true => placed(
+            index.repositories(target.registry, &blob.digest).await,
+            source,
+            target,
+        ),
+        false => plan_blob(client, index, source, target, blob).await?,
+    };
     if finish_without_upload(client, index, counters, target, blob, plan).await? {
         return Ok(());
     }
@@ -122,72 +131,27 @@ pub(crate) async fn ensure_blob(
             return Ok(());
         }
     }
-    let sent = transfer_blob(client, source, target.registry, target.repository, blob).await?;
-    index
-        .record(target.registry, target.repository, &blob.digest)
-        .await;
-    Counters::bump(&counters.uploaded, 1);
-    Counters::bump(&counters.bytes_uploaded, sent);
-    drop(lock);
-    Ok(())
-}
-
-/// [`ensure_blob`] for a small blob at a registry that mounts: no HEAD. What the index
-/// knows is skipped or mounted as usual; otherwise a mount from the repository itself
-/// either finds the blob there or opens the session its bytes go into, in one PUT: two
-/// requests for a new blob (a HEAD, a session and a PUT were three), one for a present one.
-async fn ensure_small_blob(
-    client: &dyn Registries,
-    index: &dyn BlobIndex,
-    counters: &Counters,
-    source: &ImageRef,
-    target: &Target<'_>,
-    blob: &Descriptor,
-) -> Result<(), RegistryError> {
-    let known = index.repositories(target.registry, &blob.digest).await;
-    if finish_without_upload(
-        client,
-        index,
-        counters,
-        target,
-        blob,
-        placed(known, source, target),
-    )
-    .await?
-    {
-        return Ok(());
-    }
-    let lock = index.lock_upload(target.registry, &blob.digest).await;
-    if lock.waited {
-        // Uploaded by whoever held the lock, most likely: mount it from there.
-        let known = index.repositories(target.registry, &blob.digest).await;
-        if finish_without_upload(
-            client,
-            index,
-            counters,
-            target,
-            blob,
-            placed(known, source, target),
-        )
-        .await?
-        {
-            return Ok(());
-        }
-    }
     let (registry, repository) = (target.registry, target.repository);
-    match client
-        .mount_or_start(registry, repository, &blob.digest)
-        .await?
-    {
-        MountOutcome::Mounted => Counters::bump(&counters.skipped, 1),
-        MountOutcome::Declined(session) => {
-            let sent =
-                transfer_into_session(client, source, registry, repository, blob, session).await?;
-            Counters::bump(&counters.uploaded, 1);
-            Counters::bump(&counters.bytes_uploaded, sent);
-        }
-    }
+    let sent = match probe {
+        false => Some(transfer_blob(client, source, registry, repository, blob).await?),
+        true => match client
+            .mount_or_start(registry, repository, &blob.digest)
+            .await?
+        {
+            MountOutcome::Mounted => None,
+            MountOutcome::Declined(session) => Some(
+                transfer_into_session(client, source, registry, repository, blob, session).await?,
+            ),
+        },
+    };
     index.record(registry, repository, &blob.digest).await;
+    match sent {
+        Some(bytes) => {
+            Counters::bump(&counters.uploaded, 1);
+            Counters::bump(&counters.bytes_uploaded, bytes);
+        }
+        None => Counters::bump(&counters.skipped, 1),
+    }
     drop(lock);
     Ok(())
 }
