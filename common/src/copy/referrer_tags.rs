@@ -44,21 +44,33 @@ enum Whole {
     TooBig,
 }
 
+/// How a source registry's tag listings were seen to answer.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Listings {
+    /// Every tag, whatever is asked.
+    Whole,
+    /// Nothing to conclude from (paged out of order, refused): HEADs there.
+    Unusable,
+}
+
+/// What is known of one repository's listing.
+#[derive(Default)]
+struct RepoListing {
+    /// Held while the repository's first listing is asked for, so its other images (a
+    /// run's jobs of one repository start together) wait for that answer, which is every
+    /// tag where the registry ignores paging.
+    first: Arc<tokio::sync::Mutex<()>>,
+    /// The first listing was answered: images ask at once.
+    answered: bool,
+    /// Its whole listing, where the registry ignores paging.
+    whole: Option<Whole>,
+}
+
 /// What the engine learnt of source registries' tag listings; shared by its copies.
 #[derive(Default)]
 pub(crate) struct TagListings {
-    /// Registries whose listings cannot tell (paged out of order, refused): HEADs there.
-    unusable: Mutex<HashSet<String>>,
-    /// Registries known to answer every tag whatever is asked.
-    whole_registries: Mutex<HashSet<String>>,
-    /// Whole listings by (registry, repository).
-    whole: Mutex<HashMap<Repo, Whole>>,
-    /// Per repository: held while its first listing is asked for, so the repository's
-    /// other images (a run's jobs of one repository start together) wait for that answer,
-    /// which is every tag where the registry ignores paging. Once answered (`probed`),
-    /// images ask at once.
-    asking: Mutex<HashMap<Repo, Arc<tokio::sync::Mutex<()>>>>,
-    probed: Mutex<HashSet<Repo>>,
+    registries: Mutex<HashMap<String, Listings>>,
+    repos: Mutex<HashMap<Repo, RepoListing>>,
 }
 
 /// The tag listing parameter `last` that makes a paging registry start at `base`: a string
@@ -127,82 +139,98 @@ impl TagListings {
         repository: &str,
         base: &str,
     ) -> Option<HashSet<String>> {
-        if lock(&self.unusable).contains(registry) {
+        let seen = lock(&self.registries).get(registry).copied();
+        if seen == Some(Listings::Unusable) {
             return None;
         }
         let repo: Repo = (registry.to_string(), repository.to_string());
-        // An expired whole listing is asked for again as a first one would be: the
-        // repository's images wait for that answer rather than all asking at once.
-        {
-            let mut whole = lock(&self.whole);
-            if matches!(whole.get(&repo), Some(Whole::Tags(at, _)) if at.elapsed() >= WHOLE_KEPT) {
-                whole.remove(&repo);
-                lock(&self.probed).remove(&repo);
+        let first = {
+            let mut repos = lock(&self.repos);
+            let state = repos.entry(repo.clone()).or_default();
+            // An expired whole listing is asked for again as a first one would be.
+            if matches!(&state.whole, Some(Whole::Tags(at, _)) if at.elapsed() >= WHOLE_KEPT) {
+                state.whole = None;
+                state.answered = false;
             }
-        }
-        let _asking = match lock(&self.probed).contains(&repo) {
-            true => None,
-            false => Some(
-                lock(&self.asking)
-                    .entry(repo.clone())
-                    .or_default()
-                    .clone()
-                    .lock_owned(),
-            ),
+            (!state.answered).then(|| state.first.clone())
         };
-        let mut _asking = match _asking {
-            Some(wait) => Some(wait.await),
+        let mut turn = match first {
+            Some(first) => Some(first.lock_owned().await),
             None => None,
         };
-        if lock(&self.probed).contains(&repo) {
-            // Answered while this image waited: whatever it needs, it asks at once.
-            _asking = None;
-        }
-        match lock(&self.whole).get(&repo) {
-            Some(Whole::TooBig) => return None,
-            Some(Whole::Tags(at, tags)) if at.elapsed() < WHOLE_KEPT => {
-                return Some(filter(tags, base));
+        if let Some(state) = lock(&self.repos).get(&repo) {
+            if state.answered {
+                // Answered while this image waited: whatever it needs, it asks at once.
+                drop(turn.take());
             }
-            _ => {}
+            match &state.whole {
+                Some(Whole::TooBig) => return None,
+                Some(Whole::Tags(at, tags)) if at.elapsed() < WHOLE_KEPT => {
+                    return Some(filter(tags, base));
+                }
+                _ => {}
+            }
         }
         let last = just_before(base);
         let answer = c.tags_after(registry, repository, &last, PAGE).await;
-        lock(&self.probed).insert(repo.clone());
         let page = match answer {
             Ok(page) => page,
             Err(e) => {
+                self.answered(&repo, None);
                 if permanent(&e) {
-                    lock(&self.unusable).insert(registry.to_string());
+                    self.learn(registry, Listings::Unusable);
                 }
                 tracing::debug!(registry, repository, error = %e, "tag listing failed; looking for referrer tags one by one");
                 return None;
             }
         };
         // A registry seen ignoring paging answers every tag, whatever their order or count.
-        let judged = match !page.more && lock(&self.whole_registries).contains(registry) {
+        let judged = match !page.more && seen == Some(Listings::Whole) {
             true => Judged::Whole,
             false => judge(&page, &last, base),
         };
         match judged {
-            Judged::Found(found) => Some(found),
+            Judged::Found(found) => {
+                self.answered(&repo, None);
+                Some(found)
+            }
             Judged::Whole => {
-                lock(&self.whole_registries).insert(registry.to_string());
+                self.learn(registry, Listings::Whole);
                 let tags: HashSet<String> = page.tags.into_iter().collect();
                 let found = filter(&tags, base);
-                let whole = match tags.len() > WHOLE_LIMIT {
-                    true => Whole::TooBig,
-                    false => Whole::Tags(Instant::now(), Arc::new(tags)),
-                };
-                lock(&self.whole).insert(repo, whole);
+                self.answered(
+                    &repo,
+                    Some(match tags.len() > WHOLE_LIMIT {
+                        true => Whole::TooBig,
+                        false => Whole::Tags(Instant::now(), Arc::new(tags)),
+                    }),
+                );
                 Some(found)
             }
             Judged::CannotTell => {
-                if !lock(&self.whole_registries).contains(registry) {
-                    lock(&self.unusable).insert(registry.to_string());
-                }
+                self.answered(&repo, None);
+                // A registry seen answering whole listings is not given up for one answer.
+                lock(&self.registries)
+                    .entry(registry.to_string())
+                    .or_insert(Listings::Unusable);
                 None
             }
         }
+    }
+
+    /// The repository's first listing is answered (with its whole listing, if it was one).
+    fn answered(&self, repo: &Repo, whole: Option<Whole>) {
+        let mut repos = lock(&self.repos);
+        let state = repos.entry(repo.clone()).or_default();
+        state.answered = true;
+        if whole.is_some() {
+            state.whole = whole;
+        }
+    }
+
+    /// What `registry`'s listings were seen to do.
+    fn learn(&self, registry: &str, how: Listings) {
+        lock(&self.registries).insert(registry.to_string(), how);
     }
 }
 
