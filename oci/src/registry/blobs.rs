@@ -57,17 +57,12 @@ impl RegistryClient {
         digest: &str,
         from: &str,
     ) -> Result<MountOutcome, RegistryError> {
-        let path = format!("/v2/{repository}/blobs/uploads/?mount={digest}&from={from}");
-        let url = self.url(registry, &path)?;
-        let scope = Scope::repo(repository, Access::Push).and_pull(from);
-        let resp = self.post_empty(registry, &scope, &url).await?;
-        match resp.status() {
-            StatusCode::CREATED => {
-                self.learn(registry, |q| q.mounts_work = true).await;
-                Ok(MountOutcome::Mounted)
-            }
-            StatusCode::ACCEPTED => {
-                let session = location(registry, &url, resp.headers())?;
+        let outcome = self
+            .mount_request(registry, repository, digest, from)
+            .await?;
+        match &outcome {
+            MountOutcome::Mounted => self.learn(registry, |q| q.mounts_work = true).await,
+            MountOutcome::Declined(_) => {
                 let mut now_refused = false;
                 self.learn(registry, |q| {
                     q.mounts_declined += 1;
@@ -81,10 +76,9 @@ impl RegistryClient {
                         "the registry declined every mount asked: blobs are uploaded without asking"
                     );
                 }
-                Ok(MountOutcome::Declined(session))
             }
-            _ => Err(status_error(registry, &Method::POST, &url, resp).await),
         }
+        Ok(outcome)
     }
 
     /// Links the blob if the repository already has it, else opens an upload session: a
@@ -96,9 +90,21 @@ impl RegistryClient {
         repository: &str,
         digest: &str,
     ) -> Result<MountOutcome, RegistryError> {
-        let path = format!("/v2/{repository}/blobs/uploads/?mount={digest}&from={repository}");
+        self.mount_request(registry, repository, digest, repository)
+            .await
+    }
+
+    /// `POST ?mount=DIGEST&from=FROM`: 201 mounted, 202 declined with a session.
+    async fn mount_request(
+        &self,
+        registry: &str,
+        repository: &str,
+        digest: &str,
+        from: &str,
+    ) -> Result<MountOutcome, RegistryError> {
+        let path = format!("/v2/{repository}/blobs/uploads/?mount={digest}&from={from}");
         let url = self.url(registry, &path)?;
-        let scope = Scope::repo(repository, Access::Push);
+        let scope = Scope::repo(repository, Access::Push).and_pull(from);
         let resp = self.post_empty(registry, &scope, &url).await?;
         match resp.status() {
             StatusCode::CREATED => Ok(MountOutcome::Mounted),
