@@ -123,7 +123,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<i32> {
         match queue {
             Ok(queue) => {
                 backoff = Duration::from_millis(500);
-                tracing::info!(prefix = %config.prefix, concurrency = config.prefetch, "consuming jobs");
+                tracing::info!(prefix = %config.prefix, in_flight = config.prefetch, concurrency = args.concurrency, "consuming jobs");
                 let queue = Arc::new(queue);
                 current.set(Some(queue.clone()));
                 let outcome = consume(
