@@ -78,6 +78,9 @@ pub struct FaultRule {
     pub times: Option<usize>,
     /// Let this many matching requests through before failing any.
     pub skip: usize,
+    /// The distribution error code answered; by default `TOOMANYREQUESTS` for 429 and
+    /// `UNAVAILABLE` for any other status.
+    pub code: Option<String>,
 }
 
 impl FaultRule {
@@ -90,6 +93,7 @@ impl FaultRule {
             retry_after_secs: None,
             times: None,
             skip: 0,
+            code: None,
         }
     }
 
@@ -102,6 +106,12 @@ impl FaultRule {
     /// The same rule, only for `method`.
     pub fn method(mut self, method: impl Into<String>) -> FaultRule {
         self.method = Some(method.into());
+        self
+    }
+
+    /// The same rule, answering the error code `code` (`DIGEST_INVALID`).
+    pub fn code(mut self, code: impl Into<String>) -> FaultRule {
+        self.code = Some(code.into());
         self
     }
 
@@ -556,14 +566,14 @@ async fn sleep(duration: Duration) {
     }
 }
 
-/// The proxy's own answer for a faulted request: distribution's error format,
-/// `TOOMANYREQUESTS` for 429 and `UNAVAILABLE` for any other status.
+/// The proxy's own answer for a faulted request: distribution's error format, with the
+/// rule's code, else `TOOMANYREQUESTS` for 429 and `UNAVAILABLE` for any other status.
 fn fault_response(rule: &FaultRule) -> Response<ProxyBody> {
     let status = StatusCode::from_u16(rule.status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-    let code = if status == StatusCode::TOO_MANY_REQUESTS {
-        "TOOMANYREQUESTS"
-    } else {
-        "UNAVAILABLE"
+    let code = match &rule.code {
+        Some(code) => code.as_str(),
+        None if status == StatusCode::TOO_MANY_REQUESTS => "TOOMANYREQUESTS",
+        None => "UNAVAILABLE",
     };
     let mut resp = json_error(status, code, INJECTED_MESSAGE);
     if let Some(secs) = rule.retry_after_secs {

@@ -152,3 +152,49 @@ async fn registry_that_never_recovers_fails_the_copy_naming_it_and_leaves_the_ta
         "the attempt limit bounds the requests; retries do not multiply"
     );
 }
+
+/// Real: the registry, the copy. Shaped: the proxy answers the tag's first manifest PUT
+/// `400 DIGEST_INVALID`, as docker-registry (filesystem driver) does when the PUT reads a
+/// blob link another request is rewriting (seen in the scale benchmark's cold fleet run).
+/// The PUT is tried again and the tag lands; a registry that keeps refusing fails the tag
+/// within the attempt limit and leaves it absent.
+#[tokio::test]
+async fn a_manifest_put_refused_as_digest_invalid_once_is_tried_again() {
+    let src = Registry::start().await.unwrap();
+    let dst = Registry::start().await.unwrap();
+    let proxy = Proxy::start(&dst).await.unwrap();
+    let image = push_image(
+        &src,
+        "app/m",
+        "1",
+        ImageSpec::new(vec![Layer::random(1_000)]),
+    )
+    .await
+    .unwrap();
+    let refused = || {
+        FaultRule::new(400, "/manifests/")
+            .method("PUT")
+            .code("DIGEST_INVALID")
+    };
+    proxy.fail(refused().times(1));
+    let copier = engine_via(&proxy, &src, 3, CopyOptions::default());
+    let source = image_ref(format!("{}/app/m:1", src.host()));
+    let report = copier
+        .copy(&source, &[image_ref(format!("{}/app/m:1", proxy.host()))])
+        .await;
+    assert_eq!(report.tags[0].status, TagStatus::Pushed, "{report:?}");
+    assert_eq!(
+        manifest_digest(&dst, "app/m", "1").await.unwrap(),
+        Some(image.digest)
+    );
+    assert_eq!(proxy.count("PUT", "/manifests/1"), 2);
+
+    proxy.fail(refused());
+    let report = copier
+        .copy(&source, &[image_ref(format!("{}/app/m:2", proxy.host()))])
+        .await;
+    let error = report.tags[0].error.as_deref().unwrap_or_default();
+    assert!(error.contains("DIGEST_INVALID"), "{report:?}");
+    assert_eq!(proxy.count("PUT", "/manifests/2"), 3, "the attempt limit");
+    assert_eq!(manifest_digest(&dst, "app/m", "2").await.unwrap(), None);
+}

@@ -118,6 +118,7 @@ async fn a_rule_for_two_times_answers_503_with_retry_after_twice_then_passes_thr
         retry_after_secs: Some(2),
         times: Some(2),
         skip: 0,
+        code: None,
     });
     let client = registry.client().unwrap();
     let url = format!("{}/v2/app/manifests/v1", proxy.url());

@@ -52,7 +52,7 @@ pub struct ClientOptions {
 /// A client for OCI distribution registries, cheap to share behind an `Arc`.
 pub struct RegistryClient {
     pub(crate) http: reqwest::Client,
-    opts: ClientOptions,
+    pub(crate) opts: ClientOptions,
     /// Which registries are spoken to over plain HTTP, and which were found to speak it.
     plain_http: PlainHttp,
     auth: AuthState,
