@@ -468,10 +468,12 @@ impl Registries for MemoryRegistries {
         &self,
         registry: &str,
         repository: &str,
-        last: &str,
+        last: Option<&str>,
         n: usize,
+        _push: bool,
     ) -> Result<TagsPage, RegistryError> {
         self.record(Op::ListTags, registry, repository);
+        let last = last.unwrap_or("");
         let state = self.lock();
         let tags = state.tags.get(&repo(registry, repository)).ok_or_else(|| {
             not_found(

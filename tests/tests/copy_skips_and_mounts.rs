@@ -363,3 +363,45 @@ async fn a_small_blob_is_asked_for_by_a_mount_from_its_own_repository_not_a_head
     );
     assert_eq!(manifest_digest(&dst, "team/one", "2").await.unwrap(), two);
 }
+
+/// A repository being filled (a cold run) is listed once, after two of its tags were found
+/// absent, instead of a manifest HEAD per tag; the tags land, and a copy soon after finds
+/// them up to date by their HEADs (the listing keeps what this process pushed).
+#[tokio::test]
+async fn a_new_repository_filled_with_many_tags_costs_two_manifest_heads_and_one_listing() {
+    let src = Registry::start().await.unwrap();
+    let dst = Registry::start().await.unwrap();
+    push_image(
+        &src,
+        "team/app",
+        "1",
+        ImageSpec::new(vec![Layer::random(2_000)]),
+    )
+    .await
+    .unwrap();
+    let digest = manifest_digest(&src, "team/app", "1").await.unwrap();
+    let copier = engine(&[&src, &dst], None, CopyOptions::default());
+    let source = image_ref(format!("{}/team/app:1", src.host()));
+    let tags: Vec<_> = (0..6)
+        .map(|i| image_ref(format!("{}/mirror/app:v{i}", dst.host())))
+        .collect();
+    for tag in &tags {
+        let report = copier.copy(&source, std::slice::from_ref(tag)).await;
+        assert_eq!(report.tags[0].status, TagStatus::Pushed, "{report:?}");
+    }
+    let heads = dst.count("HEAD", "/v2/mirror/app/manifests/v");
+    let listings = dst.count("GET", "/v2/mirror/app/tags/list");
+    assert_eq!((heads, listings), (2, 1), "{:#?}", dst.requests());
+    for i in 0..6 {
+        let at = manifest_digest(&dst, "mirror/app", &format!("v{i}")).await;
+        assert_eq!(at.unwrap(), digest);
+    }
+    let heads_before = dst.count("HEAD", "/v2/mirror/app/manifests/v");
+    for tag in &tags {
+        let report = copier.copy(&source, std::slice::from_ref(tag)).await;
+        assert_eq!(report.tags[0].status, TagStatus::UpToDate, "{report:?}");
+    }
+    let heads = dst.count("HEAD", "/v2/mirror/app/manifests/v") - heads_before;
+    assert_eq!(heads, 6, "one per tag, each found up to date");
+    assert_eq!(dst.count("GET", "/v2/mirror/app/tags/list"), 1);
+}

@@ -8,6 +8,7 @@
 //! same `CopyEngine::copy`, differing only in the `BlobIndex` they hand it.
 
 mod blob;
+mod destination_tags;
 mod platform;
 mod referrer_tags;
 mod referrers;
@@ -38,6 +39,7 @@ pub use referrers::{
 };
 
 use blob::{ensure_blob, plan_blob, Target};
+use destination_tags::DestinationTags;
 use referrer_tags::TagListings;
 use referrers::Referrer;
 
@@ -118,6 +120,8 @@ pub struct CopyEngine {
     referrers_api: Arc<Mutex<HashMap<String, bool>>>,
     /// What source registries' tag listings can tell of referrer tags.
     listings: Arc<TagListings>,
+    /// What destination repositories' tag listings tell of absent tags.
+    destination_tags: Arc<DestinationTags>,
 }
 
 /// A destination tag with what it points at now.
@@ -149,6 +153,7 @@ impl CopyEngine {
             limits: Arc::default(),
             referrers_api: Arc::default(),
             listings: Arc::default(),
+            destination_tags: Arc::default(),
         }
     }
 
@@ -167,6 +172,7 @@ impl CopyEngine {
             limits: self.limits.clone(),
             referrers_api: self.referrers_api.clone(),
             listings: self.listings.clone(),
+            destination_tags: self.destination_tags.clone(),
         }
     }
 
@@ -312,17 +318,13 @@ impl CopyEngine {
         report
     }
 
-    /// The digest a destination tag points at now (`None`: no such tag). Asks for a push
-    /// token unless in a dry run, so that the push that may follow reuses it.
+    /// The digest a destination tag points at now (`None`: no such tag), by a HEAD unless
+    /// the repository's listing says it is absent. Asks for a push token unless in a dry
+    /// run, so that the push that may follow reuses it.
     async fn head_destination(&self, dst: &ImageRef) -> Result<Option<String>, RegistryError> {
         let push = !self.opts.dry_run;
-        self.registries
-            .head_manifest(
-                &dst.registry,
-                &dst.repository,
-                dst.manifest_reference(),
-                push,
-            )
+        self.destination_tags
+            .head(self.registries.as_ref(), dst, push)
             .await
     }
 
@@ -696,6 +698,7 @@ impl CopyEngine {
                 )
                 .await
                 .map_err(PushFailure::Image)?;
+            self.destination_tags.pushed(dst).await;
             Counters::bump(&counters.manifests, 1);
         }
         Ok(())

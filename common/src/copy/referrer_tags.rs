@@ -172,7 +172,9 @@ impl TagListings {
             }
         }
         let last = just_before(base);
-        let answer = c.tags_after(registry, repository, &last, PAGE).await;
+        let answer = c
+            .tags_after(registry, repository, Some(&last), PAGE, false)
+            .await;
         let page = match answer {
             Ok(page) => page,
             Err(e) => {

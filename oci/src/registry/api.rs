@@ -71,14 +71,16 @@ pub trait Registries: Send + Sync {
         registry: &str,
         repository: &str,
     ) -> Result<Vec<String>, RegistryError>;
-    /// One page of tags after `last` (`?n=N&last=LAST`), as the registry answered it (some
-    /// ignore both parameters and answer every tag).
+    /// One page of tags after `last` (`?n=N&last=LAST`), or the first page without it, as
+    /// the registry answered it (some ignore both parameters and answer every tag). `push`
+    /// asks with push rights (a destination's listing shares its push token).
     async fn tags_after(
         &self,
         registry: &str,
         repository: &str,
-        last: &str,
+        last: Option<&str>,
         n: usize,
+        push: bool,
     ) -> Result<TagsPage, RegistryError>;
     /// The size of a blob in a repository, `None` when it is not there.
     async fn head_blob(
@@ -202,10 +204,11 @@ impl Registries for RegistryClient {
         &self,
         registry: &str,
         repository: &str,
-        last: &str,
+        last: Option<&str>,
         n: usize,
+        push: bool,
     ) -> Result<TagsPage, RegistryError> {
-        RegistryClient::tags_after(self, registry, repository, last, n).await
+        RegistryClient::tags_after(self, registry, repository, last, n, push).await
     }
 
     async fn head_blob(

@@ -53,7 +53,9 @@ impl RegistryClient {
                     url.as_str()
                 )));
             }
-            let (page, next) = self.tags_page(registry, repository, &url).await?;
+            let (page, next) = self
+                .tags_page(registry, repository, &url, Access::Pull)
+                .await?;
             tags.extend(page);
             if tags.len() > MAX_TAGS {
                 return Err(refuse(format!("more than {MAX_TAGS} tags")));
@@ -70,22 +72,29 @@ impl RegistryClient {
         }
     }
 
-    /// One answer to `tags/list?n=N&last=LAST`, as the registry gave it: the tags after
-    /// `last` in lexical order where it pages (the OCI distribution spec), every tag in
-    /// its own order where it does not (distribution 2.8 ignores both parameters). The
-    /// caller tells which from the answer; see [`TagsPage`].
+    /// One answer to `tags/list?n=N[&last=LAST]`, as the registry gave it: the tags after
+    /// `last` (or the first ones) in lexical order where it pages (the OCI distribution
+    /// spec), every tag in its own order where it does not (distribution 2.8 ignores both
+    /// parameters). The caller tells which from the answer; see [`TagsPage`]. `push` asks
+    /// with push rights, so that a destination's listing shares the push token.
     pub async fn tags_after(
         &self,
         registry: &str,
         repository: &str,
-        last: &str,
+        last: Option<&str>,
         n: usize,
+        push: bool,
     ) -> Result<TagsPage, RegistryError> {
         let mut url = self.url(registry, &format!("/v2/{repository}/tags/list"))?;
-        url.query_pairs_mut()
-            .append_pair("n", &n.to_string())
-            .append_pair("last", last);
-        let (tags, next) = self.tags_page(registry, repository, &url).await?;
+        url.query_pairs_mut().append_pair("n", &n.to_string());
+        if let Some(last) = last {
+            url.query_pairs_mut().append_pair("last", last);
+        }
+        let access = match push {
+            true => Access::Push,
+            false => Access::Pull,
+        };
+        let (tags, next) = self.tags_page(registry, repository, &url, access).await?;
         Ok(TagsPage {
             tags,
             more: next.is_some(),
@@ -98,8 +107,9 @@ impl RegistryClient {
         registry: &str,
         repository: &str,
         url: &url::Url,
+        access: Access,
     ) -> Result<(Vec<String>, Option<String>), RegistryError> {
-        let scope = Scope::repo(repository, Access::Pull);
+        let scope = Scope::repo(repository, access);
         let resp = self
             .execute(
                 registry,

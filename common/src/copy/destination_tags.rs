@@ -1,0 +1,310 @@
+//! Which tags a destination repository lacks, from one tag listing instead of a manifest
+//! HEAD per tag, where that pays: a repository being filled. A cold run of the real set
+//! checks 7,668 destination tags in ~700 repositories, nearly all absent; a HEAD each is
+//! one of the five requests a new tag costs. A listing has no digests, so it only ever
+//! spares the HEAD of a tag it does not name: tags it names are still asked for.
+//!
+//! When to list: after two tags of one repository were found absent within [`KEPT`]. A
+//! warm run (its tags there) never lists, and a new tag in a repository (the usual new
+//! release, one tag in each of many repositories) costs its HEAD and nothing more; a new or
+//! refilled repository costs two HEADs and a listing, and its other tags none.
+//!
+//! What is trusted: one answer to `tags/list?n=1000` without a next page, for [`KEPT`]
+//! after it was asked (a tag pushed by someone else since is pushed again, as it would be
+//! after a HEAD that came before that push). A repository whose listing pages, or runs past
+//! [`LIMIT`] tags (a registry ignoring `n`), is not listed again by this process: reading
+//! it would cost more than the HEADs it spares.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::reference::ImageRef;
+use crate::registry::{Registries, RegistryError};
+
+/// How long a listing answers for the repository's tags, and the window in which two
+/// absent tags make it worth asking for.
+pub(crate) const KEPT: Duration = Duration::from_secs(60);
+
+/// Tags asked for in the one listing request.
+const PAGE: usize = 1000;
+
+/// Past this many tags (from a registry that ignores `n`), a repository is not listed
+/// again.
+const LIMIT: usize = 5_000;
+
+/// Repositories remembered before the ones untouched for [`KEPT`] are forgotten.
+const PRUNE_AT: usize = 4_096;
+
+/// (registry, repository).
+type Repo = (String, String);
+
+/// What is known of one destination repository's tags.
+enum Listing {
+    Unknown,
+    /// Every tag, as listed at that instant.
+    Tags(Instant, HashSet<String>),
+    /// The listing failed then; not asked again within [`KEPT`].
+    Failed(Instant),
+    /// Pages, or too many tags: HEADs only.
+    TooBig,
+}
+
+impl Listing {
+    /// Asking again would not tell more now.
+    fn settled(&self) -> bool {
+        match self {
+            Listing::Unknown => false,
+            Listing::Tags(at, _) | Listing::Failed(at) => at.elapsed() < KEPT,
+            Listing::TooBig => true,
+        }
+    }
+}
+
+struct RepoTags {
+    /// Held for writing while the listing is asked for, so that the repository's other
+    /// tags checked meanwhile wait for its answer instead of each sending a HEAD.
+    listing: tokio::sync::RwLock<Listing>,
+    /// Absent tags seen, since when, and when the repository was last asked about.
+    absent: Mutex<Absent>,
+}
+
+struct Absent {
+    count: u32,
+    since: Instant,
+    touched: Instant,
+}
+
+/// Destination repositories' tag listings; shared by an engine's copies.
+#[derive(Default)]
+pub(crate) struct DestinationTags {
+    repos: Mutex<HashMap<Repo, Arc<RepoTags>>>,
+}
+
+impl DestinationTags {
+    /// The digest `dst` points at now (`None`: no such tag), as a manifest HEAD answers,
+    /// without sending it when a fresh listing of the repository does not name the tag.
+    pub(crate) async fn head(
+        &self,
+        c: &dyn Registries,
+        dst: &ImageRef,
+        push: bool,
+    ) -> Result<Option<String>, RegistryError> {
+        let reference = dst.manifest_reference();
+        let head = || c.head_manifest(&dst.registry, &dst.repository, reference, push);
+        if dst.digest.is_some() {
+            return head().await;
+        }
+        let repo = self.repo(dst);
+        if let Listing::Tags(at, tags) = &*repo.listing.read().await {
+            if at.elapsed() < KEPT && !tags.contains(reference) {
+                return Ok(None);
+            }
+        }
+        let answer = head().await;
+        if matches!(answer, Ok(None)) && repo.absent_again() {
+            repo.list(c, dst, push).await;
+        }
+        answer
+    }
+
+    /// Adds a tag just pushed to its repository's listing, so that the listing stays true
+    /// of what this process wrote (a re-run soon after finds the tag up to date).
+    pub(crate) async fn pushed(&self, dst: &ImageRef) {
+        if dst.digest.is_some() {
+            return;
+        }
+        let key = (dst.registry.clone(), dst.repository.clone());
+        let Some(repo) = lock(&self.repos).get(&key).cloned() else {
+            return;
+        };
+        let mut listing = repo.listing.write().await;
+        if let Listing::Tags(_, tags) = &mut *listing {
+            tags.insert(dst.manifest_reference().to_string());
+        }
+    }
+
+    fn repo(&self, dst: &ImageRef) -> Arc<RepoTags> {
+        let mut repos = lock(&self.repos);
+        if repos.len() >= PRUNE_AT {
+            repos.retain(|_, r| lock(&r.absent).touched.elapsed() < KEPT);
+        }
+        let key = (dst.registry.clone(), dst.repository.clone());
+        let repo = repos.entry(key).or_insert_with(|| {
+            Arc::new(RepoTags {
+                listing: tokio::sync::RwLock::new(Listing::Unknown),
+                absent: Mutex::new(Absent {
+                    count: 0,
+                    since: Instant::now(),
+                    touched: Instant::now(),
+                }),
+            })
+        });
+        lock(&repo.absent).touched = Instant::now();
+        repo.clone()
+    }
+}
+
+impl RepoTags {
+    /// Counts an absent tag; true from the second within [`KEPT`].
+    fn absent_again(&self) -> bool {
+        let mut a = lock(&self.absent);
+        if a.since.elapsed() >= KEPT {
+            a.count = 0;
+            a.since = Instant::now();
+        }
+        a.count += 1;
+        a.count >= 2
+    }
+
+    /// Lists the repository unless a listing is under way or still answers.
+    async fn list(&self, c: &dyn Registries, dst: &ImageRef, push: bool) {
+        let Ok(mut listing) = self.listing.try_write() else {
+            return;
+        };
+        if listing.settled() {
+            return;
+        }
+        let (registry, repository) = (&dst.registry, &dst.repository);
+        // Tags pushed while the listing is answered may be missing from it: its age counts
+        // from the asking.
+        let asked = Instant::now();
+        let answer = c.tags_after(registry, repository, None, PAGE, push).await;
+        *listing = match answer {
+            Ok(page) if page.more || page.tags.len() > LIMIT => Listing::TooBig,
+            Ok(page) => Listing::Tags(asked, page.tags.into_iter().collect()),
+            // No repository yet: no tags.
+            Err(RegistryError::NotFound { .. }) => Listing::Tags(asked, HashSet::new()),
+            Err(e) => {
+                tracing::debug!(registry, repository, error = %e, "destination tag listing failed; checking tags one by one");
+                Listing::Failed(Instant::now())
+            }
+        };
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use mirror_oci::memory::{MemoryRegistries, Op};
+
+    use super::*;
+
+    fn r(s: &str) -> ImageRef {
+        ImageRef::parse(s).unwrap()
+    }
+
+    /// The answers for `tags` of `dst.io/mirror/app`, in order, one after the other.
+    async fn heads(c: &MemoryRegistries, d: &DestinationTags, tags: &[&str]) -> Vec<bool> {
+        let mut found = Vec::new();
+        for t in tags {
+            let at = d.head(c, &r(&format!("dst.io/mirror/app:{t}")), true).await;
+            found.push(at.unwrap().is_some());
+        }
+        found
+    }
+
+    #[tokio::test]
+    async fn two_absent_tags_list_the_repository_and_its_other_absent_tags_cost_no_head() {
+        let c = MemoryRegistries::new();
+        c.add_image("dst.io", "mirror/app", "there", &[b"x"]);
+        let d = DestinationTags::default();
+        let found = heads(&c, &d, &["a", "b", "c", "d", "there"]).await;
+        assert_eq!(found, [false, false, false, false, true]);
+        assert_eq!(c.count(Op::ListTags), 1);
+        assert_eq!(
+            c.count(Op::HeadManifest),
+            3,
+            "a and b, then only the listed tag"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_repository_that_does_not_exist_yet_lists_as_empty() {
+        let c = MemoryRegistries::new();
+        let d = DestinationTags::default();
+        let found = heads(&c, &d, &["a", "b", "c", "d"]).await;
+        assert_eq!(found, [false; 4]);
+        assert_eq!(c.count(Op::ListTags), 1);
+        assert_eq!(c.count(Op::HeadManifest), 2);
+    }
+
+    #[tokio::test]
+    async fn tags_that_are_there_and_one_new_tag_are_never_listed() {
+        let c = MemoryRegistries::new();
+        for t in ["1", "2", "3"] {
+            c.add_image("dst.io", "mirror/app", t, &[t.as_bytes()]);
+        }
+        let d = DestinationTags::default();
+        let found = heads(&c, &d, &["1", "2", "3", "new"]).await;
+        assert_eq!(found, [true, true, true, false]);
+        assert_eq!(c.count(Op::ListTags), 0, "a new release's one tag");
+        assert_eq!(c.count(Op::HeadManifest), 4);
+    }
+
+    #[tokio::test]
+    async fn a_tag_pushed_after_the_listing_is_asked_for_again() {
+        let c = MemoryRegistries::new();
+        let d = DestinationTags::default();
+        heads(&c, &d, &["a", "b"]).await;
+        c.add_image("dst.io", "mirror/app", "c", &[b"c"]);
+        d.pushed(&r("dst.io/mirror/app:c")).await;
+        let found = heads(&c, &d, &["c", "d"]).await;
+        assert_eq!(found, [true, false]);
+        assert_eq!(c.count(Op::HeadManifest), 3, "a, b and c");
+    }
+
+    #[tokio::test]
+    async fn a_digest_reference_is_always_asked_for() {
+        let c = MemoryRegistries::new();
+        let m = c.add_image("dst.io", "mirror/app", "there", &[b"x"]);
+        let d = DestinationTags::default();
+        heads(&c, &d, &["a", "b"]).await;
+        let by_digest = r(&format!("dst.io/mirror/app@{}", m.digest));
+        let at = d.head(&c, &by_digest, true).await.unwrap();
+        assert_eq!(at, Some(m.digest));
+        assert_eq!(c.count(Op::HeadManifest), 3);
+    }
+
+    #[tokio::test]
+    async fn a_repository_whose_listing_pages_is_checked_by_heads_and_not_listed_again() {
+        let c = MemoryRegistries::new();
+        for i in 0..=PAGE {
+            c.add_image("dst.io", "mirror/app", &format!("t{i}"), &[b"x"]);
+        }
+        let d = DestinationTags::default();
+        let found = heads(&c, &d, &["a", "b", "c", "d", "t7"]).await;
+        assert_eq!(found, [false, false, false, false, true]);
+        assert_eq!(c.count(Op::ListTags), 1, "once, and found to page");
+        assert_eq!(c.count(Op::HeadManifest), 5);
+    }
+
+    #[tokio::test]
+    async fn a_listing_asked_while_tags_are_checked_answers_them_once_it_arrives() {
+        let c = Arc::new(MemoryRegistries::new());
+        let d = Arc::new(DestinationTags::default());
+        heads(&c, &d, &["a", "b"]).await;
+        let repo = d.repo(&r("dst.io/mirror/app:c"));
+        // A listing under way: a check waits for it rather than sending its HEAD.
+        let mut held = repo.listing.write().await;
+        let check = {
+            let (c, d) = (c.clone(), d.clone());
+            tokio::spawn(async move { d.head(c.as_ref(), &r("dst.io/mirror/app:c"), true).await })
+        };
+        tokio::task::yield_now().await;
+        assert_eq!(
+            c.count(Op::HeadManifest),
+            2,
+            "no HEAD while the listing is under way"
+        );
+        c.add_image("dst.io", "mirror/app", "c", &[b"c"]);
+        c.clear_calls();
+        *held = Listing::Tags(Instant::now(), HashSet::from(["c".to_string()]));
+        drop(held);
+        assert!(check.await.unwrap().unwrap().is_some());
+        assert_eq!(c.count(Op::HeadManifest), 1, "the listed tag is asked for");
+    }
+}
