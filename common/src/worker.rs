@@ -85,6 +85,7 @@ pub async fn handle(
     let report = match engine {
         Ok(engine) => {
             engine
+                .in_run(job.run_id)
                 .copy_in_slot(
                     &job.pinned_source(),
                     &job.destinations,

@@ -4,26 +4,34 @@
 //! one of the five requests a new tag costs. A listing has no digests, so it only ever
 //! spares the HEAD of a tag it does not name: tags it names are still asked for.
 //!
-//! When to list: after two tags of one repository were found absent within [`KEPT`]. A
-//! warm run (its tags there) never lists, and a new tag in a repository (the usual new
-//! release, one tag in each of many repositories) costs its HEAD and nothing more; a new or
-//! refilled repository costs two HEADs and a listing, and its other tags none.
+//! The first check of a repository (its scout) sends its HEAD while the repository's other
+//! checks wait for the answer: a run's jobs of one repository come together. The scout's
+//! tag there (a warm run): the others send their HEADs, and nothing is listed. Absent, with
+//! others waiting (a new or refilled repository): the repository is listed, and the others
+//! are answered from the listing. Absent with none waiting, or a later lone check, lists
+//! only once two tags were found absent within [`KEPT`]: a new release (one new tag in each
+//! of many repositories) costs its HEADs and nothing more.
 //!
-//! What is trusted: one answer to `tags/list?n=1000` without a next page, for [`KEPT`]
-//! after it was asked (a tag pushed by someone else since is pushed again, as it would be
-//! after a HEAD that came before that push). A repository whose listing pages, or runs past
-//! [`LIMIT`] tags (a registry ignoring `n`), is not listed again by this process: reading
-//! it would cost more than the HEADs it spares.
+//! What is trusted: one answer to `tags/list?n=1000` without a next page, by the copies
+//! of the run that asked (each of its destination tags has one job), for [`KEPT`] after
+//! it was asked, with the tags they pushed since added (a tag pushed by someone else since
+//! is pushed again, as it would be after a HEAD that came before that push). Another run
+//! (another worker's pushes since, a `--verify` just after) asks again. A repository whose listing pages, or runs past [`LIMIT`] tags (a registry
+//! ignoring `n`), is not listed again by this process: reading it would cost more than the
+//! HEADs it spares.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use uuid::Uuid;
 
 use crate::reference::ImageRef;
 use crate::registry::{Registries, RegistryError};
 
-/// How long a listing answers for the repository's tags, and the window in which two
-/// absent tags make it worth asking for.
+/// How long what was learnt of a repository answers for it, and the window in which two
+/// absent tags make a listing worth asking for.
 pub(crate) const KEPT: Duration = Duration::from_secs(60);
 
 /// Tags asked for in the one listing request.
@@ -36,13 +44,16 @@ const LIMIT: usize = 5_000;
 /// Repositories remembered before the ones untouched for [`KEPT`] are forgotten.
 const PRUNE_AT: usize = 4_096;
 
-/// (registry, repository).
-type Repo = (String, String);
+/// (run, registry, repository).
+type Repo = (Option<Uuid>, String, String);
 
 /// What is known of one destination repository's tags.
 enum Listing {
+    /// Nothing (or nothing recent): the next check is the repository's scout.
     Unknown,
-    /// Every tag, as listed at that instant.
+    /// A scout was answered then without a listing: tags are asked for by HEADs.
+    Asked(Instant),
+    /// Every tag, as listed at that instant, and the ones pushed since.
     Tags(Instant, HashSet<String>),
     /// The listing failed then; not asked again within [`KEPT`].
     Failed(Instant),
@@ -50,11 +61,32 @@ enum Listing {
     TooBig,
 }
 
+/// How one tag is checked.
+enum Check {
+    /// The listing does not name it.
+    Absent,
+    Head,
+    /// Send its HEAD while the repository's other checks wait.
+    Scout,
+}
+
 impl Listing {
+    fn check(&self, tag: &str) -> Check {
+        match self {
+            Listing::Tags(at, tags) if at.elapsed() < KEPT => match tags.contains(tag) {
+                true => Check::Head,
+                false => Check::Absent,
+            },
+            Listing::Asked(at) | Listing::Failed(at) if at.elapsed() < KEPT => Check::Head,
+            Listing::TooBig => Check::Head,
+            _ => Check::Scout,
+        }
+    }
+
     /// Asking again would not tell more now.
     fn settled(&self) -> bool {
         match self {
-            Listing::Unknown => false,
+            Listing::Unknown | Listing::Asked(_) => false,
             Listing::Tags(at, _) | Listing::Failed(at) => at.elapsed() < KEPT,
             Listing::TooBig => true,
         }
@@ -62,9 +94,11 @@ impl Listing {
 }
 
 struct RepoTags {
-    /// Held for writing while the listing is asked for, so that the repository's other
-    /// tags checked meanwhile wait for its answer instead of each sending a HEAD.
+    /// Held for writing by the scout and while the listing is asked for, so that the
+    /// repository's other checks wait for their answers instead of each sending a HEAD.
     listing: tokio::sync::RwLock<Listing>,
+    /// Checks waiting for [`listing`](Self::listing).
+    waiting: AtomicUsize,
     /// Absent tags seen, since when, and when the repository was last asked about.
     absent: Mutex<Absent>,
 }
@@ -84,37 +118,55 @@ pub(crate) struct DestinationTags {
 impl DestinationTags {
     /// The digest `dst` points at now (`None`: no such tag), as a manifest HEAD answers,
     /// without sending it when a fresh listing of the repository does not name the tag.
+    /// `run`: the run the check is for.
     pub(crate) async fn head(
         &self,
         c: &dyn Registries,
+        run: Option<Uuid>,
         dst: &ImageRef,
         push: bool,
     ) -> Result<Option<String>, RegistryError> {
         let reference = dst.manifest_reference();
-        let head = || c.head_manifest(&dst.registry, &dst.repository, reference, push);
         if dst.digest.is_some() {
-            return head().await;
+            return c
+                .head_manifest(&dst.registry, &dst.repository, reference, push)
+                .await;
         }
-        let repo = self.repo(dst);
-        if let Listing::Tags(at, tags) = &*repo.listing.read().await {
-            if at.elapsed() < KEPT && !tags.contains(reference) {
-                return Ok(None);
+        let repo = self.repo(run, dst);
+        let check = repo.waited(repo.listing.read()).await.check(reference);
+        let mut listing = match check {
+            Check::Absent => return Ok(None),
+            Check::Head => return repo.head(c, dst, push).await,
+            Check::Scout => repo.waited(repo.listing.write()).await,
+        };
+        // Another scout may have been answered while this one waited.
+        match listing.check(reference) {
+            Check::Absent => return Ok(None),
+            Check::Head => {
+                drop(listing);
+                return repo.head(c, dst, push).await;
             }
+            Check::Scout => {}
         }
-        let answer = head().await;
-        if matches!(answer, Ok(None)) && repo.absent_again() {
-            repo.list(c, dst, push).await;
+        let answer = c
+            .head_manifest(&dst.registry, &dst.repository, reference, push)
+            .await;
+        let absent = matches!(answer, Ok(None));
+        let again = absent && repo.absent_again();
+        match absent && (again || repo.waiting.load(Ordering::SeqCst) > 0) {
+            true => fill(&mut listing, c, dst, push).await,
+            false => *listing = Listing::Asked(Instant::now()),
         }
         answer
     }
 
     /// Adds a tag just pushed to its repository's listing, so that the listing stays true
     /// of what this process wrote (a re-run soon after finds the tag up to date).
-    pub(crate) async fn pushed(&self, dst: &ImageRef) {
+    pub(crate) async fn pushed(&self, run: Option<Uuid>, dst: &ImageRef) {
         if dst.digest.is_some() {
             return;
         }
-        let key = (dst.registry.clone(), dst.repository.clone());
+        let key = (run, dst.registry.clone(), dst.repository.clone());
         let Some(repo) = lock(&self.repos).get(&key).cloned() else {
             return;
         };
@@ -124,15 +176,16 @@ impl DestinationTags {
         }
     }
 
-    fn repo(&self, dst: &ImageRef) -> Arc<RepoTags> {
+    fn repo(&self, run: Option<Uuid>, dst: &ImageRef) -> Arc<RepoTags> {
         let mut repos = lock(&self.repos);
         if repos.len() >= PRUNE_AT {
             repos.retain(|_, r| lock(&r.absent).touched.elapsed() < KEPT);
         }
-        let key = (dst.registry.clone(), dst.repository.clone());
+        let key = (run, dst.registry.clone(), dst.repository.clone());
         let repo = repos.entry(key).or_insert_with(|| {
             Arc::new(RepoTags {
                 listing: tokio::sync::RwLock::new(Listing::Unknown),
+                waiting: AtomicUsize::new(0),
                 absent: Mutex::new(Absent {
                     count: 0,
                     since: Instant::now(),
@@ -146,6 +199,36 @@ impl DestinationTags {
 }
 
 impl RepoTags {
+    /// `lock`, counted in [`waiting`](Self::waiting) until it is taken.
+    async fn waited<G>(&self, lock: impl std::future::Future<Output = G>) -> G {
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+        let guard = lock.await;
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
+        guard
+    }
+
+    /// A plain HEAD; a second absent tag within [`KEPT`] lists the repository.
+    async fn head(
+        &self,
+        c: &dyn Registries,
+        dst: &ImageRef,
+        push: bool,
+    ) -> Result<Option<String>, RegistryError> {
+        let reference = dst.manifest_reference();
+        let answer = c
+            .head_manifest(&dst.registry, &dst.repository, reference, push)
+            .await;
+        if matches!(answer, Ok(None)) && self.absent_again() {
+            // Unless a listing is under way or still answers.
+            if let Ok(mut listing) = self.listing.try_write() {
+                if !listing.settled() {
+                    fill(&mut listing, c, dst, push).await;
+                }
+            }
+        }
+        answer
+    }
+
     /// Counts an absent tag; true from the second within [`KEPT`].
     fn absent_again(&self) -> bool {
         let mut a = lock(&self.absent);
@@ -156,31 +239,25 @@ impl RepoTags {
         a.count += 1;
         a.count >= 2
     }
+}
 
-    /// Lists the repository unless a listing is under way or still answers.
-    async fn list(&self, c: &dyn Registries, dst: &ImageRef, push: bool) {
-        let Ok(mut listing) = self.listing.try_write() else {
-            return;
-        };
-        if listing.settled() {
-            return;
+/// Lists the repository of `dst` into `listing`.
+async fn fill(listing: &mut Listing, c: &dyn Registries, dst: &ImageRef, push: bool) {
+    let (registry, repository) = (&dst.registry, &dst.repository);
+    // Tags pushed while the listing is answered may be missing from it: its age counts
+    // from the asking.
+    let asked = Instant::now();
+    let answer = c.tags_after(registry, repository, None, PAGE, push).await;
+    *listing = match answer {
+        Ok(page) if page.more || page.tags.len() > LIMIT => Listing::TooBig,
+        Ok(page) => Listing::Tags(asked, page.tags.into_iter().collect()),
+        // No repository yet: no tags.
+        Err(RegistryError::NotFound { .. }) => Listing::Tags(asked, HashSet::new()),
+        Err(e) => {
+            tracing::debug!(registry, repository, error = %e, "destination tag listing failed; checking tags one by one");
+            Listing::Failed(Instant::now())
         }
-        let (registry, repository) = (&dst.registry, &dst.repository);
-        // Tags pushed while the listing is answered may be missing from it: its age counts
-        // from the asking.
-        let asked = Instant::now();
-        let answer = c.tags_after(registry, repository, None, PAGE, push).await;
-        *listing = match answer {
-            Ok(page) if page.more || page.tags.len() > LIMIT => Listing::TooBig,
-            Ok(page) => Listing::Tags(asked, page.tags.into_iter().collect()),
-            // No repository yet: no tags.
-            Err(RegistryError::NotFound { .. }) => Listing::Tags(asked, HashSet::new()),
-            Err(e) => {
-                tracing::debug!(registry, repository, error = %e, "destination tag listing failed; checking tags one by one");
-                Listing::Failed(Instant::now())
-            }
-        };
-    }
+    };
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -201,7 +278,9 @@ mod tests {
     async fn heads(c: &MemoryRegistries, d: &DestinationTags, tags: &[&str]) -> Vec<bool> {
         let mut found = Vec::new();
         for t in tags {
-            let at = d.head(c, &r(&format!("dst.io/mirror/app:{t}")), true).await;
+            let at = d
+                .head(c, None, &r(&format!("dst.io/mirror/app:{t}")), true)
+                .await;
             found.push(at.unwrap().is_some());
         }
         found
@@ -220,6 +299,36 @@ mod tests {
             3,
             "a and b, then only the listed tag"
         );
+    }
+
+    #[tokio::test]
+    async fn a_scout_found_absent_while_other_checks_wait_lists_at_once() {
+        let c = MemoryRegistries::new();
+        let d = DestinationTags::default();
+        // Another check of the repository waits for the scout's answer.
+        let repo = d.repo(None, &r("dst.io/mirror/app:a"));
+        repo.waiting.fetch_add(1, Ordering::SeqCst);
+        let found = heads(&c, &d, &["a", "b", "c"]).await;
+        assert_eq!(found, [false; 3]);
+        assert_eq!(c.count(Op::ListTags), 1);
+        assert_eq!(c.count(Op::HeadManifest), 1, "the scout's only");
+    }
+
+    #[tokio::test]
+    async fn a_listing_answers_only_the_run_that_asked_for_it() {
+        let c = MemoryRegistries::new();
+        let d = DestinationTags::default();
+        let (one, two) = (Some(Uuid::new_v4()), Some(Uuid::new_v4()));
+        let a = r("dst.io/mirror/app:a");
+        let b = r("dst.io/mirror/app:b");
+        d.head(&c, one, &a, true).await.unwrap();
+        d.head(&c, one, &b, true).await.unwrap();
+        assert_eq!(c.count(Op::ListTags), 1);
+        // Another worker of run two pushed b since.
+        c.add_image("dst.io", "mirror/app", "b", &[b"b"]);
+        let at = d.head(&c, two, &b, true).await.unwrap();
+        assert!(at.is_some(), "run two asks for itself");
+        assert_eq!(c.count(Op::HeadManifest), 3);
     }
 
     #[tokio::test]
@@ -251,7 +360,7 @@ mod tests {
         let d = DestinationTags::default();
         heads(&c, &d, &["a", "b"]).await;
         c.add_image("dst.io", "mirror/app", "c", &[b"c"]);
-        d.pushed(&r("dst.io/mirror/app:c")).await;
+        d.pushed(None, &r("dst.io/mirror/app:c")).await;
         let found = heads(&c, &d, &["c", "d"]).await;
         assert_eq!(found, [true, false]);
         assert_eq!(c.count(Op::HeadManifest), 3, "a, b and c");
@@ -264,7 +373,7 @@ mod tests {
         let d = DestinationTags::default();
         heads(&c, &d, &["a", "b"]).await;
         let by_digest = r(&format!("dst.io/mirror/app@{}", m.digest));
-        let at = d.head(&c, &by_digest, true).await.unwrap();
+        let at = d.head(&c, None, &by_digest, true).await.unwrap();
         assert_eq!(at, Some(m.digest));
         assert_eq!(c.count(Op::HeadManifest), 3);
     }
@@ -287,12 +396,15 @@ mod tests {
         let c = Arc::new(MemoryRegistries::new());
         let d = Arc::new(DestinationTags::default());
         heads(&c, &d, &["a", "b"]).await;
-        let repo = d.repo(&r("dst.io/mirror/app:c"));
+        let repo = d.repo(None, &r("dst.io/mirror/app:c"));
         // A listing under way: a check waits for it rather than sending its HEAD.
         let mut held = repo.listing.write().await;
         let check = {
             let (c, d) = (c.clone(), d.clone());
-            tokio::spawn(async move { d.head(c.as_ref(), &r("dst.io/mirror/app:c"), true).await })
+            tokio::spawn(async move {
+                d.head(c.as_ref(), None, &r("dst.io/mirror/app:c"), true)
+                    .await
+            })
         };
         tokio::task::yield_now().await;
         assert_eq!(

@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use futures::{StreamExt, TryStreamExt};
 use tokio::sync::Semaphore;
+use uuid::Uuid;
 
 use crate::failure::FailureKind;
 use crate::index::BlobIndex;
@@ -122,6 +123,8 @@ pub struct CopyEngine {
     listings: Arc<TagListings>,
     /// What destination repositories' tag listings tell of absent tags.
     destination_tags: Arc<DestinationTags>,
+    /// The run this engine's copies belong to (see [`in_run`](CopyEngine::in_run)).
+    run: Option<Uuid>,
 }
 
 /// A destination tag with what it points at now.
@@ -154,6 +157,7 @@ impl CopyEngine {
             referrers_api: Arc::default(),
             listings: Arc::default(),
             destination_tags: Arc::default(),
+            run: None,
         }
     }
 
@@ -173,6 +177,18 @@ impl CopyEngine {
             referrers_api: self.referrers_api.clone(),
             listings: self.listings.clone(),
             destination_tags: self.destination_tags.clone(),
+            run: self.run,
+        }
+    }
+
+    /// This engine, for the copies of one run: a destination repository's listing answers
+    /// only the run that asked for it. Within a run each destination tag has one job, so a
+    /// tag the listing does not name is one nobody of the run has pushed; a later run (a
+    /// `--verify` just after, another worker's pushes since) asks again.
+    pub fn in_run(&self, run: Uuid) -> CopyEngine {
+        CopyEngine {
+            run: Some(run),
+            ..self.with_options(self.opts.clone())
         }
     }
 
@@ -324,7 +340,7 @@ impl CopyEngine {
     async fn head_destination(&self, dst: &ImageRef) -> Result<Option<String>, RegistryError> {
         let push = !self.opts.dry_run;
         self.destination_tags
-            .head(self.registries.as_ref(), dst, push)
+            .head(self.registries.as_ref(), self.run, dst, push)
             .await
     }
 
@@ -698,7 +714,7 @@ impl CopyEngine {
                 )
                 .await
                 .map_err(PushFailure::Image)?;
-            self.destination_tags.pushed(dst).await;
+            self.destination_tags.pushed(self.run, dst).await;
             Counters::bump(&counters.manifests, 1);
         }
         Ok(())
