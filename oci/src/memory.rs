@@ -276,6 +276,16 @@ impl MemoryRegistries {
         self.lock().calls.iter().filter(|c| c.op == op).count()
     }
 
+    /// How many calls of `op` went to `registry`.
+    pub fn count_at(&self, op: Op, registry: &str) -> usize {
+        let prefix = format!("{registry}/");
+        self.lock()
+            .calls
+            .iter()
+            .filter(|c| c.op == op && c.repo.starts_with(&prefix))
+            .count()
+    }
+
     /// Forgets the calls recorded so far.
     pub fn clear_calls(&self) {
         self.lock().calls.clear();

@@ -55,10 +55,10 @@ enum Listing {
     Asked(Instant),
     /// Every tag, as listed at that instant, and the ones pushed since.
     Tags(Instant, HashSet<String>),
-    /// The listing failed then; not asked again within [`KEPT`].
+    /// The listing failed then (a transient error); not asked again within [`KEPT`].
     Failed(Instant),
-    /// Pages, or too many tags: HEADs only.
-    TooBig,
+    /// Pages, has too many tags, or is refused to us (a push-only role): HEADs only.
+    Never,
 }
 
 /// How one tag is checked.
@@ -78,7 +78,7 @@ impl Listing {
                 false => Check::Absent,
             },
             Listing::Asked(at) | Listing::Failed(at) if at.elapsed() < KEPT => Check::Head,
-            Listing::TooBig => Check::Head,
+            Listing::Never => Check::Head,
             _ => Check::Scout,
         }
     }
@@ -88,7 +88,7 @@ impl Listing {
         match self {
             Listing::Unknown | Listing::Asked(_) => false,
             Listing::Tags(at, _) | Listing::Failed(at) => at.elapsed() < KEPT,
-            Listing::TooBig => true,
+            Listing::Never => true,
         }
     }
 }
@@ -249,13 +249,16 @@ async fn fill(listing: &mut Listing, c: &dyn Registries, dst: &ImageRef, push: b
     let asked = Instant::now();
     let answer = c.tags_after(registry, repository, None, PAGE, push).await;
     *listing = match answer {
-        Ok(page) if page.more || page.tags.len() > LIMIT => Listing::TooBig,
+        Ok(page) if page.more || page.tags.len() > LIMIT => Listing::Never,
         Ok(page) => Listing::Tags(asked, page.tags.into_iter().collect()),
         // No repository yet: no tags.
         Err(RegistryError::NotFound { .. }) => Listing::Tags(asked, HashSet::new()),
         Err(e) => {
             tracing::debug!(registry, repository, error = %e, "destination tag listing failed; checking tags one by one");
-            Listing::Failed(Instant::now())
+            match e.is_retryable() {
+                true => Listing::Failed(Instant::now()),
+                false => Listing::Never,
+            }
         }
     };
 }

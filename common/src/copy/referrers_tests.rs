@@ -433,13 +433,7 @@ async fn whether_a_destination_has_the_referrers_api_is_asked_once_per_registry(
             .await;
         assert!(report.succeeded(), "{report:?}");
     }
-    let asked = b
-        .registries
-        .calls()
-        .into_iter()
-        .filter(|c| c.op == Op::Referrers && c.repo.starts_with("dst.io/"))
-        .count();
-    assert_eq!(asked, 1);
+    assert_eq!(b.registries.count_at(Op::Referrers, "dst.io"), 1);
 }
 
 #[tokio::test]
@@ -469,14 +463,9 @@ async fn where_the_source_ignores_tag_paging_one_listing_answers_for_every_image
     });
     let reports = futures::future::join_all(copies).await;
     assert!(reports.iter().all(|r| r.succeeded()), "{reports:?}");
-    let source_listings = b
-        .registries
-        .calls()
-        .iter()
-        .filter(|c| c.op == Op::ListTags && c.repo.starts_with("src.io/"))
-        .count();
     assert_eq!(
-        source_listings, 1,
+        b.registries.count_at(Op::ListTags, "src.io"),
+        1,
         "the images of one repository wait for its first listing, every tag"
     );
     let sig_tag = format!("{}.sig", fallback_tag(&images[2].digest));
