@@ -16,9 +16,11 @@
 //! of the run that asked (each of its destination tags has one job), for [`KEPT`] after
 //! it was asked, with the tags they pushed since added (a tag pushed by someone else since
 //! is pushed again, as it would be after a HEAD that came before that push). Another run
-//! (another worker's pushes since, a `--verify` just after) asks again. A repository whose listing pages, or runs past [`LIMIT`] tags (a registry
-//! ignoring `n`), is not listed again by this process: reading it would cost more than the
-//! HEADs it spares.
+//! (another worker's pushes since, a `--verify` just after) asks again. A repository whose
+//! listing pages, or runs past [`LIMIT`] tags (a registry ignoring `n`), is not listed
+//! again by this process: reading it would cost more than the HEADs it spares; nor is one
+//! whose listing is refused (a role that may push but not list). One that failed for a
+//! while (a 5xx) is asked again after [`KEPT`].
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -41,7 +43,8 @@ const PAGE: usize = 1000;
 /// again.
 const LIMIT: usize = 5_000;
 
-/// Repositories remembered before the ones untouched for [`KEPT`] are forgotten.
+/// Repositories remembered before the ones untouched for [`KEPT`] are forgotten (then
+/// again at twice as many as are left, so that a run with more keeps its cost linear).
 const PRUNE_AT: usize = 4_096;
 
 /// (run, registry, repository).
@@ -112,7 +115,14 @@ struct Absent {
 /// Destination repositories' tag listings; shared by an engine's copies.
 #[derive(Default)]
 pub(crate) struct DestinationTags {
-    repos: Mutex<HashMap<Repo, Arc<RepoTags>>>,
+    repos: Mutex<Repos>,
+}
+
+#[derive(Default)]
+struct Repos {
+    by_key: HashMap<Repo, Arc<RepoTags>>,
+    /// How many make the next pruning.
+    prune_at: usize,
 }
 
 impl DestinationTags {
@@ -167,7 +177,7 @@ impl DestinationTags {
             return;
         }
         let key = (run, dst.registry.clone(), dst.repository.clone());
-        let Some(repo) = lock(&self.repos).get(&key).cloned() else {
+        let Some(repo) = lock(&self.repos).by_key.get(&key).cloned() else {
             return;
         };
         let mut listing = repo.listing.write().await;
@@ -178,11 +188,14 @@ impl DestinationTags {
 
     fn repo(&self, run: Option<Uuid>, dst: &ImageRef) -> Arc<RepoTags> {
         let mut repos = lock(&self.repos);
-        if repos.len() >= PRUNE_AT {
-            repos.retain(|_, r| lock(&r.absent).touched.elapsed() < KEPT);
+        if repos.by_key.len() >= repos.prune_at.max(PRUNE_AT) {
+            repos
+                .by_key
+                .retain(|_, r| lock(&r.absent).touched.elapsed() < KEPT);
+            repos.prune_at = repos.by_key.len() * 2;
         }
         let key = (run, dst.registry.clone(), dst.repository.clone());
-        let repo = repos.entry(key).or_insert_with(|| {
+        let repo = repos.by_key.entry(key).or_insert_with(|| {
             Arc::new(RepoTags {
                 listing: tokio::sync::RwLock::new(Listing::Unknown),
                 waiting: AtomicUsize::new(0),
