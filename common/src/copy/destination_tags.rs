@@ -171,7 +171,7 @@ impl DestinationTags {
     }
 
     /// Adds a tag just pushed to its repository's listing, so that the listing stays true
-    /// of what this process wrote (a re-run soon after finds the tag up to date).
+    /// of what the run's copies wrote (a job tried again finds its tag up to date).
     pub(crate) async fn pushed(&self, run: Option<Uuid>, dst: &ImageRef) {
         if dst.digest.is_some() {
             return;
