@@ -11,6 +11,7 @@ use reqwest::header::{HeaderMap, AUTHORIZATION, WWW_AUTHENTICATE};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 
 use super::auth::{AuthState, Challenge, Scope, TokenPolicy};
+use super::code::ErrorCode;
 use super::credentials::CredentialStore;
 use super::error::{parse_error_body, RegistryError};
 use super::gate::Gate;
@@ -52,7 +53,7 @@ pub struct ClientOptions {
 /// A client for OCI distribution registries, cheap to share behind an `Arc`.
 pub struct RegistryClient {
     pub(crate) http: reqwest::Client,
-    pub(crate) opts: ClientOptions,
+    opts: ClientOptions,
     /// Which registries are spoken to over plain HTTP, and which were found to speak it.
     plain_http: PlainHttp,
     auth: AuthState,
@@ -140,7 +141,8 @@ impl RegistryClient {
 
     /// Sends a request with authentication and retries, and returns the response for any
     /// status but 401 (authenticated again once), 429 and 5xx (retried with backoff; after
-    /// the last attempt they become an error). The caller judges the other statuses.
+    /// the last attempt they become an error), and a manifest PUT's 400 (an error; retried
+    /// when `DIGEST_INVALID`, see [`is_unread_manifest`]). The caller judges the others.
     pub(crate) async fn execute(
         &self,
         registry: &str,
@@ -170,6 +172,7 @@ impl RegistryClient {
         let mut attempt = 0u32;
         let mut reauthenticated = false;
         let counts_against_quota = method == Method::GET && url.path().contains("/manifests/");
+        let manifest_put = method == Method::PUT && url.path().contains("/manifests/");
         loop {
             attempt += 1;
             if counts_against_quota && self.quotas.exhausted(registry) {
@@ -218,6 +221,13 @@ impl RegistryClient {
                         gate.0.throttled(registry, d).await;
                     }
                     (status_error(registry, &method, &url, resp).await, wait)
+                }
+                Ok(resp) if manifest_put && resp.status() == StatusCode::BAD_REQUEST => {
+                    let error = status_error(registry, &method, &url, resp).await;
+                    if !is_unread_manifest(&error) {
+                        return Err(error);
+                    }
+                    (error, None)
                 }
                 Ok(resp) => return Ok(resp),
                 // Found to speak plain HTTP (a loopback registry, say): asked again over it.
@@ -387,6 +397,22 @@ impl RegistryClient {
 
 fn is_retryable_status(s: StatusCode) -> bool {
     s == StatusCode::TOO_MANY_REQUESTS || s.is_server_error()
+}
+
+/// A manifest PUT answered `400 DIGEST_INVALID`: the bytes sent are a verified manifest,
+/// so the registry failed to read back what it stores, and the PUT is tried again like a
+/// 5xx. Distribution with the filesystem driver does so under load: linking a blob into a
+/// repository rewrites its link file (truncated, then written), and a manifest PUT that
+/// checks the blob meanwhile reads an empty link (seen in the scale benchmark's cold runs).
+fn is_unread_manifest(e: &RegistryError) -> bool {
+    matches!(
+        e,
+        RegistryError::Status {
+            status: 400,
+            code: Some(ErrorCode::DigestInvalid),
+            ..
+        }
+    )
 }
 
 /// A transport failure, without the URL's query (upload state) in the message. An HTTPS
