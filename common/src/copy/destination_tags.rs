@@ -17,7 +17,7 @@
 //! it was asked, with the tags they pushed since added (a tag pushed by someone else since
 //! is pushed again, as it would be after a HEAD that came before that push). Another run
 //! (another worker's pushes since, a `--verify` just after) asks again. A repository whose
-//! listing pages, or runs past [`LIMIT`] tags (a registry ignoring `n`), is not listed
+//! listing pages, or runs past [`WHOLE_LISTING_LIMIT`] tags (a registry ignoring `n`), is not listed
 //! again by this process: reading it would cost more than the HEADs it spares; nor is one
 //! whose listing is refused (a role that may push but not list). One that failed for a
 //! while (a 5xx) is asked again after [`KEPT`].
@@ -29,6 +29,7 @@ use std::time::{Duration, Instant};
 
 use uuid::Uuid;
 
+use super::{listing_refused, lock, WHOLE_LISTING_LIMIT};
 use crate::reference::ImageRef;
 use crate::registry::{Registries, RegistryError};
 
@@ -38,10 +39,6 @@ pub(crate) const KEPT: Duration = Duration::from_secs(60);
 
 /// Tags asked for in the one listing request.
 const PAGE: usize = 1000;
-
-/// Past this many tags (from a registry that ignores `n`), a repository is not listed
-/// again.
-const LIMIT: usize = 5_000;
 
 /// Repositories remembered before the ones untouched for [`KEPT`] are forgotten (then
 /// again at twice as many as are left, so that a run with more keeps its cost linear).
@@ -138,9 +135,7 @@ impl DestinationTags {
     ) -> Result<Option<String>, RegistryError> {
         let reference = dst.manifest_reference();
         if dst.digest.is_some() {
-            return c
-                .head_manifest(&dst.registry, &dst.repository, reference, push)
-                .await;
+            return head_manifest(c, dst, push).await;
         }
         let repo = self.repo(run, dst);
         let check = repo.waited(repo.listing.read()).await.check(reference);
@@ -158,9 +153,7 @@ impl DestinationTags {
             }
             Check::Scout => {}
         }
-        let answer = c
-            .head_manifest(&dst.registry, &dst.repository, reference, push)
-            .await;
+        let answer = head_manifest(c, dst, push).await;
         let absent = matches!(answer, Ok(None));
         let again = absent && repo.absent_again();
         match absent && (again || repo.waiting.load(Ordering::SeqCst) > 0) {
@@ -227,10 +220,7 @@ impl RepoTags {
         dst: &ImageRef,
         push: bool,
     ) -> Result<Option<String>, RegistryError> {
-        let reference = dst.manifest_reference();
-        let answer = c
-            .head_manifest(&dst.registry, &dst.repository, reference, push)
-            .await;
+        let answer = head_manifest(c, dst, push).await;
         if matches!(answer, Ok(None)) && self.absent_again() {
             // Unless a listing is under way or still answers.
             if let Ok(mut listing) = self.listing.try_write() {
@@ -262,22 +252,29 @@ async fn fill(listing: &mut Listing, c: &dyn Registries, dst: &ImageRef, push: b
     let asked = Instant::now();
     let answer = c.tags_after(registry, repository, None, PAGE, push).await;
     *listing = match answer {
-        Ok(page) if page.more || page.tags.len() > LIMIT => Listing::Never,
+        Ok(page) if page.more || page.tags.len() > WHOLE_LISTING_LIMIT => Listing::Never,
         Ok(page) => Listing::Tags(asked, page.tags.into_iter().collect()),
         // No repository yet: no tags.
         Err(RegistryError::NotFound { .. }) => Listing::Tags(asked, HashSet::new()),
         Err(e) => {
             tracing::debug!(registry, repository, error = %e, "destination tag listing failed; checking tags one by one");
-            match e.is_retryable() {
-                true => Listing::Failed(Instant::now()),
-                false => Listing::Never,
+            match listing_refused(&e) {
+                true => Listing::Never,
+                false => Listing::Failed(Instant::now()),
             }
         }
     };
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
+/// The manifest HEAD the listing spares.
+async fn head_manifest(
+    c: &dyn Registries,
+    dst: &ImageRef,
+    push: bool,
+) -> Result<Option<String>, RegistryError> {
+    let reference = dst.manifest_reference();
+    c.head_manifest(&dst.registry, &dst.repository, reference, push)
+        .await
 }
 
 #[cfg(test)]

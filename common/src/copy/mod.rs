@@ -53,6 +53,11 @@ const CHILD_PUSHES: usize = 8;
 /// How index children nested in index children are followed at most.
 const MAX_INDEX_DEPTH: usize = 2;
 
+/// Past this many tags a repository's whole listing is not asked for again: reading it
+/// would cost more than the HEADs it spares (referrer tags at a source, absent tags at a
+/// destination).
+const WHOLE_LISTING_LIMIT: usize = 5_000;
+
 /// Knobs of the copy engine.
 #[derive(Clone, Debug)]
 pub struct CopyOptions {
@@ -795,8 +800,8 @@ impl CopyEngine {
     }
 
     fn limit(&self, registry: &str) -> Arc<Semaphore> {
-        let mut map = self.limits.lock().unwrap_or_else(|p| p.into_inner());
-        map.entry(registry.to_string())
+        lock(&self.limits)
+            .entry(registry.to_string())
             .or_insert_with(|| Arc::new(Semaphore::new(self.opts.max_per_registry.max(1))))
             .clone()
     }
@@ -817,6 +822,20 @@ impl PushFailure {
 }
 
 /// The source manifest or its repository does not exist (not a blob of it).
+/// A tag listing refused in a way that will not pass: the registry does not list tags to us.
+fn listing_refused(e: &RegistryError) -> bool {
+    match e {
+        RegistryError::NotFound { .. } | RegistryError::Auth { .. } => true,
+        RegistryError::Status { status, .. } => matches!(status, 400..=499) && *status != 429,
+        _ => false,
+    }
+}
+
+/// The engine's maps, usable whether or not a holder panicked.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 fn is_missing_source(e: &RegistryError) -> bool {
     e.is_not_found() && !e.code().is_some_and(|c| c.is_blob_unknown())
 }

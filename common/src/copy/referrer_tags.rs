@@ -20,7 +20,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::registry::{Registries, RegistryError, TagsPage};
+use super::{listing_refused, lock, WHOLE_LISTING_LIMIT};
+use crate::registry::{Registries, TagsPage};
 
 /// Tags asked for after `last`: the subject's own four and room for a few more.
 const PAGE: usize = 8;
@@ -28,10 +29,6 @@ const PAGE: usize = 8;
 /// How long a repository's whole listing answers for its other images. Short: a signature
 /// pushed after the listing is seen by the next run, as one pushed after a HEAD would be.
 pub(crate) const WHOLE_KEPT: Duration = Duration::from_secs(30);
-
-/// Past this many tags a whole listing is not asked for again in that repository: reading
-/// it per image would cost more than the HEADs.
-const WHOLE_LIMIT: usize = 5_000;
 
 /// (registry, repository).
 type Repo = (String, String);
@@ -179,7 +176,7 @@ impl TagListings {
             Ok(page) => page,
             Err(e) => {
                 self.answered(&repo, None);
-                if permanent(&e) {
+                if listing_refused(&e) {
                     self.learn(registry, Listings::Unusable);
                 }
                 tracing::debug!(registry, repository, error = %e, "tag listing failed; looking for referrer tags one by one");
@@ -202,7 +199,7 @@ impl TagListings {
                 let found = filter(&tags, base);
                 self.answered(
                     &repo,
-                    Some(match tags.len() > WHOLE_LIMIT {
+                    Some(match tags.len() > WHOLE_LISTING_LIMIT {
                         true => Whole::TooBig,
                         false => Whole::Tags(Instant::now(), Arc::new(tags)),
                     }),
@@ -241,19 +238,6 @@ fn filter(tags: &HashSet<String>, base: &str) -> HashSet<String> {
         .filter(|t| is_referrer_tag(t, base))
         .cloned()
         .collect()
-}
-
-/// A refusal that will not pass: the registry does not list tags to us.
-fn permanent(e: &RegistryError) -> bool {
-    match e {
-        RegistryError::NotFound { .. } | RegistryError::Auth { .. } => true,
-        RegistryError::Status { status, .. } => matches!(status, 400..=499) && *status != 429,
-        _ => false,
-    }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 #[cfg(test)]

@@ -23,7 +23,7 @@ use std::collections::HashSet;
 use futures::{StreamExt, TryStreamExt};
 
 use super::blob::Target;
-use super::{protocol, CopyEngine};
+use super::{lock, protocol, CopyEngine};
 use crate::manifest::{Descriptor, Manifest, OCI_INDEX};
 use crate::reference::ImageRef;
 use crate::registry::RegistryError;
@@ -428,12 +428,7 @@ impl CopyEngine {
         repository: &str,
         digest: &str,
     ) -> Result<bool, RegistryError> {
-        let known = self
-            .referrers_api
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(registry)
-            .copied();
+        let known = lock(&self.referrers_api).get(registry).copied();
         if let Some(has) = known {
             return Ok(has);
         }
@@ -442,10 +437,7 @@ impl CopyEngine {
             .referrers(registry, repository, digest, None)
             .await?
             .is_some();
-        self.referrers_api
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(registry.to_string(), has);
+        lock(&self.referrers_api).insert(registry.to_string(), has);
         Ok(has)
     }
 
