@@ -13,6 +13,8 @@ pub struct Request {
     pub method: String,
     /// Request URI as sent (path and query), e.g. `/v2/a/b/blobs/sha256:...`.
     pub path: String,
+    /// The protocol it came over, e.g. `HTTP/1.1` or `HTTP/2.0`.
+    pub protocol: String,
     /// Response status code.
     pub status: u16,
     /// The client's `User-Agent` (empty when none was sent).
@@ -32,6 +34,7 @@ fn parse_line(line: &str) -> Option<Request> {
     let mut parts = request_line.split(' ');
     let method = parts.next()?.to_string();
     let path = parts.next()?.to_string();
+    let protocol = parts.next().unwrap_or_default().to_string();
     let mut fields = rest.split(' ');
     let status = fields.next()?.parse().ok()?;
     // Remaining: size "referer" "user-agent"; the user agent is the last quoted field.
@@ -44,6 +47,7 @@ fn parse_line(line: &str) -> Option<Request> {
     Some(Request {
         method,
         path,
+        protocol,
         status,
         user_agent,
     })
@@ -62,6 +66,7 @@ mod tests {
             vec![Request {
                 method: "PUT".into(),
                 path: "/v2/a/b/manifests/t".into(),
+                protocol: "HTTP/1.1".into(),
                 status: 201,
                 user_agent: "curl/7.88.1".into(),
             }]

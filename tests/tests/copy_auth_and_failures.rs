@@ -152,14 +152,13 @@ async fn tls_registries_are_reached_through_the_given_ca() {
     );
     // The registry speaks HTTP/2 over TLS, and so did the copy: every request it sent (by
     // its user agent) was an HTTP/2 one.
-    dst.requests();
-    let logs = dst.logs();
-    let ours: Vec<&str> = logs
-        .lines()
-        .filter(|l| l.contains("\"image-mirror/"))
+    let ours: Vec<_> = dst
+        .requests()
+        .into_iter()
+        .filter(|r| r.user_agent.starts_with("image-mirror/"))
         .collect();
-    assert!(!ours.is_empty(), "{logs}");
-    assert!(ours.iter().all(|l| l.contains(" HTTP/2.0\"")), "{logs}");
+    assert!(!ours.is_empty(), "{}", dst.logs());
+    assert!(ours.iter().all(|r| r.protocol == "HTTP/2.0"), "{ours:#?}");
 
     // Without the CA the certificate is not trusted, and plain HTTP is never tried.
     let args = vec![
