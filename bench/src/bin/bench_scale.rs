@@ -24,7 +24,7 @@ use mirror_bench::corpus::latency_ms;
 use mirror_bench::scale::{seed, source_images, write_mappings, Shape};
 use mirror_bench::workers::{fleet_flags, wait_consumers, WorkerProcess};
 use mirror_bench::{measure, Measured};
-use mirror_tests::fleet::prefix;
+use mirror_tests::fleet::{prefix, Prefix};
 use mirror_tests::mirror::client_options;
 use mirror_tests::{binary, Proxy, Registry, SeenRequest};
 
@@ -184,7 +184,6 @@ fn embedded(bed: &Bed, dir: &Path, hosts: &[String]) -> Result<Vec<Row>> {
     Ok(rows)
 }
 
-/// Two workers and a scheduler: cold, warm, warm `--verify`; and the workers' peak RSS.
 /// Scale-out: the set mirrored cold by one worker, then (into another destination prefix)
 /// by two, each copying [`scale_out_concurrency`] jobs at once, so that the run is bound by
 /// round trips, not by this machine's two cores: the second worker should nearly halve it.
@@ -195,16 +194,7 @@ async fn scale_out(bed: &Bed, work: &Path, shape: Shape, hosts: &[String]) -> Re
         std::fs::create_dir_all(&dir)?;
         write_mappings(&dir, shape, &hosts[0], &format!("{}/so{n}", hosts[1]))?;
         let p = prefix();
-        let mut workers = Vec::new();
-        for _ in 0..n {
-            workers.push(WorkerProcess::start(
-                &p,
-                &scale_out_concurrency(),
-                hosts,
-                &[],
-            )?);
-        }
-        wait_consumers(&p, n, &mut workers).await?;
+        let mut workers = start_workers(&p, n, &scale_out_concurrency(), hosts).await?;
         let mut args = run_args(&["--wait"], &dir, hosts);
         args.extend(fleet_flags(&p));
         let name = format!("scale-out: {n} worker(s) cold");
@@ -219,13 +209,25 @@ fn scale_out_concurrency() -> String {
     std::env::var("SCALE_OUT_CONCURRENCY").unwrap_or_else(|_| "4".into())
 }
 
+/// `n` workers copying `concurrency` jobs each, once they all consume.
+async fn start_workers(
+    p: &Prefix,
+    n: usize,
+    concurrency: &str,
+    hosts: &[String],
+) -> Result<Vec<WorkerProcess>> {
+    let mut workers = Vec::new();
+    for _ in 0..n {
+        workers.push(WorkerProcess::start(p, concurrency, hosts, &[])?);
+    }
+    wait_consumers(p, n, &mut workers).await?;
+    Ok(workers)
+}
+
+/// Two workers and a scheduler: cold, warm, warm `--verify`; and the workers' peak RSS.
 async fn fleet(bed: &Bed, dir: &Path, hosts: &[String]) -> Result<(Vec<Row>, Vec<u64>)> {
     let p = prefix();
-    let mut workers = Vec::new();
-    for _ in 0..2 {
-        workers.push(WorkerProcess::start(&p, "16", hosts, &[])?);
-    }
-    wait_consumers(&p, 2, &mut workers).await?;
+    let mut workers = start_workers(&p, 2, "16", hosts).await?;
     let mut args = run_args(&["--wait"], dir, hosts);
     args.extend(fleet_flags(&p));
     let mut rows = vec![
@@ -340,10 +342,13 @@ async fn main() -> Result<()> {
         println!("  {:<24} src: {}", r.name, r.src_kinds);
         println!("  {:<24} dst: {}", "", r.dst_kinds);
     }
-    let worker_mib: Vec<String> = worker_rss
-        .iter()
-        .map(|k| format!("{:.1}", *k as f64 / 1024.0))
-        .collect();
-    println!("worker peak RSS (MiB): {}", worker_mib.join(", "));
+    // Measured in the fleet runs only.
+    if !worker_rss.is_empty() {
+        let worker_mib: Vec<String> = worker_rss
+            .iter()
+            .map(|k| format!("{:.1}", *k as f64 / 1024.0))
+            .collect();
+        println!("worker peak RSS (MiB): {}", worker_mib.join(", "));
+    }
     Ok(())
 }
