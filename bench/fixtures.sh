@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the real mapping files (../shared/fixtures/mappings, or FIXTURES=DIR) by groups, one
+# Runs the real mapping files (tests/fixtures/mappings, or FIXTURES=DIR) by groups, one
 # group per file, cold and warm, on local registries standing in for the ones they name;
 # prints per group and in total the destination tags, wall time and requests per tag.
 set -euo pipefail

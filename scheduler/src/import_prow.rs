@@ -331,7 +331,7 @@ mod tests {
 
     fn fixture() -> PathBuf {
         let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../shared/fixtures/prow/image-mirroring-periodics.yaml");
+            .join("../tests/fixtures/prow/image-mirroring-periodics.yaml");
         assert!(path.is_file(), "no Prow fixture at {}", path.display());
         path
     }

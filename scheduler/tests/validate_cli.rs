@@ -16,7 +16,7 @@ fn validate(args: &[&str]) -> Output {
 /// The real mapping files beside the repository; missing fixtures fail the test (a skip
 /// would read as a pass).
 fn fixture_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/mappings");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/mappings");
     assert!(dir.is_dir(), "no fixture directory at {}", dir.display());
     dir
 }
@@ -145,7 +145,7 @@ fn missing_path_and_unmatched_prefix_are_errors_naming_them() {
 #[test]
 fn groups_imported_from_prow_validate_against_the_mapping_directory() {
     let prow = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/fixtures/prow/image-mirroring-periodics.yaml");
+        .join("../tests/fixtures/prow/image-mirroring-periodics.yaml");
     let imported = Command::new(env!("CARGO_BIN_EXE_mirror-scheduler"))
         .arg("import-prow")
         .arg(&prow)

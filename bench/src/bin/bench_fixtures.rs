@@ -1,4 +1,4 @@
-//! Benchmark: the real mapping files (`../shared/fixtures/mappings`, or `FIXTURES`) run by
+//! Benchmark: the real mapping files (`tests/fixtures/mappings`, or `FIXTURES`) run by
 //! groups, one group per file, on local registries standing in for the ones they name
 //! (`registry.ci.openshift.org` and `registry.access.redhat.com` -> one, `quay.io` -> the
 //! other). Every source tag is seeded with a small image (a shared base layer and a layer of
@@ -48,7 +48,7 @@ async fn main() -> Result<()> {
     let fixtures = std::env::var("FIXTURES")
         .map(PathBuf::from)
         .unwrap_or_else(|_| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/mappings")
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/mappings")
         });
     let ci = Registry::start().await?;
     let quay = Registry::start().await?;

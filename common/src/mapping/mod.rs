@@ -71,10 +71,10 @@ mod fixture_tests {
     /// The real mapping files beside the repository. Missing fixtures fail the test: a
     /// skipped check would read as a passed one.
     fn fixture_dir() -> PathBuf {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/mappings");
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/mappings");
         assert!(
             dir.is_dir(),
-            "no fixture directory at {} (the repository expects shared/ beside it)",
+            "no fixture directory at {} (tests/fixtures/mappings in the repository)",
             dir.display()
         );
         dir
