@@ -2,7 +2,8 @@
 # Installs and starts what the tests and the benchmarks need on a Debian machine that may
 # have nothing but Rust: docker-registry (CNCF distribution) for real registries, skopeo
 # (the peer we measure against), RabbitMQ (with its management API, which `status` reads
-# for in-flight counts) and Redis on loopback. `--demo`: only what the embedded demo uses
+# for in-flight counts) and Redis on loopback, and podman, runc and mmdebstrap to build and
+# run the container image (tests/tests/container_image.rs; deploy/image/ says how). `--demo`: only what the embedded demo uses
 # (docker-registry, and skopeo to seed its images); no RabbitMQ, no Redis. Idempotent;
 # needs root (or sudo) only when something is missing or stopped.
 set -euo pipefail
@@ -22,6 +23,9 @@ command -v openssl >/dev/null 2>&1 || need+=(openssl)
 if ! $demo_only; then
   command -v rabbitmq-server >/dev/null 2>&1 || need+=(rabbitmq-server)
   command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+  command -v podman >/dev/null 2>&1 || need+=(podman)
+  command -v runc >/dev/null 2>&1 || need+=(runc)
+  command -v mmdebstrap >/dev/null 2>&1 || need+=(mmdebstrap)
 fi
 
 if [ ${#need[@]} -gt 0 ]; then

@@ -1,9 +1,12 @@
-//! The deployment artefacts against the binaries they deploy: every container command line
-//! in deploy/kubernetes is accepted by the binary's own CLI, the CronJob, Deployment and
-//! ScaledObject fit together (schedule, drain time, probes, queue name, secrets by name),
-//! the kustomization lists every manifest, deploy/Dockerfile copies binaries the workspace
-//! builds into a non-root image, and deploy/local/stack.sh runs the distributed mode end to
-//! end and leaves no process behind.
+//! The deployment artefacts against the binaries they deploy. Every kustomization under
+//! deploy/kubernetes renders with `kubectl kustomize` (kustomize 5), and the checks read the
+//! rendered objects, as a cluster would receive them: every container command line is
+//! accepted by the binary's own CLI, the CronJob, Deployment and ScaledObject fit together
+//! (schedule, drain time, probes, queue name, secrets by name), the groups overlay replaces
+//! the CronJob and projects every team's credentials; deploy/Dockerfile copies binaries the
+//! workspace builds into a non-root image, and deploy/local/stack.sh runs the distributed
+//! mode end to end and leaves no process behind. (The image itself is built and run in
+//! tests/container_image.rs.)
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
@@ -11,175 +14,156 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use mirror_tests::manifests::{
+    command_line, container_running, containers, env_value, flag, k8s_dir, kustomizations, object,
+    of_kind, pod_spec, render, strings, volume_at,
+};
 use mirror_tests::util::text;
-use serde::Deserialize;
 use serde_json::Value;
 
 /// The binaries the image ships and the manifests run.
 const BINARIES: [&str; 2] = ["mirror-scheduler", "mirror-worker"];
 
+/// The kustomizations an operator applies: the base, and the groups overlay on it.
+const BASE: &str = "base";
+const GROUPS: &str = "overlays/groups";
+
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-fn k8s_dir() -> PathBuf {
-    root().join("deploy/kubernetes")
-}
-
-/// Every YAML document under deploy/kubernetes with the file it came from.
-fn documents() -> Vec<(String, Value)> {
-    documents_in(&k8s_dir())
-}
-
-/// Every YAML document of the files directly in `dir`, with the file it came from.
-fn documents_in(dir: &Path) -> Vec<(String, Value)> {
-    let mut out = Vec::new();
-    let mut files: Vec<_> = std::fs::read_dir(dir)
-        .expect("deploy/kubernetes exists")
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
-        .collect();
-    files.sort();
-    assert!(!files.is_empty(), "no manifests under deploy/kubernetes");
-    for path in files {
-        let text = std::fs::read_to_string(&path).unwrap();
-        let name = path.file_name().unwrap().to_string_lossy().to_string();
-        for doc in serde_yaml_ng::Deserializer::from_str(&text) {
-            let value =
-                Value::deserialize(doc).unwrap_or_else(|e| panic!("{name} is not valid YAML: {e}"));
-            if !value.is_null() {
-                out.push((name.clone(), value));
-            }
+/// The rendered objects of `kustomization`, or `None` (the skip recorded with its reason)
+/// on a machine without kubectl.
+fn rendered(test: &str, kustomization: &str) -> Option<Vec<Value>> {
+    match render(kustomization) {
+        Ok(objects) => Some(objects),
+        Err(no) => {
+            mirror_tests::skipped::skip(test, &no.0);
+            None
         }
     }
-    out
 }
 
-/// The documents of one kind.
-fn of_kind(kind: &str) -> Vec<(String, Value)> {
-    documents()
-        .into_iter()
-        .filter(|(_, d)| d["kind"] == kind)
-        .collect()
-}
-
-/// The one document of a kind.
-fn one(kind: &str) -> Value {
-    let mut docs = of_kind(kind);
+/// The one rendered object of a kind.
+fn one<'a>(objects: &'a [Value], kind: &str) -> &'a Value {
+    let docs = of_kind(objects, kind);
     assert_eq!(docs.len(), 1, "expected exactly one {kind}");
-    docs.remove(0).1
+    docs[0]
 }
 
-/// The pod spec of a workload, if the document has one.
-fn pod_spec(doc: &Value) -> Option<&Value> {
-    let spec = match doc["kind"].as_str()? {
-        "Deployment" | "StatefulSet" | "DaemonSet" | "Job" => &doc["spec"]["template"]["spec"],
-        "CronJob" => &doc["spec"]["jobTemplate"]["spec"]["template"]["spec"],
-        "Pod" => &doc["spec"],
-        _ => return None,
-    };
-    Some(spec)
-}
-
-fn containers(pod: &Value) -> Vec<&Value> {
-    ["initContainers", "containers"]
+/// The image every container of a kustomization runs: its `images` entry (the base's reach
+/// only the base's resources, so an overlay that adds a workload sets it again).
+fn kustomized_image(kustomization: &str) -> String {
+    let text =
+        std::fs::read_to_string(k8s_dir().join(kustomization).join("kustomization.yaml")).unwrap();
+    let k: Value = serde_yaml_ng::from_str(&text).unwrap();
+    let image = k["images"]
+        .as_array()
+        .expect("images")
         .iter()
-        .filter_map(|k| pod[*k].as_array())
-        .flatten()
-        .collect()
-}
-
-fn strings(v: &Value) -> Vec<String> {
-    v.as_array()
-        .map(|a| {
-            a.iter()
-                .map(|s| match s {
-                    Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// The value of a long flag (`--flag V` or `--flag=V`, or the short alias) in a command line.
-fn flag(args: &[String], long: &str, short: Option<&str>) -> Option<String> {
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        if a == long || Some(a.as_str()) == short {
-            return it.next().cloned();
-        }
-        if let Some(v) = a.strip_prefix(&format!("{long}=")) {
-            return Some(v.to_string());
-        }
-    }
-    None
-}
-
-/// command + args of a container.
-fn command_line(container: &Value) -> Vec<String> {
-    let mut line = strings(&container["command"]);
-    line.extend(strings(&container["args"]));
-    line
-}
-
-/// The worker Deployment's container running `mirror-worker`.
-fn worker_container(deployment: &Value) -> Value {
-    containers(pod_spec(deployment).unwrap())
-        .into_iter()
-        .find(|c| strings(&c["command"]).first().map(String::as_str) == Some("mirror-worker"))
-        .expect("the Deployment runs mirror-worker")
-        .clone()
+        .find(|i| i["name"] == "image-mirror")
+        .unwrap_or_else(|| panic!("{kustomization} sets no image-mirror image"));
+    format!(
+        "{}:{}",
+        image["newName"].as_str().unwrap(),
+        image["newTag"].as_str().unwrap()
+    )
 }
 
 #[test]
-fn every_container_command_line_is_accepted_by_its_binary() {
+fn every_kustomization_renders_and_each_container_command_line_is_accepted_by_its_binary() {
     let mut checked = 0;
     let mut failures = Vec::new();
-    for (file, doc) in documents() {
-        let Some(pod) = pod_spec(&doc) else { continue };
-        for c in containers(pod) {
-            let line = command_line(c);
-            let name = line.first().cloned().unwrap_or_default();
-            assert!(
-                BINARIES.contains(&name.as_str()),
-                "{file}: container {} must name one of {BINARIES:?} in `command`, not {name:?}",
-                c["name"]
-            );
-            assert_eq!(
-                c["image"], "image-mirror",
-                "{file}: the image is set through the kustomization's `images`"
-            );
-            // clap rejects unknown flags and bad values before it prints the help; the
-            // trailing --help only skips the required-argument checks.
-            let out = Command::new(mirror_tests::binary(&name))
-                .args(&line[1..])
-                .arg("--help")
-                .env_remove("RUST_LOG")
-                .output()
-                .unwrap();
-            checked += 1;
-            if !out.status.success() {
-                failures.push(format!(
-                    "{file}: `{} --help` exited {:?}:\n{}",
-                    line.join(" "),
-                    out.status.code(),
-                    text(&out.stderr)
-                ));
+    for k in kustomizations() {
+        let image = kustomized_image(&k);
+        let Some(objects) = rendered("every_kustomization_renders", &k) else {
+            return;
+        };
+        for o in &objects {
+            let Some(pod) = pod_spec(o) else { continue };
+            let what = format!("{k}: {} {}", o["kind"], o["metadata"]["name"]);
+            for c in containers(pod) {
+                let line = command_line(c);
+                let name = line.first().cloned().unwrap_or_default();
+                assert!(
+                    BINARIES.contains(&name.as_str()),
+                    "{what}: container {} must name one of {BINARIES:?} in `command`, not {name:?}",
+                    c["name"]
+                );
+                assert_eq!(
+                    c["image"].as_str(),
+                    Some(image.as_str()),
+                    "{what}: the image is set through the kustomization's `images`"
+                );
+                // clap rejects unknown flags and bad values before it prints the help; the
+                // trailing --help only skips the required-argument checks.
+                let out = Command::new(mirror_tests::binary(&name))
+                    .args(&line[1..])
+                    .arg("--help")
+                    .env_remove("RUST_LOG")
+                    .output()
+                    .unwrap();
+                checked += 1;
+                if !out.status.success() {
+                    failures.push(format!(
+                        "{what}: `{} --help` exited {:?}:\n{}",
+                        line.join(" "),
+                        out.status.code(),
+                        text(&out.stderr)
+                    ));
+                }
             }
         }
     }
-    assert!(checked >= 2, "expected the scheduler and the worker");
+    assert!(
+        checked >= 4,
+        "expected the scheduler and the worker of the base and of the groups overlay"
+    );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
 #[test]
+fn base_and_groups_overlay_are_apart_so_kustomize_accepts_both() {
+    let found = kustomizations();
+    assert_eq!(
+        found,
+        [BASE, GROUPS],
+        "the kustomizations under deploy/kubernetes"
+    );
+    // Every file beside a kustomization.yaml is one of its resources or patches.
+    for k in found {
+        let dir = k8s_dir().join(&k);
+        let manifest = std::fs::read_to_string(dir.join("kustomization.yaml")).unwrap();
+        let parsed: Value = serde_yaml_ng::from_str(&manifest).unwrap();
+        let mut listed: BTreeSet<String> = strings(&parsed["resources"]).into_iter().collect();
+        for p in parsed["patches"].as_array().into_iter().flatten() {
+            if let Some(path) = p["path"].as_str() {
+                listed.insert(path.to_string());
+            }
+        }
+        let present: BTreeSet<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+            .filter(|n| (n.ends_with(".yaml") || n.ends_with(".yml")) && n != "kustomization.yaml")
+            .collect();
+        let missing: Vec<&String> = present.difference(&listed).collect();
+        assert!(
+            missing.is_empty(),
+            "{k}/kustomization.yaml misses {missing:?}"
+        );
+    }
+}
+
+#[test]
 fn scheduler_cronjob_runs_hourly_without_overlap_on_the_mapping_configmap() {
-    let cron = one("CronJob");
+    let Some(objects) = rendered("scheduler_cronjob_runs_hourly", BASE) else {
+        return;
+    };
+    let cron = one(&objects, "CronJob");
     assert_eq!(cron["spec"]["schedule"], "@hourly");
     assert_eq!(cron["spec"]["concurrencyPolicy"], "Forbid");
-    let pod = pod_spec(&cron).unwrap();
-    let c = containers(pod)[0];
+    let pod = pod_spec(cron).unwrap();
+    let c = container_running(cron, "mirror-scheduler");
     let line = command_line(c);
     assert_eq!(&line[..2], ["mirror-scheduler", "run"]);
     assert!(
@@ -190,19 +174,8 @@ fn scheduler_cronjob_runs_hourly_without_overlap_on_the_mapping_configmap() {
     let prefix = flag(&line, "--prefix", None).expect("--prefix");
 
     // The mappings ConfigMap is mounted at --dir.
-    let mount = c["volumeMounts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["mountPath"] == dir.as_str())
-        .unwrap_or_else(|| panic!("nothing mounted at {dir}"));
-    let volume = pod["volumes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|v| v["name"] == mount["name"])
-        .unwrap();
-    let configmap = one("ConfigMap");
+    let volume = volume_at(pod, c, &dir).unwrap_or_else(|| panic!("nothing mounted at {dir}"));
+    let configmap = one(&objects, "ConfigMap");
     assert_eq!(
         volume["configMap"]["name"], configmap["metadata"]["name"],
         "the mounted ConfigMap is the mappings ConfigMap"
@@ -234,83 +207,89 @@ fn scheduler_cronjob_runs_hourly_without_overlap_on_the_mapping_configmap() {
 
 #[test]
 fn workers_drain_before_the_kubelet_kills_them_and_probes_hit_the_listen_port() {
-    let deployment = one("Deployment");
-    let pod = pod_spec(&deployment).unwrap();
-    let c = worker_container(&deployment);
-    let line = command_line(&c);
-    assert_eq!(line.get(1).map(String::as_str), Some("run"));
-
-    let grace: u64 = flag(&line, "--grace", None)
-        .map(|g| {
-            humantime::parse_duration(&g)
-                .expect("--grace is a duration")
-                .as_secs()
-        })
-        .unwrap_or(30);
-    let termination = pod["terminationGracePeriodSeconds"]
-        .as_u64()
-        .expect("terminationGracePeriodSeconds is set");
-    assert!(
-        termination > grace,
-        "terminationGracePeriodSeconds {termination} must exceed --grace {grace}"
-    );
-
-    let listen = flag(&line, "--listen", None).expect("the worker serves --listen");
-    let port: u64 = listen
-        .rsplit(':')
-        .next()
-        .and_then(|p| p.parse().ok())
-        .expect("--listen HOST:PORT");
-    let named: BTreeMap<String, u64> = c["ports"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|p| {
-            Some((
-                p["name"].as_str()?.to_string(),
-                p["containerPort"].as_u64()?,
-            ))
-        })
-        .collect();
-    for (probe, path) in [("readinessProbe", "/readyz"), ("livenessProbe", "/healthz")] {
-        let get = &c[probe]["httpGet"];
-        assert_eq!(get["path"], path, "{probe}");
-        let probe_port = match &get["port"] {
-            Value::Number(n) => n.as_u64(),
-            Value::String(name) => named.get(name).copied(),
-            _ => None,
+    for k in [BASE, GROUPS] {
+        let Some(objects) = rendered("workers_drain_before_the_kubelet_kills_them", k) else {
+            return;
         };
-        assert_eq!(probe_port, Some(port), "{probe} must hit the --listen port");
-    }
+        let deployment = object(&objects, "Deployment", "image-mirror-worker");
+        let pod = pod_spec(deployment).unwrap();
+        let c = container_running(deployment, "mirror-worker");
+        let line = command_line(c);
+        assert_eq!(line.get(1).map(String::as_str), Some("run"), "{k}");
 
-    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
-    assert_ne!(pod["securityContext"]["runAsUser"], 0);
-    for kind in ["cpu", "memory"] {
+        let grace: u64 = flag(&line, "--grace", None)
+            .map(|g| {
+                humantime::parse_duration(&g)
+                    .expect("--grace is a duration")
+                    .as_secs()
+            })
+            .unwrap_or(30);
+        let termination = pod["terminationGracePeriodSeconds"]
+            .as_u64()
+            .expect("terminationGracePeriodSeconds is set");
         assert!(
-            !c["resources"]["requests"][kind].is_null(),
-            "the worker requests {kind}"
+            termination > grace,
+            "{k}: terminationGracePeriodSeconds {termination} must exceed --grace {grace}"
         );
+
+        let listen = flag(&line, "--listen", None).expect("the worker serves --listen");
+        let port: u64 = listen
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("--listen HOST:PORT");
+        let named: BTreeMap<String, u64> = c["ports"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| {
+                Some((
+                    p["name"].as_str()?.to_string(),
+                    p["containerPort"].as_u64()?,
+                ))
+            })
+            .collect();
+        for (probe, path) in [("readinessProbe", "/readyz"), ("livenessProbe", "/healthz")] {
+            let get = &c[probe]["httpGet"];
+            assert_eq!(get["path"], path, "{k}: {probe}");
+            let probe_port = match &get["port"] {
+                Value::Number(n) => n.as_u64(),
+                Value::String(name) => named.get(name).copied(),
+                _ => None,
+            };
+            assert_eq!(
+                probe_port,
+                Some(port),
+                "{k}: {probe} must hit the --listen port"
+            );
+        }
+
+        assert_eq!(pod["securityContext"]["runAsNonRoot"], true, "{k}");
+        assert_ne!(pod["securityContext"]["runAsUser"], 0, "{k}");
+        for kind in ["cpu", "memory"] {
+            assert!(
+                !c["resources"]["requests"][kind].is_null(),
+                "{k}: the worker requests {kind}"
+            );
+        }
     }
 }
 
 #[test]
 fn scaled_object_scales_the_worker_deployment_on_the_jobs_queue() {
-    let deployment = one("Deployment");
-    let scaled = one("ScaledObject");
+    let Some(objects) = rendered("scaled_object_scales_the_worker_deployment", BASE) else {
+        return;
+    };
+    let deployment = one(&objects, "Deployment");
+    let scaled = one(&objects, "ScaledObject");
     assert_eq!(
         scaled["spec"]["scaleTargetRef"]["name"],
         deployment["metadata"]["name"]
     );
-    let c = worker_container(&deployment);
-    let line = command_line(&c);
-    let env_prefix = c["env"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|e| e["name"] == "QUEUE_PREFIX")
-        .and_then(|e| e["value"].as_str().map(str::to_string));
+    let c = container_running(deployment, "mirror-worker");
+    let line = command_line(c);
     let prefix = flag(&line, "--queue-prefix", None)
-        .or(env_prefix)
+        .or(env_value(c, "QUEUE_PREFIX").map(str::to_string))
         .unwrap_or_else(|| "image-mirror".into());
     let triggers = scaled["spec"]["triggers"].as_array().unwrap();
     assert_eq!(triggers.len(), 1);
@@ -322,7 +301,7 @@ fn scaled_object_scales_the_worker_deployment_on_the_jobs_queue() {
     assert_eq!(triggers[0]["metadata"]["mode"], "QueueLength");
     // Its broker URL comes from the TriggerAuthentication it names.
     let auth_name = &triggers[0]["authenticationRef"]["name"];
-    let auth = one("TriggerAuthentication");
+    let auth = one(&objects, "TriggerAuthentication");
     assert_eq!(&auth["metadata"]["name"], auth_name);
     assert_eq!(auth["spec"]["secretTargetRef"][0]["parameter"], "host");
     assert_eq!(auth["spec"]["secretTargetRef"][0]["key"], "AMQP_URL");
@@ -330,13 +309,17 @@ fn scaled_object_scales_the_worker_deployment_on_the_jobs_queue() {
 
 #[test]
 fn secrets_are_referenced_by_name_only_and_credentials_are_mounted_where_a_points() {
+    let Some(objects) = rendered("secrets_are_referenced_by_name_only", BASE) else {
+        return;
+    };
     assert!(
-        of_kind("Secret").is_empty(),
+        of_kind(&objects, "Secret").is_empty(),
         "secrets are created by the operator, never kept here"
     );
     let mut referenced = BTreeSet::new();
-    for (file, doc) in documents() {
-        let Some(pod) = pod_spec(&doc) else { continue };
+    for o in &objects {
+        let Some(pod) = pod_spec(o) else { continue };
+        let what = format!("{} {}", o["kind"], o["metadata"]["name"]);
         for c in containers(pod) {
             for from in c["envFrom"].as_array().into_iter().flatten() {
                 if let Some(name) = from["secretRef"]["name"].as_str() {
@@ -348,22 +331,13 @@ fn secrets_are_referenced_by_name_only_and_credentials_are_mounted_where_a_point
                 continue;
             };
             let config = Path::new(&config);
-            let mount = c["volumeMounts"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|m| config.parent() == Some(Path::new(m["mountPath"].as_str().unwrap())))
-                .unwrap_or_else(|| panic!("{file}: nothing mounted over {config:?}"));
-            let volume = pod["volumes"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|v| v["name"] == mount["name"])
-                .unwrap();
+            let parent = config.parent().unwrap().to_string_lossy().to_string();
+            let volume = volume_at(pod, c, &parent)
+                .unwrap_or_else(|| panic!("{what}: nothing mounted over {config:?}"));
             let secret = &volume["secret"];
             assert!(
                 secret["secretName"].is_string(),
-                "{file}: credentials come from a Secret"
+                "{what}: credentials come from a Secret"
             );
             assert!(
                 secret["items"]
@@ -371,7 +345,7 @@ fn secrets_are_referenced_by_name_only_and_credentials_are_mounted_where_a_point
                     .into_iter()
                     .flatten()
                     .any(|i| i["path"] == config.file_name().unwrap().to_string_lossy().as_ref()),
-                "{file}: the Secret's config.json lands at {config:?}"
+                "{what}: the Secret's config.json lands at {config:?}"
             );
             referenced.insert(secret["secretName"].as_str().unwrap().to_string());
         }
@@ -383,37 +357,16 @@ fn secrets_are_referenced_by_name_only_and_credentials_are_mounted_where_a_point
     );
 }
 
-#[test]
-fn kustomization_lists_every_manifest() {
-    let manifest = std::fs::read_to_string(k8s_dir().join("kustomization.yaml")).unwrap();
-    let k: Value = serde_yaml_ng::from_str(&manifest).unwrap();
-    let listed: BTreeSet<String> = strings(&k["resources"]).into_iter().collect();
-    let present: BTreeSet<String> = std::fs::read_dir(k8s_dir())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
-        .filter(|n| (n.ends_with(".yaml") || n.ends_with(".yml")) && n != "kustomization.yaml")
-        .collect();
-    assert_eq!(listed, present);
-    let images = k["images"].as_array().expect("images");
-    assert!(images.iter().any(|i| i["name"] == "image-mirror"));
-    // Render it when a kubectl is at hand (no cluster needed).
-    if let Ok(out) = Command::new("kubectl")
-        .args(["kustomize"])
-        .arg(k8s_dir())
-        .output()
-    {
-        assert!(
-            out.status.success(),
-            "kubectl kustomize: {}",
-            text(&out.stderr)
-        );
-    }
-}
-
 /// Dockerfile instructions (continuation lines joined, comments dropped), each with the
 /// index of its stage.
 fn dockerfile() -> Vec<(usize, String, String)> {
-    let text = std::fs::read_to_string(root().join("deploy/Dockerfile")).unwrap();
+    instructions("deploy/Dockerfile")
+}
+
+/// The instructions of the Dockerfile or Containerfile at `path` (relative to the
+/// repository), as [`dockerfile`] gives them.
+fn instructions(path: &str) -> Vec<(usize, String, String)> {
+    let text = std::fs::read_to_string(root().join(path)).unwrap();
     let mut out = Vec::new();
     let mut current = String::new();
     let mut stage = 0;
@@ -612,6 +565,50 @@ fn dockerfile_ships_the_binaries_in_a_non_root_image() {
     }
 }
 
+/// deploy/Containerfile (what deploy/image/build.sh and the image test build) ends as the
+/// Dockerfile's runtime stage does: the same user made the same way, the same USER, WORKDIR,
+/// ENV and CMD, and both binaries in /usr/local/bin.
+#[test]
+fn containerfile_makes_the_same_runtime_as_the_dockerfile() {
+    let docker: Vec<(String, String)> = dockerfile()
+        .into_iter()
+        .filter(|(stage, _, _)| *stage == 2)
+        .map(|(_, w, r)| (w, r))
+        .collect();
+    let container: Vec<(String, String)> = instructions("deploy/Containerfile")
+        .into_iter()
+        .filter(|(_, w, _)| w != "ARG")
+        .map(|(_, w, r)| (w, r))
+        .collect();
+    let tail = |steps: &[(String, String)]| -> Vec<(String, String)> {
+        steps
+            .iter()
+            .filter(|(w, _)| ["USER", "WORKDIR", "ENV", "CMD", "ENTRYPOINT"].contains(&w.as_str()))
+            .cloned()
+            .collect()
+    };
+    assert_eq!(tail(&container), tail(&docker));
+    let useradd = |steps: &[(String, String)]| -> String {
+        let run = steps
+            .iter()
+            .find(|(w, r)| w == "RUN" && r.contains("useradd"))
+            .map(|(_, r)| r.clone())
+            .expect("a RUN makes the user");
+        let at = run.find("useradd").unwrap();
+        run[at..].split("&&").next().unwrap().trim().to_string()
+    };
+    assert_eq!(useradd(&container), useradd(&docker));
+    let copy = container
+        .iter()
+        .find(|(w, _)| w == "COPY")
+        .map(|(_, r)| r.clone())
+        .expect("the Containerfile copies the binaries");
+    let words: Vec<&str> = copy.split_whitespace().collect();
+    assert_eq!(words.last(), Some(&"/usr/local/bin/"));
+    let copied: BTreeSet<&str> = words[..words.len() - 1].iter().copied().collect();
+    assert_eq!(copied, BINARIES.iter().copied().collect());
+}
+
 /// Runs `deploy/local/stack.sh` with debug binaries from `bin_dir` under stack id `id` (its
 /// queue and Redis prefix), at most 300 s; returns its exit status, stdout and stderr.
 fn run_stack(
@@ -752,33 +749,25 @@ fn local_stack_mirrors_through_two_workers_and_leaves_no_process_behind() {
     }
 }
 
-/// The groups overlay: one scheduler Deployment runs `--groups` (accepted by the binary),
-/// the groups file in its ConfigMap validates, every credentials name it uses is projected
-/// into the workers' credentials directory where `--credentials-dir` looks, and the
-/// overlay's kustomization lists its files.
+/// The groups overlay, rendered: the base's CronJob is gone, one scheduler Deployment runs
+/// `--groups` (accepted by the binary), the groups file in its ConfigMap validates, and every
+/// credentials name it uses is projected into the workers' credentials directory where
+/// `--credentials-dir` looks.
 #[test]
 fn groups_overlay_runs_every_group_with_each_groups_projected_credentials() {
-    let dir = k8s_dir().join("groups");
-    let docs = documents_in(&dir);
-    let find = |kind: &str, name: &str| {
-        docs.iter()
-            .find(|(_, d)| d["kind"] == kind && d["metadata"]["name"] == name)
-            .map(|(_, d)| d.clone())
-            .unwrap_or_else(|| panic!("no {kind} {name} in the groups overlay"))
+    let Some(objects) = rendered("groups_overlay_runs_every_group", GROUPS) else {
+        return;
     };
-    let scheduler = find("Deployment", "image-mirror-groups-scheduler");
+    assert!(
+        of_kind(&objects, "CronJob").is_empty(),
+        "the groups scheduler replaces the base's CronJob"
+    );
+    let scheduler = object(&objects, "Deployment", "image-mirror-groups-scheduler");
     assert_eq!(
         scheduler["spec"]["replicas"], 1,
         "two would start every group twice"
     );
-    let c = containers(pod_spec(&scheduler).unwrap())[0].clone();
-    let line = command_line(&c);
-    let out = Command::new(mirror_tests::binary("mirror-scheduler"))
-        .args(&line[1..])
-        .arg("--help")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    let line = command_line(container_running(scheduler, "mirror-scheduler"));
     assert_eq!(
         flag(&line, "--groups", None).as_deref(),
         Some("/groups/groups.yaml")
@@ -789,7 +778,7 @@ fn groups_overlay_runs_every_group_with_each_groups_projected_credentials() {
     );
 
     // The groups file validates, and names the credentials the workers hold.
-    let groups_yaml = find("ConfigMap", "image-mirror-groups")["data"]["groups.yaml"]
+    let groups_yaml = object(&objects, "ConfigMap", "image-mirror-groups")["data"]["groups.yaml"]
         .as_str()
         .unwrap()
         .to_string();
@@ -812,27 +801,11 @@ fn groups_overlay_runs_every_group_with_each_groups_projected_credentials() {
         .filter_map(|g| g["credentials"].as_str().map(str::to_string))
         .collect();
 
-    let worker = find("Deployment", "image-mirror-worker");
-    let pod = pod_spec(&worker).unwrap();
-    let w = &containers(pod)[0];
-    let env = w["env"].as_array().unwrap();
-    let dir_var = env
-        .iter()
-        .find(|e| e["name"] == "CREDENTIALS_DIR")
-        .and_then(|e| e["value"].as_str())
-        .expect("the workers get CREDENTIALS_DIR");
-    let mount = w["volumeMounts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["mountPath"] == dir_var)
-        .expect("something is mounted at the credentials directory");
-    let volume = pod["volumes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|v| v["name"] == mount["name"])
-        .unwrap();
+    let worker = object(&objects, "Deployment", "image-mirror-worker");
+    let pod = pod_spec(worker).unwrap();
+    let w = container_running(worker, "mirror-worker");
+    let dir = env_value(w, "CREDENTIALS_DIR").expect("the workers get CREDENTIALS_DIR");
+    let volume = volume_at(pod, w, dir).expect("something is mounted at the credentials directory");
     let projected: BTreeSet<String> = volume["projected"]["sources"]
         .as_array()
         .unwrap()
@@ -848,15 +821,9 @@ fn groups_overlay_runs_every_group_with_each_groups_projected_credentials() {
         projected, names,
         "every group's credentials, at <name>/.dockerconfigjson"
     );
-
-    let kustomization = std::fs::read_to_string(dir.join("kustomization.yaml")).unwrap();
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let name = entry.unwrap().file_name().to_string_lossy().to_string();
-        if name != "kustomization.yaml" {
-            assert!(
-                kustomization.contains(&name),
-                "kustomization.yaml misses {name}"
-            );
-        }
-    }
+    // The patch kept the base's own credentials mount.
+    assert!(
+        volume_at(pod, w, "/home/mirror/.docker").is_some(),
+        "the base's registry credentials stay mounted"
+    );
 }
