@@ -79,16 +79,21 @@ pub struct RedisArgs {
     pub redis_prefix: String,
 }
 
-/// How long what the fleet writes to Redis is trusted (commands that write it: `run`).
+/// How long what the fleet keeps in Redis is trusted (the commands that use the blob index and
+/// the tag cache: the worker's and the scheduler's `run`). `--tag-cache-max-age` is both the
+/// age this process trusts tag-cache entries for, whoever wrote them, and the lifetime of the
+/// entries it writes.
 #[derive(Args, Clone, Debug)]
 pub struct RedisTtlArgs {
     /// How long blob locations (and a run's counters) are kept.
     #[arg(long = "index-ttl", default_value_t = RedisConfig::DEFAULT_TTL.into(), value_parser = parse_duration_flag, value_name = "DURATION")]
     pub index_ttl: humantime::Duration,
-    /// How long the digest of a destination tag is trusted before a run checks it again
-    /// with a HEAD (each tag at a random point between half and all of it, so every run
-    /// re-checks a share): a tag deleted or overwritten at the destination is repaired
-    /// within this age.
+    /// How long the digest of a destination tag is trusted before it is checked again with a
+    /// HEAD (each tag at its own point between half and all of it, so every run re-checks a
+    /// share), counted from when it was last checked: a tag deleted or overwritten at the
+    /// destination is repaired within this age. The scheduler's value decides what its runs
+    /// re-check, whatever the workers were given; the workers' is how long their entries
+    /// stay in Redis.
     #[arg(long = "tag-cache-max-age", default_value_t = RedisConfig::DEFAULT_TAG_MAX_AGE.into(), value_parser = parse_duration_flag, value_name = "DURATION")]
     pub tag_cache_max_age: humantime::Duration,
     /// Lifetime of an upload lease; a dead uploader's lease frees up after it.
@@ -97,8 +102,8 @@ pub struct RedisTtlArgs {
 }
 
 impl RedisArgs {
-    /// The Redis configuration of a command that only reads (`status`): the library's
-    /// lifetimes.
+    /// The Redis configuration of a command that reads neither the blob index nor the tag
+    /// cache (`status` reads run counters only): the library's lifetimes.
     pub fn config(&self) -> RedisConfig {
         RedisConfig {
             prefix: self.redis_prefix.clone(),
@@ -106,7 +111,9 @@ impl RedisArgs {
         }
     }
 
-    /// The Redis configuration of a command that writes, with its lifetimes.
+    /// The Redis configuration of a command that uses the blob index or the tag cache, with
+    /// its lifetimes and its tag-cache max age (the scheduler's `run` reads the cache, the
+    /// worker's writes it).
     pub fn config_with(&self, ttl: &RedisTtlArgs) -> RedisConfig {
         RedisConfig {
             ttl: ttl.index_ttl.into(),

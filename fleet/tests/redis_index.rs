@@ -310,6 +310,134 @@ async fn without_redis_everything_answers_quickly_and_locks_per_process() {
     assert!(start.elapsed() < Duration::from_secs(3));
 }
 
+/// A process with this tag cache max age.
+fn with_tag_max_age(prefix: &str, max_age: Duration) -> RedisConfig {
+    RedisConfig {
+        tag_max_age: max_age,
+        ..config(prefix)
+    }
+}
+
+/// The key and value of the tag-cache entry of `r.io/a/b:<tag>` as Redis holds it.
+async fn raw_tag_entry(prefix: &str, tag: &str) -> (String, Option<String>, i64) {
+    let key = format!("{prefix}:{{r.io}}:tag:a/b:{tag}");
+    let mut con = raw().await;
+    let value: Option<String> = redis::cmd("GET")
+        .arg(&key)
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    let pttl: i64 = redis::cmd("PTTL")
+        .arg(&key)
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    (key, value, pttl)
+}
+
+#[tokio::test]
+async fn a_tag_entry_older_than_the_readers_max_age_is_not_trusted_though_redis_still_holds_it() {
+    let p = prefix();
+    // Written by a worker whose entries live an hour, read by a scheduler with a 1 s max age.
+    let writer = Redis::connect(with_tag_max_age(&p, Duration::from_secs(3600))).await;
+    let reader = Redis::connect(with_tag_max_age(&p, Duration::from_secs(1))).await;
+    writer
+        .tags()
+        .set_dest_digest("r.io", "a/b", "1", DIGEST)
+        .await;
+    writer
+        .tags()
+        .set_dest_digests(&[("r.io", "a/b", "2", DIGEST)])
+        .await;
+    // Fresh: the reader trusts both (its share of 1 s is at least 500 ms).
+    assert_eq!(
+        reader
+            .tags()
+            .dest_digest("r.io", "a/b", "1")
+            .await
+            .as_deref(),
+        Some(DIGEST)
+    );
+    assert_eq!(
+        reader
+            .tags()
+            .dest_digests(&[("r.io", "a/b", "1"), ("r.io", "a/b", "2")])
+            .await,
+        [Some(DIGEST.to_string()), Some(DIGEST.to_string())]
+    );
+
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    for tag in ["1", "2"] {
+        let (_, value, pttl) = raw_tag_entry(&p, tag).await;
+        assert!(
+            value.is_some_and(|v| v.starts_with(DIGEST)),
+            "still in Redis"
+        );
+        assert!(
+            pttl > 1_700_000,
+            "the writer's TTL has half an hour left at least: {pttl}"
+        );
+    }
+    assert_eq!(reader.tags().dest_digest("r.io", "a/b", "1").await, None);
+    assert_eq!(
+        reader
+            .tags()
+            .dest_digests(&[("r.io", "a/b", "1"), ("r.io", "a/b", "2")])
+            .await,
+        [None, None],
+        "older than the reader's max age"
+    );
+    // The writer's own max age still trusts them: the age is each reader's.
+    assert_eq!(
+        writer
+            .tags()
+            .dest_digests(&[("r.io", "a/b", "1"), ("r.io", "a/b", "2")])
+            .await,
+        [Some(DIGEST.to_string()), Some(DIGEST.to_string())]
+    );
+    cleanup(&p).await;
+}
+
+#[tokio::test]
+async fn a_tag_entry_without_a_check_time_is_not_trusted() {
+    let p = prefix();
+    let redis = Redis::connect(config(&p)).await;
+    // The format before entries had a time: the bare digest, with a long TTL.
+    let (key, _, _) = raw_tag_entry(&p, "old").await;
+    let mut con = raw().await;
+    let _: () = redis::cmd("SET")
+        .arg(&key)
+        .arg(DIGEST)
+        .arg("PX")
+        .arg(3_600_000)
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    let tags = redis.tags();
+    assert_eq!(tags.dest_digest("r.io", "a/b", "old").await, None);
+    assert_eq!(tags.dest_digests(&[("r.io", "a/b", "old")]).await, [None]);
+    // Written again (the tag was checked), it is trusted.
+    tags.set_dest_digest("r.io", "a/b", "old", DIGEST).await;
+    assert_eq!(
+        tags.dest_digests(&[("r.io", "a/b", "old")]).await,
+        [Some(DIGEST.to_string())]
+    );
+    let (_, value, _) = raw_tag_entry(&p, "old").await;
+    let value = value.unwrap();
+    let (digest, checked) = value.split_once(' ').expect("digest and time");
+    assert_eq!(digest, DIGEST);
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    let checked: u128 = checked.parse().expect("milliseconds");
+    assert!(
+        now_ms - checked < 10_000,
+        "checked just now: {checked} vs {now_ms}"
+    );
+    cleanup(&p).await;
+}
+
 #[tokio::test]
 async fn tag_cache_round_trips_and_reads_a_thousand_tags_in_one_go() {
     let p = prefix();

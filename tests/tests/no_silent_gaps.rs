@@ -59,8 +59,9 @@ async fn jobs_of_a_scheduler_killed_while_publishing_block_no_later_run() {
 }
 
 /// The tag cache is a hint with a bounded age: a destination tag deleted, or overwritten
-/// with another image, behind the fleet's back is found and repaired by the runs after
-/// `--tag-cache-max-age`, with no `--verify`.
+/// with another image, behind the fleet's back is found and repaired by the runs after the
+/// workers' `--tag-cache-max-age` (their entries' lifetime in Redis), with no `--verify`,
+/// even by a scheduler whose own max age is longer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tags_deleted_or_overwritten_behind_the_tag_cache_are_repaired_within_its_max_age() {
     let src = Registry::start().await.unwrap();
@@ -120,6 +121,93 @@ async fn tags_deleted_or_overwritten_behind_the_tag_cache_are_repaired_within_it
                 .as_deref(),
             Some(img.digest.as_str()),
             "cached/app{i}:1"
+        );
+    }
+}
+
+/// The max age that bounds the tag cache is the reader's: workers that write entries for an
+/// hour do not stop `run --tag-cache-max-age 1s` (set on the scheduler alone) from checking,
+/// and repairing, a destination tag deleted and another overwritten behind the cache 2 s
+/// after they were written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_with_a_short_tag_cache_max_age_repairs_tags_the_workers_cached_for_long() {
+    let src = Registry::start().await.unwrap();
+    let dst = Registry::start().await.unwrap();
+    let d = dst.host();
+    let dir = tempfile::tempdir().unwrap();
+    let seeded = seed_numbered(&src, &d, "readerage/app", 2, dir.path(), |_| {
+        vec![Layer::random(1_000)]
+    })
+    .await
+    .unwrap();
+    let p = prefix();
+    let _w = Worker::start(&p, &[&src, &dst], &[], &["--tag-cache-max-age", "1h"]);
+    let report = dir.path().join("report.json");
+    let report_arg = report.display().to_string();
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "run",
+            "--wait",
+            "-f",
+            &seeded.mapping,
+            "--report",
+            &report_arg,
+        ];
+        args.extend_from_slice(extra);
+        scheduler(&p, &args, &[&src, &dst], &[])
+    };
+    let first = run(&[]);
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    // The workers' entries are there: a run with the default max age trusts them.
+    let warm = run(&[]);
+    let err = text(&warm.stderr);
+    assert!(warm.status.success(), "{err}");
+    assert!(
+        err.contains("published 0 jobs for 0 tags; 2 tags up to date by the tag cache"),
+        "{err}"
+    );
+
+    // Behind the fleet's back: app0 deleted, app1 overwritten with another image.
+    let api = RegistryApi::new(&dst).unwrap();
+    let deleted = api
+        .request(
+            reqwest::Method::DELETE,
+            &format!("/v2/readerage/app0/manifests/{}", seeded.images[0].digest),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 202);
+    let other = push_image(
+        &dst,
+        "readerage/app1",
+        "1",
+        ImageSpec::new(vec![Layer::random(500)]),
+    )
+    .await
+    .unwrap();
+    assert_ne!(other.digest, seeded.images[1].digest);
+
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let repaired = run(&["--tag-cache-max-age", "1s"]);
+    let err = text(&repaired.stderr);
+    assert!(repaired.status.success(), "{err}");
+    assert!(
+        err.contains("published 2 jobs for 2 tags; 0 tags up to date by the tag cache"),
+        "{err}"
+    );
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    for t in json["tags"].as_array().expect("the report lists its tags") {
+        assert_eq!(t["status"], "pushed", "{t}");
+    }
+    for (i, img) in seeded.images.iter().enumerate() {
+        assert_eq!(
+            manifest_digest(&dst, &format!("readerage/app{i}"), "1")
+                .await
+                .unwrap()
+                .as_deref(),
+            Some(img.digest.as_str()),
+            "readerage/app{i}:1"
         );
     }
 }

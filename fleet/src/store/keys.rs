@@ -7,7 +7,7 @@
 //! |---------------------------------------|--------|----------------------------------------|
 //! | `<p>:{<registry>}:blob:<digest>`      | set    | repositories known to hold the blob    |
 //! | `<p>:{<registry>}:lease:<digest>`     | string | upload lease: the holder's token       |
-//! | `<p>:{<registry>}:tag:<repo>:<tag>`   | string | digest last pushed / seen at the tag   |
+//! | `<p>:{<registry>}:tag:<repo>:<tag>`   | string | `<digest> <ms>`: pushed / seen, when   |
 //! | `<p>:{<registry>}:pause`              | string | present while the registry is paused   |
 //! | `<p>:{<registry>}:bucket`             | hash   | token bucket: `tokens`, `ts` (ms)      |
 //! | `<p>:run:{<run_id>}`                  | hash   | run progress counters                  |

@@ -51,9 +51,11 @@ pub struct RedisConfig {
     /// How long blob locations and run counters live after their last write. Stale blob
     /// locations only cost a declined mount or an extra HEAD, so days are fine.
     pub ttl: Duration,
-    /// How long the digest of a destination tag is trusted without a HEAD (each entry for a
-    /// random share of it between half and all): a tag changed or lost behind the fleet's
-    /// back is found and repaired within this age, without `--verify`.
+    /// How long this process trusts the digest of a destination tag without a HEAD (each
+    /// entry for a share of it between half and all, fixed by its key), counted from when
+    /// the entry was written, whoever wrote it: a tag changed or lost behind the fleet's back
+    /// is found and repaired within this age of the reader's, without `--verify`. The
+    /// entries this process writes also expire from Redis after their share of it (cleanup).
     pub tag_max_age: Duration,
     /// How long an upload lease outlives its holder: a worker that dies mid-upload blocks
     /// other uploaders of that blob for at most this long.

@@ -2,12 +2,43 @@
 //! instead of a manifest request per destination tag.
 //!
 //! A cached digest is a hint: it can be stale if someone else moved the tag, so it may only
-//! ever make the caller skip work it would otherwise verify cheaply, and it expires after
-//! the configured TTL.
+//! ever make the caller skip work it would otherwise verify cheaply, and it is trusted for a
+//! bounded age only.
+//!
+//! # The entry and its age
+//!
+//! An entry is `<digest> <checked>`: the digest and when it was pushed or seen at the tag, in
+//! milliseconds since the Unix epoch by the writer's clock (see [`encode`]). Whoever *reads*
+//! the cache decides how old an entry may be: it trusts one only while it is younger than
+//! its own [`RedisConfig::tag_max_age`](super::RedisConfig::tag_max_age) (each key for a
+//! share of it, below). So `run --tag-cache-max-age 1s` re-checks every destination tag
+//! written more than a second ago, whatever max age the workers that wrote them were given.
+//! The Redis TTL is only the writer's cleanup: an entry is gone after the writer's share of
+//! the writer's max age, so a reader with a longer max age than the writer's gets no more
+//! than the writer's.
+//!
+//! An entry with no check time (the format before it, a bare digest) or one that does not
+//! parse is unknown: not trusted, the tag is checked again and rewritten in the new format.
+//!
+//! # The spread
+//!
+//! The age a key is trusted for is a point in `[max age / 2, max age]` derived from a hash
+//! of the key ([`trusted_for_ms`]), so the tags one big run wrote come due over the second
+//! half of the max age and each later run re-checks a share of them instead of all at once.
+//! A hash rather than a random fraction stored by the writer: the entry stays a digest and
+//! a time, every reader (and the writer's TTL) agrees on each key's share without reading
+//! anything more, and a reader applies the spread to its own max age whatever wrote the
+//! entry. The share is fixed per key, so the spread across keys is what keeps re-checks
+//! apart; a tag re-checked is written again with a new time and comes due after the same
+//! share.
+//!
+//! Clocks: the age is the reader's clock minus the writer's. Fleet machines are expected to
+//! keep NTP time; a writer's clock ahead of the reader's makes its entries look younger
+//! (never older than 0), and the writer's TTL still bounds them.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::conn::{millis, Shared};
 
@@ -25,16 +56,18 @@ impl TagCache {
         TagCache { shared }
     }
 
-    /// The digest we last pushed to (or saw at) a destination tag.
+    /// The digest we last pushed to (or saw at) a destination tag, while its entry is younger
+    /// than this process's share of its max age for the key (see the module doc).
     pub async fn dest_digest(&self, registry: &str, repository: &str, tag: &str) -> Option<String> {
         let key = self.shared.keys.dest_tag(registry, repository, tag);
-        self.get(key).await
+        let value = self.get(key.clone()).await?;
+        self.trusted(&key, &value, now_ms())
     }
 
     /// Remembers what a destination tag points at now.
     pub async fn set_dest_digest(&self, registry: &str, repository: &str, tag: &str, digest: &str) {
         let key = self.shared.keys.dest_tag(registry, repository, tag);
-        self.set(key, digest.to_string()).await;
+        self.set(key, digest).await;
     }
 
     /// Forgets a destination tag (found to point elsewhere, or failed to push).
@@ -48,8 +81,9 @@ impl TagCache {
             .await;
     }
 
-    /// [`Self::dest_digest`] for many tags at once, in the order given: one MGET per
-    /// registry and chunk (keys of one registry share a cluster slot), all in one pipeline.
+    /// [`Self::dest_digest`] for many tags at once, in the order given (`None`: unknown or too
+    /// old): one MGET per registry and chunk (keys of one registry share a cluster slot), all
+    /// in one pipeline.
     pub async fn dest_digests<R, P, T>(&self, tags: &[(R, P, T)]) -> Vec<Option<String>>
     where
         R: AsRef<str>,
@@ -66,7 +100,12 @@ impl TagCache {
                 (r.as_ref().to_string(), key)
             })
             .collect();
-        self.mget(keys).await
+        let values = self.mget(&keys).await;
+        let now = now_ms();
+        keys.iter()
+            .zip(values)
+            .map(|((_, key), value)| self.trusted(key, &value?, now))
+            .collect()
     }
 
     /// [`Self::set_dest_digest`] for many tags at once (one pipeline).
@@ -81,15 +120,16 @@ impl TagCache {
             return;
         }
         let mut pipe = redis::pipe();
+        let now = now_ms();
         for (r, p, t, d) in tags {
-            let ttl = self.entry_ttl_ms();
             let key = self
                 .shared
                 .keys
                 .dest_tag(r.as_ref(), p.as_ref(), t.as_ref());
+            let ttl = self.entry_ttl_ms(&key);
             pipe.cmd("SET")
-                .arg(key)
-                .arg(d.as_ref())
+                .arg(&key)
+                .arg(encode(d.as_ref(), now))
                 .arg("PX")
                 .arg(ttl)
                 .ignore();
@@ -115,16 +155,23 @@ impl TagCache {
             .flatten()
     }
 
-    /// How long one entry is trusted: a random point in `[max age / 2, max age]`, so that
-    /// the tags written by one big run come due over half the max age, and each later run
-    /// re-checks a share of them instead of all at once.
-    fn entry_ttl_ms(&self) -> u64 {
-        let max = millis(self.shared.config.tag_max_age).max(2);
-        rand::random_range(max / 2..=max)
+    /// The digest of an entry read at `now_ms`, if this process trusts it: it parses and is
+    /// younger than this process's share of its own max age for the key.
+    fn trusted(&self, key: &str, value: &str, now_ms: u64) -> Option<String> {
+        let (digest, checked) = decode(value)?;
+        let max = millis(self.shared.config.tag_max_age);
+        (now_ms.saturating_sub(checked) < trusted_for_ms(key, max)).then(|| digest.to_string())
     }
 
-    async fn set(&self, key: String, value: String) {
-        let ttl = self.entry_ttl_ms();
+    /// The Redis TTL of an entry written now: the writer's own share of its max age for the
+    /// key, after which no reader with the same max age would trust it anyway (cleanup).
+    fn entry_ttl_ms(&self, key: &str) -> u64 {
+        trusted_for_ms(key, millis(self.shared.config.tag_max_age))
+    }
+
+    async fn set(&self, key: String, digest: &str) {
+        let ttl = self.entry_ttl_ms(&key);
+        let value = encode(digest, now_ms());
         let _: Option<()> = self
             .shared
             .call("SET", |mut c| async move {
@@ -140,7 +187,7 @@ impl TagCache {
     }
 
     /// Values of `(registry, key)` pairs in input order; all `None` when Redis is down.
-    async fn mget(&self, keys: Vec<(String, String)>) -> Vec<Option<String>> {
+    async fn mget(&self, keys: &[(String, String)]) -> Vec<Option<String>> {
         let mut out = vec![None; keys.len()];
         if keys.is_empty() {
             return out;
@@ -182,5 +229,77 @@ impl TagCache {
     fn batch_limit(&self, n: usize) -> Duration {
         let thousands = u32::try_from(n / 1000).unwrap_or(u32::MAX);
         self.shared.config.op_timeout + Duration::from_millis(50).saturating_mul(thousands)
+    }
+}
+
+/// Milliseconds since the Unix epoch by this machine's clock.
+fn now_ms() -> u64 {
+    let since = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// An entry: the digest, a space, and when it was checked (ms since the Unix epoch).
+fn encode(digest: &str, checked_ms: u64) -> String {
+    format!("{digest} {checked_ms}")
+}
+
+/// The digest and check time of an entry; `None` for one without a time (written before
+/// entries had one: a bare digest) or that does not parse, which is therefore not trusted.
+fn decode(value: &str) -> Option<(&str, u64)> {
+    let (digest, checked) = value.split_once(' ')?;
+    if digest.is_empty() {
+        return None;
+    }
+    Some((digest, checked.parse().ok()?))
+}
+
+/// How long the entry under `key` is trusted by a process whose max age is `max_ms`: a point
+/// in `[max / 2, max]` (at least 1 ms) fixed by a hash of the key (FNV-1a, so every process
+/// and version agrees on it).
+fn trusted_for_ms(key: &str, max_ms: u64) -> u64 {
+    let max = max_ms.max(2);
+    let low = max / 2;
+    let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    low + hash % (max - low + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DIGEST: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn an_entry_holds_its_digest_and_check_time_and_a_bare_digest_has_none() {
+        let value = encode(DIGEST, 1_700_000_000_123);
+        assert_eq!(value, format!("{DIGEST} 1700000000123"));
+        assert_eq!(decode(&value), Some((DIGEST, 1_700_000_000_123)));
+        assert_eq!(decode(DIGEST), None, "the format without a time");
+        assert_eq!(decode(&format!("{DIGEST} soon")), None);
+        assert_eq!(decode(" 12"), None);
+    }
+
+    #[test]
+    fn each_key_is_trusted_for_its_own_point_between_half_and_all_of_the_max_age() {
+        let max = 4 * 3600 * 1000;
+        let shares: Vec<u64> = (0..1000)
+            .map(|i| trusted_for_ms(&format!("p:{{r.io}}:tag:team/app:v{i}"), max))
+            .collect();
+        assert!(shares.iter().all(|s| (max / 2..=max).contains(s)));
+        let early = shares.iter().filter(|&&s| s < max * 3 / 4).count();
+        assert!(
+            (350..650).contains(&early),
+            "spread over the range: {early}"
+        );
+        assert_eq!(
+            trusted_for_ms("p:{r.io}:tag:a:1", max),
+            trusted_for_ms("p:{r.io}:tag:a:1", max),
+            "the same key, the same share"
+        );
+        assert!((1..=2).contains(&trusted_for_ms("k", 1)));
     }
 }
