@@ -262,7 +262,7 @@ impl RegistryClient {
         url: &url::Url,
     ) -> Result<(url::Url, u64), RegistryError> {
         let req = self
-            .http(registry, &url)
+            .http(registry, url)
             .get(url.clone())
             .timeout(self.options().timeouts.request);
         let req = self.session_request(registry, repository, url, req).await?;
