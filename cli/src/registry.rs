@@ -29,9 +29,12 @@ pub struct RegistryArgs {
         value_name = "PATH"
     )]
     pub registry_config: Option<PathBuf>,
-    /// Registry to reach over plain HTTP: HOST for every port of it, HOST:PORT for that
-    /// port only; repeatable. Loopback registries (localhost, 127.0.0.0/8, ::1) need none:
-    /// they are tried over HTTPS and spoken to over plain HTTP when they answer in it.
+    /// Insecure registry, as Docker's insecure-registries: HOST for every port of it,
+    /// HOST:PORT for that port only; repeatable. It is tried over HTTPS with its certificate
+    /// NOT checked, and spoken to over plain HTTP once it answers in it. Credentials may go
+    /// to a plain-HTTP token service on it. Loopback registries (localhost, 127.0.0.0/8,
+    /// ::1) need none for plain HTTP: they are tried over HTTPS, certificates checked, and
+    /// spoken to over plain HTTP when they answer in it.
     #[arg(
         long = "insecure-registry",
         env = "INSECURE_REGISTRIES",
@@ -39,9 +42,9 @@ pub struct RegistryArgs {
         value_name = "HOST[:PORT]"
     )]
     pub insecure_registries: Vec<String>,
-    /// oc's flag: every registry may be reached over plain HTTP. Each is tried over HTTPS
-    /// first (certificates checked) and spoken to over plain HTTP when it answers in it.
-    /// Credentials go to a plain-HTTP token service only on hosts of --insecure-registry.
+    /// oc's flag: every registry is insecure. Each is tried over HTTPS with its certificate
+    /// NOT checked, and spoken to over plain HTTP when it answers in it. Credentials go to a
+    /// plain-HTTP token service only on hosts of --insecure-registry.
     #[arg(
         long = "insecure",
         default_value_t = false,

@@ -179,6 +179,121 @@ async fn tls_registries_are_reached_through_the_given_ca() {
     );
 }
 
+/// A TLS registry whose CA is not given, and a plain-HTTP one, on one host.
+async fn untrusted_tls_and_plain_http_registries() -> (Registry, Registry, PushedImage) {
+    let tls = Registry::start_with(RegistryOptions {
+        tls: true,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let plain = Registry::start().await.unwrap();
+    let image = push_image(
+        &tls,
+        "secure/app",
+        "v0",
+        ImageSpec::new(vec![Layer::random(5_000)]),
+    )
+    .await
+    .unwrap();
+    (tls, plain, image)
+}
+
+/// `mirror-worker copy SRC DST` with these flags (no `--ca-file`), one attempt per request.
+fn copy(src: &str, dst: &str, flags: &[&str]) -> std::process::Output {
+    let mut args = vec!["copy".to_string(), src.to_string(), dst.to_string()];
+    args.extend(["--retry-attempts", "1"].iter().map(|s| s.to_string()));
+    args.extend(flags.iter().map(|s| s.to_string()));
+    run_binary("mirror-worker", &args)
+}
+
+/// `--insecure-registry HOST` as Docker's insecure-registries mean it (issue 21): on a
+/// host named so, a registry speaking TLS keeps TLS with its certificate not checked, and
+/// one speaking plain HTTP is spoken to in it. Without the flag the untrusted certificate
+/// fails the copy, naming the registry.
+#[tokio::test]
+async fn insecure_registry_host_accepts_an_untrusted_certificate_and_plain_http() {
+    let (tls, plain, image) = untrusted_tls_and_plain_http_registries().await;
+    let src = format!("{}/secure/app:v0", tls.host());
+
+    let out = copy(&src, &format!("{}/mirror/app:v0", plain.host()), &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("registry {}", tls.host()))
+            && stderr.to_lowercase().contains("certificate"),
+        "{stderr}"
+    );
+    assert_eq!(
+        manifest_digest(&plain, "mirror/app", "v0").await.unwrap(),
+        None
+    );
+
+    let dst = format!("{}/mirror/app:v0", plain.host());
+    let out = copy(&src, &dst, &["--insecure-registry", "127.0.0.1"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        !stderr.contains("HTTP request to an HTTPS server"),
+        "{stderr}"
+    );
+    assert_eq!(
+        manifest_digest(&plain, "mirror/app", "v0").await.unwrap(),
+        Some(image.digest)
+    );
+    // The source was read over TLS (HTTP/2, negotiated as with a trusted certificate),
+    // not over plain HTTP.
+    let ours: Vec<_> = tls
+        .requests()
+        .into_iter()
+        .filter(|r| r.user_agent.starts_with("image-mirror/"))
+        .collect();
+    assert!(
+        ours.iter().any(|r| r.path.contains("/manifests/v0")),
+        "{ours:#?}"
+    );
+    assert!(ours.iter().all(|r| r.protocol == "HTTP/2.0"), "{ours:#?}");
+}
+
+/// skopeo's `--src-tls-verify=false` / `--dest-tls-verify=false` and oc's `--insecure`
+/// mean the same as `--insecure-registry`: no certificate check, plain HTTP where the
+/// registry speaks it; `--dest-tls-verify=false` alone leaves the source's certificate
+/// checked.
+#[tokio::test]
+async fn tls_verify_false_and_oc_insecure_accept_an_untrusted_certificate() {
+    let (tls, plain, image) = untrusted_tls_and_plain_http_registries().await;
+    let src = format!("{}/secure/app:v0", tls.host());
+    let to = |repo: &str| format!("{}/{repo}:v0", plain.host());
+
+    let out = copy(&src, &to("dest-only"), &["--dest-tls-verify=false"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the source is still checked: {stderr}"
+    );
+    assert!(stderr.to_lowercase().contains("certificate"), "{stderr}");
+
+    let skopeo = ["--src-tls-verify=false", "--dest-tls-verify=false"];
+    for (repo, flags) in [("skopeo/app", &skopeo[..]), ("oc/app", &["--insecure"][..])] {
+        let out = copy(&src, &to(repo), flags);
+        assert!(
+            out.status.success(),
+            "{flags:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            manifest_digest(&plain, repo, "v0").await.unwrap().as_ref(),
+            Some(&image.digest),
+            "{flags:?}"
+        );
+    }
+    assert_eq!(
+        manifest_digest(&plain, "dest-only", "v0").await.unwrap(),
+        None
+    );
+}
+
 #[tokio::test]
 async fn corrupted_source_blob_fails_with_digest_error_and_leaves_tag_absent() {
     let src = Registry::start().await.unwrap();

@@ -20,12 +20,14 @@ pub(crate) struct Args {
     /// docker:// prefix accepted).
     #[arg(required = true)]
     destinations: Vec<String>,
-    /// skopeo's flag: false lets the source registry be reached over plain HTTP (tried over
-    /// HTTPS first, as --insecure does for every registry).
+    /// skopeo's flag: false makes the source registry insecure: its certificate is NOT
+    /// checked, and plain HTTP is spoken once it answers in it (HTTPS tried first), as
+    /// --insecure does for every registry.
     #[arg(long = "src-tls-verify", default_value_t = true, num_args = 0..=1, default_missing_value = "true", require_equals = true, action = clap::ArgAction::Set, value_name = "BOOL")]
     src_tls_verify: bool,
-    /// skopeo's flag: false lets the destination registries be reached over plain HTTP
-    /// (tried over HTTPS first, as --insecure does for every registry).
+    /// skopeo's flag: false makes the destination registries insecure: their certificates
+    /// are NOT checked, and plain HTTP is spoken once one answers in it (HTTPS tried first),
+    /// as --insecure does for every registry.
     #[arg(long = "dest-tls-verify", default_value_t = true, num_args = 0..=1, default_missing_value = "true", require_equals = true, action = clap::ArgAction::Set, value_name = "BOOL")]
     dest_tls_verify: bool,
     #[command(flatten)]

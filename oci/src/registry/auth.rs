@@ -121,7 +121,8 @@ pub struct AuthState {
 pub struct TokenPolicy<'a> {
     /// The whole token request.
     pub timeout: Duration,
-    /// Which plain-HTTP hosts may be sent credentials (see `insecure.rs`).
+    /// Which plain-HTTP hosts may be sent credentials, and which token services' certificates
+    /// go unchecked (see `insecure.rs`).
     pub insecure: &'a super::insecure::PlainHttp,
 }
 
@@ -151,7 +152,7 @@ impl AuthState {
     /// credential helper run) only here, once the registry asked for them.
     pub async fn authorization(
         &self,
-        http: &reqwest::Client,
+        http: &super::insecure::HttpClients,
         registry: &str,
         scope: &Scope,
         creds: &CredentialStore,
@@ -291,7 +292,10 @@ mod tests {
         let creds = CredentialStore::from_json(r#"{"credsStore":"store"}"#)
             .unwrap()
             .with_runner(helpers.runner(TIMEOUT));
-        let (state, http) = (AuthState::default(), reqwest::Client::new());
+        let (state, http) = (
+            AuthState::default(),
+            crate::registry::HttpClients::verifying_only(reqwest::Client::new()),
+        );
         let insecure = crate::registry::PlainHttp::default();
         let policy = TokenPolicy {
             timeout: Duration::from_secs(5),

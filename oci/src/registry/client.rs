@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use tokio::sync::Semaphore;
 
-use reqwest::header::{HeaderMap, AUTHORIZATION, WWW_AUTHENTICATE};
+use reqwest::header::{HeaderMap, AUTHORIZATION, LOCATION, WWW_AUTHENTICATE};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 
 use super::auth::{AuthState, Challenge, Scope, TokenPolicy};
@@ -15,7 +15,7 @@ use super::code::ErrorCode;
 use super::credentials::CredentialStore;
 use super::error::{parse_error_body, RegistryError};
 use super::gate::Gate;
-use super::insecure::{HttpFallback, PlainHttp};
+use super::insecure::{HttpClients, HttpFallback, PlainHttp};
 use super::observer::Observer;
 use super::retry::{retry_after, RetryPolicy};
 use super::timeouts::Timeouts;
@@ -26,11 +26,14 @@ use crate::reference::api_host;
 pub struct ClientOptions {
     /// Credentials by registry host.
     pub credentials: CredentialStore,
-    /// Registries spoken to over plain HTTP (`--insecure-registry`): `host:port` as written
-    /// in references for that port, `host` for every port of it.
+    /// Insecure registries (`--insecure-registry`): `host:port` as written in references for
+    /// that port, `host` for every port of it. Tried over HTTPS without certificate checks,
+    /// over plain HTTP once they answer in it; trusted with credentials over plain HTTP
+    /// (see `insecure.rs`).
     pub insecure_registries: HashSet<String>,
-    /// Registries tried over HTTPS first and over plain HTTP when they answer in it
-    /// (loopback ones always are; see `insecure.rs`).
+    /// Registries reached as those of `insecure_registries` (no certificate checks, plain
+    /// HTTP when they answer in it), but not trusted with credentials over plain HTTP.
+    /// Loopback ones not named fall back to plain HTTP too, certificates checked.
     pub http_fallback: HttpFallback,
     /// Extra PEM CA bundles trusted on top of the system's roots.
     pub ca_files: Vec<PathBuf>,
@@ -52,9 +55,10 @@ pub struct ClientOptions {
 
 /// A client for OCI distribution registries, cheap to share behind an `Arc`.
 pub struct RegistryClient {
-    pub(crate) http: reqwest::Client,
+    /// Two pools: certificates checked, and not (hosts named insecure only).
+    http: HttpClients,
     opts: ClientOptions,
-    /// Which registries are spoken to over plain HTTP, and which were found to speak it.
+    /// Which registries are insecure, and which were found to speak plain HTTP.
     plain_http: PlainHttp,
     auth: AuthState,
     /// Registries found without the Referrers API (see `referrers.rs`).
@@ -90,10 +94,13 @@ pub(crate) enum Transfer {
 impl RegistryClient {
     /// Builds a client; fails when a CA file cannot be read.
     pub fn new(opts: ClientOptions) -> Result<Self, RegistryError> {
-        let mut builder = reqwest::Client::builder()
-            .user_agent(concat!("image-mirror/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(opts.timeouts.connect)
-            .pool_max_idle_per_host(64);
+        let plain_http = PlainHttp::new(&opts.insecure_registries, &opts.http_fallback);
+        let builder = || {
+            reqwest::Client::builder()
+                .user_agent(concat!("image-mirror/", env!("CARGO_PKG_VERSION")))
+                .connect_timeout(opts.timeouts.connect)
+                .pool_max_idle_per_host(64)
+        };
         let mut extra = Vec::new();
         for path in &opts.ca_files {
             let pem = std::fs::read(path)
@@ -106,15 +113,30 @@ impl RegistryClient {
             })?;
             extra.extend(certs);
         }
+        let mut verifying = builder();
         if !extra.is_empty() {
-            builder = builder.tls_certs_merge(extra);
+            verifying = verifying.tls_certs_merge(extra);
         }
-        let http = builder
-            .build()
-            .map_err(|e| RegistryError::Config(format!("HTTP client: {e}")))?;
+        let build = |b: reqwest::ClientBuilder| {
+            b.build()
+                .map_err(|e| RegistryError::Config(format!("HTTP client: {e}")))
+        };
+        let verifying = build(verifying)?;
+        let http = if plain_http.any_insecure() {
+            HttpClients {
+                verifying,
+                unverified: build(
+                    builder()
+                        .tls_danger_accept_invalid_certs(true)
+                        .redirect(plain_http.unverified_redirects()),
+                )?,
+            }
+        } else {
+            HttpClients::verifying_only(verifying)
+        };
         Ok(RegistryClient {
             http,
-            plain_http: PlainHttp::new(&opts.insecure_registries, &opts.http_fallback),
+            plain_http,
             opts,
             auth: AuthState::default(),
             no_referrers_api: std::sync::Mutex::default(),
@@ -122,6 +144,12 @@ impl RegistryClient {
             quotas: super::ratelimit::Quotas::default(),
             waiting: std::sync::Mutex::default(),
         })
+    }
+
+    /// The connection pool for a request to `url` on behalf of `registry`: the one not
+    /// checking certificates when the registry (or the URL's host) is insecure.
+    pub(crate) fn http(&self, registry: &str, url: &url::Url) -> &reqwest::Client {
+        self.plain_http.client(&self.http, registry, url)
     }
 
     /// The options this client was built with.
@@ -264,7 +292,7 @@ impl RegistryClient {
     ) -> Result<Response, RegistryError> {
         self.admit(registry).await;
         let mut req: RequestBuilder = self
-            .http
+            .http(registry, url)
             .request(method.clone(), url.clone())
             .headers(headers.clone());
         if let Some(h) = self.authorization(registry, scope).await? {
@@ -276,6 +304,31 @@ impl RegistryClient {
         };
         let waiting = self.waiting_slots(registry);
         let _waiting = waiting.acquire().await;
+        let resp = self.send(registry, method, url, req, transfer).await?;
+        match self.redirect_to_verified(registry, method, url, &resp) {
+            // Sent by the checking pool, without the registry's credentials; that pool
+            // follows any further redirects itself.
+            Some(next) => {
+                let req = self
+                    .http
+                    .verifying
+                    .request(method.clone(), next.clone())
+                    .headers(headers.clone());
+                self.send(registry, method, &next, req, transfer).await
+            }
+            None => Ok(resp),
+        }
+    }
+
+    /// Sends one request under the request limit (all of it, or only the answer's head).
+    async fn send(
+        &self,
+        registry: &str,
+        method: &Method,
+        url: &url::Url,
+        req: RequestBuilder,
+        transfer: Transfer,
+    ) -> Result<Response, RegistryError> {
         let limit = self.opts.timeouts.request;
         let sent = match transfer {
             Transfer::Whole => req.timeout(limit).send().await,
@@ -295,6 +348,27 @@ impl RegistryClient {
             self.plain_http.notice(registry, &e);
             transport_error(registry, method, url, e)
         })
+    }
+
+    /// Where a GET or HEAD sent without certificate checks was redirected, when the pool
+    /// stopped there because the target is an HTTPS host that is not insecure (see
+    /// `insecure.rs`): that request is to be sent by the checking pool.
+    fn redirect_to_verified(
+        &self,
+        registry: &str,
+        method: &Method,
+        url: &url::Url,
+        resp: &Response,
+    ) -> Option<url::Url> {
+        if !resp.status().is_redirection()
+            || !(method == Method::GET || method == Method::HEAD)
+            || self.plain_http.verifies(registry, url)
+        {
+            return None;
+        }
+        let location = resp.headers().get(LOCATION)?.to_str().ok()?;
+        let next = resp.url().join(location).ok()?;
+        (next.scheme() == "https" && self.plain_http.verifies(registry, &next)).then_some(next)
     }
 
     fn waiting_slots(&self, registry: &str) -> Arc<Semaphore> {

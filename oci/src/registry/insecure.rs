@@ -1,28 +1,45 @@
-//! Which registries are spoken to over plain HTTP, as Docker and podman users expect:
+//! Which registries are spoken to without certificate checks or over plain HTTP, as
+//! Docker's `insecure-registries`, skopeo's `--tls-verify=false` and oc's `--insecure`
+//! mean it: "accept an unverified certificate, and plain HTTP where the registry speaks
+//! it". A registry named insecure may still speak TLS (a self-signed certificate, say), so
+//! naming it never turns its TLS off:
 //!
-//! - named ones (`--insecure-registry HOST` for every port of HOST, `HOST:PORT` for that
-//!   port only) get plain HTTP straight away;
-//! - loopback ones (`localhost`, `127.0.0.0/8`, `::1`, by name: nothing is resolved), those
-//!   of [`HttpFallback`] and, with oc's `--insecure`, every registry are tried over HTTPS
-//!   first (certificates checked as usual) and spoken to over plain HTTP from the moment
-//!   one answers a TLS handshake in plain HTTP, as Docker does for its insecure registries.
-//!   A loopback registry that speaks TLS therefore keeps TLS;
+//! - insecure registries (`--insecure-registry HOST` for every port of HOST, `HOST:PORT`
+//!   for that port only; those of [`HttpFallback`]: skopeo's `--src-tls-verify=false` and
+//!   `--dest-tls-verify=false`; every registry with oc's `--insecure`) are tried over HTTPS
+//!   first, their certificate NOT checked, and spoken to over plain HTTP from the moment one
+//!   answers a TLS handshake in plain HTTP. One written without a port that refuses the
+//!   connection on 443 is tried on 80 over plain HTTP, as Docker does;
+//! - loopback ones (`localhost`, `127.0.0.0/8`, `::1`, by name: nothing is resolved) not
+//!   named insecure are tried over HTTPS first with certificates checked as usual
+//!   (`--ca-file`), and fall back to plain HTTP the same way. A loopback registry that
+//!   speaks TLS therefore keeps TLS, and its certificate is checked;
 //! - any other registry answering in plain HTTP fails at once, not retried: no wait helps,
 //!   and the message says which flag to pass.
+//!
+//! Certificates go unchecked only on hosts named insecure. A request on behalf of an
+//! insecure registry that is redirected to another host (blob storage), or a token service
+//! on another host, checks that host's certificate unless that host (`host` or `host:port`)
+//! is itself named insecure: a registry's self-signed certificate says nothing about its
+//! storage or its token service. The client not checking certificates therefore stops at a
+//! redirect to any other HTTPS host, and the request (a GET or HEAD) is sent there by the
+//! checking one, without the registry's credentials (see `client.rs`).
 //!
 //! Credentials go to a plain-HTTP token service only on a host named with
 //! `--insecure-registry` (port-less: any port of it), loopback hosts included: a token
 //! service is another service than the registry, and falling back to plain HTTP for a
-//! registry's API says nothing about where its secrets may travel.
+//! registry's API says nothing about where its secrets may travel. `--insecure` and
+//! `--*-tls-verify=false` do not widen this.
 
 use std::collections::HashSet;
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use super::error::RegistryError;
+use crate::reference::api_host;
 
-/// Registries tried over HTTPS first and spoken to over plain HTTP once they answer in it,
-/// besides loopback registries, which always are.
+/// Registries reached without certificate checks and over plain HTTP where they speak it,
+/// besides those of `--insecure-registry`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct HttpFallback {
     /// Every registry (oc's `--insecure`).
@@ -32,38 +49,130 @@ pub struct HttpFallback {
     pub registries: HashSet<String>,
 }
 
-/// The plain-HTTP rules of one client, and the registries found to speak plain HTTP.
+/// A registry client's two connection pools: one checking certificates, one not (used
+/// only for hosts named insecure; see [`PlainHttp::client`]).
+#[derive(Clone, Debug)]
+pub struct HttpClients {
+    /// Certificates checked (system roots and `--ca-file`).
+    pub verifying: reqwest::Client,
+    /// Certificates not checked; stops at redirects to hosts that are not insecure.
+    pub unverified: reqwest::Client,
+}
+
+impl HttpClients {
+    /// The same client for both, when no registry is insecure (and in tests).
+    pub fn verifying_only(http: reqwest::Client) -> Self {
+        HttpClients {
+            verifying: http.clone(),
+            unverified: http,
+        }
+    }
+}
+
+/// The insecure-registry rules of one client, and the registries found to speak plain
+/// HTTP.
 #[derive(Debug, Default)]
 pub struct PlainHttp {
-    named: HashSet<String>,
-    fallback: HttpFallback,
+    rules: Arc<Rules>,
     found: Mutex<HashSet<String>>,
 }
 
+/// Which registries are insecure, lowercased.
+#[derive(Debug, Default)]
+struct Rules {
+    named: HashSet<String>,
+    fallback: HttpFallback,
+}
+
+impl Rules {
+    /// Named, of the fallback set, or everywhere: no certificate check, plain HTTP allowed.
+    fn insecure(&self, registry: &str) -> bool {
+        self.fallback.everywhere
+            || matches(&self.named, registry)
+            || matches(&self.fallback.registries, registry)
+    }
+}
+
 impl PlainHttp {
-    /// The rules for `named` registries (plain HTTP at once) and `fallback` ones.
+    /// The rules for `named` registries (`--insecure-registry`) and `fallback` ones.
     pub fn new(named: &HashSet<String>, fallback: &HttpFallback) -> Self {
+        let lower = |set: &HashSet<String>| set.iter().map(|s| s.to_ascii_lowercase()).collect();
         PlainHttp {
-            named: named.iter().map(|s| s.to_ascii_lowercase()).collect(),
-            fallback: HttpFallback {
-                everywhere: fallback.everywhere,
-                registries: fallback
-                    .registries
-                    .iter()
-                    .map(|s| s.to_ascii_lowercase())
-                    .collect(),
-            },
+            rules: Arc::new(Rules {
+                named: lower(named),
+                fallback: HttpFallback {
+                    everywhere: fallback.everywhere,
+                    registries: lower(&fallback.registries),
+                },
+            }),
             found: Mutex::default(),
         }
     }
 
-    /// `http` for a named registry or one found to speak plain HTTP, else `https`.
+    /// True when some registry may be reached without certificate checks.
+    pub(crate) fn any_insecure(&self) -> bool {
+        let r = &self.rules;
+        r.fallback.everywhere || !r.named.is_empty() || !r.fallback.registries.is_empty()
+    }
+
+    /// `http` for a registry found to speak plain HTTP, else `https` (insecure ones too:
+    /// they are tried over HTTPS first).
     pub(crate) fn scheme(&self, registry: &str) -> &'static str {
-        if matches(&self.named, registry) || self.speaks_plain_http(registry) {
+        if self.speaks_plain_http(registry) {
             "http"
         } else {
             "https"
         }
+    }
+
+    /// True when `registry` is reached without certificate checks.
+    pub(crate) fn insecure(&self, registry: &str) -> bool {
+        self.rules.insecure(registry)
+    }
+
+    /// Whether a request to `url` on behalf of `registry` checks the server's certificate:
+    /// not when it goes to `registry` itself and that one is insecure, nor when the URL's
+    /// own `host[:port]` is named insecure; checked everywhere else.
+    pub(crate) fn verifies(&self, registry: &str, url: &url::Url) -> bool {
+        let Some(at) = authority(url) else {
+            return true;
+        };
+        let to_registry = at.eq_ignore_ascii_case(api_host(registry));
+        !((to_registry && self.insecure(registry)) || self.insecure(&at))
+    }
+
+    /// The client for a request to `url` on behalf of `registry` (see [`Self::verifies`]).
+    pub fn client<'a>(
+        &self,
+        clients: &'a HttpClients,
+        registry: &str,
+        url: &url::Url,
+    ) -> &'a reqwest::Client {
+        if self.verifies(registry, url) {
+            &clients.verifying
+        } else {
+            &clients.unverified
+        }
+    }
+
+    /// The redirect policy of the client that does not check certificates: at most 10
+    /// hops, as reqwest's default, followed to plain-HTTP URLs and to insecure hosts only;
+    /// at a redirect to any other HTTPS host it stops and hands the 3xx back, to be sent
+    /// there by the checking client.
+    pub(crate) fn unverified_redirects(&self) -> reqwest::redirect::Policy {
+        let rules = Arc::clone(&self.rules);
+        reqwest::redirect::Policy::custom(move |attempt| {
+            if attempt.previous().len() >= 10 {
+                return attempt.error("too many redirects");
+            }
+            let url = attempt.url();
+            let insecure_host = authority(url).is_some_and(|a| rules.insecure(&a));
+            if url.scheme() == "http" || insecure_host {
+                attempt.follow()
+            } else {
+                attempt.stop()
+            }
+        })
     }
 
     /// True once `registry`, allowed to fall back, answered a TLS handshake in plain HTTP.
@@ -74,42 +183,76 @@ impl PlainHttp {
     /// True when `url` is an HTTPS request to `registry` itself (not a redirect elsewhere)
     /// and the registry was found to speak plain HTTP: it is to be sent again over HTTP.
     pub(crate) fn switch_to_http(&self, registry: &str, url: &url::Url) -> bool {
-        let to_registry = url.host_str().is_some_and(|h| {
-            let authority = match url.port() {
-                Some(p) => format!("{h}:{p}"),
-                None => h.to_string(),
-            };
-            authority.eq_ignore_ascii_case(crate::reference::api_host(registry))
-        });
-        url.scheme() == "https" && to_registry && self.speaks_plain_http(registry)
+        url.scheme() == "https" && to_registry(registry, url) && self.speaks_plain_http(registry)
     }
 
     /// Tried over HTTPS first, plain HTTP when it answers so.
     fn may_fall_back(&self, registry: &str) -> bool {
-        self.fallback.everywhere
-            || is_loopback(registry)
-            || matches(&self.fallback.registries, registry)
+        self.insecure(registry) || is_loopback(registry)
     }
 
     /// Whether credentials may go to a plain-HTTP token service at `host[:port]`: only
-    /// when named.
+    /// when named with `--insecure-registry`.
     pub(crate) fn trusts(&self, host_port: &str) -> bool {
-        matches(&self.named, host_port)
+        matches(&self.rules.named, host_port)
     }
 
-    /// Remembers `registry` as speaking plain HTTP when `e` says it answered an HTTPS
-    /// request in plain HTTP and it may fall back; true when it was remembered.
+    /// Remembers `registry` as speaking plain HTTP when `e`, an error of a request to the
+    /// registry itself, says it answered an HTTPS request in plain HTTP and it may fall
+    /// back, or that nothing listens on 443 of an insecure registry written without a port;
+    /// true when it was remembered.
     pub(crate) fn notice(&self, registry: &str, e: &reqwest::Error) -> bool {
-        let learnt = answered_in_plain_http(e) && self.may_fall_back(registry);
+        let at_registry = e.url().is_none_or(|u| to_registry(registry, u));
+        let learnt = at_registry && self.learns(registry, answered_in_plain_http(e), refused(e));
         if learnt {
             self.found().insert(registry.to_ascii_lowercase());
         }
         learnt
     }
 
+    /// Whether an HTTPS request to `registry` answered in plain HTTP, or refused, means
+    /// plain HTTP is to be spoken to it.
+    fn learns(&self, registry: &str, answered_in_plain_http: bool, refused: bool) -> bool {
+        (answered_in_plain_http && self.may_fall_back(registry))
+            || (refused && !has_port(registry) && self.insecure(registry))
+    }
+
     fn found(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
         self.found.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
+
+/// `host[:port]` of a URL as written (no default port added).
+fn authority(url: &url::Url) -> Option<String> {
+    let h = url.host_str()?;
+    Some(match url.port() {
+        Some(p) => format!("{h}:{p}"),
+        None => h.to_string(),
+    })
+}
+
+/// True when `url` goes to `registry`'s API host itself.
+fn to_registry(registry: &str, url: &url::Url) -> bool {
+    authority(url).is_some_and(|a| a.eq_ignore_ascii_case(api_host(registry)))
+}
+
+/// True when `registry` is written with a port.
+fn has_port(registry: &str) -> bool {
+    host(registry).len() != registry.len()
+}
+
+/// True when the connection was refused: nothing listens there.
+fn refused(e: &reqwest::Error) -> bool {
+    let mut source: Option<&dyn std::error::Error> = Some(e);
+    while let Some(s) = source {
+        if s.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused)
+        {
+            return true;
+        }
+        source = s.source();
+    }
+    false
 }
 
 /// True when `entries` names `registry`: `host:port` exactly, or `host` for every port.
@@ -204,12 +347,69 @@ mod tests {
             &set(&["r.example", "q.example:5000"]),
             &HttpFallback::default(),
         );
-        assert_eq!(p.scheme("r.example:5301"), "http");
-        assert_eq!(p.scheme("R.Example"), "http");
-        assert_eq!(p.scheme("q.example:5000"), "http");
-        assert_eq!(p.scheme("q.example:5001"), "https");
-        assert_eq!(p.scheme("q.example"), "https");
-        assert_eq!(p.scheme("quay.io"), "https");
+        assert!(p.insecure("r.example:5301") && p.insecure("R.Example"));
+        assert!(p.insecure("q.example:5000"));
+        assert!(!p.insecure("q.example:5001") && !p.insecure("q.example"));
+        assert!(!p.insecure("quay.io"));
+    }
+
+    #[test]
+    fn named_registries_are_tried_over_https_first_without_certificate_checks() {
+        let p = PlainHttp::new(&set(&["r.example"]), &HttpFallback::default());
+        assert_eq!(
+            p.scheme("r.example:5301"),
+            "https",
+            "not plain HTTP at once"
+        );
+        assert!(p.may_fall_back("r.example:5301"));
+        let at = |u: &str| url::Url::parse(u).unwrap();
+        assert!(!p.verifies("r.example:5301", &at("https://r.example:5301/v2/")));
+        assert!(p.verifies("quay.io", &at("https://quay.io/v2/")));
+        // A loopback registry not named keeps its certificate checks.
+        assert!(p.verifies("127.0.0.1:5000", &at("https://127.0.0.1:5000/v2/")));
+    }
+
+    #[test]
+    fn tls_verify_false_and_oc_insecure_skip_certificate_checks_but_not_the_credential_rule() {
+        let at = |u: &str| url::Url::parse(u).unwrap();
+        let some = PlainHttp::new(
+            &HashSet::new(),
+            &HttpFallback {
+                everywhere: false,
+                registries: set(&["vm"]),
+            },
+        );
+        assert!(some.insecure("vm:5000") && !some.insecure("quay.io"));
+        assert!(!some.verifies("vm:5000", &at("https://vm:5000/v2/")));
+        assert!(some.verifies("quay.io", &at("https://quay.io/v2/")));
+        assert!(!some.trusts("vm:5000"), "no credentials over plain HTTP");
+        let everywhere = PlainHttp::new(
+            &HashSet::new(),
+            &HttpFallback {
+                everywhere: true,
+                ..HttpFallback::default()
+            },
+        );
+        assert!(everywhere.insecure("quay.io") && everywhere.may_fall_back("quay.io"));
+        assert!(!everywhere.verifies("quay.io", &at("https://cdn.example.com/blob")));
+        assert!(!everywhere.trusts("auth.example.com"));
+        assert!(!PlainHttp::default().any_insecure() && everywhere.any_insecure());
+    }
+
+    #[test]
+    fn redirects_and_token_services_elsewhere_are_checked_unless_their_host_is_named() {
+        let at = |u: &str| url::Url::parse(u).unwrap();
+        let p = PlainHttp::new(&set(&["r.example", "auth.lan"]), &HttpFallback::default());
+        assert!(p.verifies("r.example", &at("https://s3.amazonaws.com/bucket/blob")));
+        assert!(p.verifies("r.example", &at("https://auth.example.com/token")));
+        assert!(!p.verifies("r.example", &at("https://auth.lan:8443/token")));
+        // Docker Hub named by its reference name: its API host is the registry itself.
+        let hub = PlainHttp::new(&set(&["docker.io"]), &HttpFallback::default());
+        assert!(!hub.verifies("docker.io", &at("https://registry-1.docker.io/v2/")));
+        assert!(hub.verifies(
+            "docker.io",
+            &at("https://production.cloudflare.docker.com/x")
+        ));
     }
 
     #[test]
@@ -221,22 +421,6 @@ mod tests {
         assert!(!p.trusts("127.0.0.1:5001") && !p.trusts("auth.example.com"));
         let named = PlainHttp::new(&set(&["auth.example.com"]), &HttpFallback::default());
         assert!(named.trusts("auth.example.com:8080") && !named.trusts("other.example.com"));
-        let everywhere = PlainHttp::new(
-            &HashSet::new(),
-            &HttpFallback {
-                everywhere: true,
-                ..HttpFallback::default()
-            },
-        );
-        assert!(everywhere.may_fall_back("quay.io"));
-        let some = PlainHttp::new(
-            &HashSet::new(),
-            &HttpFallback {
-                everywhere: false,
-                registries: set(&["vm"]),
-            },
-        );
-        assert!(some.may_fall_back("vm:5000") && !some.may_fall_back("quay.io"));
     }
 
     #[test]
@@ -287,11 +471,44 @@ mod tests {
         assert!(!p.switch_to_http(&loopback, &at("https://cdn.example.com/blob")));
         assert!(!p.switch_to_http(&loopback, &at(&format!("http://{loopback}/v2/"))));
 
+        // An error of another host (a redirect target) teaches nothing about the registry.
+        let named = PlainHttp::new(&set(&["vm"]), &HttpFallback::default());
+        assert!(
+            !named.notice(&format!("vm:{port}"), &e),
+            "the error is of 127.0.0.1"
+        );
+        assert_eq!(named.scheme(&format!("vm:{port}")), "https");
+
         let refused = reqwest::Client::new()
             .get("https://127.0.0.1:1/v2/")
             .send()
             .await
             .unwrap_err();
         assert!(!answered_in_plain_http(&refused), "{refused:?}");
+    }
+
+    /// Nothing listening on 443 of an insecure registry written without a port: plain HTTP
+    /// (port 80) is tried, as Docker does; with a port, or not insecure, it is an error.
+    #[tokio::test]
+    async fn a_refused_connection_falls_back_only_for_an_insecure_registry_without_a_port() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        drop(listener);
+        let e = reqwest::Client::new()
+            .get(format!("https://127.0.0.1:{port}/v2/"))
+            .send()
+            .await
+            .unwrap_err();
+        assert!(refused(&e) && !answered_in_plain_http(&e), "{e:?}");
+        let p = PlainHttp::new(&set(&["r.example"]), &HttpFallback::default());
+        assert!(p.learns("r.example", false, true));
+        assert!(
+            !p.learns("r.example:5000", false, true),
+            "a port was given: no other"
+        );
+        assert!(!p.learns("quay.io", false, true), "not insecure");
+        assert!(!p.learns("localhost", false, true), "loopback, not named");
+        assert!(!p.learns("r.example", false, false), "another failure");
+        assert!(has_port("[::1]:5000") && !has_port("[::1]") && !has_port("r.example"));
     }
 }

@@ -34,7 +34,7 @@ pub use credentials::{Credential, CredentialStore};
 pub use credentials_dir::{CredentialsDir, Located};
 pub use error::RegistryError;
 pub use gate::{Gate, RequestGate};
-pub use insecure::{HttpFallback, PlainHttp};
+pub use insecure::{HttpClients, HttpFallback, PlainHttp};
 pub use observer::{Observer, RequestObserver};
 pub use quirks::{Quirks, QuirksStore, SharedQuirks};
 pub use retry::RetryPolicy;

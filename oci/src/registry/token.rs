@@ -32,7 +32,7 @@ pub(crate) struct Realm<'a> {
 
 /// One token wanted: from which service, for which registry and scope, under which limits.
 pub(crate) struct TokenAsk<'a> {
-    pub(crate) http: &'a reqwest::Client,
+    pub(crate) http: &'a super::insecure::HttpClients,
     pub(crate) registry: &'a str,
     pub(crate) realm: Realm<'a>,
     pub(crate) scope: &'a Scope,
@@ -63,6 +63,12 @@ pub(crate) fn host_port(url: &url::Url) -> Option<String> {
 }
 
 impl TokenAsk<'_> {
+    /// The pool for the token service at `url`: its certificate goes unchecked only on a
+    /// host named insecure, or on the registry's own insecure host (see `insecure.rs`).
+    fn http(&self, url: &url::Url) -> &reqwest::Client {
+        self.policy.insecure.client(self.http, self.registry, url)
+    }
+
     fn auth_err(&self, message: String) -> RegistryError {
         RegistryError::Auth {
             registry: self.registry.to_string(),
@@ -102,7 +108,7 @@ impl TokenAsk<'_> {
         refresh_token: &str,
     ) -> Result<Option<Fetched>, RegistryError> {
         let req = self
-            .http
+            .http(&realm)
             .post(realm.clone())
             .timeout(self.policy.timeout)
             .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
@@ -152,7 +158,10 @@ impl TokenAsk<'_> {
                 q.append_pair("scope", &s);
             }
         }
-        let mut req = self.http.get(url.clone()).timeout(self.policy.timeout);
+        let mut req = self
+            .http(&url)
+            .get(url.clone())
+            .timeout(self.policy.timeout);
         if let Some(c) = cred {
             req = req.header(reqwest::header::AUTHORIZATION, basic_header(c));
         }

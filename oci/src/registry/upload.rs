@@ -94,7 +94,7 @@ impl RegistryClient {
         url.query_pairs_mut().append_pair("digest", digest);
         let (body, watch) = idle::watch(Box::pin(body));
         let req = self
-            .http
+            .http(registry, &url)
             .put(url.clone())
             .header(CONTENT_TYPE, "application/octet-stream")
             .header(CONTENT_LENGTH, size)
@@ -187,7 +187,7 @@ impl RegistryClient {
             let start = offset + from as u64;
             let end = offset + piece.len() as u64 - 1;
             let req = self
-                .http
+                .http(registry, &url)
                 .patch(url.clone())
                 .header(CONTENT_TYPE, "application/octet-stream")
                 .header(CONTENT_LENGTH, part.len())
@@ -262,7 +262,7 @@ impl RegistryClient {
         url: &url::Url,
     ) -> Result<(url::Url, u64), RegistryError> {
         let req = self
-            .http
+            .http(registry, url)
             .get(url.clone())
             .timeout(self.options().timeouts.request);
         let req = self.session_request(registry, repository, url, req).await?;
@@ -350,7 +350,7 @@ impl RegistryClient {
         loop {
             attempt += 1;
             let req = self
-                .http
+                .http(registry, &url)
                 .put(url.clone())
                 .headers(octet_stream(bytes.len()))
                 .timeout(self.options().timeouts.request)
