@@ -17,10 +17,35 @@ pub struct CompletionsArgs {
 
 impl CompletionsArgs {
     /// Prints the completion script of `cmd` on stdout.
-    pub fn print(&self, mut cmd: clap::Command) {
-        let name = cmd.get_name().to_string();
-        clap_complete::generate(self.shell, &mut cmd, name, &mut std::io::stdout());
+    pub fn print(&self, cmd: clap::Command) {
+        print!("{}", self.script(cmd));
     }
+
+    /// The completion script of `cmd`.
+    pub fn script(&self, mut cmd: clap::Command) -> String {
+        let name = cmd.get_name().to_string();
+        let mut out = Vec::new();
+        clap_complete::generate(self.shell, &mut cmd, name.clone(), &mut out);
+        let script = String::from_utf8_lossy(&out).into_owned();
+        match self.shell {
+            clap_complete::Shell::Bash => bash_hyphenated_name(&script, &name),
+            _ => script,
+        }
+    }
+}
+
+/// Works around clap-rs/clap#6421: for a binary whose name has a hyphen, clap_complete's
+/// bash script tracks the command as `mirror__scheduler__subcmd__run` (the binary's hyphen
+/// as `__`) but names the `case` branches `mirror__subcmd__scheduler__subcmd__run` (as a
+/// subcommand's hyphen), so that nothing after the first word completes. The branches are
+/// renamed to what the tracking produces.
+fn bash_hyphenated_name(script: &str, name: &str) -> String {
+    if !name.contains('-') {
+        return script.to_string();
+    }
+    let wrong = format!("{}__", name.replace('-', "__subcmd__"));
+    let right = format!("{}__", name.replace('-', "__"));
+    script.replace(&wrong, &right)
 }
 
 /// Flags of `man`.

@@ -20,7 +20,7 @@ pub use copy::{CopyArgs, Referrers};
 pub use docs::{CompletionsArgs, ManArgs};
 pub use durations::{deprecated_millis, duration_or_seconds, parse_duration};
 pub use fleet::{BrokerArgs, RedisArgs, RedisTtlArgs};
-pub use logging::{init_logging, LogArgs, LogFormat};
+pub use logging::{fatal, init_logging, LogArgs, LogFormat};
 pub use platform::platform_pattern;
 pub use reference::image_arg;
 pub use registry::{CredentialsDirArgs, FleetHooks, RegistryArgs};

@@ -1,15 +1,26 @@
 //! How log lines are written: the `--log-format` flag of both binaries and the setup
 //! both start with.
+//!
+//! Text unless JSON is asked for: a CronJob's or a pipe's reader is usually a person, and
+//! the binaries' own lines (a run's summary, `error: ...`) are text, so guessing JSON from
+//! "stderr is not a terminal" interleaved JSON log events with plain lines. Asked for
+//! (`--log-format json`, `LOG_FORMAT=json`: the shipped worker Deployment), JSON is used
+//! for the log events and for the line a binary ends on when it fails ([`fatal`]), so that
+//! a collector reads one object per line. Colour codes only when stderr is a terminal:
+//! never in a file or a pod's log.
+
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::Args;
 
 /// How log lines are written.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum LogFormat {
-    /// Human-readable on a terminal, JSON otherwise (a container, a file, a pipe).
+    /// Human-readable lines, coloured on a terminal only (the default; kept as a name
+    /// for scripts that pass it).
     #[default]
     Auto,
-    /// Human-readable lines.
+    /// Human-readable lines, coloured on a terminal only.
     Text,
     /// One JSON object per line, the fields of the enclosing spans (a job's `run_id`,
     /// `job_id`, `image`) included, for log collectors.
@@ -19,7 +30,8 @@ pub enum LogFormat {
 /// The logging flag of both binaries. Global, so it may follow a subcommand.
 #[derive(Args, Clone, Debug)]
 pub struct LogArgs {
-    /// Log line format: text, json, or auto (text on a terminal, json otherwise).
+    /// Log line format: text (auto, the default, is text too; colour on a terminal only),
+    /// or json (one object per line, the final error line included).
     #[arg(
         long = "log-format",
         env = "LOG_FORMAT",
@@ -29,6 +41,19 @@ pub struct LogArgs {
         value_name = "FORMAT"
     )]
     pub log_format: LogFormat,
+}
+
+/// Whether [`init_logging`] chose JSON (read by [`fatal`]).
+static JSON: AtomicBool = AtomicBool::new(false);
+
+/// Writes the line a binary ends on when it fails (`error: ...`): a plain line in text, an
+/// `ERROR` event in JSON, so that a JSON log is JSON to its last line.
+pub fn fatal(message: &str) {
+    if JSON.load(Ordering::Relaxed) {
+        tracing::error!("{message}");
+    } else {
+        eprintln!("{message}");
+    }
 }
 
 /// Crates whose debug and trace output shows protocol frames, secrets included.
@@ -50,14 +75,12 @@ pub fn init_logging(format: LogFormat) {
             filter = filter.add_directive(d);
         }
     }
-    let json = match format {
-        LogFormat::Json => true,
-        LogFormat::Text => false,
-        LogFormat::Auto => !std::io::stderr().is_terminal(),
-    };
+    let json = format == LogFormat::Json;
+    JSON.store(json, Ordering::Relaxed);
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     if json {
         builder
             .json()

@@ -81,7 +81,7 @@ async fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("mirror-scheduler: {e:#}");
+            mirror_cli::fatal(&format!("mirror-scheduler: {e:#}"));
             ExitCode::FAILURE
         }
     }

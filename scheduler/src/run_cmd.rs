@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::Result;
 use mirror_cli::{BrokerArgs, CopyArgs, CredentialsDirArgs, RedisArgs, RedisTtlArgs, RegistryArgs};
@@ -65,9 +65,11 @@ pub(crate) struct Args {
     /// of running once.
     #[arg(long, value_name = "CRON")]
     pub schedule: Option<String>,
-    /// With --schedule: serve /metrics (queue depths among them), /healthz and /readyz
-    /// (ready = connected to the broker) on this address, e.g. 0.0.0.0:9100.
-    #[arg(long, value_name = "ADDR", requires = "schedule")]
+    /// Serve /metrics (job queue depths and each group's last successful run among them),
+    /// /healthz and /readyz (ready = connected to the broker) on this address, e.g.
+    /// 0.0.0.0:9100, for as long as the process runs: in every mode, though only a
+    /// long-running one (--schedule, --groups without --group) is scraped reliably.
+    #[arg(long, value_name = "ADDR")]
     pub listen: Option<SocketAddr>,
     /// Write the run's report (one entry per tag, failures with their reason) as JSON.
     #[arg(long, value_name = "FILE")]
@@ -107,47 +109,24 @@ pub(crate) struct Args {
     pub copy: CopyArgs,
 }
 
-/// Runs once, or forever on `--schedule`; the exit status is 0 only when every tag made it.
+/// Runs once, or forever on `--schedule` or `--groups` without `--group`; the exit status
+/// is 0 only when every tag made it. `--listen` serves in every one of these modes, for as
+/// long as the process lives.
 pub(crate) async fn run(args: Args) -> Result<ExitCode> {
+    if let Some(addr) = args.listen {
+        Monitor::new(args.broker.config(1)).serve(addr).await?;
+    }
     if args.groups.is_some() && args.group.is_none() {
         return crate::group_schedules::run_all(args).await;
     }
     match &args.schedule {
         None => run_once(&args).await,
-        Some(expr) => {
-            let monitor = Monitor::new(args.broker.config(1));
-            if let Some(addr) = args.listen {
-                let m = monitor.clone();
-                mirror_fleet::observe::server::serve(addr, Arc::new(move || m.ready()))
-                    .await
-                    .map_err(|e| anyhow::anyhow!("--listen {addr}: {e}"))?;
-                // Between runs too (an hourly schedule would otherwise show an hour-old
-                // depth), and so that readiness follows the broker coming back.
-                let m = monitor.clone();
-                tokio::spawn(async move {
-                    loop {
-                        m.refresh().await;
-                        tokio::time::sleep(Duration::from_secs(15)).await;
-                    }
-                });
-            }
-            crate::schedule::every(expr, || {
-                let monitor = monitor.clone();
-                let args = &args;
-                async move {
-                    if args.listen.is_some() {
-                        monitor.refresh().await;
-                    }
-                    run_once(args).await
-                }
-            })
-            .await
-        }
+        Some(expr) => crate::schedule::every(expr, || run_once(&args)).await,
     }
 }
 
-/// A long-lived broker connection of the `--schedule` loop, used only to count the queues
-/// for `/metrics` and to answer `/readyz` (runs keep their own connection: a run must not
+/// A long-lived broker connection of `--listen`, used only to count the job queues for
+/// `/metrics` and to answer `/readyz` (runs keep their own connection: a run must not
 /// depend on this one's health).
 #[derive(Clone)]
 struct Monitor {
@@ -167,6 +146,24 @@ impl Monitor {
         self.slot.is_ready()
     }
 
+    /// Binds `addr` (a taken port fails the start) and keeps the queue depth gauges and
+    /// readiness current between runs too: an hourly schedule would otherwise show an
+    /// hour-old depth, and readiness must follow the broker coming back.
+    async fn serve(&self, addr: SocketAddr) -> Result<()> {
+        let m = self.clone();
+        mirror_fleet::observe::server::serve(addr, Arc::new(move || m.ready()))
+            .await
+            .map_err(|e| anyhow::anyhow!("--listen {addr}: {e}"))?;
+        let m = self.clone();
+        tokio::spawn(async move {
+            loop {
+                m.refresh().await;
+                tokio::time::sleep(mirror_fleet::observe::queue_depth::PERIOD).await;
+            }
+        });
+        Ok(())
+    }
+
     /// Sets the queue depth gauges, (re)connecting first when the connection is gone.
     async fn refresh(&self) {
         let queue = match self.slot.get().filter(|q| q.is_connected()) {
@@ -183,15 +180,7 @@ impl Monitor {
                 }
             },
         };
-        match queue.counts().await {
-            Ok(counts) => {
-                let m = mirror_fleet::observe::metrics::global();
-                for c in counts {
-                    m.queue_depth(&c.name, c.ready, c.consumers);
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "queue depth: counting failed"),
-        }
+        mirror_fleet::observe::queue_depth::count_once(&queue).await;
     }
 }
 
@@ -277,6 +266,10 @@ pub(crate) async fn run_once(args: &Args) -> Result<ExitCode> {
         }
     }
     report.totals.seconds = started.elapsed().as_secs_f64();
+    // Only a followed run knows its tags made it (a run that only publishes does not).
+    if followed && report.succeeded() && !args.dry_run {
+        mirror_fleet::observe::metrics::global().group_succeeded(settings.group.as_deref());
+    }
     if followed {
         eprintln!("{}", report.summary());
     }

@@ -511,3 +511,91 @@ fn completions_and_man_pages_are_generated_for_an_install() {
         }
     }
 }
+
+/// `source <(mirror-scheduler completions bash)` completes past the first word: the
+/// script is sourced in a real bash and its completion function run as bash runs it on
+/// TAB after `mirror-scheduler run --wa` (clap-rs/clap#6421 made that complete nothing
+/// for a hyphenated binary name).
+#[test]
+fn bash_completion_completes_the_flags_of_a_subcommand() {
+    for (binary, words, expected) in [
+        ("mirror-scheduler", "run --wa", "--wait"),
+        ("mirror-scheduler", "dead-letters req", "requeue"),
+        ("mirror-worker", "run --concur", "--concurrency"),
+    ] {
+        let out = run_binary(binary, &["completions".to_string(), "bash".to_string()]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let dir = tempfile::tempdir().unwrap();
+        let script = write(dir.path(), "completion.bash", &text(&out.stdout));
+        let function = format!("_{}", binary.replace('-', "__"));
+        let words: Vec<&str> = std::iter::once(binary).chain(words.split(' ')).collect();
+        let cword = words.len() - 1;
+        let program = format!(
+            "source {script}\nCOMP_WORDS=({})\nCOMP_CWORD={cword}\n{function} {binary} {} {}\nprintf '%s\\n' \"${{COMPREPLY[@]}}\"\n",
+            words.join(" "),
+            words[cword],
+            words[cword - 1],
+        );
+        let out = std::process::Command::new("bash")
+            .args(["-c", &program])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let completions = text(&out.stdout);
+        assert!(
+            completions.lines().any(|l| l == expected),
+            "{binary} {}<TAB> completes to {completions:?}, not {expected}",
+            words[1..].join(" ")
+        );
+    }
+}
+
+/// Log lines as a CronJob's or a redirected run's reader sees them (stderr a file): text
+/// without colour codes unless JSON is asked for, and then JSON to the last line, the
+/// error the process ends on included. Real: the worker against an unreachable Redis (a
+/// warning log event) and a taken `--listen` port (the error it exits on).
+#[test]
+fn logs_are_text_without_colour_unless_json_is_asked_and_json_is_never_mixed() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let run = |format: Option<&str>| {
+        let mut args: Vec<String> = ["run", "--listen", &addr, "--redis", "redis://127.0.0.1:9"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        if let Some(f) = format {
+            args.extend(["--log-format".to_string(), f.to_string()]);
+        }
+        let out = mirror_tests::mirror::run_binary_with_env(
+            "mirror-worker",
+            &args,
+            &[("RUST_LOG".to_string(), "info".into())],
+        );
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+        text(&out.stderr)
+    };
+    for format in [None, Some("auto"), Some("text")] {
+        let log = run(format);
+        assert!(log.contains("Redis is unavailable"), "{format:?}: {log}");
+        assert!(log.contains("error: --listen"), "{format:?}: {log}");
+        assert!(
+            !log.contains('\u{1b}'),
+            "{format:?}: colour codes in {log:?}"
+        );
+        assert!(
+            log.lines().all(|l| !l.trim_start().starts_with('{')),
+            "{format:?}: JSON in a text log: {log}"
+        );
+    }
+    let log = run(Some("json"));
+    let mut messages = Vec::new();
+    for line in log.lines().filter(|l| !l.trim().is_empty()) {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        messages.push(v["message"].as_str().unwrap_or_default().to_string());
+    }
+    assert!(
+        messages.iter().any(|m| m.starts_with("error: --listen")),
+        "{log}"
+    );
+}

@@ -827,3 +827,45 @@ fn groups_overlay_runs_every_group_with_each_groups_projected_credentials() {
         "the base's registry credentials stay mounted"
     );
 }
+
+/// Every long-running process of the rendered manifests (each Deployment: the workers, and
+/// the groups scheduler in the overlay) serves `/metrics` on its `--listen` port and is
+/// annotated for scraping on that port, so the queue depth, job and group metrics that
+/// deploy/monitoring reads come from wherever a scheduler or worker runs. The workers log
+/// JSON (`LOG_FORMAT=json`) for collectors.
+#[test]
+fn every_long_running_process_is_scraped_on_its_listen_port() {
+    for k in [BASE, GROUPS] {
+        let Some(objects) = rendered("every_long_running_process_is_scraped", k) else {
+            return;
+        };
+        let deployments = of_kind(&objects, "Deployment");
+        assert_eq!(deployments.len(), if k == BASE { 1 } else { 2 }, "{k}");
+        for d in deployments {
+            let name = d["metadata"]["name"].as_str().unwrap_or_default();
+            let pod = pod_spec(d).unwrap();
+            let c = containers(pod)[0];
+            let line = command_line(c);
+            let listen = flag(&line, "--listen", None)
+                .unwrap_or_else(|| panic!("{k}: {name} serves no --listen: {line:?}"));
+            let port = listen.rsplit(':').next().unwrap_or_default().to_string();
+            let annotations = &d["spec"]["template"]["metadata"]["annotations"];
+            assert_eq!(annotations["prometheus.io/scrape"], "true", "{k}: {name}");
+            assert_eq!(
+                annotations["prometheus.io/port"],
+                port.as_str(),
+                "{k}: {name}"
+            );
+            assert_eq!(annotations["prometheus.io/path"], "/metrics", "{k}: {name}");
+            assert!(
+                !c["readinessProbe"]["httpGet"].is_null(),
+                "{k}: {name} has a readiness probe"
+            );
+        }
+        let worker = container_running(
+            object(&objects, "Deployment", "image-mirror-worker"),
+            "mirror-worker",
+        );
+        assert_eq!(env_value(worker, "LOG_FORMAT"), Some("json"), "{k}");
+    }
+}

@@ -238,7 +238,8 @@ fn alert_rules_and_dashboard_use_only_exported_metrics() {
     }
     m.registry_request("r", Some(200));
     m.registry_retry("r");
-    m.queue_depth("p.jobs", 0, 0);
+    m.queue_depth("p.jobs", "jobs", 0, 0);
+    m.group_succeeded(Some("g"));
     let exported = m.encode();
     let mut known = std::collections::BTreeSet::new();
     for line in exported.lines() {
@@ -291,4 +292,251 @@ fn alert_rules_and_dashboard_use_only_exported_metrics() {
             );
         }
     }
+}
+
+/// `GET /metrics` with `Accept: ACCEPT` (none: no header): content type and body.
+async fn metrics_as(addr: &str, accept: Option<&str>) -> (String, String) {
+    let mut req = reqwest::Client::new().get(format!("http://{addr}/metrics"));
+    if let Some(a) = accept {
+        req = req.header("accept", a);
+    }
+    let resp = req.send().await.unwrap();
+    let kind = resp.headers()["content-type"].to_str().unwrap().to_string();
+    (kind, resp.text().await.unwrap())
+}
+
+/// A 0.0.4 scraper (`prometheus-parse`, which reads types from `# TYPE` lines as the
+/// format says) reads every counter as a counter when it asks for no OpenMetrics; asked
+/// for OpenMetrics as Prometheus asks, the page says so and keeps that format's rules
+/// (counter families named without `_total`, `# EOF` last). Real worker, real broker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_content_type_matches_the_body_for_both_accept_values() {
+    let src = Registry::start().await.unwrap();
+    let p = prefix();
+    let addr = free_addr();
+    let w = Worker::start(&p, &[&src], &[], &["--listen", &addr]);
+    wait_status(&addr, "/readyz", 200, Duration::from_secs(30), &w).await;
+
+    for accept in [None, Some("*/*"), Some("text/plain;version=0.0.4")] {
+        let (kind, body) = metrics_as(&addr, accept).await;
+        assert_eq!(
+            kind, "text/plain; version=0.0.4; charset=utf-8",
+            "{accept:?}"
+        );
+        assert!(!body.contains("# EOF"), "{body}");
+        let scrape =
+            prometheus_parse::Scrape::parse(body.lines().map(|l| Ok(l.to_string()))).unwrap();
+        let kind_of = |name: &str| {
+            scrape
+                .samples
+                .iter()
+                .find(|s| s.metric == name)
+                .map(|s| match s.value {
+                    prometheus_parse::Value::Counter(_) => "counter",
+                    prometheus_parse::Value::Gauge(_) => "gauge",
+                    prometheus_parse::Value::Histogram(_) => "histogram",
+                    prometheus_parse::Value::Summary(_) => "summary",
+                    prometheus_parse::Value::Untyped(_) => "untyped",
+                })
+                .unwrap_or_else(|| panic!("no {name} in {body}"))
+        };
+        assert_eq!(kind_of("mirror_jobs_done_total"), "counter", "{body}");
+        assert_eq!(
+            kind_of("mirror_referrers_pushed_total"),
+            "counter",
+            "{body}"
+        );
+        assert_eq!(kind_of("mirror_jobs_in_flight"), "gauge", "{body}");
+        assert_eq!(
+            kind_of("mirror_copy_duration_seconds"),
+            "histogram",
+            "{body}"
+        );
+        // prometheus-parse gives a histogram's `_sum` and `_count` no type of their own
+        // (the format puts them in the histogram's family): those are not lost types.
+        let untyped: Vec<&str> = scrape
+            .samples
+            .iter()
+            .filter(|s| matches!(s.value, prometheus_parse::Value::Untyped(_)))
+            .map(|s| s.metric.as_str())
+            .filter(|name| {
+                let family = name
+                    .strip_suffix("_sum")
+                    .or_else(|| name.strip_suffix("_count"));
+                family.is_none_or(|f| kind_of(f) != "histogram")
+            })
+            .collect();
+        assert!(
+            untyped.is_empty(),
+            "families without their type: {untyped:?} in {body}"
+        );
+    }
+
+    // What Prometheus sends.
+    let prometheus = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+    let (kind, body) = metrics_as(&addr, Some(prometheus)).await;
+    assert!(
+        kind.starts_with("application/openmetrics-text; version=1.0.0"),
+        "{kind}"
+    );
+    assert_eq!(body.lines().last(), Some("# EOF"), "{body}");
+    assert!(
+        body.lines().any(|l| l == "# TYPE mirror_jobs_done counter"),
+        "{body}"
+    );
+    assert!(
+        body.lines().any(|l| l == "mirror_jobs_done_total 0"),
+        "{body}"
+    );
+}
+
+/// Every worker exports the job queues' depth, by role (jobs, retrying, parked) and
+/// without the run history stream, whose week of results is not work waiting: a run's
+/// history is written, an undecodable job is parked, and the worker's `/metrics` shows
+/// that one parked job, itself as the jobs queue's consumer, and no history series. Real
+/// worker, broker and scheduler; the undecodable job is published raw by the test.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_export_the_job_queues_depth_without_the_history_stream() {
+    let src = Registry::start().await.unwrap();
+    let dst = Registry::start().await.unwrap();
+    push_image(
+        &src,
+        "depth/a",
+        "1",
+        ImageSpec::new(vec![Layer::random(2_000)]),
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "mapping_depth",
+        &format!("{}/depth/a:1 {}/depth/a:1\n", src.host(), dst.host()),
+    );
+    let p = prefix();
+    let addr = free_addr();
+    let w = Worker::start(&p, &[&src, &dst], &[], &["--listen", &addr]);
+    wait_status(&addr, "/readyz", 200, Duration::from_secs(30), &w).await;
+    let out = scheduler(&p, &["run", "--wait", "-f", &file], &[&src, &dst], &[]);
+    assert!(out.status.success(), "{}\n{}", text(&out.stderr), w.log());
+    let queue = mirror_fleet::amqp::AmqpQueue::connect(p.config())
+        .await
+        .unwrap();
+    queue.publish_raw_job(b"not a job").await.unwrap();
+    queue.close().await;
+
+    let parked = format!(
+        "mirror_queue_messages{{queue=\"{p}.parked\",role=\"parked\"}}",
+        p = p.as_str()
+    );
+    let started = Instant::now();
+    let m = loop {
+        let m = samples(&get(&addr, "/metrics").await.1);
+        if sample(&m, &parked) == 1.0 {
+            break m;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(40),
+            "{parked} never 1: {m:?}\n{}",
+            w.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let jobs = |family: &str| {
+        format!(
+            "{family}{{queue=\"{p}.jobs\",role=\"jobs\"}}",
+            p = p.as_str()
+        )
+    };
+    assert_eq!(sample(&m, &jobs("mirror_queue_messages")), 0.0, "{m:?}");
+    assert_eq!(sample(&m, &jobs("mirror_queue_consumers")), 1.0, "{m:?}");
+    assert!(
+        m.keys()
+            .any(|k| k.starts_with("mirror_queue_messages{") && k.contains("role=\"retrying\"")),
+        "{m:?}"
+    );
+    assert!(
+        !m.keys().any(|k| k.contains(".history")),
+        "the history stream is not a job queue: {m:?}"
+    );
+}
+
+/// `run --groups FILE --listen ADDR` (the groups Deployment) serves `/metrics`: the job
+/// queues' depth, and each group's last successful run, which a warm run (every tag up to
+/// date by the tag cache, no job published) moves too. Real scheduler, worker, broker,
+/// Redis; the group's schedule is every two seconds so that runs come quickly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn groups_scheduler_serves_each_groups_last_successful_run() {
+    let src = Registry::start().await.unwrap();
+    let dst = Registry::start().await.unwrap();
+    push_image(
+        &src,
+        "grp/a",
+        "1",
+        ImageSpec::new(vec![Layer::random(2_000)]),
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "mapping_team",
+        &format!("{}/grp/a:1 {}/grp/a:1\n", src.host(), dst.host()),
+    );
+    let groups = write(
+        dir.path(),
+        "groups.yaml",
+        "groups:\n- name: team\n  prefix: mapping_team\n  schedule: '*/2 * * * * *'\n",
+    );
+    let p = prefix();
+    let w = Worker::start(&p, &[&src, &dst], &[], &[]);
+    let addr = free_addr();
+    let dirs = dir.path().display().to_string();
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let mut sched = mirror_tests::fleet::scheduler_spawn(
+        &p,
+        &[
+            "run", "--groups", &groups, "--dir", &dirs, "--wait", "--listen", &addr,
+        ],
+        &[&src, &dst],
+        &[],
+    );
+    let key = "mirror_group_last_success_timestamp_seconds{group=\"team\"}";
+    let jobs = format!(
+        "mirror_queue_consumers{{queue=\"{p}.jobs\",role=\"jobs\"}}",
+        p = p.as_str()
+    );
+    let started = Instant::now();
+    let mut first = None;
+    // Two successful runs: the first copies, a later one finds every tag in the tag cache.
+    loop {
+        let m = samples(&get(&addr, "/metrics").await.1);
+        let last = sample(&m, key);
+        match first {
+            None if last >= before => first = Some(last),
+            Some(f) if last > f => {
+                assert!(m.contains_key(&jobs), "the job queues' depth: {m:?}");
+                break;
+            }
+            _ => {}
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            let _ = sched.kill();
+            let out = sched.wait_with_output().unwrap();
+            panic!(
+                "{key}: {first:?} then {last}: {m:?}\n{}\n{}",
+                text(&out.stderr),
+                w.log()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let _ = sched.kill();
+    let out = sched.wait_with_output().unwrap();
+    let log = text(&out.stderr);
+    assert!(log.contains("group team: run ok"), "{log}");
+    assert!(log.contains("published 0 jobs"), "a warm run: {log}");
 }

@@ -41,7 +41,7 @@ pub(crate) async fn run(args: Args) -> i32 {
     match copy(args).await {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e}");
+            mirror_cli::fatal(&format!("error: {e}"));
             1
         }
     }

@@ -40,7 +40,7 @@ async fn main() {
     let code = match cli.command {
         Command::Copy(args) => copy_cmd::run(*args).await,
         Command::Run(args) => run_cmd::run(*args).await.unwrap_or_else(|e| {
-            eprintln!("error: {e:#}");
+            mirror_cli::fatal(&format!("error: {e:#}"));
             1
         }),
         Command::Completions(args) => {
@@ -53,7 +53,7 @@ async fn main() {
                 0
             }
             Err(e) => {
-                eprintln!("error: man {}: {e}", args.dir.display());
+                mirror_cli::fatal(&format!("error: man {}: {e}", args.dir.display()));
                 1
             }
         },

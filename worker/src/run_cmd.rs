@@ -13,8 +13,9 @@
 //! digest each destination tag now has and the run's counters. Redis only speeds things up:
 //! when it is down the worker goes on without it.
 //!
-//! With `--listen ADDR` the worker serves `/metrics`, `/healthz` and `/readyz` (ready while
-//! connected to the broker): see `mirror_fleet::observe`.
+//! With `--listen ADDR` the worker serves `/metrics` (the job queues' depth among them),
+//! `/healthz` and `/readyz` (ready while connected to the broker): see
+//! `mirror_fleet::observe`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -113,6 +114,9 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<i32> {
         server::serve(addr, ready)
             .await
             .map_err(|e| anyhow::anyhow!("--listen {addr}: {e}"))?;
+        // The workers are what always runs and is scraped (the scheduler is often a CronJob):
+        // they export the job queues' depth, through the connection they consume on.
+        mirror_fleet::observe::queue_depth::keep_counting(current.clone());
     }
     let mut backoff = Duration::from_millis(500);
     loop {

@@ -10,6 +10,7 @@
 //! names, registry hosts) so that a long-running process cannot grow an unbounded series
 //! count.
 
+use std::sync::atomic::AtomicU64;
 use std::sync::LazyLock;
 
 use prometheus_client::encoding::text::encode;
@@ -56,10 +57,17 @@ pub struct Metrics {
     pub group_jobs: Family<Labels, Counter>,
     /// `mirror_jobs_in_flight`: jobs this worker is copying now.
     pub jobs_in_flight: Gauge,
-    /// `mirror_queue_messages{queue}`: ready messages per queue, as the scheduler last saw.
+    /// `mirror_queue_messages{queue,role}`: ready messages per job queue (role `jobs`,
+    /// `retrying` or `parked`; never the history stream), as this process last counted
+    /// (see [`super::queue_depth`]).
     pub queue_messages: Family<Labels, Gauge>,
-    /// `mirror_queue_consumers{queue}`: consumers per queue, as the scheduler last saw.
+    /// `mirror_queue_consumers{queue,role}`: consumers per job queue, as last counted.
     pub queue_consumers: Family<Labels, Gauge>,
+    /// `mirror_group_last_success_timestamp_seconds{group}`: when a run of the group
+    /// (`none` outside groups) last finished with every tag made it, in Unix seconds. A
+    /// warm run publishes no job at all (the tag cache knows every tag), so "no job
+    /// finished for hours" is healthy; "no successful run for hours" is not.
+    pub group_last_success: Family<Labels, Gauge<f64, AtomicU64>>,
 }
 
 impl Metrics {
@@ -80,6 +88,7 @@ impl Metrics {
             jobs_in_flight: Gauge::default(),
             queue_messages: Family::default(),
             queue_consumers: Family::default(),
+            group_last_success: Family::default(),
         };
         let mut r = Registry::with_prefix("mirror");
         r.register(
@@ -139,23 +148,46 @@ impl Metrics {
         );
         r.register(
             "queue_messages",
-            "Messages ready in each queue, as last counted by the scheduler",
+            "Messages ready in each job queue (role jobs, retrying, parked), as last counted by this process",
             m.queue_messages.clone(),
         );
         r.register(
             "queue_consumers",
-            "Consumers of each queue, as last counted by the scheduler",
+            "Consumers of each job queue, as last counted by this process",
             m.queue_consumers.clone(),
+        );
+        r.register(
+            "group_last_success_timestamp_seconds",
+            "When a run of the group last finished with every tag made it (Unix seconds)",
+            m.group_last_success.clone(),
         );
         Metrics { registry: r, ..m }
     }
 
-    /// The registry in Prometheus text format (what `/metrics` answers).
+    /// The registry in the OpenMetrics text format (what `/metrics` answers a scraper that
+    /// asks for OpenMetrics).
     pub fn encode(&self) -> String {
         let mut out = String::new();
         // Writing to a String cannot fail.
         let _ = encode(&mut out, &self.registry);
         out
+    }
+
+    /// The registry in the Prometheus text format 0.0.4 (what `/metrics` answers
+    /// otherwise): see [`super::text_format`].
+    pub fn encode_text(&self) -> String {
+        super::text_format::from_openmetrics(&self.encode())
+    }
+
+    /// Records that a run of `group` (`None`: outside groups) finished with every tag
+    /// made it, now.
+    pub fn group_succeeded(&self, group: Option<&str>) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        self.group_last_success
+            .get_or_create(&vec![("group", group.unwrap_or("none").to_string())])
+            .set(now);
     }
 
     /// Records a finished job from the report it produced.
@@ -217,9 +249,10 @@ impl Metrics {
             .inc();
     }
 
-    /// Sets a queue's depth and consumer count.
-    pub fn queue_depth(&self, queue: &str, ready: u32, consumers: u32) {
-        let labels = vec![("queue", queue.to_string())];
+    /// Sets a job queue's depth and consumer count; `role` is `jobs`, `retrying` or
+    /// `parked`.
+    pub fn queue_depth(&self, queue: &str, role: &'static str, ready: u32, consumers: u32) {
+        let labels = vec![("queue", queue.to_string()), ("role", role.to_string())];
         self.queue_messages
             .get_or_create(&labels)
             .set(i64::from(ready));
@@ -314,7 +347,8 @@ mod tests {
         m.registry_request("r.io", Some(201));
         m.registry_request("r.io", None);
         m.registry_retry("r.io");
-        m.queue_depth("p.jobs", 7, 2);
+        m.queue_depth("p.jobs", "jobs", 7, 2);
+        m.group_succeeded(Some("knative"));
         let text = m.encode();
         for line in [
             "mirror_jobs_done_total 1",
@@ -325,12 +359,16 @@ mod tests {
             "mirror_registry_requests_total{registry=\"r.io\",status=\"2xx\"} 1",
             "mirror_registry_requests_total{registry=\"r.io\",status=\"error\"} 1",
             "mirror_registry_retries_total{registry=\"r.io\"} 1",
-            "mirror_queue_messages{queue=\"p.jobs\"} 7",
-            "mirror_queue_consumers{queue=\"p.jobs\"} 2",
+            "mirror_queue_messages{queue=\"p.jobs\",role=\"jobs\"} 7",
+            "mirror_queue_consumers{queue=\"p.jobs\",role=\"jobs\"} 2",
             "mirror_jobs_in_flight 0",
             "mirror_group_jobs_total{group=\"knative\",outcome=\"done\"} 1",
         ] {
             assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
         }
+        assert!(
+            text.contains("mirror_group_last_success_timestamp_seconds{group=\"knative\"} 1"),
+            "{text}"
+        );
     }
 }

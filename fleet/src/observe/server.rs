@@ -1,4 +1,5 @@
-//! `--listen ADDR`: `/metrics` (Prometheus text), `/healthz` (the process is up and
+//! `--listen ADDR`: `/metrics` (OpenMetrics to a scraper whose `Accept` asks for it, the
+//! Prometheus text format 0.0.4 otherwise: see [`super::text_format`]), `/healthz` (the process is up and
 //! answering) and `/readyz` (it can do its work: connected to the broker).
 //!
 //! A liveness probe must not depend on the broker, or a broker outage would get every
@@ -13,7 +14,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::header::{HeaderValue, ACCEPT, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
@@ -59,11 +60,16 @@ fn route(req: &Request<Incoming>, ready: &Readiness) -> Response<Full<Bytes>> {
     }
     match req.uri().path() {
         "/metrics" => {
-            let mut resp = text(StatusCode::OK, super::metrics::global().encode());
-            resp.headers_mut().insert(
-                CONTENT_TYPE,
-                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-            );
+            use super::text_format::{wants_openmetrics, OPENMETRICS, TEXT_0_0_4};
+            let accept = req.headers().get(ACCEPT).and_then(|v| v.to_str().ok());
+            let m = super::metrics::global();
+            let (body, kind) = match accept.is_some_and(wants_openmetrics) {
+                true => (m.encode(), OPENMETRICS),
+                false => (m.encode_text(), TEXT_0_0_4),
+            };
+            let mut resp = text(StatusCode::OK, body);
+            resp.headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static(kind));
             resp
         }
         "/healthz" => text(StatusCode::OK, "ok\n".into()),
