@@ -59,9 +59,11 @@ pub fn render(kustomization: &str) -> Result<Vec<Value>, NoRenderer> {
     let dir = k8s_dir().join(kustomization);
     let out = match Command::new("kubectl").arg("kustomize").arg(&dir).output() {
         Ok(out) => out,
-        Err(e) => return Err(NoRenderer(format!(
+        Err(e) => {
+            return Err(NoRenderer(format!(
             "kubectl (with kustomize 5) is needed to render deploy/kubernetes/{kustomization}: {e}"
-        ))),
+        )))
+        }
     };
     assert!(
         out.status.success(),
