@@ -35,21 +35,29 @@ pub(crate) async fn queues(management_url: &str, broker: &BrokerArgs) -> Result<
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(3))
         .build()?;
-    let failed = |why: String| anyhow!("management API at {base}: {why}");
     let resp = http
         .get(&url)
         .basic_auth(&user, Some(&password))
         .send()
         .await
-        .map_err(|e| failed(format!("not reachable ({})", e.without_url())))?;
+        .map_err(|e| {
+            anyhow!(
+                "management API not reachable at {base} ({})",
+                e.without_url()
+            )
+        })?;
     let status = resp.status();
     if !status.is_success() {
-        return Err(failed(format!("answered {status} to a queue listing")));
+        return Err(anyhow!(
+            "management API at {base} answered {status} to a queue listing"
+        ));
     }
-    let listed: Vec<ListedQueue> = resp
-        .json()
-        .await
-        .map_err(|e| failed(format!("an unreadable queue listing ({})", e.without_url())))?;
+    let listed: Vec<ListedQueue> = resp.json().await.map_err(|e| {
+        anyhow!(
+            "management API at {base}: unreadable queue listing ({})",
+            e.without_url()
+        )
+    })?;
     let own = format!("{}.", broker.queue_prefix);
     Ok(listed
         .into_iter()

@@ -187,7 +187,7 @@ async fn collect(
         Ok(_) => "AMQP passive declare; retry queues and in-flight from the management API (sampled every few seconds)"
             .to_string(),
         Err(e) => format!(
-            "AMQP passive declare; in-flight unknown and retry queues as --retry-delays names them: {e:#}"
+            "AMQP passive declare; in-flight unknown: {e:#} (retry queues as --retry-delays names them)"
         ),
     };
     let queues: Vec<QueueStatus> = roles
