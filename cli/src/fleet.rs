@@ -32,9 +32,10 @@ pub struct BrokerArgs {
     pub queue_prefix: String,
     /// Delays before each redelivery of a job that failed with a retryable error; a job is
     /// tried once more than there are delays, then parked. The retry queues are named
-    /// after them.
+    /// after them (`status` finds them itself through the management API).
     #[arg(
         long,
+        env = "RETRY_DELAYS",
         global = true,
         value_delimiter = ',',
         default_values_t = AmqpConfig::DEFAULT_RETRY_DELAYS.map(humantime::Duration::from),

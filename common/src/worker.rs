@@ -64,7 +64,14 @@ pub async fn handle(
             "job {} has message version {}, this worker reads version {JOB_VERSION}",
             job.id, job.version
         );
-        tracing::error!(job_id = %job.id, "{reason}");
+        tracing::error!(
+            job_id = %job.id,
+            run_id = %job.run_id,
+            image = %job.source,
+            destination = %destinations(&job),
+            error = %reason,
+            "job parked: it cannot be read"
+        );
         let result = JobResult::failed(&job, FailureKind::BadJob, &reason);
         queue.publish_result(&result).await?;
         acker.park(&reason).await?;
@@ -99,7 +106,13 @@ pub async fn handle(
     let disposition = decide(&job, &report, queue.max_attempts());
     if disposition == Disposition::Retry {
         tracing::warn!(
+            job_id = %job.id,
+            run_id = %job.run_id,
+            image = %job.source,
+            destination = %destinations(&job),
+            error = %first_error(&report),
             attempt = job.attempt + 1,
+            max_attempts = queue.max_attempts(),
             "job failed with a retryable error; retrying later"
         );
         acker.retry(&job).await?;
@@ -109,12 +122,36 @@ pub async fn handle(
     queue.publish_result(&result).await?;
     match disposition {
         Disposition::Park(reason) => {
-            tracing::error!(job_id = %job.id, "{reason}");
+            tracing::error!(
+                job_id = %job.id,
+                run_id = %job.run_id,
+                image = %job.source,
+                destination = %destinations(&job),
+                error = %reason,
+                "job parked"
+            );
             acker.park(&reason).await?;
         }
         _ => acker.ack().await?,
     }
     Ok(Some(result))
+}
+
+/// The job's destinations for a log line (comma-separated): which tags a line is about.
+pub fn destinations(job: &Job) -> String {
+    job.destinations
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The first failed tag's error for a log line (empty when nothing failed).
+pub fn first_error(report: &CopyReport) -> String {
+    report
+        .first_failure()
+        .and_then(|t| t.error.clone())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -20,12 +20,14 @@ use mirror_common::reference::ImageRef;
 use mirror_common::registry::Registries;
 use uuid::Uuid;
 
+use mirror_common::job::JobResult;
 use mirror_common::job::{RunEvent, RunStarted, JOB_VERSION};
-use mirror_common::queue::{publish_all, QueueError};
+use mirror_common::queue::QueueError;
 use mirror_common::report::TagStatus;
-use mirror_fleet::amqp::AmqpQueue;
+use mirror_common::report::{CopyReport, TagResult};
 use mirror_fleet::store::Redis;
 
+use crate::broker::Broker;
 use crate::summary::TagEntry;
 use mirror_common::plan::Plan;
 
@@ -126,12 +128,16 @@ pub(crate) async fn skip_cached(redis: &Redis, plan: &mut Plan) -> Vec<TagEntry>
 }
 
 /// Publishes the plan's jobs (minus tags with unfinished jobs), then announces the run
-/// (with `up_to_date`, the tags the tag cache answered for).
+/// (with `up_to_date`, the tags the tag cache answered for), and records the tags that
+/// failed while planning (`planning_failures`) in the history as a result of the run, so
+/// that `status` counts them as failed like any other. Each step survives a lost
+/// connection ([`Broker::call`]).
 pub(crate) async fn publish(
-    queue: &AmqpQueue,
+    broker: &mut Broker,
     plan: &mut Plan,
     up_to_date: usize,
     group: Option<&str>,
+    planning_failures: Vec<TagResult>,
 ) -> Result<Published, QueueError> {
     let started_at = now_secs();
     // Which tags an earlier run still has jobs for matters only to a run with jobs: a run
@@ -139,7 +145,11 @@ pub(crate) async fn publish(
     let unfinished = match plan.jobs.is_empty() {
         true => HashMap::new(),
         false => {
-            let history = queue.read_history(PENDING_FOR).await?;
+            let history = broker
+                .call("reading the run history", |q| async move {
+                    q.read_history(PENDING_FOR).await
+                })
+                .await?;
             unfinished_tags(&history, started_at, PENDING_FOR)
         }
     };
@@ -162,7 +172,9 @@ pub(crate) async fn publish(
         .flat_map(|j| j.destinations.iter().map(|d| d.to_string()))
         .collect();
     let tags = destinations.len();
-    publish_all(queue, &plan.jobs).await?;
+    broker.publish_jobs(&plan.jobs).await?;
+    let mut destinations = destinations;
+    destinations.extend(planning_failures.iter().map(|t| t.destination.clone()));
     let run = RunStarted {
         version: JOB_VERSION,
         run_id: plan.run_id,
@@ -172,12 +184,45 @@ pub(crate) async fn publish(
         up_to_date,
         group: group.map(str::to_string),
     };
-    queue.publish_run_started(&run).await?;
+    broker
+        .call("announcing the run", |q| {
+            let run = &run;
+            async move { q.publish_run_started(run).await }
+        })
+        .await?;
+    if !planning_failures.is_empty() {
+        let result = planning_result(plan.run_id, planning_failures);
+        broker
+            .call("recording the planning failures", |q| {
+                let result = &result;
+                async move { mirror_common::queue::JobQueue::publish_result(&q, result).await }
+            })
+            .await?;
+    }
     Ok(Published {
         jobs: plan.jobs.len(),
         tags,
         skipped,
     })
+}
+
+/// The tags that failed while planning (a source tag missing, a listing refused), as a
+/// result of the run with a job id of its own: no job carries them, yet the run's record
+/// must say they failed and why.
+fn planning_result(run_id: Uuid, tags: Vec<TagResult>) -> JobResult {
+    JobResult {
+        version: JOB_VERSION,
+        job_id: Uuid::new_v4(),
+        run_id,
+        report: CopyReport {
+            source: String::new(),
+            digest: None,
+            tags,
+            stats: Default::default(),
+            seconds: 0.0,
+        },
+        origins: vec![],
+    }
 }
 
 /// Report entries for the tags skipped as pending: up to date when a HEAD finds the tag

@@ -40,7 +40,7 @@ pub(crate) async fn run_all(args: Args) -> Result<ExitCode> {
         .map(|(name, schedule)| {
             let mut group_args = args.clone();
             group_args.group = Some(name.clone());
-            group_loop(name, schedule, group_args)
+            group_loop(name, schedule, args.now, group_args)
         })
         .collect();
     tokio::select! {
@@ -51,9 +51,15 @@ pub(crate) async fn run_all(args: Args) -> Result<ExitCode> {
 }
 
 /// One group's starts, for ever; a start whose previous run is still going is skipped.
-/// The run is driven here, between starts (no task: a run borrows its flags).
-async fn group_loop(name: String, schedule: Schedule, args: Args) {
+/// The run is driven here, between starts (no task: a run borrows its flags). Each next
+/// start is said when it is known, so that a scheduler that will be quiet for an hour
+/// shows what it is waiting for.
+async fn group_loop(name: String, schedule: Schedule, now: bool, args: Args) {
     let mut current: Option<Pin<Box<dyn Future<Output = ()> + '_>>> = None;
+    if now {
+        eprintln!("group {name}: run starts now (--now)");
+        current = Some(Box::pin(run_and_say(&name, &args)));
+    }
     loop {
         let now = Utc::now();
         let next = match schedule.next_after(now) {
@@ -63,7 +69,13 @@ async fn group_loop(name: String, schedule: Schedule, args: Args) {
                 return;
             }
         };
-        let start = tokio::time::sleep((next - now).to_std().unwrap_or_default());
+        let wait = (next - now).to_std().unwrap_or_default();
+        eprintln!(
+            "group {name}: next start at {} (in {}s)",
+            next.to_rfc3339(),
+            wait.as_secs()
+        );
+        let start = tokio::time::sleep(wait);
         tokio::pin!(start);
         loop {
             match current.as_mut() {

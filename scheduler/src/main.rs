@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand};
 
+mod broker;
 mod dead_letters;
 mod distributed;
 mod files;
@@ -14,8 +15,11 @@ mod group_schedules;
 mod groups;
 mod import_prow;
 mod local;
+mod management;
+mod no_consumer;
 mod output;
 mod progress;
+mod report_path;
 mod run_cmd;
 mod schedule;
 mod settings;

@@ -11,6 +11,7 @@ use std::time::Instant;
 
 use anyhow::Result;
 use mirror_cli::{BrokerArgs, CopyArgs, CredentialsDirArgs, RedisArgs, RedisTtlArgs, RegistryArgs};
+use mirror_common::failure::FailureKind;
 use mirror_common::index::MemoryIndex;
 use mirror_common::job_options::JobOptions;
 use mirror_common::mapping::load;
@@ -21,6 +22,7 @@ use mirror_fleet::amqp::{AmqpConfig, AmqpQueue, ConnectionSlot};
 use mirror_fleet::store::Redis;
 use uuid::Uuid;
 
+use crate::broker::Broker;
 use crate::files::MappingArgs;
 use crate::output::record_unresolved;
 use crate::summary::{print_rejected, print_superseded, RunReport};
@@ -65,6 +67,10 @@ pub(crate) struct Args {
     /// of running once.
     #[arg(long, value_name = "CRON")]
     pub schedule: Option<String>,
+    /// With --schedule or --groups (every group): start a run at once, then go on by the
+    /// schedule (a fresh deployment or a fix need not wait for the next hour).
+    #[arg(long)]
+    pub now: bool,
     /// Serve /metrics (job queue depths and each group's last successful run among them),
     /// /healthz and /readyz (ready = connected to the broker) on this address, e.g.
     /// 0.0.0.0:9100, for as long as the process runs: in every mode, though only a
@@ -113,6 +119,12 @@ pub(crate) struct Args {
 /// is 0 only when every tag made it. `--listen` serves in every one of these modes, for as
 /// long as the process lives.
 pub(crate) async fn run(args: Args) -> Result<ExitCode> {
+    let staying_up = args.schedule.is_some() || (args.groups.is_some() && args.group.is_none());
+    if args.now && !staying_up {
+        anyhow::bail!(
+            "--now goes with --schedule or --groups (every group): a single run starts now anyway"
+        );
+    }
     if let Some(addr) = args.listen {
         Monitor::new(args.broker.config(1)).serve(addr).await?;
     }
@@ -121,7 +133,7 @@ pub(crate) async fn run(args: Args) -> Result<ExitCode> {
     }
     match &args.schedule {
         None => run_once(&args).await,
-        Some(expr) => crate::schedule::every(expr, || run_once(&args)).await,
+        Some(expr) => crate::schedule::every(expr, args.now, || run_once(&args)).await,
     }
 }
 
@@ -186,13 +198,16 @@ impl Monitor {
 
 pub(crate) async fn run_once(args: &Args) -> Result<ExitCode> {
     let started = Instant::now();
+    if let Some(path) = &args.report {
+        crate::report_path::check_writable(path)?;
+    }
     let settings = crate::settings::resolve(args)?;
     let set = load(&settings.files);
     let client = args.registry.client()?;
     let distributed = !args.local && !args.dry_run;
     // Reach the broker before planning: no point listing registries if jobs cannot go out.
     let queue = match distributed {
-        true => Some(AmqpQueue::connect(args.broker.config(1)).await?),
+        true => Some(Broker::connect(args.broker.config(1)).await?),
         false => None,
     };
     tracing::debug!(
@@ -257,6 +272,7 @@ pub(crate) async fn run_once(args: &Args) -> Result<ExitCode> {
             publish_and_follow(
                 args,
                 queue,
+                settings.copy.skip_missing,
                 client.as_ref(),
                 &mut plan,
                 started,
@@ -287,13 +303,14 @@ pub(crate) async fn run_once(args: &Args) -> Result<ExitCode> {
 /// skipped as pending, and with `--wait` follow the results into `report`.
 async fn publish_and_follow(
     args: &Args,
-    queue: AmqpQueue,
+    mut broker: Broker,
+    skip_missing: bool,
     client: &dyn Registries,
     plan: &mut Plan,
     started: Instant,
     report: &mut RunReport,
 ) -> Result<()> {
-    let redis = Redis::connect(args.redis.config_with(&args.redis_ttl)).await;
+    let redis = Redis::connect_checked(args.redis.config_with(&args.redis_ttl)).await?;
     let cached = match args.verify {
         true => Vec::new(),
         false => crate::distributed::skip_cached(&redis, plan).await,
@@ -306,13 +323,32 @@ async fn publish_and_follow(
     for entry in &cached {
         report.add_unjobbed(entry.clone());
     }
+    let run_id = plan.run_id;
     let subscription = match args.wait {
-        true => Some(queue.subscribe_run(plan.run_id).await?),
+        true => Some(
+            broker
+                .call("subscribing to the run's results", |q| async move {
+                    q.subscribe_run(run_id).await
+                })
+                .await?,
+        ),
         false => None,
     };
     let group = report.group.clone();
-    let published =
-        crate::distributed::publish(&queue, plan, cached.len(), group.as_deref()).await?;
+    let planning_failures = plan
+        .unresolved
+        .iter()
+        .filter(|(tag, _)| !(skip_missing && tag.failure == Some(FailureKind::NotFound)))
+        .map(|(tag, _)| tag.clone())
+        .collect();
+    let published = crate::distributed::publish(
+        &mut broker,
+        plan,
+        cached.len(),
+        group.as_deref(),
+        planning_failures,
+    )
+    .await?;
     tracing::debug!(
         seconds = started.elapsed().as_secs_f64(),
         jobs = published.jobs,
@@ -354,9 +390,8 @@ async fn publish_and_follow(
         report.add_unjobbed(entry);
     }
     if let Some(sub) = subscription {
-        let config = args.broker.config(1);
-        crate::wait::wait(&config, sub, &plan.jobs, started, report).await;
+        crate::wait::wait(broker.config(), sub, &plan.jobs, started, report).await;
     }
-    queue.close().await;
+    broker.close().await;
     Ok(())
 }

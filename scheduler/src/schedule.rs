@@ -11,12 +11,16 @@ use croner::parser::{CronParser, Seconds};
 use croner::Cron;
 
 /// Calls `run` at every occurrence of `expr` until a signal arrives.
-pub(crate) async fn every<F, Fut>(expr: &str, mut run: F) -> Result<ExitCode>
+pub(crate) async fn every<F, Fut>(expr: &str, now: bool, mut run: F) -> Result<ExitCode>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<ExitCode>>,
 {
     let schedule = Schedule::parse(expr).map_err(|e| anyhow!("--schedule {e}"))?;
+    if now {
+        eprintln!("run starts now (--now)");
+        say(run().await);
+    }
     loop {
         let now = Utc::now();
         let next = schedule
@@ -28,11 +32,16 @@ where
             _ = tokio::time::sleep(wait) => {}
             _ = stop_signal() => return Ok(ExitCode::SUCCESS),
         }
-        match run().await {
-            Ok(code) if code == ExitCode::SUCCESS => {}
-            Ok(_) => eprintln!("run finished with failures; the next run starts on schedule"),
-            Err(e) => eprintln!("run failed: {e:#}; the next run starts on schedule"),
-        }
+        say(run().await);
+    }
+}
+
+/// One line on how a scheduled run ended.
+fn say(outcome: Result<ExitCode>) {
+    match outcome {
+        Ok(code) if code == ExitCode::SUCCESS => {}
+        Ok(_) => eprintln!("run finished with failures; the next run starts on schedule"),
+        Err(e) => eprintln!("run failed: {e:#}; the next run starts on schedule"),
     }
 }
 

@@ -147,8 +147,15 @@ pub(crate) struct Status {
 }
 
 pub(crate) async fn run(args: Args) -> Result<std::process::ExitCode> {
-    let queue = AmqpQueue::connect_existing(args.broker.config(1)).await?;
-    let status = collect(&queue, &args).await?;
+    // The installation's queues as the broker lists them: the retry queues are named after
+    // the workers' delays, which this command cannot know otherwise.
+    let listing = crate::management::queues(&args.management_url, &args.broker).await;
+    let mut config = args.broker.config(1);
+    if let Ok(listed) = &listing {
+        config.retry_delays = crate::management::retry_delays(&config.prefix, listed);
+    }
+    let queue = AmqpQueue::connect_existing(config).await?;
+    let status = collect(&queue, &args, listing).await?;
     queue.close().await;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&status)?);
@@ -158,7 +165,11 @@ pub(crate) async fn run(args: Args) -> Result<std::process::ExitCode> {
     Ok(std::process::ExitCode::SUCCESS)
 }
 
-async fn collect(queue: &AmqpQueue, args: &Args) -> Result<Status> {
+async fn collect(
+    queue: &AmqpQueue,
+    args: &Args,
+    listing: Result<Vec<crate::management::ListedQueue>>,
+) -> Result<Status> {
     let names = queue.queue_names();
     let mut roles: Vec<(String, &'static str)> = vec![(names.jobs.clone(), "jobs")];
     roles.extend(names.retries.iter().map(|r| (r.clone(), "retrying")));
@@ -166,15 +177,17 @@ async fn collect(queue: &AmqpQueue, args: &Args) -> Result<Status> {
     // Ready and consumers from passive declares: exact and immediate. In-flight counts only
     // the management API knows (it samples queues every few seconds).
     let counts = queue.counts().await?;
-    let in_flight = management_in_flight(args, &roles).await;
+    let in_flight: Result<BTreeMap<String, u64>> = listing.map(|listed| {
+        listed
+            .into_iter()
+            .map(|q| (q.name, q.messages_unacknowledged))
+            .collect()
+    });
     let source = match &in_flight {
-        Ok(_) => {
-            "AMQP passive declare; in-flight from the management API (sampled every few seconds)"
-                .to_string()
-        }
+        Ok(_) => "AMQP passive declare; retry queues and in-flight from the management API (sampled every few seconds)"
+            .to_string(),
         Err(e) => format!(
-            "AMQP passive declare; in-flight unknown: management API not reachable at {} ({e})",
-            args.management_url
+            "AMQP passive declare; in-flight unknown: {e:#} (retry queues as --retry-delays names them)"
         ),
     };
     let queues: Vec<QueueStatus> = roles
@@ -203,7 +216,7 @@ async fn collect(queue: &AmqpQueue, args: &Args) -> Result<Status> {
     let mut runs = runs(&queue.read_history(args.since).await?);
     // The history is the record. The fleet's counters in Redis stand in only for a run
     // whose announcement the history no longer holds.
-    let redis = Redis::connect(args.redis.config()).await;
+    let redis = Redis::connect_checked(args.redis.config()).await?;
     if !redis.is_degraded() {
         for r in runs.iter_mut().filter(|r| !r.announced) {
             if let Some(p) = redis.counters().get(r.run_id).await {
@@ -346,52 +359,6 @@ fn render(s: &Status) -> String {
         }
     }
     out
-}
-
-/// Unacknowledged (in-flight) messages per queue from the management API
-/// (`GET /api/queues/<vhost>/<name>`), with the AMQP URL's credentials.
-async fn management_in_flight(
-    args: &Args,
-    roles: &[(String, &'static str)],
-) -> Result<BTreeMap<String, u64>> {
-    let amqp = url::Url::parse(&args.broker.amqp)?;
-    let user = if amqp.username().is_empty() {
-        "guest".to_string()
-    } else {
-        amqp.username().to_string()
-    };
-    let password = amqp.password().unwrap_or("guest").to_string();
-    let vhost = match amqp.path().trim_start_matches('/') {
-        "" => "%2f".to_string(),
-        v => v.to_string(),
-    };
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(3))
-        .build()?;
-    let mut out = BTreeMap::new();
-    for (name, _) in roles {
-        let url = format!(
-            "{}/api/queues/{vhost}/{name}",
-            args.management_url.trim_end_matches('/')
-        );
-        let resp = http
-            .get(&url)
-            .basic_auth(&user, Some(&password))
-            .send()
-            .await
-            .map_err(|e| anyhow::anyhow!("{}", e.without_url()))?;
-        let resp = resp
-            .error_for_status()
-            .map_err(|e| anyhow::anyhow!("{}", e.without_url()))?;
-        let v: serde_json::Value = resp.json().await?;
-        out.insert(
-            name.clone(),
-            v.get("messages_unacknowledged")
-                .and_then(|x| x.as_u64())
-                .unwrap_or(0),
-        );
-    }
-    Ok(out)
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ use mirror_common::job::{Job, JobResult, RunEvent};
 use mirror_common::queue::QueueError;
 use mirror_fleet::amqp::{AmqpConfig, AmqpQueue, RunSubscription};
 
+use crate::no_consumer::NoConsumerWarning;
 use crate::output::record_result;
 use crate::progress::Progress;
 use crate::summary::RunReport;
@@ -33,13 +34,24 @@ pub(crate) async fn wait(
 ) {
     let mut progress = Progress::new(jobs.len());
     let mut seen = HashSet::new();
+    // Only the results of these jobs count: the run's record also holds a result for the
+    // tags that failed while planning, which the report has already.
+    let ours: HashSet<uuid::Uuid> = jobs.iter().map(|j| j.id).collect();
+    let mut no_consumer = NoConsumerWarning::new(config);
     let run_id = subscription.run_id();
     let mut subscription = subscription;
     // The connection a resumed subscription lives on (the first one is the run's own).
     let mut connection: Option<AmqpQueue> = None;
     while seen.len() < jobs.len() {
-        match subscription.next().await {
-            Ok(RunEvent::Result(result)) => add(&mut progress, report, &mut seen, &result),
+        let next = tokio::select! {
+            next = subscription.next() => next,
+            () = no_consumer.check(&progress) => continue,
+        };
+        match next {
+            Ok(RunEvent::Result(result)) if ours.contains(&result.job_id) => {
+                add(&mut progress, report, &mut seen, &result)
+            }
+            Ok(RunEvent::Result(_)) => {}
             Ok(RunEvent::Started(_)) => {}
             Err(e) => {
                 progress.eprintln(&format!(
@@ -47,7 +59,7 @@ pub(crate) async fn wait(
                 ));
                 match resume(config, run_id, started).await {
                     Ok((queue, resumed, missed)) => {
-                        for result in &missed {
+                        for result in missed.iter().filter(|r| ours.contains(&r.job_id)) {
                             add(&mut progress, report, &mut seen, result);
                         }
                         subscription = resumed;
@@ -66,6 +78,7 @@ pub(crate) async fn wait(
     if let Some(q) = connection {
         q.close().await;
     }
+    no_consumer.close().await;
     progress.finish();
 }
 

@@ -4,10 +4,16 @@
 //!
 //! Real: the broker behind it and every byte exchanged. Shaped: the loss of the
 //! connection, which the proxy causes by closing both sockets.
+//!
+//! [`TcpProxy::cut_when_sent`] cuts at a chosen step of the client's conversation instead of
+//! at a chosen time: at the first write of the client that holds a given byte string (an
+//! AMQP frame carries its queue names, routing keys and argument names in plain bytes),
+//! which is then never delivered.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -16,6 +22,7 @@ use tokio::task::JoinHandle;
 pub struct TcpProxy {
     port: u16,
     cuts: Arc<watch::Sender<u64>>,
+    trigger: Arc<Mutex<Option<Vec<u8>>>>,
     accept: JoinHandle<()>,
 }
 
@@ -30,6 +37,8 @@ impl TcpProxy {
         let cuts = Arc::new(cuts);
         let upstream = upstream.to_string();
         let c = cuts.clone();
+        let trigger: Arc<Mutex<Option<Vec<u8>>>> = Arc::default();
+        let t = trigger.clone();
         let accept = tokio::spawn(async move {
             loop {
                 let Ok((client, _)) = listener.accept().await else {
@@ -37,20 +46,55 @@ impl TcpProxy {
                 };
                 let mut cut = c.subscribe();
                 let upstream = upstream.clone();
+                let (cuts, trigger) = (c.clone(), t.clone());
                 tokio::spawn(async move {
-                    let Ok(mut server) = TcpStream::connect(&upstream).await else {
+                    let Ok(server) = TcpStream::connect(&upstream).await else {
                         return;
                     };
-                    let mut client = client;
+                    let (mut client_read, mut client_write) = client.into_split();
+                    let (mut server_read, mut server_write) = server.into_split();
+                    let upward = async {
+                        let mut buf = vec![0u8; 64 * 1024];
+                        loop {
+                            let n = match client_read.read(&mut buf).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => n,
+                            };
+                            let hit = {
+                                let mut armed = trigger.lock().unwrap();
+                                let hit = armed
+                                    .as_deref()
+                                    .is_some_and(|needle| contains(&buf[..n], needle));
+                                if hit {
+                                    *armed = None;
+                                }
+                                hit
+                            };
+                            if hit {
+                                cuts.send_modify(|n| *n += 1);
+                                return;
+                            }
+                            if server_write.write_all(&buf[..n]).await.is_err() {
+                                return;
+                            }
+                        }
+                    };
+                    let downward = tokio::io::copy(&mut server_read, &mut client_write);
                     tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        _ = upward => {}
+                        _ = downward => {}
                         _ = cut.changed() => {}
                     }
                     // Dropping both sockets closes them: the peer sees its connection gone.
                 });
             }
         });
-        Ok(TcpProxy { port, cuts, accept })
+        Ok(TcpProxy {
+            port,
+            cuts,
+            trigger,
+            accept,
+        })
     }
 
     /// The port to connect to instead of the upstream's.
@@ -62,6 +106,21 @@ impl TcpProxy {
     pub fn cut(&self) {
         self.cuts.send_modify(|n| *n += 1);
     }
+
+    /// Once: the first client write holding `needle` is dropped and every connection open
+    /// then is closed (the client's step never reaches the server); later ones pass.
+    pub fn cut_when_sent(&self, needle: &[u8]) {
+        *self.trigger.lock().unwrap() = Some(needle.to_vec());
+    }
+
+    /// Whether a [`TcpProxy::cut_when_sent`] is still waiting for its bytes.
+    pub fn armed(&self) -> bool {
+        self.trigger.lock().unwrap().is_some()
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 impl Drop for TcpProxy {

@@ -1,6 +1,9 @@
 //! What operators rely on in the distributed mode: `status` counts in-flight jobs through
-//! the management API and says so when it cannot; a worker whose broker connection is cut
-//! reconnects by itself; `run --schedule` keeps starting runs until SIGTERM.
+//! the management API and says so when it cannot, finds the retry queues by itself, and
+//! counts tags failed while planning; a worker whose broker connection is cut reconnects by
+//! itself; `run --schedule` keeps starting runs until SIGTERM; mistakes (an unwritable
+//! report, a dangling mapping link, a refused Redis password) are said early and by name;
+//! a run nobody consumes says so; job log lines name their job.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -326,5 +329,309 @@ async fn status_shows_each_group_with_its_last_run_and_next_start() {
     assert!(
         human.contains("idle: no run in the window; next start no schedule"),
         "{human}"
+    );
+}
+
+/// `status` without the workers' `--retry-delays` still finds their retry queues (through
+/// the management API's queue listing) and counts the job waiting in one; no raw broker
+/// error. Real: broker and management API. Shaped: nothing (the job is put in the retry
+/// queue by the queue's own retry, as a worker would).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_finds_the_retry_queues_of_the_workers_delays_by_itself() {
+    use mirror_common::queue::JobQueue;
+    let p = prefix();
+    let mut config = p.config();
+    config.retry_delays = vec![Duration::from_secs(30), Duration::from_secs(60)];
+    let queue = mirror_fleet::amqp::AmqpQueue::connect(config)
+        .await
+        .unwrap();
+    let job = mirror_common::job::Job::new(
+        uuid::Uuid::new_v4(),
+        mirror_tests::util::image_ref("127.0.0.1:1/r/app:1".into()),
+        format!("sha256:{}", "0".repeat(64)),
+        vec![mirror_tests::util::image_ref("127.0.0.1:2/r/app:1".into())],
+        vec![],
+    );
+    queue.publish(&job).await.unwrap();
+    let delivery = queue.receive().await.unwrap();
+    delivery.acker.retry(&delivery.job).await.unwrap();
+    let args: Vec<String> = [
+        "status",
+        "--json",
+        "--amqp",
+        mirror_tests::fleet::AMQP_URL,
+        "--queue-prefix",
+        &p,
+        "--redis-prefix",
+        &p,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let out = mirror_tests::mirror::run_binary("mirror-scheduler", &args);
+    let err = text(&out.stderr);
+    queue.delete_topology().await.unwrap();
+    queue.close().await;
+    assert!(out.status.success(), "{err}");
+    assert!(!err.contains("NOT_FOUND"), "{err}");
+    let st: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(st["retrying"], 1, "{st}");
+    let retry_queue = format!("{}.retry.30000ms", p.as_str());
+    assert!(
+        st["queues"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|q| q["name"] == retry_queue.as_str() && q["role"] == "retrying"),
+        "{st}"
+    );
+    assert!(
+        st["source"]
+            .as_str()
+            .unwrap()
+            .contains("retry queues and in-flight from the management API"),
+        "{st}"
+    );
+}
+
+/// A source tag missing at planning time fails the run (exit 1) and is in the run's
+/// record: `status` counts it failed, with its reason. Real: registries, broker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tag_that_failed_while_planning_is_a_failure_in_status() {
+    let src = Registry::start().await.unwrap();
+    let dst = Registry::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "mapping_missing",
+        &format!("{}/gone/app:1 {}/gone/app:1\n", src.host(), dst.host()),
+    );
+    let p = prefix();
+    let out = scheduler(&p, &["run", "-f", &file], &[&src, &dst], &[]);
+    assert!(!out.status.success(), "{}", text(&out.stderr));
+    let st = status_json(&p, &[]);
+    let run = &st["runs"][0];
+    assert_eq!(run["failed"], 1, "{st}");
+    assert_eq!(run["done"], 0, "{st}");
+    assert_eq!(
+        run["failures"][0]["destination"],
+        format!("{}/gone/app:1", dst.host()),
+        "{st}"
+    );
+}
+
+/// `run --wait` with no worker on the prefix says so instead of waiting without a word.
+/// Real: broker, registries; no worker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_wait_with_no_worker_says_nobody_consumes_the_jobs() {
+    let src = Registry::start().await.unwrap();
+    let dst = Registry::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let seeded = seed_numbered(&src, &dst.host(), "lonely/app", 1, dir.path(), |_| {
+        vec![Layer::random(1_000)]
+    })
+    .await
+    .unwrap();
+    let p = prefix();
+    let mut run = scheduler_spawn(
+        &p,
+        &["run", "--wait", "-f", &seeded.mapping],
+        &[&src, &dst],
+        &[],
+    );
+    std::thread::sleep(Duration::from_secs(8));
+    let _ = run.kill();
+    let out = run.wait_with_output().unwrap();
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "no worker consumes {}.jobs (0 consumers)",
+            p.as_str()
+        )),
+        "{err}"
+    );
+}
+
+/// A Redis that refuses the URL's credentials fails `status`, `run` and the worker at the
+/// start with an error naming the Redis URL without its password (a Redis that is down
+/// still degrades). Real: Redis answering `AUTH nobody <password>` with WRONGPASS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_refusing_the_credentials_fails_the_start_naming_the_url_without_password() {
+    let p = prefix();
+    let queue = mirror_fleet::amqp::AmqpQueue::connect(p.config())
+        .await
+        .unwrap();
+    queue.close().await;
+    let bad = "redis://nobody:s3cret-pw@127.0.0.1:6379";
+    let out = scheduler(&p, &["status", "--redis", bad], &[], &[]);
+    let err = text(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("Redis at redis://nobody@127.0.0.1:6379 refused the credentials"),
+        "{err}"
+    );
+    assert!(!err.contains("s3cret-pw"), "{err}");
+    let mut worker = Worker::start(&p, &[], &[], &["--redis", bad]);
+    assert_eq!(worker.wait_exit(Duration::from_secs(20)), Some(1));
+    let log = worker.log();
+    assert!(log.contains("refused the credentials"), "{log}");
+    assert!(!log.contains("s3cret-pw"), "{log}");
+}
+
+/// `--report` to a path that cannot be written fails the run before anything is copied,
+/// naming the path. Real: registries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unwritable_report_path_fails_the_run_before_any_copy() {
+    let src = Registry::start().await.unwrap();
+    let dst = Registry::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let seeded = seed_numbered(&src, &dst.host(), "early/app", 1, dir.path(), |_| {
+        vec![Layer::random(1_000)]
+    })
+    .await
+    .unwrap();
+    let report = dir.path().join("no-such-dir").join("report.json");
+    let report = report.display().to_string();
+    let mut args: Vec<String> = ["run", "--local", "-f", &seeded.mapping, "--report", &report]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    args.extend(mirror_tests::mirror::registry_flags(&[&src, &dst]));
+    let out = mirror_tests::mirror::run_binary("mirror-scheduler", &args);
+    let err = text(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains(&format!("--report {report}: cannot write")),
+        "{err}"
+    );
+    assert_eq!(
+        manifest_digest(&dst, "early/app0", "1").await.unwrap(),
+        None
+    );
+}
+
+/// A `mapping_*` symbolic link in `--dir` that leads nowhere is a rejected file named with
+/// why, not a file silently left out. Real: the file system.
+#[test]
+fn a_dangling_mapping_link_in_the_dir_is_a_rejected_file() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "mapping_a", "q.io/a/b:1 r.io/a/b:1\n");
+    std::os::unix::fs::symlink("gone", dir.path().join("mapping_b")).unwrap();
+    let d = dir.path().display().to_string();
+    let args: Vec<String> = ["validate", "--dir", &d, "--prefix", "mapping_"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let out = mirror_tests::mirror::run_binary("mirror-scheduler", &args);
+    let err = text(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("mapping_b: cannot read mapping file (a symbolic link to gone)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("1 files rejected") || err.contains("file rejected"),
+        "{err}"
+    );
+}
+
+/// `run --groups` says each group's next start, and `--now` starts a run at once (then
+/// the schedule goes on). Real: registries, embedded mode.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_groups_says_each_next_start_and_now_starts_at_once() {
+    let src = Registry::start().await.unwrap();
+    let dst = Registry::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mappings = dir.path().join("mappings");
+    std::fs::create_dir_all(&mappings).unwrap();
+    let seeded = seed_numbered(&src, &dst.host(), "now/app", 1, &mappings, |_| {
+        vec![Layer::random(1_000)]
+    })
+    .await
+    .unwrap();
+    let groups = write(
+        dir.path(),
+        "groups.yaml",
+        "groups:\n- name: team\n  files: '*'\n  schedule: '@every 1h'\n",
+    );
+    let dir_flag = mappings.display().to_string();
+    let mut args: Vec<String> = [
+        "run", "--local", "--now", "--groups", &groups, "--dir", &dir_flag,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.extend(mirror_tests::mirror::registry_flags(&[&src, &dst]));
+    let mut child = Command::new(binary("mirror-scheduler"))
+        .args(&args)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while manifest_digest(&dst, "now/app0", "1")
+        .await
+        .unwrap()
+        .is_none()
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no run started"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    let out = child.wait_with_output().unwrap();
+    let err = text(&out.stderr);
+    assert!(err.contains("group team: run starts now (--now)"), "{err}");
+    assert!(err.contains("group team: next start at "), "{err}");
+    assert!(err.contains("group team: run ok"), "{err}");
+    assert_eq!(
+        manifest_digest(&dst, "now/app0", "1").await.unwrap(),
+        Some(seeded.images[0].digest.clone())
+    );
+}
+
+/// The worker's "retrying later" line names the job, its run, image, destinations and the
+/// error. Real: broker, worker, a source that refuses connections (127.0.0.1:1).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_workers_retry_line_names_job_run_image_destination_and_error() {
+    use mirror_common::queue::JobQueue;
+    let p = prefix();
+    let queue = mirror_fleet::amqp::AmqpQueue::connect(p.config())
+        .await
+        .unwrap();
+    let job = mirror_common::job::Job::new(
+        uuid::Uuid::new_v4(),
+        mirror_tests::util::image_ref("127.0.0.1:1/r/app:1".into()),
+        format!("sha256:{}", "0".repeat(64)),
+        vec![mirror_tests::util::image_ref("127.0.0.1:2/r/app:1".into())],
+        vec![],
+    );
+    queue.publish(&job).await.unwrap();
+    queue.close().await;
+    let insecure = ["127.0.0.1:1".to_string(), "127.0.0.1:2".to_string()];
+    let w = Worker::start(&p, &[], &insecure, &["--retry-attempts", "1"]);
+    let started = Instant::now();
+    let line = loop {
+        let log = w.log();
+        if let Some(l) = log.lines().find(|l| l.contains("retrying later")) {
+            break l.to_string();
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "{log}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    // The worker logs JSON (not a terminal): the line's own fields, not its span's.
+    let line: serde_json::Value = serde_json::from_str(&line).expect("a JSON log line");
+    assert_eq!(line["job_id"], job.id.to_string(), "{line}");
+    assert_eq!(line["run_id"], job.run_id.to_string(), "{line}");
+    assert_eq!(line["image"], "127.0.0.1:1/r/app:1", "{line}");
+    assert_eq!(line["destination"], "127.0.0.1:2/r/app:1", "{line}");
+    assert!(
+        line["error"].as_str().unwrap().contains("127.0.0.1:1"),
+        "{line}"
     );
 }

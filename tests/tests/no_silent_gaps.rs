@@ -285,6 +285,137 @@ async fn run_wait_survives_a_broker_blip_and_still_writes_its_report() {
     }
 }
 
+/// `mirror-scheduler run --wait -f MAPPING` reaching the broker at `amqp` (a TCP proxy).
+fn run_wait_through(
+    amqp: &str,
+    prefix: &str,
+    mapping: &str,
+    registries: &[&Registry],
+    extra_insecure: &[String],
+) -> std::process::Child {
+    let mut args: Vec<String> = ["run", "--wait", "-f", mapping, "--amqp", amqp]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    args.extend(["--queue-prefix", prefix, "--retry-delays", "300ms,600ms"].map(String::from));
+    args.extend(["--redis-prefix", prefix].map(String::from));
+    args.extend(mirror_tests::mirror::registry_flags(registries));
+    for h in extra_insecure {
+        args.extend(["--insecure-registry".to_string(), h.clone()]);
+    }
+    std::process::Command::new(binary("mirror-scheduler"))
+        .args(&args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// The broker connection of `run --wait` cut at each step of a run before the waiting
+/// (reading the run history, publishing the jobs, announcing the run): the scheduler
+/// connects again, redoes the step, and the run ends green with every tag at its source
+/// digest. Real: registries, broker, Redis, a worker. Shaped: the cut, by the TCP proxy at
+/// the first client write holding the step's bytes (the consume argument of a history
+/// read, a job's repository in its body, the routing key of the announcement), which the
+/// broker never receives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_wait_survives_a_broker_cut_at_each_step_of_publishing() {
+    let src = Registry::start().await.unwrap();
+    let dst = Registry::start().await.unwrap();
+    let d = dst.host();
+    let dir = tempfile::tempdir().unwrap();
+    let p = prefix();
+    let _w = Worker::start(&p, &[&src, &dst], &[], &[]);
+    let proxy = TcpProxy::start("127.0.0.1:5672").await.unwrap();
+    let url = format!("amqp://guest:guest@127.0.0.1:{}/%2f", proxy.port());
+    let steps: [(&str, &str, &[u8]); 3] = [
+        ("history", "reading the run history", b"x-stream-offset"),
+        ("publish", "publishing the run's jobs", b"cutpublish/app0"),
+        ("announce", "announcing the run", b".started"),
+    ];
+    for (name, step, needle) in steps {
+        let repo = format!("cut{name}/app");
+        let seeded = seed_numbered(&src, &d, &repo, 2, dir.path(), |_| {
+            vec![Layer::random(1_000)]
+        })
+        .await
+        .unwrap();
+        proxy.cut_when_sent(needle);
+        let child = run_wait_through(&url, &p, &seeded.mapping, &[&src, &dst], &[]);
+        let out = mirror_tests::fleet::wait_output(child, Duration::from_secs(90));
+        let err = text(&out.stderr);
+        assert!(!proxy.armed(), "{name}: the cut happened\n{err}");
+        assert!(out.status.success(), "{name}: {err}");
+        assert!(
+            err.contains(&format!("lost the broker while {step}")),
+            "{name}: {err}"
+        );
+        assert!(
+            err.contains("2 tags copied, 0 already up to date, 0 failed"),
+            "{name}: {err}"
+        );
+        for (i, img) in seeded.images.iter().enumerate() {
+            assert_eq!(
+                manifest_digest(&dst, &format!("{repo}{i}"), "1")
+                    .await
+                    .unwrap()
+                    .as_deref(),
+                Some(img.digest.as_str()),
+                "{name}: {repo}{i}:1"
+            );
+        }
+    }
+}
+
+/// The broker connection cut while the scheduler plans (it connects first, then lists and
+/// resolves the sources): the idle connection it holds is dead when planning ends, and the
+/// run connects again and goes on. Real: registries, broker, Redis, a worker. Shaped: the
+/// source answers through the fault proxy with a second of latency each way (so planning
+/// is still going when the cut comes) and the cut, by the TCP proxy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_wait_survives_a_broker_cut_while_planning() {
+    let src = Registry::start().await.unwrap();
+    let dst = Registry::start().await.unwrap();
+    let d = dst.host();
+    let dir = tempfile::tempdir().unwrap();
+    let seeded = seed_numbered(&src, &d, "cutplan/app", 1, dir.path(), |_| {
+        vec![Layer::random(1_000)]
+    })
+    .await
+    .unwrap();
+    let slow = Proxy::start(&src).await.unwrap();
+    slow.set_latency(Duration::from_secs(1));
+    let mapping = std::fs::read_to_string(&seeded.mapping)
+        .unwrap()
+        .replace(&src.host(), &slow.host());
+    let mapping = mirror_tests::util::write(dir.path(), "mapping_slow", &mapping);
+    let p = prefix();
+    let _w = Worker::start(&p, &[&src, &dst], &[slow.host()], &[]);
+    let proxy = TcpProxy::start("127.0.0.1:5672").await.unwrap();
+    let url = format!("amqp://guest:guest@127.0.0.1:{}/%2f", proxy.port());
+    let child = run_wait_through(&url, &p, &mapping, &[&src, &dst], &[slow.host()]);
+    let started = std::time::Instant::now();
+    while slow.requests().is_empty() {
+        assert!(started.elapsed() < Duration::from_secs(30), "no planning");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    proxy.cut();
+    let out = mirror_tests::fleet::wait_output(child, Duration::from_secs(90));
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("1 tags copied, 0 already up to date, 0 failed"),
+        "{err}"
+    );
+    assert_eq!(
+        manifest_digest(&dst, "cutplan/app0", "1")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(seeded.images[0].digest.as_str())
+    );
+}
+
 /// An engine reaching `registries` and `proxy` with these time limits.
 fn engine_through(
     registries: &[&Registry],

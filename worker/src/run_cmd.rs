@@ -84,7 +84,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<i32> {
     let shutdown = crate::shutdown::on_signal();
     let opts = args.copy.options(false).map_err(anyhow::Error::msg)?;
     let rates = parse_rates(&args.rates).map_err(anyhow::Error::msg)?;
-    let redis = Redis::connect(args.redis.config_with(&args.redis_ttl)).await;
+    let redis = Redis::connect_checked(args.redis.config_with(&args.redis_ttl)).await?;
     let gate = Gate(Arc::new(FleetGate::new(&redis, rates)));
     let fleet = FleetHooks {
         gate: Some(gate),
@@ -174,6 +174,7 @@ async fn consume(
                 Ok(d) => {
                     let (queue, engines, redis) = (queue.clone(), engines.clone(), redis.clone());
                     let destinations = d.job.destinations.clone();
+                    let job_line = (d.job.id, d.job.run_id, d.job.source.to_string(), mirror_common::worker::destinations(&d.job));
                     let group = d.job.group.clone();
                     // Every line logged while handling the job, the acknowledgement and the
                     // retry or park decision included, carries the job's identity.
@@ -184,7 +185,13 @@ async fn consume(
                             let (r, m) = (&result.report, metrics::global());
                             m.job_finished(r);
                             m.group_job(group.as_deref(), r);
+                            let (job_id, run_id, image, destination) = &job_line;
                             tracing::info!(
+                                %job_id,
+                                %run_id,
+                                %image,
+                                %destination,
+                                error = %mirror_common::worker::first_error(r),
                                 failed = ?metrics::failure_reason(r),
                                 tags = r.tags.len(),
                                 blobs_uploaded = r.stats.blobs_uploaded,

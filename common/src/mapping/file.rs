@@ -71,9 +71,12 @@ pub(crate) fn parse_text(file: &Path, text: &str) -> (Vec<Mapping>, Vec<MappingE
 /// used.
 pub fn read_file(path: &Path) -> Result<String, MappingError> {
     let cannot = |e: std::io::Error| {
+        let link = std::fs::read_link(path)
+            .map(|to| format!(" (a symbolic link to {})", to.display()))
+            .unwrap_or_default();
         MappingError::new(
             Origin::whole_file(path),
-            format!("cannot read mapping file: {e}"),
+            format!("cannot read mapping file{link}: {e}"),
         )
     };
     let size = std::fs::metadata(path).map_err(cannot)?.len();

@@ -72,7 +72,9 @@ pub fn select_files(
 }
 
 /// The regular files (after following symbolic links) of `dir` whose name passes `keep`,
-/// sorted by name.
+/// sorted by name. A symbolic link that leads nowhere (dangling, or a loop) is kept: it
+/// names a mapping file that was meant to be read, so reading it fails and rejects it with
+/// its path and why, instead of the file vanishing from the run without a word.
 fn list_files(dir: &Path, keep: impl Fn(&[u8]) -> bool) -> Result<Vec<PathBuf>, SelectError> {
     let read_dir_error = |error| SelectError::ReadDir {
         path: dir.to_path_buf(),
@@ -86,8 +88,10 @@ fn list_files(dir: &Path, keep: impl Fn(&[u8]) -> bool) -> Result<Vec<PathBuf>, 
             continue;
         }
         let path = dir.join(&name);
-        // A dangling link or an entry removed meanwhile is not a file to read.
-        if fs::metadata(&path).is_ok_and(|m| m.is_file()) {
+        // A directory is not a mapping file; an entry removed meanwhile is gone.
+        let broken_link = fs::symlink_metadata(&path).is_ok_and(|m| m.is_symlink())
+            && fs::metadata(&path).is_err();
+        if broken_link || fs::metadata(&path).is_ok_and(|m| m.is_file()) {
             names.push(name);
         }
     }
@@ -156,7 +160,8 @@ mod tests {
         std::os::unix::fs::symlink("..data/mapping_a", d.join("mapping_a")).unwrap();
         std::os::unix::fs::symlink("..data/gone", d.join("mapping_b")).unwrap();
         let files = select_files(&[d.to_path_buf()], None, None).unwrap();
-        assert_eq!(files, [d.join("mapping_a")]);
+        // The dangling one is selected too, to be rejected by name when it is read.
+        assert_eq!(files, [d.join("mapping_a"), d.join("mapping_b")]);
     }
 
     #[test]

@@ -90,6 +90,22 @@ impl Shared {
             .await;
     }
 
+    /// Whether Redis refuses this URL's credentials (a connection of its own, within
+    /// `op_timeout`): `None` also when Redis cannot be reached (that is an outage, handled
+    /// by degrading).
+    pub(crate) async fn refusal(&self) -> Option<&'static str> {
+        let client = self.client.as_ref()?;
+        let attempt = tokio::time::timeout(self.config.op_timeout, async {
+            let mut c = client.get_multiplexed_async_connection().await?;
+            redis::cmd("PING").query_async::<String>(&mut c).await
+        })
+        .await;
+        match attempt {
+            Ok(Err(e)) => super::refused::refusal(&e),
+            _ => None,
+        }
+    }
+
     pub(crate) fn is_degraded(&self) -> bool {
         self.degraded.load(Ordering::Acquire)
     }

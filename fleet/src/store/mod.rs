@@ -23,6 +23,7 @@ mod fallback;
 mod keys;
 mod lease;
 mod quirks;
+mod refused;
 mod tags;
 mod throttle;
 
@@ -36,6 +37,7 @@ use mirror_oci::reference::ImageRef;
 pub use blobs::RedisIndex;
 pub use counters::{RunCounters, RunProgress};
 pub use quirks::RedisQuirks;
+pub use refused::RedisRefused;
 pub use tags::TagCache;
 pub use throttle::Throttle;
 
@@ -117,6 +119,21 @@ impl Redis {
         let shared = Arc::new(Shared::new(config));
         shared.ping().await;
         Redis { shared }
+    }
+
+    /// [`Redis::connect`], except that Redis refusing the credentials (`NOAUTH`,
+    /// `WRONGPASS`) is an error: a misconfiguration fails the start, while a Redis that is
+    /// down still degrades (see [`RedisRefused`] for why).
+    pub async fn connect_checked(config: RedisConfig) -> Result<Redis, RedisRefused> {
+        let shared = Arc::new(Shared::new(config));
+        if let Some(why) = shared.refusal().await {
+            return Err(RedisRefused {
+                url: refused::redact(&shared.config.url),
+                why,
+            });
+        }
+        shared.ping().await;
+        Ok(Redis { shared })
     }
 
     /// The blob index of the fleet (blob locations and upload leases).
