@@ -614,7 +614,12 @@ async fn the_workers_retry_line_names_job_run_image_destination_and_error() {
     queue.publish(&job).await.unwrap();
     queue.close().await;
     let insecure = ["127.0.0.1:1".to_string(), "127.0.0.1:2".to_string()];
-    let w = Worker::start(&p, &[], &insecure, &["--retry-attempts", "1"]);
+    let w = Worker::start(
+        &p,
+        &[],
+        &insecure,
+        &["--retry-attempts", "1", "--log-format", "json"],
+    );
     let started = Instant::now();
     let line = loop {
         let log = w.log();
@@ -624,7 +629,7 @@ async fn the_workers_retry_line_names_job_run_image_destination_and_error() {
         assert!(started.elapsed() < Duration::from_secs(30), "{log}");
         std::thread::sleep(Duration::from_millis(100));
     };
-    // The worker logs JSON (not a terminal): the line's own fields, not its span's.
+    // In a JSON log (as a collector reads it), the line's own fields, not its span's.
     let line: serde_json::Value = serde_json::from_str(&line).expect("a JSON log line");
     assert_eq!(line["job_id"], job.id.to_string(), "{line}");
     assert_eq!(line["run_id"], job.run_id.to_string(), "{line}");
