@@ -278,7 +278,8 @@ fn the_worker_image_runs_as_the_deployment_says_and_answers_health_and_metrics()
     let (status, metrics) = get(port, "/metrics").expect("/metrics answers");
     assert_eq!(status, 200);
     assert!(
-        metrics.contains("# TYPE mirror_jobs_done counter"),
+        // A plain GET gets the 0.0.4 text format, where a counter's family keeps `_total`.
+        metrics.contains("# TYPE mirror_jobs_done_total counter"),
         "the worker's metrics: {metrics}"
     );
     // It consumes the test broker's jobs queue.
