@@ -3,8 +3,9 @@
 //!
 //! - [`mapping`]: mapping files as `oc image mirror -f` reads them; [`plan`]: mapping files
 //!   to jobs (tag listing, digest resolution, grouping).
-//! - [`copy`]: the copy engine (SPEC.md's six steps) over the narrow
-//!   [`Registries`](registry::Registries) trait and a [`BlobIndex`](index::BlobIndex).
+//! - [`copy`]: the copy engine (the six steps of `docs/behaviour.md`, "What one copy
+//!   does") over the narrow [`Registries`](registry::Registries) trait and a
+//!   [`BlobIndex`](index::BlobIndex).
 //! - [`engines`]: the engine of each job's named credentials (a team's push Secret).
 //! - [`report`] and [`failure`]: what a copy reports per tag, with a typed
 //!   [`FailureKind`](failure::FailureKind) that every decision reads.

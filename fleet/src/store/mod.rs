@@ -3,12 +3,12 @@
 //! counters (they survive a scheduler restart) and per-registry throttling shared by every
 //! worker.
 //!
-//! Redis is an accelerator, never the truth (SPEC, "Distributed mode"). Nothing here returns
-//! an error: every call has a short timeout, and when Redis is slow or down the process
-//! carries on with a per-process equivalent (no blob knowledge, in-process upload locks, an
-//! in-memory throttle) and logs that once. While Redis is down, calls fail fast and one call
-//! per `retry_interval` probes it; the first probe that succeeds logs "Redis is back" and
-//! everything uses Redis again.
+//! Redis is an accelerator, never the truth (`docs/behaviour.md`, "Distributed mode").
+//! Nothing here returns an error: every call has a short timeout, and when Redis is slow or
+//! down the process carries on with a per-process equivalent (no blob knowledge, in-process
+//! upload locks, an in-memory throttle) and logs that once. While Redis is down, calls fail
+//! fast and one call per `retry_interval` probes it; the first probe that succeeds logs
+//! "Redis is back" and everything uses Redis again.
 //!
 //! Every key about one destination registry carries the hash tag `{<registry>}`, so the Lua
 //! scripts that touch several keys of a registry stay in one Redis Cluster slot; the layout is
