@@ -119,6 +119,11 @@ impl ImageRef {
         }
         let parsed = oci_client::Reference::from_str(s)
             .map_err(|e| ReferenceError::Invalid(input.to_string(), e.to_string()))?;
+        // The grammar's `\w` takes any Unicode letter; the distribution spec's tags are ASCII.
+        if let Some(tag) = parsed.tag().filter(|_| has_tag) {
+            crate::registry::tags::validate_tag(tag)
+                .map_err(|why| ReferenceError::Invalid(input.to_string(), why))?;
+        }
         if let Some(d) = digest_part {
             if !d.starts_with("sha256:") {
                 return Err(ReferenceError::Invalid(
@@ -311,5 +316,19 @@ mod tests {
             ImageRef::parse("  "),
             Err(ReferenceError::Empty(_))
         ));
+    }
+
+    #[test]
+    fn tags_outside_the_distribution_grammar_are_refused_naming_the_reference() {
+        for bad in [
+            format!("quay.io/a/b:{}", "t".repeat(10_000)),
+            "quay.io/a/b:vé".to_string(),
+            "quay.io/a/b:.x".to_string(),
+        ] {
+            let e = ImageRef::parse(&bad).unwrap_err();
+            assert!(e.to_string().contains("invalid image reference"), "{e}");
+            assert!(e.to_string().contains(bad.as_str()), "{e}");
+        }
+        assert!(ImageRef::parse(&format!("quay.io/a/b:{}", "t".repeat(128))).is_ok());
     }
 }

@@ -20,6 +20,7 @@ pub mod manifests;
 pub mod media_types;
 pub mod mirror;
 pub mod object_store;
+pub mod oversized_token_service;
 pub mod proxy;
 mod referrers_front;
 pub mod registry;

@@ -61,7 +61,9 @@ const HOP_BY_HOP: [&str; 9] = [
 ];
 
 /// Requests matching this rule are answered by the proxy with `status`,
-/// without contacting the upstream.
+/// without contacting the upstream; or, with `after_upstream`, after the
+/// upstream has handled them (its answer dropped): the lost reply of a load
+/// balancer that failed after the registry committed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FaultRule {
     /// Only requests with this method (case-insensitive); `None` for any.
@@ -81,6 +83,11 @@ pub struct FaultRule {
     /// The distribution error code answered; by default `TOOMANYREQUESTS` for 429 and
     /// `UNAVAILABLE` for any other status.
     pub code: Option<String>,
+    /// Forward the request to the upstream first (it does what it asks), then answer
+    /// `status` in place of the upstream's answer.
+    pub after_upstream: bool,
+    /// The body answered, as given (not distribution's error format), when set.
+    pub body: Option<String>,
 }
 
 impl FaultRule {
@@ -94,7 +101,23 @@ impl FaultRule {
             times: None,
             skip: 0,
             code: None,
+            after_upstream: false,
+            body: None,
         }
+    }
+
+    /// The same rule, answering only once the upstream has handled the request (its
+    /// answer is read and dropped): a reply lost after the registry did the work.
+    pub fn after_upstream(mut self) -> FaultRule {
+        self.after_upstream = true;
+        self
+    }
+
+    /// The same rule, answering `body` as it is (e.g. a registry's own error JSON with a
+    /// `detail`, or a proxy's HTML page).
+    pub fn body(mut self, body: impl Into<String>) -> FaultRule {
+        self.body = Some(body.into());
+        self
     }
 
     /// The same rule, letting the first `n` matching requests through.
@@ -487,6 +510,12 @@ async fn handle(state: &State, req: Request<Incoming>) -> Response<ProxyBody> {
             drain(req.into_body()).await;
             answer_response(answer)
         }
+        (None, Some(rule)) if rule.after_upstream => {
+            // The registry does the work; its answer is lost on the way back.
+            let upstream = state.forward(req, &forward_path).await;
+            let _ = upstream.into_body().collect().await;
+            fault_response(&rule)
+        }
         (None, Some(rule)) => {
             // Read the body to its end so the connection stays usable for the
             // client's retry instead of being closed under its feet.
@@ -570,6 +599,17 @@ async fn sleep(duration: Duration) {
 /// rule's code, else `TOOMANYREQUESTS` for 429 and `UNAVAILABLE` for any other status.
 fn fault_response(rule: &FaultRule) -> Response<ProxyBody> {
     let status = StatusCode::from_u16(rule.status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+    if let Some(body) = &rule.body {
+        let mut resp = Response::new(
+            Full::new(Bytes::from(body.clone()))
+                .map_err(|never| match never {})
+                .boxed(),
+        );
+        *resp.status_mut() = status;
+        resp.headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        return resp;
+    }
     let code = match &rule.code {
         Some(code) => code.as_str(),
         None if status == StatusCode::TOO_MANY_REQUESTS => "TOOMANYREQUESTS",

@@ -359,3 +359,113 @@ async fn missing_source_tag_fails_with_not_found_naming_the_reference() {
     );
     assert!(out.stdout.is_empty());
 }
+
+/// Real: the registries, `mirror-worker copy`, every push but one. Shaped: the front
+/// refuses the manifest `PUT` of the tag `bad` only (`403 DENIED`). The tag the registry
+/// took is reported pushed with its digest and printed in oc's `<digest> <dst>` line; only
+/// `bad` fails, with its own error, and the exit code says a tag failed.
+// Multi-threaded: the front serves while the binary runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_refused_tag_fails_alone_and_the_pushed_tag_reports_its_digest() {
+    let src = Registry::start().await.unwrap();
+    let dst = Registry::start().await.unwrap();
+    let proxy = Proxy::start(&dst).await.unwrap();
+    let image = push_image(
+        &src,
+        "app/two",
+        "1",
+        ImageSpec::new(vec![Layer::random(3_000)]),
+    )
+    .await
+    .unwrap();
+    proxy.fail(
+        FaultRule::new(403, "/manifests/bad")
+            .method("PUT")
+            .code("DENIED"),
+    );
+    let (good, bad) = (
+        format!("{}/app/two:good", proxy.host()),
+        format!("{}/app/two:bad", proxy.host()),
+    );
+    let mut args = vec![
+        "copy".to_string(),
+        format!("{}/app/two:1", src.host()),
+        good.clone(),
+        bad.clone(),
+        "--insecure-registry".to_string(),
+        proxy.host(),
+    ];
+    args.extend(registry_flags(&[&src, &dst]));
+    let out = tokio::task::spawn_blocking(move || run_binary("mirror-worker", &args))
+        .await
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(
+        stdout.trim(),
+        format!("{} {good}", image.digest),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("error: {bad}: ")) && stderr.contains("DENIED"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(&format!("error: {good}")), "{stderr}");
+    assert!(
+        stderr.contains("2 tags: 1 pushed, 0 up to date, 1 failed"),
+        "{stderr}"
+    );
+    assert_eq!(
+        tags(&dst, "app/two").await.unwrap(),
+        vec!["good".to_string()]
+    );
+}
+
+/// Real: the registries, `mirror-worker copy`. Shaped: the front answers every closing
+/// blob `PUT` with `500` and distribution's own body for a full disk (`UNKNOWN`, the
+/// storage error in `detail`), as docker-registry answers when its filesystem is full. The
+/// failure quotes the registry's detail, so the operator reads why.
+// Multi-threaded: the front serves while the binary runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registry_error_detail_is_quoted_in_the_failure() {
+    let src = Registry::start().await.unwrap();
+    let dst = Registry::start().await.unwrap();
+    let proxy = Proxy::start(&dst).await.unwrap();
+    push_image(
+        &src,
+        "app/full",
+        "1",
+        ImageSpec::new(vec![Layer::random(3_000)]),
+    )
+    .await
+    .unwrap();
+    let detail = "filesystem: write /var/lib/registry/docker/registry/v2/repositories/app/full/_uploads/x/data: no space left on device";
+    let body = serde_json::json!({
+        "errors": [{ "code": "UNKNOWN", "message": "unknown error", "detail": detail }]
+    });
+    proxy.fail(
+        FaultRule::new(500, "digest=")
+            .method("PUT")
+            .body(body.to_string()),
+    );
+    let mut args = vec![
+        "copy".to_string(),
+        format!("{}/app/full:1", src.host()),
+        format!("{}/app/full:1", proxy.host()),
+        "--insecure-registry".to_string(),
+        proxy.host(),
+    ];
+    args.extend(registry_flags(&[&src, &dst]));
+    let out = tokio::task::spawn_blocking(move || run_binary("mirror-worker", &args))
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("HTTP 500 UNKNOWN: unknown error (\"{detail}\")")),
+        "{stderr}"
+    );
+}

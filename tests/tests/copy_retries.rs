@@ -198,3 +198,108 @@ async fn a_manifest_put_refused_as_digest_invalid_once_is_tried_again() {
     assert_eq!(proxy.count("PUT", "/manifests/2"), 3, "the attempt limit");
     assert_eq!(manifest_digest(&dst, "app/m", "2").await.unwrap(), None);
 }
+
+/// Real: the registries, the copy, every upload (the registry commits each blob). Shaped:
+/// the front forwards every closing blob `PUT ?digest=` to the registry and then answers
+/// 500 in place of its 201, as a load balancer that fails after the registry committed.
+/// The blob is checked (HEAD) and found there: the upload is done, not retried on the
+/// closed session (a `404 BLOB_UPLOAD_UNKNOWN`) nor failed.
+#[tokio::test]
+async fn a_blob_committed_behind_a_lost_reply_is_not_a_failure() {
+    let src = Registry::start().await.unwrap();
+    let dst = Registry::start().await.unwrap();
+    let proxy = Proxy::start(&dst).await.unwrap();
+    // A small blob (sent from memory) and one over the single-request size (streamed).
+    let image = push_image(
+        &src,
+        "app/lost",
+        "1",
+        ImageSpec::new(vec![Layer::random(2_000), Layer::random(1_500_000)]),
+    )
+    .await
+    .unwrap();
+    proxy.fail(
+        FaultRule::new(500, "digest=")
+            .method("PUT")
+            .after_upstream(),
+    );
+    let report = engine_via(&proxy, &src, 3, CopyOptions::default())
+        .copy(
+            &image_ref(format!("{}/app/lost:1", src.host())),
+            &[image_ref(format!("{}/app/lost:1", proxy.host()))],
+        )
+        .await;
+    assert_eq!(report.tags[0].status, TagStatus::Pushed, "{report:?}");
+    assert_eq!(
+        report.tags[0].digest.as_deref(),
+        Some(image.digest.as_str())
+    );
+    assert_eq!(
+        manifest_digest(&dst, "app/lost", "1").await.unwrap(),
+        Some(image.digest)
+    );
+    let lost = proxy
+        .requests()
+        .into_iter()
+        .filter(|q| q.method == "PUT" && q.path.contains("digest=") && q.status == 500)
+        .count();
+    assert_eq!(
+        lost, 3,
+        "each blob's closing PUT lost its reply once: {report:?}"
+    );
+    assert_eq!(
+        proxy.count("PUT", "digest="),
+        3,
+        "no closing PUT was sent again on a closed session"
+    );
+}
+
+/// Real: the registries, the copy. Shaped: the front answers the first closing `PUT` of
+/// each blob `404 BLOB_UPLOAD_UNKNOWN` without passing it on, as a registry does whose
+/// session expired (or was closed by a try whose reply was lost). The blob is not there,
+/// so it goes again in a new session, and the tag lands.
+#[tokio::test]
+async fn a_lost_upload_session_is_restarted_in_a_new_one() {
+    let src = Registry::start().await.unwrap();
+    let dst = Registry::start().await.unwrap();
+    let proxy = Proxy::start(&dst).await.unwrap();
+    let image = push_image(
+        &src,
+        "app/gone",
+        "1",
+        ImageSpec::new(vec![Layer::random(2_000), Layer::random(1_500_000)]),
+    )
+    .await
+    .unwrap();
+    // The first closing PUT of the small layer (sent from memory) and of the large one
+    // (streamed): the digest is in the PUT's query.
+    for (blob, _) in &image.blobs[1..] {
+        let hex = blob.trim_start_matches("sha256:");
+        proxy.fail(
+            FaultRule::new(404, hex)
+                .method("PUT")
+                .code("BLOB_UPLOAD_UNKNOWN")
+                .times(1),
+        );
+    }
+    let one_at_a_time = CopyOptions {
+        blob_concurrency: 1,
+        ..CopyOptions::default()
+    };
+    let report = engine_via(&proxy, &src, 3, one_at_a_time)
+        .copy(
+            &image_ref(format!("{}/app/gone:1", src.host())),
+            &[image_ref(format!("{}/app/gone:1", proxy.host()))],
+        )
+        .await;
+    assert_eq!(report.tags[0].status, TagStatus::Pushed, "{report:?}");
+    assert_eq!(
+        manifest_digest(&dst, "app/gone", "1").await.unwrap(),
+        Some(image.digest)
+    );
+    assert_eq!(
+        proxy.count("PUT", "digest="),
+        5,
+        "the config once, each layer twice, the second time in a new session"
+    );
+}

@@ -119,6 +119,8 @@ async fn a_rule_for_two_times_answers_503_with_retry_after_twice_then_passes_thr
         times: Some(2),
         skip: 0,
         code: None,
+        after_upstream: false,
+        body: None,
     });
     let client = registry.client().unwrap();
     let url = format!("{}/v2/app/manifests/v1", proxy.url());

@@ -630,52 +630,113 @@ impl CopyEngine {
                 }
             };
         }
-        let outcome = match self
+        let mut outcome = self
             .push(source, resolved, target, &pending, counters)
-            .await
+            .await;
+        if outcome
+            .iter()
+            .any(|t| matches!(t, Err(f) if is_blob_unknown(f.error())))
         {
-            Err(e) if is_blob_unknown(e.error()) => {
-                // The index said a blob was there and the registry disagrees: forget what
-                // we knew about this repository and check every blob with the registry.
-                tracing::warn!(
-                    registry = target.registry,
-                    repository = target.repository,
-                    "index was stale; verifying every blob"
-                );
-                for b in &resolved.blobs {
-                    self.index
-                        .forget(target.registry, target.repository, &b.digest)
-                        .await;
+            // The index said a blob was there and the registry disagrees: forget what
+            // we knew about this repository and check every blob with the registry.
+            tracing::warn!(
+                registry = target.registry,
+                repository = target.repository,
+                "index was stale; verifying every blob"
+            );
+            for b in &resolved.blobs {
+                self.index
+                    .forget(target.registry, target.repository, &b.digest)
+                    .await;
+            }
+            // Only the tags not pushed yet go again, each taking its new outcome.
+            let again: Vec<(&ImageRef, bool)> = pending
+                .iter()
+                .zip(&outcome)
+                .filter(|(_, pushed)| pushed.is_err())
+                .map(|(p, _)| *p)
+                .collect();
+            let mut retried = self
+                .push(source, resolved, target, &again, counters)
+                .await
+                .into_iter();
+            for t in outcome.iter_mut().filter(|t| t.is_err()) {
+                if let Some(r) = retried.next() {
+                    *t = r;
                 }
-                self.push(source, resolved, target, &pending, counters)
-                    .await
-            }
-            other => other,
-        };
-        match outcome {
-            Ok(()) => results.extend(
-                pending
-                    .iter()
-                    .map(|(d, _)| TagResult::ok(d, TagStatus::Pushed, digest)),
-            ),
-            Err(PushFailure::Image(e)) => {
-                results.extend(pending.iter().map(|(d, _)| failed(d, &e)))
-            }
-            Err(PushFailure::Referrer(e)) => {
-                results.extend(pending.iter().map(|(d, _)| referrer_failed(d, &e)))
             }
         }
+        results.extend(
+            pending
+                .iter()
+                .zip(outcome)
+                .map(|((d, _), pushed)| match pushed {
+                    Ok(()) => TagResult::ok(d, TagStatus::Pushed, digest),
+                    Err(f) => match &*f {
+                        PushFailure::Image(e) => failed(d, e),
+                        PushFailure::Referrer(e) => referrer_failed(d, e),
+                    },
+                }),
+        );
         results
     }
 
     /// Blobs, then child manifests by digest, then referrers, then the top manifest under
-    /// each tag.
+    /// each tag; one outcome per tag of `pending`. What the tags share failing fails them
+    /// all; past it each tag's manifest PUT is its own, so a refused tag leaves the others
+    /// pushed (and reported so, with their digest).
     async fn push(
         &self,
         source: &ImageRef,
         resolved: &Resolved,
         target: &Target<'_>,
         pending: &[(&ImageRef, bool)],
+        counters: &Counters,
+    ) -> Vec<TagPush> {
+        match self.push_shared(source, resolved, target, counters).await {
+            Ok(()) => self.push_tags(resolved, target, pending, counters).await,
+            Err(e) => {
+                let shared = Arc::new(e);
+                pending.iter().map(|_| Err(shared.clone())).collect()
+            }
+        }
+    }
+
+    /// The top manifest under each tag, each PUT on its own.
+    async fn push_tags(
+        &self,
+        resolved: &Resolved,
+        target: &Target<'_>,
+        pending: &[(&ImageRef, bool)],
+        counters: &Counters,
+    ) -> Vec<TagPush> {
+        let mut outcomes = Vec::with_capacity(pending.len());
+        for (dst, _) in pending {
+            let put = self
+                .registries
+                .put_manifest(
+                    target.registry,
+                    target.repository,
+                    dst.manifest_reference(),
+                    &resolved.top,
+                )
+                .await;
+            if put.is_ok() {
+                self.destination_tags.pushed(self.run, dst).await;
+                Counters::bump(&counters.manifests, 1);
+            }
+            outcomes.push(put.map_err(|e| Arc::new(PushFailure::Image(e))));
+        }
+        outcomes
+    }
+
+    /// What every tag of a repository needs before its own PUT: blobs, child manifests,
+    /// referrers.
+    async fn push_shared(
+        &self,
+        source: &ImageRef,
+        resolved: &Resolved,
+        target: &Target<'_>,
         counters: &Counters,
     ) -> Result<(), PushFailure> {
         self.ensure_blobs(source, target, resolved.blobs.iter(), counters)
@@ -708,21 +769,7 @@ impl CopyEngine {
         // where they were.
         self.push_referrers(source, &resolved.referrers, target, counters)
             .await
-            .map_err(PushFailure::Referrer)?;
-        for (dst, _) in pending {
-            self.registries
-                .put_manifest(
-                    target.registry,
-                    target.repository,
-                    dst.manifest_reference(),
-                    &resolved.top,
-                )
-                .await
-                .map_err(PushFailure::Image)?;
-            self.destination_tags.pushed(self.run, dst).await;
-            Counters::bump(&counters.manifests, 1);
-        }
-        Ok(())
+            .map_err(PushFailure::Referrer)
     }
 
     /// Gets every blob into the destination repository (skip, mount or upload), at most
@@ -820,6 +867,9 @@ impl PushFailure {
         }
     }
 }
+
+/// One tag's push: done, or why not (shared by the tags a common step failed for).
+type TagPush = Result<(), Arc<PushFailure>>;
 
 /// The source manifest or its repository does not exist (not a blob of it).
 /// A tag listing refused in a way that will not pass: the registry does not list tags to us.

@@ -15,8 +15,9 @@ use crate::registry::{ByteStream, Registries, RegistryError};
 
 /// Copies one blob. The opening requests (upload session, download) are retried by the
 /// client like any request; the streamed PUT cannot be replayed, so when it fails with a
-/// retryable error the whole transfer restarts (new download, new session), up to the
-/// client's attempt limit. Returns the number of bytes sent.
+/// retryable error, or its session was lost (and the client found the blob absent), the
+/// whole transfer restarts (new download, new session), up to the client's attempt
+/// limit. Returns the number of bytes sent.
 pub(crate) async fn transfer_blob(
     client: &dyn Registries,
     source: &ImageRef,
@@ -34,7 +35,10 @@ pub(crate) async fn transfer_blob(
             Err(Failure::Stream(RegistryError::Status { status: 413, .. })) if attempt == 1 => {
                 tracing::info!(digest = %blob.digest, "blob refused as too large; sending it in chunks");
             }
-            Err(Failure::Stream(e)) if e.is_retryable() && attempt < policy.max_attempts => {
+            Err(Failure::Stream(e))
+                if (e.is_retryable() || e.is_upload_session_lost())
+                    && attempt < policy.max_attempts =>
+            {
                 let delay = policy.delay(attempt, None);
                 tracing::warn!(digest = %blob.digest, attempt, error = %e, "blob upload failed; restarting it");
                 tokio::time::sleep(delay).await;
@@ -185,7 +189,11 @@ pub(crate) async fn transfer_into_session(
         .await;
     match sent {
         Ok(()) => Ok(size),
-        Err(e) if e.is_retryable() || matches!(e, RegistryError::Status { status: 413, .. }) => {
+        Err(e)
+            if e.is_retryable()
+                || e.is_upload_session_lost()
+                || matches!(e, RegistryError::Status { status: 413, .. }) =>
+        {
             tracing::debug!(digest = %blob.digest, error = %e, "upload into the probe's session failed; uploading anew");
             transfer_blob(client, source, dst_registry, dst_repository, blob).await
         }

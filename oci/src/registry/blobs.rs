@@ -44,7 +44,14 @@ impl RegistryClient {
             .await?;
         match resp.status() {
             StatusCode::NOT_FOUND => Ok(None),
-            s if s.is_success() => Ok(Some(resp.content_length().unwrap_or(0))),
+            // From the header: the body of a HEAD answer is empty, whatever it announces.
+            s if s.is_success() => Ok(Some(
+                resp.headers()
+                    .get(CONTENT_LENGTH)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or(0),
+            )),
             _ => Err(status_error(registry, &Method::HEAD, &url, resp).await),
         }
     }

@@ -525,7 +525,7 @@ pub(crate) async fn status_error(
     resp: Response,
 ) -> RegistryError {
     let status = resp.status().as_u16();
-    let text = resp.text().await.unwrap_or_default();
+    let text = super::body::read_error_body(resp).await;
     let (code, message) = parse_error_body(&text);
     RegistryError::Status {
         registry: registry.to_string(),

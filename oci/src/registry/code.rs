@@ -39,6 +39,9 @@ pub enum ErrorCode {
     Unsupported,
     /// Too many requests (throttled).
     TooManyRequests,
+    /// distribution's code for a failure it does not classify (a storage error, say);
+    /// the `detail` of the error says what happened.
+    Unknown,
     /// A code outside the spec's list, as the registry wrote it.
     Other(String),
 }
@@ -63,6 +66,7 @@ impl ErrorCode {
             "DENIED" => ErrorCode::Denied,
             "UNSUPPORTED" => ErrorCode::Unsupported,
             "TOOMANYREQUESTS" => ErrorCode::TooManyRequests,
+            "UNKNOWN" => ErrorCode::Unknown,
             other => ErrorCode::Other(other.to_string()),
         }
     }
@@ -86,6 +90,7 @@ impl ErrorCode {
             ErrorCode::Denied => "DENIED",
             ErrorCode::Unsupported => "UNSUPPORTED",
             ErrorCode::TooManyRequests => "TOOMANYREQUESTS",
+            ErrorCode::Unknown => "UNKNOWN",
             ErrorCode::Other(s) => s,
         }
     }

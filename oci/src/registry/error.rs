@@ -3,6 +3,7 @@
 
 use thiserror::Error;
 
+use super::body::quote;
 use super::code::ErrorCode;
 
 /// What went wrong talking to a registry.
@@ -95,6 +96,13 @@ impl RegistryError {
             || matches!(self, RegistryError::Status { status: 404, .. })
     }
 
+    /// The registry no longer knows the upload session (`404 BLOB_UPLOAD_UNKNOWN`): it
+    /// expired, or it was closed by a request whose answer was lost. Only a new session
+    /// can carry the blob (once it is checked not to be there already).
+    pub fn is_upload_session_lost(&self) -> bool {
+        matches!(self.code(), Some(ErrorCode::BlobUploadUnknown))
+    }
+
     /// The distribution error code, when the registry gave one.
     pub fn code(&self) -> Option<&ErrorCode> {
         match self {
@@ -106,6 +114,11 @@ impl RegistryError {
 }
 
 /// The first entry of a distribution error body (`{"errors":[{"code":..,"message":..}]}`).
+/// Where the code says nothing (`UNKNOWN`, none, one outside the spec), the registry's
+/// `detail` is quoted after the message (`unknown error ("... no space left on device")`);
+/// a body that is not distribution JSON (a proxy's page) is quoted whole. Quotes are
+/// bounded and escaped (see [`quote`]): what a registry sends never reaches a log or a
+/// report unbounded or with control characters.
 pub(crate) fn parse_error_body(body: &str) -> (Option<ErrorCode>, String) {
     #[derive(serde::Deserialize)]
     struct Body {
@@ -115,26 +128,31 @@ pub(crate) fn parse_error_body(body: &str) -> (Option<ErrorCode>, String) {
     struct Entry {
         code: Option<String>,
         message: Option<String>,
+        detail: Option<serde_json::Value>,
     }
     match serde_json::from_str::<Body>(body) {
         Ok(b) if !b.errors.is_empty() => {
             let e = &b.errors[0];
-            (
-                e.code.as_deref().map(ErrorCode::parse),
-                e.message.clone().unwrap_or_default(),
-            )
+            let code = e.code.as_deref().map(ErrorCode::parse);
+            let mut message = quote(e.message.as_deref().unwrap_or_default());
+            let says_nothing =
+                matches!(code, None | Some(ErrorCode::Unknown | ErrorCode::Other(_)));
+            let detail = match &e.detail {
+                Some(serde_json::Value::String(s)) => s.clone(),
+                Some(serde_json::Value::Null) | None => String::new(),
+                Some(other) => other.to_string(),
+            };
+            if says_nothing && !detail.trim().is_empty() {
+                let detail = quote(&detail);
+                message = match message.is_empty() {
+                    true => format!("(\"{detail}\")"),
+                    false => format!("{message} (\"{detail}\")"),
+                };
+            }
+            (code, message)
         }
-        _ => {
-            let text: String = body.trim().chars().take(200).collect();
-            (
-                None,
-                if text.is_empty() {
-                    "no error body".into()
-                } else {
-                    text
-                },
-            )
-        }
+        _ if body.trim().is_empty() => (None, "no error body".into()),
+        _ => (None, format!("\"{}\"", quote(body))),
     }
 }
 
@@ -157,6 +175,41 @@ mod tests {
         };
         assert_eq!(e.to_string(), "registry quay.io: PUT /v2/a/b/manifests/1: HTTP 403 DENIED: requested access to the resource is denied");
         assert!(!e.is_retryable());
+    }
+
+    #[test]
+    fn an_unknown_error_quotes_the_registry_detail_bounded_and_escaped() {
+        let body = r#"{"errors":[{"code":"UNKNOWN","message":"unknown error","detail":"filesystem: write /var/lib/registry/x: no space left on device\u001b[2J"}]}"#;
+        let (code, message) = parse_error_body(body);
+        assert_eq!(code, Some(ErrorCode::Unknown));
+        assert_eq!(
+            message,
+            r#"unknown error ("filesystem: write /var/lib/registry/x: no space left on device\u{1b}[2J")"#
+        );
+        let object = r#"{"errors":[{"code":"UNKNOWN","message":"unknown error","detail":{"Op":"write","Err":28}}]}"#;
+        assert_eq!(
+            parse_error_body(object).1,
+            r#"unknown error ("{\"Err\":28,\"Op\":\"write\"}")"#
+        );
+        let (_, message) = parse_error_body(&format!(
+            r#"{{"errors":[{{"code":"UNKNOWN","message":"unknown error","detail":"{}"}}]}}"#,
+            "x".repeat(100_000)
+        ));
+        assert!(message.len() < 600, "{}", message.len());
+    }
+
+    #[test]
+    fn a_spec_code_keeps_its_message_and_a_body_that_is_not_json_is_quoted() {
+        let body = r#"{"errors":[{"code":"DENIED","message":"denied","detail":"x"}]}"#;
+        assert_eq!(
+            parse_error_body(body),
+            (Some(ErrorCode::Denied), "denied".into())
+        );
+        assert_eq!(
+            parse_error_body("<html>\n502 Bad Gateway</html>"),
+            (None, r#""<html>\n502 Bad Gateway</html>""#.into())
+        );
+        assert_eq!(parse_error_body("  "), (None, "no error body".into()));
     }
 
     #[test]

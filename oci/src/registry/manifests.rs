@@ -193,7 +193,7 @@ fn display_ref(registry: &str, repository: &str, reference: &str) -> String {
 }
 
 async fn not_found(registry: &str, name: &str, resp: reqwest::Response) -> RegistryError {
-    let text = resp.text().await.unwrap_or_default();
+    let text = super::body::read_error_body(resp).await;
     let (code, _) = super::error::parse_error_body(&text);
     RegistryError::NotFound {
         registry: registry.into(),

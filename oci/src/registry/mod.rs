@@ -4,6 +4,7 @@
 mod api;
 pub mod auth;
 pub mod blobs;
+pub mod body;
 mod client;
 mod code;
 mod cred_helper;

@@ -12,10 +12,11 @@ use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 
 use super::auth::{Access, Scope};
+use super::body::{read_limited, MAX_REFERRERS_PAGE};
 use super::client::{status_error, Body, RegistryClient};
 use super::error::{parse_error_body, RegistryError};
 use super::tags::next_link;
-use crate::manifest::{Descriptor, MAX_MANIFEST_BYTES, OCI_INDEX};
+use crate::manifest::{Descriptor, OCI_INDEX};
 
 /// The most referrers one manifest may list (over every page): past this the listing is
 /// refused rather than copied (real images have a handful).
@@ -77,7 +78,7 @@ impl RegistryClient {
                 StatusCode::NOT_FOUND => {
                     // A registry with the API answers 404 only with a distribution error
                     // (an unknown repository); a bare 404 is the route not existing.
-                    let text = resp.text().await.unwrap_or_default();
+                    let text = super::body::read_error_body(resp).await;
                     return match parse_error_body(&text) {
                         (Some(_), _) => Ok(Some(found)),
                         (None, _) => {
@@ -94,17 +95,12 @@ impl RegistryClient {
                 }
                 _ => return Err(status_error(registry, &Method::GET, &url, resp).await),
             }
-            if resp
-                .content_length()
-                .is_some_and(|n| n > MAX_MANIFEST_BYTES)
-            {
-                return Err(refuse(format!("a page over {MAX_MANIFEST_BYTES} bytes")));
-            }
             let next = next_link(resp.headers());
-            let page: ReferrersIndex = resp
-                .json()
+            let bytes = read_limited(resp, MAX_REFERRERS_PAGE)
                 .await
-                .map_err(|e| refuse(format!("not an index: {}", e.without_url())))?;
+                .map_err(|e| refuse(format!("a page: {e}")))?;
+            let page: ReferrersIndex =
+                serde_json::from_slice(&bytes).map_err(|e| refuse(format!("not an index: {e}")))?;
             for d in &page.manifests {
                 crate::digest::validate(&d.digest)
                     .map_err(|why| refuse(format!("an invalid digest: {why}")))?;

@@ -1,4 +1,7 @@
-//! Tag listing, paginated with `n` and the `Link: <...>; rel="next"` header.
+//! Tag listing, paginated with `n` and the `Link: <...>; rel="next"` header, and the tag
+//! grammar: a listed tag goes into URLs and destination references, so one that is not a
+//! tag (10 KB long, with a `/` or a `?`) is left out of the listing, with a warning naming
+//! the repository, instead of failing the other tags of its job.
 
 use reqwest::header::{HeaderMap, LINK};
 use reqwest::{Method, StatusCode};
@@ -15,6 +18,34 @@ const PAGE: usize = 1000;
 /// The most tags one repository may list: past this, the listing is refused rather than
 /// held in memory (the largest real repositories have tens of thousands).
 pub const MAX_TAGS: usize = 1_000_000;
+
+/// The longest tag the distribution grammar allows.
+pub const MAX_TAG_LEN: usize = 128;
+
+/// Whether `tag` is a tag by the distribution grammar, `[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`;
+/// why not when it is not.
+pub fn validate_tag(tag: &str) -> Result<(), String> {
+    let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    if tag.is_empty() {
+        return Err("a tag is empty".into());
+    }
+    if tag.len() > MAX_TAG_LEN {
+        return Err(format!(
+            "a tag is longer than {MAX_TAG_LEN} characters ({} bytes)",
+            tag.len()
+        ));
+    }
+    if !tag.starts_with(word) {
+        return Err("a tag starts with a letter, a digit or _".into());
+    }
+    if let Some(c) = tag.chars().find(|c| !(word(*c) || *c == '.' || *c == '-')) {
+        return Err(format!(
+            "a tag has only letters, digits, _ . and - (not {:?})",
+            c
+        ));
+    }
+    Ok(())
+}
 
 #[derive(Deserialize)]
 struct TagList {
@@ -56,7 +87,14 @@ impl RegistryClient {
             let (page, next) = self
                 .tags_page(registry, repository, &url, Access::Pull)
                 .await?;
-            tags.extend(page);
+            tags.extend(page.into_iter().filter(|t| match validate_tag(t) {
+                Ok(()) => true,
+                Err(why) => {
+                    let shown = super::body::quote(t);
+                    tracing::warn!(registry, repository, tag = %shown, why = %why, "the registry listed a tag that is not one; left out");
+                    false
+                }
+            }));
             if tags.len() > MAX_TAGS {
                 return Err(refuse(format!("more than {MAX_TAGS} tags")));
             }
@@ -131,10 +169,14 @@ impl RegistryClient {
             return Err(status_error(registry, &Method::GET, url, resp).await);
         }
         let next = next_link(resp.headers());
-        let page: TagList = resp.json().await.map_err(|e| RegistryError::Protocol {
+        let refuse = |why: String| RegistryError::Protocol {
             registry: registry.into(),
-            message: format!("tags of {repository}: {}", e.without_url()),
-        })?;
+            message: format!("tags of {repository}: {why}"),
+        };
+        let bytes = super::body::read_limited(resp, super::body::MAX_TAGS_PAGE)
+            .await
+            .map_err(|e| refuse(format!("a page: {e}")))?;
+        let page: TagList = serde_json::from_slice(&bytes).map_err(|e| refuse(e.to_string()))?;
         Ok((page.tags.unwrap_or_default(), next))
     }
 }
@@ -164,6 +206,16 @@ pub(crate) fn next_link(headers: &HeaderMap) -> Option<String> {
 mod tests {
     use super::*;
     use reqwest::header::HeaderValue;
+
+    #[test]
+    fn tags_follow_the_distribution_grammar() {
+        for ok in ["latest", "v1.2.3-rc_1", "_x", "A", &"a".repeat(128)] {
+            assert_eq!(validate_tag(ok), Ok(()), "{ok}");
+        }
+        for bad in ["", ".x", "-x", "a/b", "a?b", "a:b", "vé", &"a".repeat(129)] {
+            assert!(validate_tag(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn next_link_is_read_from_the_link_header() {

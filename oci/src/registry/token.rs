@@ -12,6 +12,7 @@ use reqwest::header::CONTENT_TYPE;
 use serde::Deserialize;
 
 use super::auth::{basic_header, Scope, TokenPolicy};
+use super::body::{read_limited, MAX_TOKEN_RESPONSE};
 use super::credentials::Credential;
 use super::error::RegistryError;
 
@@ -216,13 +217,21 @@ impl TokenAsk<'_> {
                 message: "token service error".into(),
             });
         }
-        let body: TokenResponse = resp.json().await.map_err(|e| {
-            self.auth_err(format!("token response is not JSON: {}", e.without_url()))
+        // Bounded: the token goes back in every request's `Authorization` header.
+        let service = host_port(url).unwrap_or_default();
+        let bytes = read_limited(resp, MAX_TOKEN_RESPONSE)
+            .await
+            .map_err(|e| self.auth_err(format!("token service {service}: {method} token: {e}")))?;
+        let body: TokenResponse = serde_json::from_slice(&bytes).map_err(|e| {
+            self.auth_err(format!(
+                "token service {service}: the token response is not JSON: {e}"
+            ))
         })?;
-        let value = body
-            .token
-            .or(body.access_token)
-            .ok_or_else(|| self.auth_err("token response has no token".into()))?;
+        let value = body.token.or(body.access_token).ok_or_else(|| {
+            self.auth_err(format!(
+                "token service {service}: the token response has no token"
+            ))
+        })?;
         // Refresh a little early (5 s, or half of a short lifetime) so that a token never
         // expires on its way to the registry.
         let lifetime = Duration::from_secs(body.expires_in.unwrap_or(60));

@@ -14,6 +14,12 @@
 //!
 //! The session's `Location` may be relative, absolute, or on another host (object
 //! storage): the registry's credentials go only to the registry's own host.
+//!
+//! A closing request (the `PUT ?digest=`, the single `POST ?digest=`) whose answer is an
+//! error that may hide a commit (a 5xx or no answer: a load balancer that lost the
+//! registry's 201; or, on a retry, `404 BLOB_UPLOAD_UNKNOWN` because the first one closed
+//! the session) is followed by a HEAD of the blob: there with its size, the upload is
+//! done; absent, it is sent again, in a new session when the old one is gone.
 
 use bytes::{Bytes, BytesMut};
 use futures::{Stream, StreamExt};
@@ -33,6 +39,9 @@ pub const SINGLE_REQUEST_MAX: u64 = 1024 * 1024;
 
 /// Tries of one chunk (the first send and its resumptions).
 const CHUNK_TRIES: u32 = 4;
+
+/// New sessions a small blob (its bytes in memory) is sent in after its session was lost.
+const SESSION_RESTARTS: u32 = 2;
 
 impl RegistryClient {
     /// Completes an upload session with `body` (`size` bytes): in one streamed PUT, or in
@@ -115,7 +124,15 @@ impl RegistryClient {
                 });
             }
         };
-        self.finish(registry, &Method::PUT, &url, sent).await
+        match self.finish(registry, &Method::PUT, &url, sent).await {
+            Err(e)
+                if may_hide_a_commit(&e)
+                    && self.committed(registry, repository, digest, size, &e).await =>
+            {
+                Ok(())
+            }
+            other => other,
+        }
     }
 
     /// `PATCH` chunks of at most `chunk` bytes, each resumed from the registry's offset
@@ -163,7 +180,7 @@ impl RegistryClient {
             offset += piece.len() as u64;
         }
         // The closing PUT carries no bytes: they are all in the session.
-        self.put_bytes(registry, repository, url, digest, Bytes::new())
+        self.put_bytes(registry, repository, url, digest, Bytes::new(), offset)
             .await
     }
 
@@ -291,7 +308,8 @@ impl RegistryClient {
 
     /// Uploads a small blob held in memory: one `POST ?digest=` where the registry
     /// completes it, else a session and one `PUT`. Each request is retried here (the bytes
-    /// are at hand), so the caller does not retry the upload as a whole.
+    /// are at hand), and a lost session is replaced by a new one, so the caller does not
+    /// retry the upload as a whole.
     pub async fn upload_small(
         &self,
         registry: &str,
@@ -299,10 +317,33 @@ impl RegistryClient {
         digest: &str,
         bytes: Bytes,
     ) -> Result<(), RegistryError> {
+        let mut restarts = 0;
+        loop {
+            match self
+                .upload_small_once(registry, repository, digest, bytes.clone())
+                .await
+            {
+                Err(e) if e.is_upload_session_lost() && restarts < SESSION_RESTARTS => {
+                    restarts += 1;
+                    tracing::warn!(registry, repository, digest, error = %e, "the upload session was lost and the blob is not there; sending it in a new session");
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn upload_small_once(
+        &self,
+        registry: &str,
+        repository: &str,
+        digest: &str,
+        bytes: Bytes,
+    ) -> Result<(), RegistryError> {
+        let size = bytes.len() as u64;
         if self.quirks(registry).await.single_post != Some(false) {
             let path = format!("/v2/{repository}/blobs/uploads/?digest={digest}");
             let url = self.url(registry, &path)?;
-            let resp = self
+            let resp = match self
                 .execute(
                     registry,
                     &Scope::repo(repository, Access::Push),
@@ -311,7 +352,17 @@ impl RegistryClient {
                     octet_stream(bytes.len()),
                     super::client::Body::Bytes(bytes.clone()),
                 )
-                .await?;
+                .await
+            {
+                Ok(resp) => resp,
+                Err(e) if may_hide_a_commit(&e) => {
+                    return match self.committed(registry, repository, digest, size, &e).await {
+                        true => Ok(()),
+                        false => Err(e),
+                    };
+                }
+                Err(e) => return Err(e),
+            };
             match resp.status() {
                 StatusCode::CREATED => {
                     self.learn(registry, |q| q.single_post = Some(true)).await;
@@ -322,17 +373,20 @@ impl RegistryClient {
                     self.learn(registry, |q| q.single_post = Some(false)).await;
                     let session = location(registry, &url, resp.headers())?;
                     return self
-                        .put_bytes(registry, repository, session, digest, bytes)
+                        .put_bytes(registry, repository, session, digest, bytes, size)
                         .await;
                 }
                 _ => return Err(status_error(registry, &Method::POST, &url, resp).await),
             }
         }
         let session = self.start_upload(registry, repository).await?;
-        self.put_bytes(registry, repository, session, digest, bytes)
+        self.put_bytes(registry, repository, session, digest, bytes, size)
             .await
     }
 
+    /// The closing `PUT ?digest=` of a session, with `bytes` (all of the blob, or none
+    /// when chunks brought them), retried while its failure may pass; a failure that may
+    /// hide a commit first checks whether the blob of `size` bytes is there.
     async fn put_bytes(
         &self,
         registry: &str,
@@ -340,6 +394,7 @@ impl RegistryClient {
         session: url::Url,
         digest: &str,
         bytes: Bytes,
+        size: u64,
     ) -> Result<(), RegistryError> {
         let mut url = session;
         url.query_pairs_mut().append_pair("digest", digest);
@@ -359,11 +414,44 @@ impl RegistryClient {
                 .session_request(registry, repository, &url, req)
                 .await?;
             let sent = req.send().await;
-            match self.finish(registry, &Method::PUT, &url, sent).await {
-                Err(e) if e.is_retryable() && attempt < policy.max_attempts => {
-                    tokio::time::sleep(policy.delay(attempt, None)).await;
-                }
+            let e = match self.finish(registry, &Method::PUT, &url, sent).await {
+                Err(e) if may_hide_a_commit(&e) => e,
                 other => return other,
+            };
+            if self.committed(registry, repository, digest, size, &e).await {
+                return Ok(());
+            }
+            if !e.is_retryable() || attempt >= policy.max_attempts {
+                return Err(e);
+            }
+            tokio::time::sleep(policy.delay(attempt, None)).await;
+        }
+    }
+
+    /// Whether the blob is in the repository with `size` bytes (0: any size), asked after
+    /// `failure` of a closing request that may have committed it. A HEAD that fails says
+    /// no: the closing request's own failure then stands.
+    async fn committed(
+        &self,
+        registry: &str,
+        repository: &str,
+        digest: &str,
+        size: u64,
+        failure: &RegistryError,
+    ) -> bool {
+        match self.head_blob(registry, repository, digest, true).await {
+            Ok(Some(have)) if have == size || size == 0 => {
+                tracing::warn!(registry, repository, digest, error = %failure, "the upload's closing request failed, but the blob is at the destination: upload done (its answer was lost)");
+                true
+            }
+            Ok(Some(have)) => {
+                tracing::warn!(registry, repository, digest, size, have, error = %failure, "after a failed upload the destination has the blob with another size; sending it again");
+                false
+            }
+            Ok(None) => false,
+            Err(e) => {
+                tracing::debug!(registry, repository, digest, error = %e, "checking for the blob after a failed upload failed");
+                false
             }
         }
     }
@@ -421,6 +509,17 @@ impl RegistryClient {
         self.quirks
             .learn(registry, self.options().quirks_store.as_ref(), change)
             .await
+    }
+}
+
+/// A closing request's failure after which the blob may be committed all the same: a
+/// server error or no answer (the registry's may have been lost on the way), or a lost
+/// session (closed by an earlier try whose answer was lost).
+fn may_hide_a_commit(e: &RegistryError) -> bool {
+    match e {
+        RegistryError::Transport { .. } => true,
+        RegistryError::Status { status, .. } if *status >= 500 => true,
+        e => e.is_upload_session_lost(),
     }
 }
 
