@@ -4,19 +4,19 @@
 //! up ([`crate::init_logging`]), so it is a JSON line where logs are JSON (a bare line on
 //! stderr would break a log collector reading a container's output).
 
-use std::sync::Mutex;
+use parking_lot::Mutex;
 use std::time::Duration;
 
 /// Deprecation notes of the flags parsed, until logging can say them.
 static NOTES: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
 fn note(text: String) {
-    NOTES.lock().unwrap_or_else(|p| p.into_inner()).push(text);
+    NOTES.lock().push(text);
 }
 
 /// The deprecation notes of the flags parsed so far, emptied.
 pub(crate) fn take_notes() -> Vec<String> {
-    std::mem::take(&mut *NOTES.lock().unwrap_or_else(|p| p.into_inner()))
+    std::mem::take(&mut *NOTES.lock())
 }
 
 /// A duration as people write it; the error shows the expected form.

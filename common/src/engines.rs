@@ -5,9 +5,10 @@
 //! across names either. A name's config is looked at again for every job: a rotated
 //! Secret is used by the next job, without a restart.
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use tokio::sync::Semaphore;
 
@@ -82,7 +83,7 @@ impl Engines {
             )));
         };
         let now = from.dir.locate(name)?;
-        let mut named = self.named.lock().unwrap_or_else(|p| p.into_inner());
+        let mut named = self.named.lock();
         if let Some((built_from, engine)) = named.get(name) {
             if *built_from == now {
                 return Ok(engine.clone());

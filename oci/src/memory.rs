@@ -8,8 +8,8 @@
 //! is committed only when its bytes hash to the digest given. Every call is recorded, so a
 //! test asserts which requests a decision cost.
 
+use parking_lot::Mutex;
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::Mutex;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -102,12 +102,8 @@ impl MemoryRegistries {
         Self::default()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     fn record(&self, op: Op, registry: &str, repository: &str) {
-        self.lock().calls.push(Call {
+        self.state.lock().calls.push(Call {
             op,
             repo: format!("{registry}/{repository}"),
         });
@@ -116,7 +112,7 @@ impl MemoryRegistries {
     /// Stores `bytes` as a blob of a repository; returns its descriptor.
     pub fn add_blob(&self, registry: &str, repository: &str, bytes: &[u8]) -> Descriptor {
         let digest = sha256_digest(bytes);
-        let mut s = self.lock();
+        let mut s = self.state.lock();
         s.storage.insert(
             (registry.to_string(), digest.clone()),
             Bytes::copy_from_slice(bytes),
@@ -201,20 +197,20 @@ impl MemoryRegistries {
     /// Makes small blobs to `registry` go by mount probe and session (see
     /// [`Registries::probes_small_blobs`]).
     pub fn probe_small_blobs(&self, registry: &str) {
-        self.lock().probed.insert(registry.to_string());
+        self.state.lock().probed.insert(registry.to_string());
     }
 
     /// Makes `registry` list tags as distribution 2.8 does: `n` and `last` ignored, every
     /// tag answered, not in lexical order.
     pub fn ignore_tag_paging(&self, registry: &str) {
-        self.lock().unpaged.insert(registry.to_string());
+        self.state.lock().unpaged.insert(registry.to_string());
     }
 
     /// Makes `registry` answer the Referrers API, indexing every manifest with a `subject`
     /// as it is pushed (as OCI 1.1 registries do); by default it has no such API, as
     /// distribution 2.8.
     pub fn enable_referrers_api(&self, registry: &str) {
-        self.lock().referrers_api.insert(registry.to_string());
+        self.state.lock().referrers_api.insert(registry.to_string());
     }
 
     /// Stores a manifest document (any shape) under its digest and, when given, a tag;
@@ -228,7 +224,7 @@ impl MemoryRegistries {
     ) -> Manifest {
         let bytes = Bytes::from(serde_json::to_vec(doc).unwrap_or_default());
         let manifest = Manifest::parse(bytes, None).unwrap_or_else(|e| panic!("{e}"));
-        let mut s = self.lock();
+        let mut s = self.state.lock();
         let key = repo(registry, repository);
         s.manifests
             .entry(key.clone())
@@ -245,14 +241,15 @@ impl MemoryRegistries {
 
     /// Removes a blob from a repository behind everyone's back (a registry that lost it).
     pub fn unlink_blob(&self, registry: &str, repository: &str, digest: &str) {
-        if let Some(set) = self.lock().links.get_mut(&repo(registry, repository)) {
+        if let Some(set) = self.state.lock().links.get_mut(&repo(registry, repository)) {
             set.remove(digest);
         }
     }
 
     /// Whether a repository holds a blob.
     pub fn has_blob(&self, registry: &str, repository: &str, digest: &str) -> bool {
-        self.lock()
+        self.state
+            .lock()
             .links
             .get(&repo(registry, repository))
             .is_some_and(|s| s.contains(digest))
@@ -260,7 +257,8 @@ impl MemoryRegistries {
 
     /// The digest a tag points at.
     pub fn tag(&self, registry: &str, repository: &str, tag: &str) -> Option<String> {
-        self.lock()
+        self.state
+            .lock()
             .tags
             .get(&repo(registry, repository))
             .and_then(|t| t.get(tag).cloned())
@@ -268,18 +266,24 @@ impl MemoryRegistries {
 
     /// Every call so far, in order.
     pub fn calls(&self) -> Vec<Call> {
-        self.lock().calls.clone()
+        self.state.lock().calls.clone()
     }
 
     /// How many calls of `op` were made.
     pub fn count(&self, op: Op) -> usize {
-        self.lock().calls.iter().filter(|c| c.op == op).count()
+        self.state
+            .lock()
+            .calls
+            .iter()
+            .filter(|c| c.op == op)
+            .count()
     }
 
     /// How many calls of `op` went to `registry`.
     pub fn count_at(&self, op: Op, registry: &str) -> usize {
         let prefix = format!("{registry}/");
-        self.lock()
+        self.state
+            .lock()
             .calls
             .iter()
             .filter(|c| c.op == op && c.repo.starts_with(&prefix))
@@ -288,12 +292,12 @@ impl MemoryRegistries {
 
     /// Forgets the calls recorded so far.
     pub fn clear_calls(&self) {
-        self.lock().calls.clear();
+        self.state.lock().calls.clear();
     }
 
     /// Stores an uploaded blob and links it into the repository.
     fn commit_blob(&self, registry: &str, repository: &str, digest: &str, bytes: Bytes) {
-        let mut s = self.lock();
+        let mut s = self.state.lock();
         s.storage
             .insert((registry.to_string(), digest.to_string()), bytes);
         s.links
@@ -304,7 +308,7 @@ impl MemoryRegistries {
 
     /// Opens an upload session of a repository; returns its id.
     fn open_session(&self, registry: &str, repository: &str) -> String {
-        let mut s = self.lock();
+        let mut s = self.state.lock();
         s.last_session += 1;
         let id = s.last_session.to_string();
         s.sessions.insert(id.clone(), repo(registry, repository));
@@ -312,7 +316,7 @@ impl MemoryRegistries {
     }
 
     fn manifest(&self, registry: &str, repository: &str, reference: &str) -> Option<Manifest> {
-        let s = self.lock();
+        let s = self.state.lock();
         let key = repo(registry, repository);
         let digest = if reference.starts_with("sha256:") {
             reference.to_string()
@@ -388,7 +392,7 @@ impl Registries for MemoryRegistries {
         manifest: &Manifest,
     ) -> Result<(), RegistryError> {
         self.record(Op::PutManifest, registry, repository);
-        let mut s = self.lock();
+        let mut s = self.state.lock();
         let key = repo(registry, repository);
         let path = format!("/v2/{repository}/manifests/{reference}");
         let links = s.links.get(&key).cloned().unwrap_or_default();
@@ -436,7 +440,7 @@ impl Registries for MemoryRegistries {
         artifact_type: Option<&str>,
     ) -> Result<Option<Vec<Descriptor>>, RegistryError> {
         self.record(Op::Referrers, registry, repository);
-        let s = self.lock();
+        let s = self.state.lock();
         if !s.referrers_api.contains(registry) {
             return Ok(None);
         }
@@ -461,7 +465,8 @@ impl Registries for MemoryRegistries {
         repository: &str,
     ) -> Result<Vec<String>, RegistryError> {
         self.record(Op::ListTags, registry, repository);
-        self.lock()
+        self.state
+            .lock()
             .tags
             .get(&repo(registry, repository))
             .map(|t| t.keys().cloned().collect())
@@ -484,7 +489,7 @@ impl Registries for MemoryRegistries {
     ) -> Result<TagsPage, RegistryError> {
         self.record(Op::ListTags, registry, repository);
         let last = last.unwrap_or("");
-        let state = self.lock();
+        let state = self.state.lock();
         let tags = state.tags.get(&repo(registry, repository)).ok_or_else(|| {
             not_found(
                 registry,
@@ -519,7 +524,7 @@ impl Registries for MemoryRegistries {
         if !self.has_blob(registry, repository, digest) {
             return Ok(None);
         }
-        let s = self.lock();
+        let s = self.state.lock();
         Ok(s.storage
             .get(&(registry.to_string(), digest.to_string()))
             .map(|b| b.len() as u64))
@@ -534,15 +539,17 @@ impl Registries for MemoryRegistries {
     ) -> Result<MountOutcome, RegistryError> {
         self.record(Op::Mount, registry, repository);
         if self.has_blob(registry, from, digest) {
-            self.lock()
+            self.state
+                .lock()
                 .links
                 .entry(repo(registry, repository))
                 .or_default()
                 .insert(digest.to_string());
             return Ok(MountOutcome::Mounted);
         }
-        let id = format!("{}", self.lock().sessions.len() + 1);
-        self.lock()
+        let id = format!("{}", self.state.lock().sessions.len() + 1);
+        self.state
+            .lock()
             .sessions
             .insert(id.clone(), repo(registry, repository));
         Ok(MountOutcome::Declined(session_url(
@@ -582,7 +589,7 @@ impl Registries for MemoryRegistries {
             .path_segments()
             .and_then(|mut s| s.next_back())
             .unwrap_or("");
-        self.lock().sessions.remove(id);
+        self.state.lock().sessions.remove(id);
     }
 
     async fn open_blob(
@@ -594,6 +601,7 @@ impl Registries for MemoryRegistries {
         self.record(Op::GetBlob, registry, repository);
         let bytes = match self.has_blob(registry, repository, digest) {
             true => self
+                .state
                 .lock()
                 .storage
                 .get(&(registry.to_string(), digest.to_string()))
@@ -651,7 +659,7 @@ impl Registries for MemoryRegistries {
             .path_segments()
             .and_then(|mut p| p.next_back())
             .unwrap_or("");
-        self.lock().sessions.remove(id);
+        self.state.lock().sessions.remove(id);
         self.commit_blob(registry, repository, digest, bytes);
         Ok(())
     }
@@ -683,7 +691,7 @@ impl Registries for MemoryRegistries {
     }
 
     async fn probes_small_blobs(&self, registry: &str) -> bool {
-        self.lock().probed.contains(registry)
+        self.state.lock().probed.contains(registry)
     }
 
     fn retry_policy(&self) -> RetryPolicy {

@@ -9,8 +9,8 @@
 //! refuses (a wrong prefix, inequivalent arguments) is an error at once. When the broker
 //! stays away longer than [`STAY_AWAY_LIMIT`], the step fails naming what it was doing.
 
+use parking_lot::Mutex;
 use std::collections::HashSet;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -79,7 +79,7 @@ impl Broker {
         let confirmed: Mutex<HashSet<Uuid>> = Mutex::new(HashSet::new());
         let confirmed = &confirmed;
         self.call("publishing the run's jobs", |queue| {
-            let done = confirmed.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            let done = confirmed.lock().clone();
             let left: Vec<&Job> = jobs.iter().filter(|j| !done.contains(&j.id)).collect();
             async move {
                 let mut results = futures::stream::iter(left.into_iter().map(|job| {
@@ -91,10 +91,7 @@ impl Broker {
                 while let Some((id, result)) = results.next().await {
                     match result {
                         Ok(()) => {
-                            confirmed
-                                .lock()
-                                .unwrap_or_else(|e| e.into_inner())
-                                .insert(id);
+                            confirmed.lock().insert(id);
                         }
                         Err(e) => {
                             first_error.get_or_insert(e);

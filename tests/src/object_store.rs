@@ -10,8 +10,9 @@
 //! `cut` downloads of 64 KiB or more stop half way (the connection drops), to make a client
 //! retry.
 
+use parking_lot::Mutex;
 use std::convert::Infallible;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use bytes::Bytes;
@@ -101,11 +102,7 @@ impl ObjectStore {
 
     /// Every request answered so far.
     pub fn requests(&self) -> Vec<StoreRequest> {
-        self.state
-            .seen
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.state.seen.lock().clone()
     }
 }
 
@@ -122,15 +119,11 @@ async fn serve(state: &State, req: Request<Incoming>) -> Response<StoreBody> {
         .map_or_else(String::new, |p| p.as_str().to_string());
     let authorization = req.headers().contains_key(hyper::header::AUTHORIZATION);
     let (status, body) = answer(state, &path, authorization).await;
-    state
-        .seen
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .push(StoreRequest {
-            path,
-            authorization,
-            status: status.as_u16(),
-        });
+    state.seen.lock().push(StoreRequest {
+        path,
+        authorization,
+        status: status.as_u16(),
+    });
     let mut resp = Response::new(body);
     *resp.status_mut() = status;
     resp
@@ -150,7 +143,7 @@ async fn answer(state: &State, path: &str, authorization: bool) -> (StatusCode, 
     }
     let (route, query) = path.split_once('?').unwrap_or((path, ""));
     {
-        let mut used = state.used.lock().unwrap_or_else(|p| p.into_inner());
+        let mut used = state.used.lock();
         if used.iter().any(|q| q == query) {
             return (StatusCode::FORBIDDEN, text("Request has expired"));
         }
@@ -169,7 +162,7 @@ async fn answer(state: &State, path: &str, authorization: bool) -> (StatusCode, 
         _ => return (StatusCode::NOT_FOUND, text("no such object")),
     };
     let cut = bytes.len() >= CUT_OVER && {
-        let mut left = state.cut.lock().unwrap_or_else(|p| p.into_inner());
+        let mut left = state.cut.lock();
         let cut = *left > 0;
         *left = left.saturating_sub(1);
         cut

@@ -18,8 +18,9 @@
 //! them unchanged would bypass the proxy from the second request of an upload
 //! on.
 
+use parking_lot::Mutex;
 use std::convert::Infallible;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
@@ -278,12 +279,12 @@ impl Proxy {
     /// sleep independently; only the head is delayed, the body then streams
     /// at full speed.
     pub fn set_latency(&self, each_way: Duration) {
-        *lock(&self.state.latency) = each_way;
+        *self.state.latency.lock() = each_way;
     }
 
     /// Adds a fault rule after the existing ones.
     pub fn fail(&self, rule: FaultRule) {
-        lock(&self.state.rules).push(rule);
+        self.state.rules.lock().push(rule);
     }
 
     /// Sends the response bodies of requests whose path and query contain `path_contains`
@@ -291,7 +292,10 @@ impl Proxy {
     /// sends the response head and then nothing, like a stalled one. The bytes are the
     /// upstream's; only their timing is shaped.
     pub fn pace(&self, path_contains: impl Into<String>, bytes_per_sec: u64) {
-        lock(&self.state.paces).push((path_contains.into(), bytes_per_sec));
+        self.state
+            .paces
+            .lock()
+            .push((path_contains.into(), bytes_per_sec));
     }
 
     /// Serves the OCI 1.1 Referrers API, which docker-registry lacks, from the registry's
@@ -304,30 +308,32 @@ impl Proxy {
 
     /// Shapes a registry behaviour from now on (see [`Shape`]).
     pub fn shape(&self, shape: Shape) {
-        lock(&self.state.shapes).push(shape);
+        self.state.shapes.lock().push(shape);
     }
 
     /// Answers matching requests with `answer` from now on.
     pub fn answer(&self, answer: Answer) {
-        lock(&self.state.answers).push(answer);
+        self.state.answers.lock().push(answer);
     }
 
     /// Removes every fault rule, so all requests pass through again.
     pub fn clear_faults(&self) {
-        lock(&self.state.rules).clear();
+        self.state.rules.lock().clear();
     }
 
     /// Every request answered so far, in the order the answers were sent. A
     /// request is recorded just before its response head goes out, so one
     /// whose client gave up during the latency is missing.
     pub fn requests(&self) -> Vec<SeenRequest> {
-        lock(&self.state.seen).clone()
+        self.state.seen.lock().clone()
     }
 
     /// How many answered requests have this method (case-insensitive) and a
     /// path and query containing `path_contains`.
     pub fn count(&self, method: &str, path_contains: &str) -> usize {
-        lock(&self.state.seen)
+        self.state
+            .seen
+            .lock()
             .iter()
             .filter(|r| r.method.eq_ignore_ascii_case(method) && r.path.contains(path_contains))
             .count()
@@ -335,7 +341,7 @@ impl Proxy {
 
     /// Forgets the requests seen so far, e.g. after a test's setup.
     pub fn clear_requests(&self) {
-        lock(&self.state.seen).clear();
+        self.state.seen.lock().clear();
     }
 }
 
@@ -352,8 +358,8 @@ impl std::fmt::Debug for Proxy {
         f.debug_struct("Proxy")
             .field("host", &self.state.host)
             .field("upstream", &self.state.upstream_host)
-            .field("latency", &*lock(&self.state.latency))
-            .field("rules", &*lock(&self.state.rules))
+            .field("latency", &*self.state.latency.lock())
+            .field("rules", &*self.state.rules.lock())
             .finish()
     }
 }
@@ -361,7 +367,7 @@ impl std::fmt::Debug for Proxy {
 impl State {
     /// The first active rule matching the request, with one of its `times` used up.
     fn take_fault(&self, method: &str, path: &str) -> Option<FaultRule> {
-        let mut rules = lock(&self.rules);
+        let mut rules = self.rules.lock();
         let rule = rules.iter_mut().find(|r| r.matches(method, path))?;
         if rule.skip > 0 {
             rule.skip -= 1;
@@ -374,7 +380,7 @@ impl State {
     }
 
     fn latency(&self) -> Duration {
-        *lock(&self.latency)
+        *self.latency.lock()
     }
 
     /// Sends the request to the upstream and returns its answer with the
@@ -415,7 +421,7 @@ impl State {
     }
 
     fn record(&self, method: String, path: String, status: StatusCode) {
-        lock(&self.seen).push(SeenRequest {
+        self.seen.lock().push(SeenRequest {
             method,
             path,
             status: status.as_u16(),
@@ -467,7 +473,9 @@ async fn handle(state: &State, req: Request<Incoming>) -> Response<ProxyBody> {
         .path_and_query()
         .map_or_else(|| req.uri().path().to_string(), |p| p.as_str().to_string());
     sleep(state.latency()).await;
-    let mut answer = lock(&state.answers)
+    let mut answer = state
+        .answers
+        .lock()
         .iter()
         .find(|a| path.contains(a.path_contains.as_str()))
         .cloned();
@@ -479,7 +487,7 @@ async fn handle(state: &State, req: Request<Incoming>) -> Response<ProxyBody> {
     {
         answer = crate::referrers_front::answer(&state.upstream_host, &path).await;
     }
-    let shapes = lock(&state.shapes).clone();
+    let shapes = state.shapes.lock().clone();
     let mut forward_path = path.clone();
     match crate::shapes::decide(&shapes, &method, &path, req.headers()) {
         Decision::Pass => {}
@@ -535,7 +543,9 @@ async fn handle(state: &State, req: Request<Incoming>) -> Response<ProxyBody> {
             resp
         }
     };
-    let pace = lock(&state.paces)
+    let pace = state
+        .paces
+        .lock()
         .iter()
         .find(|(p, _)| path.contains(p.as_str()))
         .map(|(_, rate)| *rate);
@@ -687,12 +697,6 @@ fn rewrite_location(location: &str, upstream_host: &str, proxy_host: &str) -> Op
     } else {
         None
     }
-}
-
-/// Locks a mutex, ignoring poisoning: the guarded values stay consistent
-/// even if a holder panicked, and a test's assertion should not cascade.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 #[cfg(test)]

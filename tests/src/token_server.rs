@@ -38,10 +38,11 @@
 //! The server runs on its own thread and runtime, so it answers while a test
 //! blocks on a child process (`mirror-worker`) or on a single-threaded runtime.
 
+use parking_lot::Mutex;
 use std::convert::Infallible;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{anyhow, Context, Result};
@@ -239,12 +240,12 @@ impl TokenServer {
 
     /// Every token request so far, oldest first.
     pub fn requests(&self) -> Vec<TokenRequest> {
-        lock(&self.state.requests).clone()
+        self.state.requests.lock().clone()
     }
 
     /// Forgets the requests seen so far, e.g. after a test's setup.
     pub fn clear_requests(&self) {
-        lock(&self.state.requests).clear();
+        self.state.requests.lock().clear();
     }
 
     /// Makes the next `n` tokens issued over HTTP expired beyond the
@@ -517,7 +518,7 @@ async fn handle(state: &State, req: Request<Incoming>) -> Response<Full<Bytes>> 
         .map(|h| parse_basic(h).unwrap_or_default());
     let user = basic.as_ref().map(|(u, _)| u.clone());
     let record = |status: StatusCode| {
-        lock(&state.requests).push(TokenRequest {
+        state.requests.lock().push(TokenRequest {
             service: service.clone(),
             scopes: scopes.clone(),
             user: user.clone(),
@@ -606,7 +607,7 @@ fn refresh_grant(state: &State, body: &[u8]) -> Response<Full<Bytes>> {
             .map(|(_, user)| user.clone())
     });
     let record = |status: StatusCode| {
-        lock(&state.requests).push(TokenRequest {
+        state.requests.lock().push(TokenRequest {
             service: field("service"),
             scopes: scopes.clone(),
             user: user.clone(),
@@ -750,10 +751,6 @@ fn rfc3339(secs: u64) -> String {
         rem % 3_600 / 60,
         rem % 60
     )
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 #[cfg(test)]

@@ -22,14 +22,15 @@
 //! whose listing is refused (a role that may push but not list). One that failed for a
 //! while (a 5xx) is asked again after [`KEPT`].
 
+use parking_lot::Mutex;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use uuid::Uuid;
 
-use super::{listing_refused, lock, WHOLE_LISTING_LIMIT};
+use super::{listing_refused, WHOLE_LISTING_LIMIT};
 use crate::reference::ImageRef;
 use crate::registry::{Registries, RegistryError};
 
@@ -170,7 +171,7 @@ impl DestinationTags {
             return;
         }
         let key = (run, dst.registry.clone(), dst.repository.clone());
-        let Some(repo) = lock(&self.repos).by_key.get(&key).cloned() else {
+        let Some(repo) = self.repos.lock().by_key.get(&key).cloned() else {
             return;
         };
         let mut listing = repo.listing.write().await;
@@ -180,11 +181,11 @@ impl DestinationTags {
     }
 
     fn repo(&self, run: Option<Uuid>, dst: &ImageRef) -> Arc<RepoTags> {
-        let mut repos = lock(&self.repos);
+        let mut repos = self.repos.lock();
         if repos.by_key.len() >= repos.prune_at.max(PRUNE_AT) {
             repos
                 .by_key
-                .retain(|_, r| lock(&r.absent).touched.elapsed() < KEPT);
+                .retain(|_, r| r.absent.lock().touched.elapsed() < KEPT);
             repos.prune_at = repos.by_key.len() * 2;
         }
         let key = (run, dst.registry.clone(), dst.repository.clone());
@@ -199,7 +200,7 @@ impl DestinationTags {
                 }),
             })
         });
-        lock(&repo.absent).touched = Instant::now();
+        repo.absent.lock().touched = Instant::now();
         repo.clone()
     }
 }
@@ -234,7 +235,7 @@ impl RepoTags {
 
     /// Counts an absent tag; true from the second within [`KEPT`].
     fn absent_again(&self) -> bool {
-        let mut a = lock(&self.absent);
+        let mut a = self.absent.lock();
         if a.since.elapsed() >= KEPT {
             a.count = 0;
             a.since = Instant::now();

@@ -18,8 +18,9 @@ mod referrers_tests;
 mod tests;
 mod transfer;
 
+use parking_lot::Mutex;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::{StreamExt, TryStreamExt};
@@ -847,7 +848,8 @@ impl CopyEngine {
     }
 
     fn limit(&self, registry: &str) -> Arc<Semaphore> {
-        lock(&self.limits)
+        self.limits
+            .lock()
             .entry(registry.to_string())
             .or_insert_with(|| Arc::new(Semaphore::new(self.opts.max_per_registry.max(1))))
             .clone()
@@ -879,11 +881,6 @@ fn listing_refused(e: &RegistryError) -> bool {
         RegistryError::Status { status, .. } => matches!(status, 400..=499) && *status != 429,
         _ => false,
     }
-}
-
-/// The engine's maps, usable whether or not a holder panicked.
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 fn is_missing_source(e: &RegistryError) -> bool {

@@ -16,11 +16,12 @@
 //!   repository are answered without asking again;
 //! - otherwise (or an error): nothing is concluded, and the caller asks with HEADs.
 
+use parking_lot::Mutex;
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::{listing_refused, lock, WHOLE_LISTING_LIMIT};
+use super::{listing_refused, WHOLE_LISTING_LIMIT};
 use crate::registry::{Registries, TagsPage};
 
 /// Tags asked for after `last`: the subject's own four and room for a few more.
@@ -136,13 +137,13 @@ impl TagListings {
         repository: &str,
         base: &str,
     ) -> Option<HashSet<String>> {
-        let seen = lock(&self.registries).get(registry).copied();
+        let seen = self.registries.lock().get(registry).copied();
         if seen == Some(Listings::Unusable) {
             return None;
         }
         let repo: Repo = (registry.to_string(), repository.to_string());
         let first = {
-            let mut repos = lock(&self.repos);
+            let mut repos = self.repos.lock();
             let state = repos.entry(repo.clone()).or_default();
             // An expired whole listing is asked for again as a first one would be.
             if matches!(&state.whole, Some(Whole::Tags(at, _)) if at.elapsed() >= WHOLE_KEPT) {
@@ -155,7 +156,7 @@ impl TagListings {
             Some(first) => Some(first.lock_owned().await),
             None => None,
         };
-        if let Some(state) = lock(&self.repos).get(&repo) {
+        if let Some(state) = self.repos.lock().get(&repo) {
             if state.answered {
                 // Answered while this image waited: whatever it needs, it asks at once.
                 drop(turn.take());
@@ -209,7 +210,8 @@ impl TagListings {
             Judged::CannotTell => {
                 self.answered(&repo, None);
                 // A registry seen answering whole listings is not given up for one answer.
-                lock(&self.registries)
+                self.registries
+                    .lock()
                     .entry(registry.to_string())
                     .or_insert(Listings::Unusable);
                 None
@@ -219,7 +221,7 @@ impl TagListings {
 
     /// The repository's first listing is answered (with its whole listing, if it was one).
     fn answered(&self, repo: &Repo, whole: Option<Whole>) {
-        let mut repos = lock(&self.repos);
+        let mut repos = self.repos.lock();
         let state = repos.entry(repo.clone()).or_default();
         state.answered = true;
         if whole.is_some() {
@@ -229,7 +231,7 @@ impl TagListings {
 
     /// What `registry`'s listings were seen to do.
     fn learn(&self, registry: &str, how: Listings) {
-        lock(&self.registries).insert(registry.to_string(), how);
+        self.registries.lock().insert(registry.to_string(), how);
     }
 }
 

@@ -23,7 +23,7 @@ use std::collections::HashSet;
 use futures::{StreamExt, TryStreamExt};
 
 use super::blob::Target;
-use super::{lock, protocol, CopyEngine};
+use super::{protocol, CopyEngine};
 use crate::manifest::{Descriptor, Manifest, OCI_INDEX};
 use crate::reference::ImageRef;
 use crate::registry::RegistryError;
@@ -428,7 +428,7 @@ impl CopyEngine {
         repository: &str,
         digest: &str,
     ) -> Result<bool, RegistryError> {
-        let known = lock(&self.referrers_api).get(registry).copied();
+        let known = self.referrers_api.lock().get(registry).copied();
         if let Some(has) = known {
             return Ok(has);
         }
@@ -437,7 +437,7 @@ impl CopyEngine {
             .referrers(registry, repository, digest, None)
             .await?
             .is_some();
-        lock(&self.referrers_api).insert(registry.to_string(), has);
+        self.referrers_api.lock().insert(registry.to_string(), has);
         Ok(has)
     }
 

@@ -3,7 +3,8 @@
 //! flight and nothing touches disk; a mismatch fails the stream's last chunk, so the
 //! registry never commits the blob.
 
-use std::sync::{Arc, Mutex};
+use parking_lot::Mutex;
+use std::sync::Arc;
 
 use futures::{StreamExt, TryStreamExt};
 
@@ -99,7 +100,7 @@ async fn transfer_once(
         .await;
     // A verification failure or a failed source read explains the aborted upload better
     // than the destination's transport error: it names the side that failed.
-    if let Some(e) = failure.lock().unwrap_or_else(|p| p.into_inner()).take() {
+    if let Some(e) = failure.lock().take() {
         return Err(Failure::Stream(e));
     }
     result.map(|_| size).map_err(Failure::Stream)
@@ -137,7 +138,7 @@ async fn read_small(
     let failure: Arc<Mutex<Option<RegistryError>>> = Arc::default();
     let body = verifying_stream(resp.stream, blob, blob.size, source, failure.clone());
     let read: Result<Vec<bytes::Bytes>, std::io::Error> = body.try_collect().await;
-    if let Some(e) = failure.lock().unwrap_or_else(|p| p.into_inner()).take() {
+    if let Some(e) = failure.lock().take() {
         return Err(Failure::Stream(e));
     }
     let chunks = read.map_err(|e| {
@@ -237,7 +238,7 @@ fn verifying_stream(
             actual,
         };
         let io = std::io::Error::other(e.to_string());
-        *checked.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+        *checked.lock() = Some(e);
         Some(io)
     };
     body.filter_map(move |item| {
@@ -263,7 +264,7 @@ fn verifying_stream(
             },
             Some(Err(e)) => {
                 let message = format!("reading blob {name} from {origin}: {e}");
-                let mut slot = failure.lock().unwrap_or_else(|p| p.into_inner());
+                let mut slot = failure.lock();
                 slot.get_or_insert(RegistryError::Transport {
                     registry: source_registry.clone(),
                     method: "GET".into(),

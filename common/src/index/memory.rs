@@ -1,7 +1,8 @@
 //! The in-process blob index of the embedded mode.
 
+use parking_lot::Mutex;
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 
@@ -30,7 +31,7 @@ impl MemoryIndex {
 #[async_trait]
 impl BlobIndex for MemoryIndex {
     async fn repositories(&self, registry: &str, digest: &str) -> Vec<String> {
-        let map = self.holders.lock().unwrap_or_else(|p| p.into_inner());
+        let map = self.holders.lock();
         let mut repos: Vec<String> = map
             .get(&Self::key(registry, digest))
             .map(|s| s.iter().cloned().collect())
@@ -40,14 +41,14 @@ impl BlobIndex for MemoryIndex {
     }
 
     async fn record(&self, registry: &str, repository: &str, digest: &str) {
-        let mut map = self.holders.lock().unwrap_or_else(|p| p.into_inner());
+        let mut map = self.holders.lock();
         map.entry(Self::key(registry, digest))
             .or_default()
             .insert(repository.to_string());
     }
 
     async fn forget(&self, registry: &str, repository: &str, digest: &str) {
-        let mut map = self.holders.lock().unwrap_or_else(|p| p.into_inner());
+        let mut map = self.holders.lock();
         if let Some(set) = map.get_mut(&Self::key(registry, digest)) {
             set.remove(repository);
         }
@@ -55,7 +56,7 @@ impl BlobIndex for MemoryIndex {
 
     async fn lock_upload(&self, registry: &str, digest: &str) -> UploadLock {
         let lock = {
-            let mut map = self.uploads.lock().unwrap_or_else(|p| p.into_inner());
+            let mut map = self.uploads.lock();
             map.entry(Self::key(registry, digest)).or_default().clone()
         };
         match lock.clone().try_lock_owned() {

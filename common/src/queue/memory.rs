@@ -1,7 +1,8 @@
 //! The in-process job queue of the embedded mode: channels, no persistence (the process
 //! that plans is the process that copies, so there is nothing to survive).
 
-use std::sync::{Arc, Mutex};
+use parking_lot::Mutex;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -64,10 +65,7 @@ impl MemoryQueue {
 
     /// Jobs parked so far, with their reasons.
     pub fn parked(&self) -> Vec<(Job, String)> {
-        self.parked
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.parked.lock().clone()
     }
 }
 
@@ -101,10 +99,7 @@ impl Acknowledger for MemoryAck {
     }
 
     async fn park(self: Box<Self>, reason: &str) -> Result<(), QueueError> {
-        self.parked
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push((self.job, reason.to_string()));
+        self.parked.lock().push((self.job, reason.to_string()));
         Ok(())
     }
 }

@@ -3,7 +3,8 @@
 //! because a connection the broker closed is noticed by `is_connected` at once, before the
 //! loop holding it finds out on its next call.
 
-use std::sync::{Arc, RwLock};
+use parking_lot::RwLock;
+use std::sync::Arc;
 
 use super::AmqpQueue;
 
@@ -14,12 +15,12 @@ pub struct ConnectionSlot(Arc<RwLock<Option<Arc<AmqpQueue>>>>);
 impl ConnectionSlot {
     /// The connection held now, if any.
     pub fn get(&self) -> Option<Arc<AmqpQueue>> {
-        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.0.read().clone()
     }
 
     /// Holds `queue` from now on (`None`: no connection).
     pub fn set(&self, queue: Option<Arc<AmqpQueue>>) {
-        *self.0.write().unwrap_or_else(|e| e.into_inner()) = queue;
+        *self.0.write() = queue;
     }
 
     /// True while a connection is held and up: the process is ready.

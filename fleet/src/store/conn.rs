@@ -2,9 +2,9 @@
 //! timeouts, fail-fast while Redis is down, and the "unavailable" / "back" log lines are
 //! handled once for all of the Redis-backed parts.
 
+use parking_lot::RwLock;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -76,7 +76,7 @@ impl Shared {
             .set_response_timeout(timeout)
             .set_number_of_retries(0);
         match ConnectionManager::new_lazy_with_config(client.clone(), config) {
-            Ok(m) => *self.manager.write().unwrap_or_else(|p| p.into_inner()) = Some(m),
+            Ok(m) => *self.manager.write() = Some(m),
             Err(e) => tracing::warn!(error = %e, "cannot create a Redis connection manager"),
         }
     }
@@ -178,10 +178,7 @@ impl Shared {
                 return None;
             }
         }
-        self.manager
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.manager.read().clone()
     }
 
     fn failed(&self, what: &'static str, error: &str, timed_out: bool) {

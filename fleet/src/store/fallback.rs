@@ -2,8 +2,8 @@
 //! and token bucket, in memory, so one process still honours a registry's `Retry-After` and
 //! its rate limit (the fleet as a whole may then go faster, never a single process).
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// Pauses and token buckets of one process, per registry.
@@ -34,7 +34,7 @@ impl LocalThrottle {
     pub(crate) fn pause(&self, registry: &str, duration: Duration) {
         let now = Instant::now();
         let until = now + duration;
-        let mut map = self.registries.lock().unwrap_or_else(|p| p.into_inner());
+        let mut map = self.registries.lock();
         let state = map
             .entry(registry.to_string())
             .or_insert_with(|| State::new(now));
@@ -46,7 +46,7 @@ impl LocalThrottle {
     /// How long `registry` is still paused for, if it is.
     pub(crate) fn pause_left(&self, registry: &str) -> Option<Duration> {
         let now = Instant::now();
-        let map = self.registries.lock().unwrap_or_else(|p| p.into_inner());
+        let map = self.registries.lock();
         map.get(registry)
             .and_then(|s| s.paused_until)
             .filter(|&u| u > now)
@@ -58,7 +58,7 @@ impl LocalThrottle {
     pub(crate) fn take(&self, registry: &str, rate: f64) -> Option<Duration> {
         let now = Instant::now();
         let capacity = rate.max(1.0);
-        let mut map = self.registries.lock().unwrap_or_else(|p| p.into_inner());
+        let mut map = self.registries.lock();
         let state = map
             .entry(registry.to_string())
             .or_insert_with(|| State::new(now));

@@ -110,10 +110,10 @@ pub struct AuthState {
     challenges: Mutex<HashMap<String, Challenge>>,
     tokens: Mutex<HashMap<(String, Scope), Token>>,
     /// (registry, token host) pairs already logged, so each is said once.
-    realms_seen: std::sync::Mutex<std::collections::HashSet<(String, String)>>,
+    realms_seen: parking_lot::Mutex<std::collections::HashSet<(String, String)>>,
     /// Basic registries that refused the credentials sent: their credential helper is
     /// asked again before the next request (what it answered may have expired).
-    basic_refused: std::sync::Mutex<std::collections::HashSet<String>>,
+    basic_refused: parking_lot::Mutex<std::collections::HashSet<String>>,
 }
 
 /// What fetching a token may do: how long it may take, and which plain-HTTP hosts the
@@ -139,7 +139,7 @@ impl AuthState {
     /// credentials it was sent were refused.
     pub async fn invalidate(&self, registry: &str, scope: &Scope) {
         if self.challenges.lock().await.get(registry) == Some(&Challenge::Basic) {
-            lock(&self.basic_refused).insert(registry.to_string());
+            self.basic_refused.lock().insert(registry.to_string());
         }
         self.tokens
             .lock()
@@ -162,7 +162,7 @@ impl AuthState {
         match challenge {
             None => Ok(None),
             Some(Challenge::Basic) => {
-                if lock(&self.basic_refused).remove(registry) {
+                if self.basic_refused.lock().remove(registry) {
                     creds.forget_helper_answers(registry);
                 }
                 let c = creds.lookup(registry).await?.ok_or_else(|| RegistryError::Auth {
@@ -227,15 +227,11 @@ impl AuthState {
         if host == registry {
             return;
         }
-        let mut seen = lock(&self.realms_seen);
+        let mut seen = self.realms_seen.lock();
         if seen.insert((registry.to_string(), host.clone())) {
             tracing::info!(registry, token_host = %host, "the registry's tokens come from another host");
         }
     }
-}
-
-fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// `Basic base64(user:secret)`, marked sensitive so that it is never logged.

@@ -62,13 +62,13 @@ pub struct RegistryClient {
     plain_http: PlainHttp,
     auth: AuthState,
     /// Registries found without the Referrers API (see `referrers.rs`).
-    pub(crate) no_referrers_api: std::sync::Mutex<HashSet<String>>,
+    pub(crate) no_referrers_api: parking_lot::Mutex<HashSet<String>>,
     /// What was learnt about each registry (see `quirks.rs`).
     pub(crate) quirks: super::quirks::QuirksMemory,
     /// Registries whose pull quota is used up (see `ratelimit.rs`).
     quotas: super::ratelimit::Quotas,
     /// Requests awaiting their answer, per registry: see [`REQUESTS_PER_REGISTRY`].
-    waiting: std::sync::Mutex<std::collections::HashMap<String, Arc<Semaphore>>>,
+    waiting: parking_lot::Mutex<std::collections::HashMap<String, Arc<Semaphore>>>,
 }
 
 /// Requests to one registry awaiting their answer at once (a blob body streaming after its
@@ -139,10 +139,10 @@ impl RegistryClient {
             plain_http,
             opts,
             auth: AuthState::default(),
-            no_referrers_api: std::sync::Mutex::default(),
+            no_referrers_api: parking_lot::Mutex::default(),
             quirks: super::quirks::QuirksMemory::default(),
             quotas: super::ratelimit::Quotas::default(),
-            waiting: std::sync::Mutex::default(),
+            waiting: parking_lot::Mutex::default(),
         })
     }
 
@@ -374,7 +374,6 @@ impl RegistryClient {
     fn waiting_slots(&self, registry: &str) -> Arc<Semaphore> {
         self.waiting
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
             .entry(registry.to_string())
             .or_insert_with(|| Arc::new(Semaphore::new(REQUESTS_PER_REGISTRY)))
             .clone()

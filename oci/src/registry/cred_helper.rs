@@ -14,10 +14,11 @@
 //! answer from it); an answer the registry refused is dropped, so that the next lookup
 //! asks the helper again (its token had expired, say).
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::process::Stdio;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -75,10 +76,6 @@ fn answers() -> &'static Mutex<HashMap<Key, Slot>> {
     ANSWERS.get_or_init(Mutex::default)
 }
 
-fn lock_answers() -> std::sync::MutexGuard<'static, HashMap<Key, Slot>> {
-    answers().lock().unwrap_or_else(|p| p.into_inner())
-}
-
 impl Runner {
     /// `helper`'s credentials for `registry` (`None`: it has none), from an earlier answer
     /// or by running it; concurrent lookups share one run.
@@ -88,7 +85,7 @@ impl Runner {
         registry: &str,
     ) -> Result<Option<Credential>, RegistryError> {
         let key = self.key(helper, registry);
-        let slot = lock_answers().entry(key.clone()).or_default().clone();
+        let slot = answers().lock().entry(key.clone()).or_default().clone();
         slot.get_or_try_init(|| self.run(&key, registry))
             .await
             .cloned()
@@ -97,14 +94,17 @@ impl Runner {
     /// An answer `helper` already gave for `registry`, without running it.
     pub(crate) fn answered(&self, helper: &str, registry: &str) -> Option<Option<Credential>> {
         let key = self.key(helper, registry);
-        lock_answers().get(&key).and_then(|s| s.get().cloned())
+        answers().lock().get(&key).and_then(|s| s.get().cloned())
     }
 
     /// Drops `helper`'s answer for `registry`; true when there was one to drop (asking
     /// again may then give other credentials).
     pub(crate) fn forget(&self, helper: &str, registry: &str) -> bool {
         let key = self.key(helper, registry);
-        lock_answers().remove(&key).is_some_and(|s| s.initialized())
+        answers()
+            .lock()
+            .remove(&key)
+            .is_some_and(|s| s.initialized())
     }
 
     fn key(&self, helper: &str, registry: &str) -> Key {

@@ -2,9 +2,10 @@
 //! fails when its source sends nothing for the idle limit; an upload fails when its
 //! destination takes nothing for that long, or does not answer once it has everything.
 
+use parking_lot::Mutex;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -99,16 +100,12 @@ pub(crate) fn watch(inner: Chunks) -> (Watched, UploadWatch) {
     )
 }
 
-fn lock(state: &Mutex<State>) -> std::sync::MutexGuard<'_, State> {
-    state.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 impl Stream for Watched {
     type Item = Result<Bytes, std::io::Error>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let polled = self.inner.as_mut().poll_next(cx);
-        let mut st = lock(&self.state);
+        let mut st = self.state.lock();
         match &polled {
             Poll::Pending => st.waiting_on_source = true,
             Poll::Ready(item) => {
@@ -130,7 +127,7 @@ impl UploadWatch {
         let every = (idle / 4).clamp(Duration::from_millis(20), Duration::from_secs(5));
         loop {
             tokio::time::sleep(every).await;
-            let st = lock(&self.state);
+            let st = self.state.lock();
             if st.waiting_on_source {
                 continue;
             }

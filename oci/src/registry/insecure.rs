@@ -31,9 +31,10 @@
 //! registry's API says nothing about where its secrets may travel. `--insecure` and
 //! `--*-tls-verify=false` do not widen this.
 
+use parking_lot::Mutex;
 use std::collections::HashSet;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use super::error::RegistryError;
 use crate::reference::api_host;
@@ -217,8 +218,8 @@ impl PlainHttp {
             || (refused && !has_port(registry) && self.insecure(registry))
     }
 
-    fn found(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
-        self.found.lock().unwrap_or_else(|p| p.into_inner())
+    fn found(&self) -> parking_lot::MutexGuard<'_, HashSet<String>> {
+        self.found.lock()
     }
 }
 

@@ -7,8 +7,9 @@
 //! Like the blob index, it is an accelerator: a wrong or lost entry costs a request (one
 //! refused upload, one declined mount), never a wrong copy.
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -91,7 +92,7 @@ impl QuirksMemory {
         store: Option<&SharedQuirks>,
         configured_chunk: Option<u64>,
     ) -> Quirks {
-        if let Some(q) = self.lock().get(registry) {
+        if let Some(q) = self.known.lock().get(registry) {
             return q.clone();
         }
         let mut q = match store {
@@ -101,7 +102,11 @@ impl QuirksMemory {
         if configured_chunk.is_some() {
             q.chunk_size = configured_chunk;
         }
-        self.lock().entry(registry.to_string()).or_insert(q).clone()
+        self.known
+            .lock()
+            .entry(registry.to_string())
+            .or_insert(q)
+            .clone()
     }
 
     /// Changes what is known of `registry` and shares it when the change is news.
@@ -112,7 +117,7 @@ impl QuirksMemory {
         change: impl FnOnce(&mut Quirks),
     ) {
         let updated = {
-            let mut map = self.lock();
+            let mut map = self.known.lock();
             let q = map.entry(registry.to_string()).or_default();
             let before = q.clone();
             change(q);
@@ -121,10 +126,6 @@ impl QuirksMemory {
         if let (Some(q), Some(s)) = (updated, store) {
             s.0.save(registry, &q).await;
         }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Quirks>> {
-        self.known.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 

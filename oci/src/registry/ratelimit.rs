@@ -5,8 +5,8 @@
 //! being sent, until the quota window has passed: the alternative is a 429 per request for
 //! hours, which Docker Hub counts against the account.
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use reqwest::header::HeaderMap;
@@ -35,7 +35,7 @@ pub(crate) struct Quotas {
 impl Quotas {
     /// Records what a response said of `registry`'s quota.
     pub(crate) fn update(&self, registry: &str, remaining: u64, window: Option<Duration>) {
-        let mut map = self.exhausted.lock().unwrap_or_else(|p| p.into_inner());
+        let mut map = self.exhausted.lock();
         if remaining == 0 {
             let until = Instant::now() + window.unwrap_or(DEFAULT_WINDOW);
             if map.insert(registry.to_string(), until).is_none() {
@@ -51,7 +51,7 @@ impl Quotas {
 
     /// Whether `registry` said its quota is used up, and the window has not passed.
     pub(crate) fn exhausted(&self, registry: &str) -> bool {
-        let mut map = self.exhausted.lock().unwrap_or_else(|p| p.into_inner());
+        let mut map = self.exhausted.lock();
         match map.get(registry) {
             Some(until) if *until > Instant::now() => true,
             Some(_) => {

@@ -121,17 +121,11 @@ impl RegistryClient {
     }
 
     fn lacks_referrers_api(&self, registry: &str) -> bool {
-        self.no_referrers_api
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains(registry)
+        self.no_referrers_api.lock().contains(registry)
     }
 
     fn remember_no_referrers_api(&self, registry: &str) {
-        let mut set = self
-            .no_referrers_api
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let mut set = self.no_referrers_api.lock();
         if set.insert(registry.to_string()) {
             tracing::debug!(
                 registry,
