@@ -290,7 +290,7 @@ async fn dry_run_writes_nothing_and_says_what_it_would_do() {
         stdout(&out)
     );
     assert!(
-        stderr(&out).contains("1 tags would be created"),
+        stderr(&out).contains("1 tag would be created"),
         "{}",
         stderr(&out)
     );
