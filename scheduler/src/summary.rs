@@ -11,6 +11,12 @@ use mirror_common::report::{CopyStats, TagCounts, TagStatus};
 use serde::Serialize;
 use uuid::Uuid;
 
+/// What a dry run's blob counts count, said beside them: each distinct blob once per
+/// destination registry it would be uploaded to, and once per destination repository it
+/// would be mounted into, as a real run then moves it.
+pub(crate) const DRY_RUN_COUNTS: &str =
+    "each distinct blob counted once per registry it is uploaded to and once per repository it is mounted into";
+
 /// One destination tag in the report.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct TagEntry {
@@ -154,7 +160,7 @@ impl RunReport {
         if self.dry_run {
             format!(
                 "dry run {}: {} would be created, {} updated, {} up to date, {} failed{skipped}, {rejected} rejected\n\
-                 blobs: {} would be uploaded ({}), {} mounted ({}), {} already there; {} would be copied; {:.1}s",
+                 blobs: {} would be uploaded ({}), {} mounted ({}), {} already there ({DRY_RUN_COUNTS}); {} would be copied; {:.1}s",
                 self.run_id,
                 plural(t.tags.would_create, "tag"),
                 t.tags.would_update,
