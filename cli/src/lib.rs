@@ -17,7 +17,7 @@ mod reference;
 mod registry;
 mod sizes;
 
-pub use copy::{CopyArgs, Referrers};
+pub use copy::{CopyArgs, HowToCopyArgs, JobCarriedFlags, Referrers};
 pub use docs::{CompletionsArgs, ManArgs};
 pub use durations::{deprecated_millis, duration_or_seconds, parse_duration};
 pub use fleet::{BrokerArgs, RedisArgs, RedisTtlArgs};

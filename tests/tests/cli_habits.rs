@@ -385,7 +385,16 @@ fn expected_flags(binary: &str, command: &[&str]) -> (Vec<&'static str>, Vec<&'s
             present.extend(["--authfile", "--src-tls-verify", "--dest-tls-verify"]);
             present.extend(["--platform", "--insecure"]);
         }
-        ("mirror-worker", ["run"]) => present.extend(["--grace", "--credentials-dir"]),
+        ("mirror-worker", ["run"]) => {
+            present.extend(["--grace", "--credentials-dir", "--max-per-registry"]);
+            // What to copy travels in each job: the worker refuses these (hidden).
+            absent.extend([
+                "--force",
+                "--filter-by-os",
+                "--keep-manifest-list",
+                "--referrers",
+            ]);
+        }
         (_, []) => {}
         _ => {
             absent.extend(registry.iter().chain(&broker).chain(&ttl));
