@@ -12,19 +12,21 @@ mod durations;
 mod fleet;
 mod logging;
 mod platform;
+mod plural;
 mod reference;
 mod registry;
 mod sizes;
 
-pub use copy::{CopyArgs, Referrers};
+pub use copy::{CopyArgs, HowToCopyArgs, JobCarriedFlags, Referrers};
 pub use docs::{CompletionsArgs, ManArgs};
 pub use durations::{deprecated_millis, duration_or_seconds, parse_duration};
 pub use fleet::{BrokerArgs, RedisArgs, RedisTtlArgs};
 pub use logging::{fatal, init_logging, LogArgs, LogFormat};
 pub use platform::platform_pattern;
+pub use plural::plural;
 pub use reference::image_arg;
 pub use registry::{CredentialsDirArgs, FleetHooks, RegistryArgs};
-pub use sizes::parse_chunk_sizes;
+pub use sizes::{human_bytes, parse_chunk_sizes};
 
 /// `--version` of both binaries: the version and the git commit they were built from
 /// (`unknown` when built without git; see build.rs).

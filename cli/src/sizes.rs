@@ -1,4 +1,6 @@
-//! `--chunk-size REGISTRY=SIZE`: sizes as people write them (`16MiB`, `100MB`, `5000000`).
+//! Sizes as people write them: `--chunk-size REGISTRY=SIZE` reads `16MiB`, `100MB`,
+//! `5000000`; [`human_bytes`] writes every size a summary line shows, the same in `copy`
+//! and `run`.
 
 use std::collections::HashMap;
 
@@ -22,9 +24,32 @@ pub fn parse_chunk_sizes(values: &[String]) -> Result<HashMap<String, u64>, Stri
     Ok(sizes)
 }
 
+/// `12.3 MiB`-style sizes for humans (binary units, one decimal; bytes below 1 KiB).
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes_read_like_a_human_would_write_them() {
+        assert_eq!(human_bytes(512), "512 B");
+        assert_eq!(human_bytes(3 << 20), "3.0 MiB");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+    }
 
     #[test]
     fn chunk_sizes_take_units_and_bad_values_are_named() {

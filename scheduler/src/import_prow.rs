@@ -52,7 +52,10 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
         args.jobs.display()
     );
     if untranslated > 0 {
-        eprintln!("{untranslated} jobs not translated (see above); their groups are missing");
+        eprintln!(
+            "{} not translated (see above); their groups are missing",
+            mirror_cli::plural(untranslated, "job")
+        );
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)

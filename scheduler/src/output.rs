@@ -7,7 +7,8 @@ use mirror_common::printable::printable;
 use mirror_common::report::TagStatus;
 
 use crate::progress::Progress;
-use crate::summary::{human_bytes, RunReport, TagEntry};
+use crate::summary::{RunReport, TagEntry};
+use mirror_cli::human_bytes;
 use mirror_common::plan::Plan;
 
 /// Adds the tags whose source could not be resolved (no job was made for them).

@@ -10,7 +10,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Result;
-use mirror_cli::{BrokerArgs, CopyArgs, CredentialsDirArgs, RedisArgs, RedisTtlArgs, RegistryArgs};
+use mirror_cli::{
+    plural, BrokerArgs, CopyArgs, CredentialsDirArgs, RedisArgs, RedisTtlArgs, RegistryArgs,
+};
 use mirror_common::failure::FailureKind;
 use mirror_common::index::MemoryIndex;
 use mirror_common::job_options::JobOptions;
@@ -229,7 +231,7 @@ pub(crate) async fn run_once(args: &Args) -> Result<ExitCode> {
         job.group.clone_from(&settings.group);
     }
     if let Some(g) = &settings.group {
-        eprintln!("group {g}: {} files", settings.files.len());
+        eprintln!("group {g}: {}", plural(settings.files.len(), "file"));
     }
     print_rejected(&plan.set);
     print_superseded(&plan.set);
@@ -239,17 +241,7 @@ pub(crate) async fn run_once(args: &Args) -> Result<ExitCode> {
     let mut followed = true;
     match queue {
         None => {
-            eprintln!(
-                "run {}: {} files ({} rejected), {} jobs for {} tags",
-                plan.run_id,
-                plan.set.files.len(),
-                plan.set.rejected.len(),
-                plan.jobs.len(),
-                plan.jobs
-                    .iter()
-                    .map(|j| j.destinations.len())
-                    .sum::<usize>()
-            );
+            say_planned(&plan);
             let engines = Arc::new(
                 args.registry
                     .engines(
@@ -369,17 +361,18 @@ async fn publish_and_follow(
         .filter(|e| e.status == TagStatus::Failed)
         .count();
     eprintln!(
-        "run {}: {} files ({} rejected), published {} jobs for {} tags; {} tags up to date by the tag cache{}",
+        "run {}: {} ({} rejected), published {} for {}; {} up to date by the tag cache{}",
         plan.run_id,
-        plan.set.files.len(),
+        plural(plan.set.files.len(), "file"),
         plan.set.rejected.len(),
-        published.jobs,
-        published.tags,
-        cached.len(),
+        plural(published.jobs, "job"),
+        plural(published.tags, "tag"),
+        plural(cached.len(), "tag"),
         match skipped.len() {
             0 => String::new(),
             n => format!(
-                "; {n} tags skipped: an earlier run's job for them has not reported ({pending} of them not at their source digest yet)"
+                "; {} skipped: an earlier run's job for them has not reported ({pending} of them not at their source digest yet)",
+                plural(n, "tag")
             ),
         }
     );
@@ -394,4 +387,17 @@ async fn publish_and_follow(
     }
     broker.close().await;
     Ok(())
+}
+
+/// The embedded mode's line before its jobs run: files, jobs and tags of the plan.
+fn say_planned(plan: &Plan) {
+    let tags: usize = plan.jobs.iter().map(|j| j.destinations.len()).sum();
+    eprintln!(
+        "run {}: {} ({} rejected), {} for {}",
+        plan.run_id,
+        plural(plan.set.files.len(), "file"),
+        plan.set.rejected.len(),
+        plural(plan.jobs.len(), "job"),
+        plural(tags, "tag")
+    );
 }

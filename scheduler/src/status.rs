@@ -347,8 +347,14 @@ fn render(s: &Status) -> String {
             .map(|g| format!(" (group {g})"))
             .unwrap_or_default();
         out.push_str(&format!(
-            "  {}{group} started {when}: {} jobs, {} tags: {} done, {} up to date, {} failed, {} pending\n",
-            r.run_id, r.jobs, r.tags, r.done, r.up_to_date, r.failed, r.pending
+            "  {}{group} started {when}: {}, {}: {} done, {} up to date, {} failed, {} pending\n",
+            r.run_id,
+            mirror_cli::plural(r.jobs, "job"),
+            mirror_cli::plural(r.tags, "tag"),
+            r.done,
+            r.up_to_date,
+            r.failed,
+            r.pending
         ));
         for f in &r.failures {
             let kind = f.kind.map(|k| format!(" ({k})")).unwrap_or_default();

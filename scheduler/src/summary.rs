@@ -3,12 +3,19 @@
 
 use std::path::Path;
 
+use mirror_cli::{human_bytes, plural};
 use mirror_common::failure::FailureKind;
 use mirror_common::job::JobResult;
 use mirror_common::mapping::MappingSet;
 use mirror_common::report::{CopyStats, TagCounts, TagStatus};
 use serde::Serialize;
 use uuid::Uuid;
+
+/// What a dry run's blob counts count, said beside them: each distinct blob once per
+/// destination registry it would be uploaded to, and once per destination repository it
+/// would be mounted into, as a real run then moves it.
+pub(crate) const DRY_RUN_COUNTS: &str =
+    "each distinct blob counted once per registry it is uploaded to and once per repository it is mounted into";
 
 /// One destination tag in the report.
 #[derive(Debug, Clone, Serialize)]
@@ -149,38 +156,38 @@ impl RunReport {
             0 => String::new(),
             n => format!(", {n} skipped (source missing)"),
         };
+        let rejected = plural(t.files_rejected, "file");
         if self.dry_run {
             format!(
-                "dry run {}: {} tags would be created, {} updated, {} up to date, {} failed{skipped}, {} files rejected\n\
-                 blobs: {} would be uploaded ({}), {} mounted ({}), {} already there; {} referrers would be copied; {:.1}s",
+                "dry run {}: {} would be created, {} updated, {} up to date, {} failed{skipped}, {rejected} rejected\n\
+                 blobs: {} would be uploaded ({}), {} mounted ({}), {} already there ({DRY_RUN_COUNTS}); {} would be copied; {:.1}s",
                 self.run_id,
-                t.tags.would_create,
+                plural(t.tags.would_create, "tag"),
                 t.tags.would_update,
                 t.tags.up_to_date,
                 t.tags.failed,
-                t.files_rejected,
                 b.blobs_uploaded,
                 human_bytes(b.bytes_uploaded),
                 b.blobs_mounted,
                 human_bytes(b.bytes_mounted),
                 b.blobs_skipped,
-                b.referrers_pushed,
+                plural(b.referrers_pushed, "referrer"),
                 t.seconds
             )
         } else {
             format!(
-                "run {}: {} tags copied, {} already up to date, {} failed{skipped}, {} files rejected\n\
-                 blobs: {} uploaded, {} mounted, {} already there; {} referrers copied; {} moved in {:.1}s",
+                "run {}: {} copied, {} already up to date, {} failed{skipped}, {rejected} rejected\n\
+                 blobs: {} uploaded ({}), {} mounted ({}), {} already there; {} copied; {:.1}s",
                 self.run_id,
-                t.tags.pushed,
+                plural(t.tags.pushed, "tag"),
                 t.tags.up_to_date,
                 t.tags.failed,
-                t.files_rejected,
                 b.blobs_uploaded,
-                b.blobs_mounted,
-                b.blobs_skipped,
-                b.referrers_pushed,
                 human_bytes(b.bytes_uploaded),
+                b.blobs_mounted,
+                human_bytes(b.bytes_mounted),
+                b.blobs_skipped,
+                plural(b.referrers_pushed, "referrer"),
                 t.seconds
             )
         }
@@ -219,31 +226,4 @@ pub(crate) fn print_superseded(set: &MappingSet) -> usize {
         eprintln!("warning: {w}");
     }
     set.superseded.len()
-}
-
-/// `12.3 MiB`-style sizes for humans.
-pub(crate) fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u < UNITS.len() - 1 {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sizes_read_like_a_human_would_write_them() {
-        assert_eq!(human_bytes(512), "512 B");
-        assert_eq!(human_bytes(3 << 20), "3.0 MiB");
-    }
 }

@@ -6,6 +6,7 @@
 use std::process::ExitCode;
 
 use anyhow::Result;
+use mirror_cli::plural;
 use mirror_common::mapping::load;
 
 use crate::files::MappingArgs;
@@ -33,14 +34,14 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
     let errors = print_rejected(&set);
     let warnings = print_superseded(&set);
     println!(
-        "validated {} files: {} lines, {} mappings, {} destinations, {} errors, {} files rejected, {} warnings",
-        set.files.len(),
-        set.lines,
-        set.mappings.len(),
-        set.destination_count(),
-        errors,
-        set.rejected.len(),
-        warnings
+        "validated {}: {}, {}, {}, {}, {} rejected, {}",
+        plural(set.files.len(), "file"),
+        plural(set.lines, "line"),
+        plural(set.mappings.len(), "mapping"),
+        plural(set.destination_count(), "destination"),
+        plural(errors, "error"),
+        plural(set.rejected.len(), "file"),
+        plural(warnings, "warning")
     );
     Ok(if errors == 0 {
         ExitCode::SUCCESS
@@ -59,7 +60,11 @@ fn validate_groups(groups: &std::path::Path, dir: &std::path::Path) -> Result<Ex
             for e in &errors {
                 eprintln!("{e}");
             }
-            println!("groups file {}: {} errors", groups.display(), errors.len());
+            println!(
+                "groups file {}: {}",
+                groups.display(),
+                plural(errors.len(), "error")
+            );
             return Ok(ExitCode::FAILURE);
         }
     };
@@ -82,16 +87,20 @@ fn validate_groups(groups: &std::path::Path, dir: &std::path::Path) -> Result<Ex
         errors += e;
         warnings += w;
         println!(
-            "group {name}: {} files, {} mappings, {} destinations, {e} errors, {} files rejected, {w} warnings",
-            set.files.len(),
-            set.mappings.len(),
-            set.destination_count(),
-            set.rejected.len()
+            "group {name}: {}, {}, {}, {}, {} rejected, {}",
+            plural(set.files.len(), "file"),
+            plural(set.mappings.len(), "mapping"),
+            plural(set.destination_count(), "destination"),
+            plural(e, "error"),
+            plural(set.rejected.len(), "file"),
+            plural(w, "warning")
         );
     }
     println!(
-        "validated {} groups: {errors} errors, {warnings} warnings",
-        selection.files.len()
+        "validated {}: {}, {}",
+        plural(selection.files.len(), "group"),
+        plural(errors, "error"),
+        plural(warnings, "warning")
     );
     Ok(if errors == 0 {
         ExitCode::SUCCESS

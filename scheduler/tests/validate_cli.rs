@@ -57,7 +57,7 @@ fn fixture_prefix_selection_is_valid() {
     assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
     assert!(
         text(&out.stdout)
-            .starts_with("validated 1 files: 210 lines, 210 mappings, 420 destinations, 0 errors"),
+            .starts_with("validated 1 file: 210 lines, 210 mappings, 420 destinations, 0 errors"),
         "{}",
         text(&out.stdout)
     );
@@ -104,7 +104,7 @@ fn bad_line_fails_with_file_and_line() {
     );
     assert_eq!(
         text(&out.stdout),
-        "validated 2 files: 4 lines, 1 mappings, 1 destinations, 1 errors, 1 files rejected, 0 warnings\n"
+        "validated 2 files: 4 lines, 1 mapping, 1 destination, 1 error, 1 file rejected, 0 warnings\n"
     );
 }
 
@@ -165,7 +165,7 @@ fn groups_imported_from_prow_validate_against_the_mapping_directory() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
         text(&out.stdout)
-            .contains("group openshift: 1 files, 210 mappings, 420 destinations, 0 errors"),
+            .contains("group openshift: 1 file, 210 mappings, 420 destinations, 0 errors"),
         "{}",
         text(&out.stdout)
     );

@@ -385,7 +385,16 @@ fn expected_flags(binary: &str, command: &[&str]) -> (Vec<&'static str>, Vec<&'s
             present.extend(["--authfile", "--src-tls-verify", "--dest-tls-verify"]);
             present.extend(["--platform", "--insecure"]);
         }
-        ("mirror-worker", ["run"]) => present.extend(["--grace", "--credentials-dir"]),
+        ("mirror-worker", ["run"]) => {
+            present.extend(["--grace", "--credentials-dir", "--max-per-registry"]);
+            // What to copy travels in each job: the worker refuses these (hidden).
+            absent.extend([
+                "--force",
+                "--filter-by-os",
+                "--keep-manifest-list",
+                "--referrers",
+            ]);
+        }
         (_, []) => {}
         _ => {
             absent.extend(registry.iter().chain(&broker).chain(&ttl));
@@ -598,4 +607,58 @@ fn logs_are_text_without_colour_unless_json_is_asked_and_json_is_never_mixed() {
         messages.iter().any(|m| m.starts_with("error: --listen")),
         "{log}"
     );
+}
+
+/// The blob line of a summary, up to its first `;`: counts and sizes.
+fn blob_counts(stderr: &str) -> String {
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("blobs: "))
+        .unwrap_or_else(|| panic!("no blobs line in: {stderr}"));
+    line.split(';').next().unwrap_or_default().to_string()
+}
+
+/// One tag copied reads "1 tag", in `copy` and `run` alike, and both print the bytes they
+/// moved in the same units (they used to print a byte count and KiB).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copy_of_one_tag_says_one_tag_and_prints_sizes_as_run_does() {
+    let src = Registry::start().await.unwrap();
+    let (by_copy, by_run) = (
+        Registry::start().await.unwrap(),
+        Registry::start().await.unwrap(),
+    );
+    push_image(
+        &src,
+        "team/app",
+        "1",
+        ImageSpec::new(vec![Layer::random(5_000)]),
+    )
+    .await
+    .unwrap();
+    let from = format!("{}/team/app:1", src.host());
+    let copied = worker(&["copy", &from, &format!("{}/team/app:1", by_copy.host())]);
+    let copy_err = text(&copied.stderr);
+    assert!(copied.status.success(), "{copy_err}");
+    assert!(
+        copy_err.contains("1 tag: 1 pushed") && !copy_err.contains("1 tags"),
+        "{copy_err}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "mapping_one",
+        &format!("{from} {}/team/app:1\n", by_run.host()),
+    );
+    let ran = scheduler(&["run", "--local", "-f", &file]);
+    let run_err = text(&ran.stderr);
+    assert!(ran.status.success(), "{run_err}");
+    assert!(
+        run_err.contains("1 file (0 rejected), 1 job for 1 tag")
+            && run_err.contains("1 tag copied")
+            && !run_err.contains("1 tags"),
+        "{run_err}"
+    );
+    let (copy_blobs, run_blobs) = (blob_counts(&copy_err), blob_counts(&run_err));
+    assert!(copy_blobs.contains(" KiB)"), "{copy_blobs}");
+    assert_eq!(copy_blobs, run_blobs, "the same blobs, said the same way");
 }

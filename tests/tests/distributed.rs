@@ -310,7 +310,7 @@ async fn registry_that_never_recovers_parks_the_job_with_its_reason_and_wait_exi
     );
     let list = scheduler(&p, &["dead-letters", "list"], &[], &[]);
     let listed = text(&list.stdout);
-    assert!(listed.starts_with("1 parked jobs"), "{listed}");
+    assert!(listed.starts_with("1 parked job\n"), "{listed}");
     assert!(
         listed.contains("gave up after 3 attempts") && listed.contains("HTTP 503"),
         "{listed}"
@@ -319,7 +319,7 @@ async fn registry_that_never_recovers_parks_the_job_with_its_reason_and_wait_exi
     // Once the registry is back, replaying the parked job completes it.
     proxy.clear_faults();
     let requeue = scheduler(&p, &["dead-letters", "requeue"], &[], &[]);
-    assert_eq!(text(&requeue.stdout).trim(), "requeued 1 parked jobs");
+    assert_eq!(text(&requeue.stdout).trim(), "requeued 1 parked job");
     let started = Instant::now();
     while manifest_digest(&dst, "down/app", "1")
         .await

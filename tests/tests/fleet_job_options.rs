@@ -5,6 +5,7 @@
 
 use mirror_tests::artifacts::{cosign_sign, Pushed};
 use mirror_tests::fleet::{prefix, scheduler, Worker};
+use mirror_tests::mirror::run_binary;
 use mirror_tests::util::{text, write};
 use mirror_tests::*;
 
@@ -84,4 +85,49 @@ async fn the_runs_choices_of_what_to_copy_reach_workers_started_with_other_defau
         Some(amd64),
         "only the linux/amd64 image: the run said --keep-manifest-list=false"
     );
+}
+
+/// A worker given a what-to-copy flag would be overridden by every job's own choice without
+/// a word; it refuses to start instead (exit 2, as a usage error), naming the flag and
+/// where to set it, and its help does not offer those flags.
+#[test]
+fn the_worker_refuses_what_to_copy_flags_that_each_job_carries() {
+    let flags: [&[&str]; 8] = [
+        &["--force"],
+        &["--filter-by-os", "linux/.*"],
+        &["--platform", "linux/amd64"],
+        &["--keep-manifest-list=false"],
+        &["--referrers", "none"],
+        &["--referrers-type", "application/spdx+json"],
+        &["--include-nondistributable"],
+        &["--skip-missing"],
+    ];
+    for given in flags {
+        let mut args = vec!["run".to_string()];
+        args.extend(given.iter().map(|s| s.to_string()));
+        // A broker URL the worker would refuse too, later: the refusal must come first (and
+        // a worker that took the flags ends here instead of consuming for ever).
+        args.extend(["--amqp".to_string(), "notaurl".to_string()]);
+        let out = run_binary("mirror-worker", &args);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{given:?}: {stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "mirror-worker run: {} would have no effect",
+                given[0].split('=').next().unwrap_or_default()
+            )) && stderr.contains("travels in each job")
+                && stderr.contains("set it on mirror-scheduler run or in the group's settings"),
+            "{given:?}: {stderr}"
+        );
+    }
+    let help = text(&run_binary("mirror-worker", &["run".into(), "--help".into()]).stdout);
+    assert!(help.contains("--concurrency"), "{help}");
+    for flag in [
+        "--force",
+        "--filter-by-os",
+        "--keep-manifest-list",
+        "--skip-missing",
+    ] {
+        assert!(!help.contains(flag), "{flag} in: {help}");
+    }
 }

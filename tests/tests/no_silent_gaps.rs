@@ -404,7 +404,7 @@ async fn run_wait_survives_a_broker_cut_while_planning() {
     let err = text(&out.stderr);
     assert!(out.status.success(), "{err}");
     assert!(
-        err.contains("1 tags copied, 0 already up to date, 0 failed"),
+        err.contains("1 tag copied, 0 already up to date, 0 failed"),
         "{err}"
     );
     assert_eq!(

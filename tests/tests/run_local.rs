@@ -290,7 +290,7 @@ async fn dry_run_writes_nothing_and_says_what_it_would_do() {
         stdout(&out)
     );
     assert!(
-        stderr(&out).contains("1 tags would be created"),
+        stderr(&out).contains("1 tag would be created"),
         "{}",
         stderr(&out)
     );
@@ -583,4 +583,77 @@ async fn groups_run_on_their_own_schedules_and_a_long_run_is_not_overlapped() {
     );
     assert!(count("group quick: run ok") >= 2, "{err}");
     assert!(count("group slow: run ok") >= 1, "{err}");
+}
+
+/// A base layer shared by five tags in two repositories is one upload and one mount in a
+/// real run; the dry run before it predicts exactly that (it used to count the base once
+/// per tag), and says what its blob counts count.
+#[tokio::test]
+async fn dry_run_counts_a_shared_layer_once_and_matches_what_the_run_uploads() {
+    let src = Registry::start().await.unwrap();
+    let dst = Registry::start().await.unwrap();
+    let (s, d) = (src.host(), dst.host());
+    let base = Layer::random(60_000);
+    for (repo, tags) in [
+        ("shared/app", &["1", "2", "3"][..]),
+        ("shared/tools", &["a", "b"]),
+    ] {
+        for tag in tags {
+            let own = Layer::random(1_000);
+            push_image(&src, repo, tag, ImageSpec::new(vec![base.clone(), own]))
+                .await
+                .unwrap();
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "mapping_shared",
+        &format!("{s}/shared/app {d}/mirror/app\n{s}/shared/tools {d}/mirror/tools\n"),
+    );
+    let totals = |name: &str, extra: &[&str]| {
+        let report = dir.path().join(name);
+        let mut args = extra.to_vec();
+        args.extend(["--report", report.to_str().unwrap()]);
+        let out = run_local(std::slice::from_ref(&file), &args, &[&src, &dst]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let json: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+        (json["totals"].clone(), stderr(&out))
+    };
+    let (predicted, said) = totals("dry.json", &["--dry-run"]);
+    assert!(
+        catalog(&dst).await.unwrap().is_empty(),
+        "dry run wrote nothing"
+    );
+    assert!(
+        said.contains(
+            "each distinct blob counted once per registry it is uploaded to and once per repository it is mounted into"
+        ),
+        "{said}"
+    );
+    let (moved, _) = totals("run.json", &[]);
+    assert_eq!(
+        (&predicted["blobs_uploaded"], &predicted["blobs_mounted"]),
+        (&serde_json::json!(11), &serde_json::json!(1)),
+        "5 configs + 5 own layers + the base once; the base mounted into the other repository: {predicted}"
+    );
+    for key in [
+        "blobs_uploaded",
+        "bytes_uploaded",
+        "blobs_mounted",
+        "bytes_mounted",
+    ] {
+        assert_eq!(
+            predicted[key], moved[key],
+            "{key}: predicted {predicted}, moved {moved}"
+        );
+    }
+    let hex = base.digest().trim_start_matches("sha256:");
+    let base_puts = dst
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "PUT" && r.path.contains(hex))
+        .count();
+    assert_eq!(base_puts, 1, "the run did upload the base once");
 }

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use mirror_cli::{image_arg, CopyArgs, RegistryArgs};
+use mirror_cli::{human_bytes, image_arg, plural, CopyArgs, RegistryArgs};
 use mirror_common::copy::CopyEngine;
 use mirror_common::index::MemoryIndex;
 use mirror_common::mapping::inherit_tag;
@@ -92,16 +92,17 @@ async fn copy(args: Args) -> anyhow::Result<i32> {
     let s = &report.stats;
     let counts = report.counts();
     eprintln!(
-        "{} tags: {} pushed, {} up to date, {} failed; blobs: {} uploaded, {} mounted, {} already there; {} referrers copied; {} bytes uploaded in {:.2}s",
-        report.tags.len(),
+        "{}: {} pushed, {} up to date, {} failed\nblobs: {} uploaded ({}), {} mounted ({}), {} already there; {} copied; {:.1}s",
+        plural(report.tags.len(), "tag"),
         counts.pushed,
         counts.up_to_date,
         counts.failed,
         s.blobs_uploaded,
+        human_bytes(s.bytes_uploaded),
         s.blobs_mounted,
+        human_bytes(s.bytes_mounted),
         s.blobs_skipped,
-        s.referrers_pushed,
-        s.bytes_uploaded,
+        plural(s.referrers_pushed, "referrer"),
         report.seconds
     );
     Ok(if counts.failed == 0 { 0 } else { 1 })

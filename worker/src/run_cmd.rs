@@ -22,8 +22,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mirror_cli::{
-    parse_rates, BrokerArgs, CopyArgs, CredentialsDirArgs, FleetHooks, RedisArgs, RedisTtlArgs,
-    RegistryArgs,
+    parse_rates, BrokerArgs, CredentialsDirArgs, FleetHooks, HowToCopyArgs, JobCarriedFlags,
+    RedisArgs, RedisTtlArgs, RegistryArgs,
 };
 use mirror_common::engines::Engines;
 use mirror_common::queue::{JobQueue, QueueError};
@@ -36,6 +36,9 @@ use mirror_fleet::store::Redis;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
+
+/// The exit status of a command line the worker will not run (as clap's own usage errors).
+const USAGE: i32 = 2;
 
 /// Flags of `run`.
 #[derive(clap::Args)]
@@ -72,7 +75,10 @@ pub(crate) struct Args {
     #[command(flatten)]
     pub named_credentials: CredentialsDirArgs,
     #[command(flatten)]
-    pub copy: CopyArgs,
+    pub copy: HowToCopyArgs,
+    /// What to copy: refused here (each job carries the run's choice).
+    #[command(flatten)]
+    pub carried: JobCarriedFlags,
     /// Serve /metrics, /healthz and /readyz on this address (e.g. 0.0.0.0:9100); none by
     /// default.
     #[arg(long, value_name = "ADDR")]
@@ -81,8 +87,12 @@ pub(crate) struct Args {
 
 /// Runs until SIGTERM/SIGINT; the exit status is 0 after a clean drain.
 pub(crate) async fn run(args: Args) -> anyhow::Result<i32> {
+    if let Some(why) = args.carried.refusal("mirror-worker run") {
+        mirror_cli::fatal(&format!("error: {why}"));
+        return Ok(USAGE);
+    }
     let shutdown = crate::shutdown::on_signal();
-    let opts = args.copy.options(false).map_err(anyhow::Error::msg)?;
+    let opts = args.copy.options();
     let rates = parse_rates(&args.rates).map_err(anyhow::Error::msg)?;
     let redis = Redis::connect_checked(args.redis.config_with(&args.redis_ttl)).await?;
     let gate = Gate(Arc::new(FleetGate::new(&redis, rates)));

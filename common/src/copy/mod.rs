@@ -9,6 +9,7 @@
 
 mod blob;
 mod destination_tags;
+mod dry_run;
 mod platform;
 mod referrer_tags;
 mod referrers;
@@ -40,7 +41,7 @@ pub use referrers::{
     fallback_tag, ReferrerOptions, COSIGN_SUFFIXES, MAX_REFERRERS_PER_IMAGE, MAX_REFERRER_DEPTH,
 };
 
-use blob::{ensure_blob, plan_blob, Target};
+use blob::{ensure_blob, Target};
 use destination_tags::DestinationTags;
 use referrer_tags::TagListings;
 use referrers::Referrer;
@@ -131,6 +132,8 @@ pub struct CopyEngine {
     destination_tags: Arc<DestinationTags>,
     /// The run this engine's copies belong to (see [`in_run`](CopyEngine::in_run)).
     run: Option<Uuid>,
+    /// Dry run: the blobs each run has planned, so a shared one is counted as a run moves it.
+    planned: Arc<dry_run::PlannedBlobs>,
 }
 
 /// A destination tag with what it points at now.
@@ -164,6 +167,7 @@ impl CopyEngine {
             listings: Arc::default(),
             destination_tags: Arc::default(),
             run: None,
+            planned: Arc::default(),
         }
     }
 
@@ -184,6 +188,7 @@ impl CopyEngine {
             listings: self.listings.clone(),
             destination_tags: self.destination_tags.clone(),
             run: self.run,
+            planned: self.planned.clone(),
         }
     }
 
@@ -825,26 +830,6 @@ impl CopyEngine {
         Counters::bump(&counters.manifests, (resolved.children.len() + 1) as u64);
         self.plan_referrers(source, &resolved.referrers, target, counters)
             .await
-    }
-
-    /// Dry run: counts what one blob would need.
-    async fn plan_one(
-        &self,
-        source: &ImageRef,
-        target: &Target<'_>,
-        blob: &Descriptor,
-        counters: &Counters,
-    ) -> Result<(), RegistryError> {
-        let plan = plan_blob(
-            self.registries.as_ref(),
-            self.index.as_ref(),
-            source,
-            target,
-            blob,
-        )
-        .await?;
-        counters.count_plan(&plan, blob.size);
-        Ok(())
     }
 
     fn limit(&self, registry: &str) -> Arc<Semaphore> {

@@ -57,7 +57,7 @@ use publish::Publisher;
 pub use config::{AmqpConfig, QueueNames};
 pub use counts::QueueCount;
 pub use history::{RunSubscription, HISTORY_IDLE};
-pub use parked::ParkedMessage;
+pub use parked::{ParkedMessage, ParkedSelection, Settled};
 pub use slot::ConnectionSlot;
 
 /// A connection to the broker with the topology declared. Cheap to clone (clones share
@@ -185,7 +185,28 @@ impl AmqpQueue {
     /// Moves every parked job back to the jobs queue (attempt reset to 0); undecodable
     /// messages stay parked. Returns how many moved.
     pub async fn requeue_parked(&self) -> Result<usize, QueueError> {
-        parked::requeue_all(&self.shared).await
+        let settled = self
+            .requeue_parked_selected(&ParkedSelection::all())
+            .await?;
+        Ok(settled.jobs.len())
+    }
+
+    /// Moves the parked jobs `selection` selects back to the jobs queue (attempt reset to
+    /// 0); the other parked messages stay, in their order.
+    pub async fn requeue_parked_selected(
+        &self,
+        selection: &ParkedSelection,
+    ) -> Result<Settled, QueueError> {
+        parked::settle(&self.shared, selection, parked::Settle::Requeue).await
+    }
+
+    /// Deletes the parked jobs `selection` selects; the other parked messages stay, in their
+    /// order. (Every one: [`purge_parked`](Self::purge_parked).)
+    pub async fn purge_parked_selected(
+        &self,
+        selection: &ParkedSelection,
+    ) -> Result<Settled, QueueError> {
+        parked::settle(&self.shared, selection, parked::Settle::Purge).await
     }
 
     /// Deletes every parked message; returns how many there were.

@@ -1,4 +1,5 @@
-//! The parked queue, for operators: list, requeue, purge.
+//! The parked queue, for operators: list, requeue, purge; every parked message or those of
+//! chosen jobs and runs ([`ParkedSelection`]), the others staying parked in their order.
 //!
 //! Listing takes every message with `basic.get` (manual ack) and puts them all back with a
 //! requeueing nack, so nothing is removed. On a quorum queue each listing counts as a
@@ -12,10 +13,11 @@ use lapin::Channel;
 
 use super::error::{broker, other};
 use super::message::{
-    header_str, header_u64, job_headers, json_properties, PARKED_AT, PARK_REASON,
+    header_str, header_u64, job_headers, json_properties, ATTEMPT, PARKED_AT, PARK_REASON,
 };
 use super::{QueueError, Shared};
 use mirror_common::job::Job;
+use uuid::Uuid;
 
 /// Characters of an undecodable body kept in [`ParkedMessage::raw`].
 const RAW_LIMIT: usize = 2000;
@@ -32,6 +34,46 @@ pub struct ParkedMessage {
     pub reason: String,
     /// When it was parked, in seconds since the Unix epoch (`x-parked-at`; 0 if unknown).
     pub parked_at: u64,
+    /// How many times it was tried before it was parked, counted from 1: the attempt it was
+    /// parked on included (the number a "gave up after N attempts" reason says). The body's
+    /// `attempt` counts the tries before the last one, from 0.
+    pub attempts: u32,
+}
+
+/// Which parked messages an operator acts on: those whose job id is one of `jobs` or whose
+/// run id is one of `runs`; every one when both are empty. Undecodable messages have
+/// neither id, so only "every one" can reach them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ParkedSelection {
+    /// Job ids (`dead-letters ... --job ID`).
+    pub jobs: Vec<Uuid>,
+    /// Run ids (`dead-letters ... --run ID`).
+    pub runs: Vec<Uuid>,
+}
+
+impl ParkedSelection {
+    /// Every parked message.
+    pub fn all() -> Self {
+        ParkedSelection::default()
+    }
+
+    /// True when no job or run was named: every parked message is meant.
+    pub fn is_all(&self) -> bool {
+        self.jobs.is_empty() && self.runs.is_empty()
+    }
+
+    fn selects(&self, job: &Job) -> bool {
+        self.is_all() || self.jobs.contains(&job.id) || self.runs.contains(&job.run_id)
+    }
+}
+
+/// What a requeue or purge of selected parked messages did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Settled {
+    /// (job id, run id) of each message requeued or purged, oldest first.
+    pub jobs: Vec<(Uuid, Uuid)>,
+    /// Messages left parked.
+    pub kept: usize,
 }
 
 impl ParkedMessage {
@@ -53,11 +95,20 @@ impl ParkedMessage {
                 }
             }
         };
+        // Tries before the last one: the body's count, else the header's (an undecodable
+        // body was delivered once, on the attempt the header says, and parked then).
+        let before = match &job {
+            Some(job) => job.attempt,
+            None => header_u64(props, ATTEMPT)
+                .and_then(|a| u32::try_from(a).ok())
+                .unwrap_or(0),
+        };
         ParkedMessage {
             job,
             raw,
             reason: header_str(props, PARK_REASON).unwrap_or_default(),
             parked_at: header_u64(props, PARKED_AT).unwrap_or(0),
+            attempts: before.saturating_add(1),
         }
     }
 }
@@ -151,54 +202,76 @@ async fn counts(shared: &Shared) -> Option<(u32, u32)> {
         .map(|q| (q.message_count(), q.consumer_count()))
 }
 
-/// Moves every parked job back to the jobs queue with its attempt count reset to 0; each
-/// is published (confirmed) before it is removed from the parked queue. Messages that do
-/// not decode as a job stay parked. Only the messages parked when the call starts are
-/// taken: a job that fails again and is parked anew while this runs stays parked (and is
-/// not counted twice).
-pub(super) async fn requeue_all(shared: &Shared) -> Result<usize, QueueError> {
+/// What becomes of a selected parked job.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Settle {
+    /// Back to the jobs queue, its attempt count reset to 0.
+    Requeue,
+    /// Deleted.
+    Purge,
+}
+
+/// Requeues or purges the parked jobs `selection` selects; each requeued job is published
+/// (confirmed) before it is removed from the parked queue. The other messages (and those
+/// that do not decode as a job) stay parked, in their order: every message is held until
+/// the selected ones are settled, then the rest are handed back in the order they came.
+/// Only the messages parked when the call starts are looked at: a job that fails again and
+/// is parked anew while this runs stays parked (and is not counted twice).
+pub(super) async fn settle(
+    shared: &Shared,
+    selection: &ParkedSelection,
+    what: Settle,
+) -> Result<Settled, QueueError> {
     let Some((present, _)) = counts(shared).await else {
         return Err(other(format!("cannot count {}", shared.names.parked)));
     };
     let channel = open(shared).await?;
     let mut kept = Vec::new();
-    let mut moved = 0;
+    let mut settled = Settled::default();
     for _ in 0..present {
         let Some(message) = take(shared, &channel).await? else {
             break;
         };
-        let Ok(mut job) = serde_json::from_slice::<Job>(&message.delivery.data) else {
-            kept.push(message);
-            continue;
+        let job = match serde_json::from_slice::<Job>(&message.delivery.data) {
+            Ok(job) if selection.selects(&job) => job,
+            _ => {
+                kept.push(message);
+                continue;
+            }
         };
-        job.attempt = 0;
-        let body =
-            serde_json::to_vec(&job).map_err(|e| other(format!("encoding job {}: {e}", job.id)))?;
-        let properties = json_properties(&job.id.to_string(), job_headers(0));
-        shared
-            .publisher
-            .publish("", &shared.names.jobs, &body, properties)
-            .await?;
+        if what == Settle::Requeue {
+            let mut job = job.clone();
+            job.attempt = 0;
+            let body = serde_json::to_vec(&job)
+                .map_err(|e| other(format!("encoding job {}: {e}", job.id)))?;
+            let properties = json_properties(&job.id.to_string(), job_headers(0));
+            shared
+                .publisher
+                .publish("", &shared.names.jobs, &body, properties)
+                .await?;
+        }
         message
             .delivery
             .acker
             .ack(BasicAckOptions::default())
             .await
-            .map_err(|e| broker("removing a requeued job from the parked queue", e))?;
-        moved += 1;
+            .map_err(|e| broker("removing a settled job from the parked queue", e))?;
+        settled.jobs.push((job.id, job.run_id));
     }
+    settled.kept = kept.len();
     for message in kept {
         message
             .delivery
             .acker
             .nack(requeue())
             .await
-            .map_err(|e| broker("returning an undecodable parked message", e))?;
+            .map_err(|e| broker("returning a parked message left parked", e))?;
     }
     let _ = channel
-        .close(200, ShortString::from("parked requeued"))
+        .close(200, ShortString::from("parked settled"))
         .await;
-    Ok(moved)
+    wait_until_back(shared, settled.kept).await;
+    Ok(settled)
 }
 
 /// Deletes every parked message; returns how many there were.
