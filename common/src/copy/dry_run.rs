@@ -10,8 +10,8 @@
 //! counts a mount (where the registry mounts; an upload again where it does not), and a
 //! later one in the same repository counts it as already there.
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use uuid::Uuid;
@@ -60,7 +60,7 @@ impl PlannedBlobs {
     /// had planned for that blob before. One lock for both, so two jobs planning the same
     /// blob at once are first and second, never both first.
     fn claim(&self, run: Option<Uuid>, target: &Target<'_>, digest: &str) -> Earlier {
-        let mut runs = self.runs.lock().unwrap_or_else(|p| p.into_inner());
+        let mut runs = self.runs.lock();
         let now = Instant::now();
         runs.retain(|_, r| now.duration_since(r.touched) < KEPT);
         let plans = runs.entry(run).or_insert_with(|| RunPlans {
