@@ -280,7 +280,7 @@ pub async fn seed_numbered(
     }
     let file = format!("mapping_{}", name.replace('/', "_"));
     Ok(Seeded {
-        mapping: crate::util::write(dir, &file, &lines),
+        mapping: crate::test_io::write(dir, &file, &lines),
         images,
     })
 }

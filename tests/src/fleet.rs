@@ -266,7 +266,7 @@ pub fn connections_mentioning(needle: &str) -> Vec<String> {
         .args(["list_connections", "-q", "pid", "client_properties"])
         .output()
         .expect("rabbitmqctl");
-    crate::util::text(&out.stdout)
+    crate::test_io::text(&out.stdout)
         .lines()
         .filter(|l| l.contains(needle))
         .filter_map(|l| l.split('\t').next().map(str::to_string))
@@ -282,7 +282,8 @@ pub fn status_json(prefix: &str, extra: &[&str]) -> serde_json::Value {
     let started = Instant::now();
     let out = loop {
         let out = scheduler(prefix, &args, &[], &[]);
-        let absent = crate::util::text(&out.stderr).contains("no installation with queue prefix");
+        let absent =
+            crate::test_io::text(&out.stderr).contains("no installation with queue prefix");
         if !absent || started.elapsed() > Duration::from_secs(10) {
             break out;
         }
@@ -291,7 +292,7 @@ pub fn status_json(prefix: &str, extra: &[&str]) -> serde_json::Value {
     assert!(
         out.status.success(),
         "status failed: {}",
-        crate::util::text(&out.stderr)
+        crate::test_io::text(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).expect("status --json prints JSON")
 }

@@ -24,12 +24,12 @@ pub mod oversized_token_service;
 pub mod proxy;
 mod referrers_front;
 pub mod registry;
-pub mod shapes;
+pub mod registry_shapes;
 pub mod skipped;
 pub mod tcp_proxy;
+pub mod test_io;
 pub mod tls;
 pub mod token_server;
-pub mod util;
 
 pub use access_log::Request;
 pub use api::RegistryApi;
@@ -43,6 +43,6 @@ pub use inspect::{blob_exists, catalog, get_blob, get_manifest, manifest_digest,
 pub use layer::{sha256_digest, Blob, Layer};
 pub use proxy::{Answer, FaultRule, Proxy, SeenRequest};
 pub use registry::{Registry, RegistryOptions, TokenAuth, TESTBED_USER_AGENT};
-pub use shapes::Shape;
+pub use registry_shapes::Shape;
 pub use tcp_proxy::TcpProxy;
 pub use token_server::{copy_storage, TokenRequest, TokenServer, TokenServerOptions};

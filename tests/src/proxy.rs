@@ -37,7 +37,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{JoinHandle, JoinSet};
 
 use crate::registry::Registry;
-use crate::shapes::{Decision, Shape};
+use crate::registry_shapes::{Decision, Shape};
 
 /// The body of every answer: the upstream's streamed body or one of ours.
 type ProxyBody = BoxBody<Bytes, hyper::Error>;
@@ -489,7 +489,7 @@ async fn handle(state: &State, req: Request<Incoming>) -> Response<ProxyBody> {
     }
     let shapes = state.shapes.lock().clone();
     let mut forward_path = path.clone();
-    match crate::shapes::decide(&shapes, &method, &path, req.headers()) {
+    match crate::registry_shapes::decide(&shapes, &method, &path, req.headers()) {
         Decision::Pass => {}
         Decision::Rewrite(p) => forward_path = p,
         Decision::Answer(a) => answer = Some(a),
@@ -498,7 +498,7 @@ async fn handle(state: &State, req: Request<Incoming>) -> Response<ProxyBody> {
             let body = req.into_body().collect().await.map(|b| b.to_bytes());
             let resp = match body {
                 Ok(body) => answer_response(
-                    crate::shapes::complete_single_post(
+                    crate::registry_shapes::complete_single_post(
                         &state.upstream_host,
                         &path,
                         &headers,
@@ -532,7 +532,7 @@ async fn handle(state: &State, req: Request<Incoming>) -> Response<ProxyBody> {
         }
         (None, None) => {
             let mut resp = state.forward(req, &forward_path).await;
-            for (name, value) in crate::shapes::added_headers(&shapes, &method, &path) {
+            for (name, value) in crate::registry_shapes::added_headers(&shapes, &method, &path) {
                 if let (Ok(n), Ok(v)) = (
                     HeaderName::from_bytes(name.as_bytes()),
                     HeaderValue::from_str(&value),

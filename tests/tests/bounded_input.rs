@@ -7,8 +7,8 @@ use mirror_common::copy::CopyOptions;
 use mirror_common::report::TagStatus;
 use mirror_tests::mirror::{engine, registry_flags, run_binary};
 use mirror_tests::oversized_token_service::OversizedTokenService;
+use mirror_tests::test_io::{image_ref, write};
 use mirror_tests::token_server::{ISSUER, SERVICE};
-use mirror_tests::util::{image_ref, write};
 use mirror_tests::*;
 
 /// Real: the destination registry (distribution's token access controller) and its

@@ -16,7 +16,7 @@ use std::process::Output;
 use std::time::{Duration, Instant};
 
 use mirror_tests::mirror::run_binary;
-use mirror_tests::util::{text, write};
+use mirror_tests::test_io::{text, write};
 use mirror_tests::*;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;

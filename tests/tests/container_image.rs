@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use mirror_tests::fleet::{jobs_queue, prefix, status_json, AMQP_URL, REDIS_URL};
 use mirror_tests::manifests::{command_line, container_running, object, pod_spec, render};
 use mirror_tests::skipped::skip;
-use mirror_tests::util::text;
+use mirror_tests::test_io::text;
 use serde_json::Value;
 
 /// The tag the tests build (rebuilt once per test process).

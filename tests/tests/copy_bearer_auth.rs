@@ -10,7 +10,7 @@ use std::time::Duration;
 use mirror_common::copy::CopyOptions;
 use mirror_common::report::TagStatus;
 use mirror_tests::mirror::{engine, registry_flags, run_binary};
-use mirror_tests::util::image_ref;
+use mirror_tests::test_io::image_ref;
 use mirror_tests::*;
 
 /// A registry that only takes tokens from `server`.

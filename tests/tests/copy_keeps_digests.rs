@@ -5,7 +5,7 @@
 use mirror_common::copy::{CopyOptions, PlatformFilter};
 use mirror_common::report::TagStatus;
 use mirror_tests::mirror::{engine, registry_flags, run_binary};
-use mirror_tests::util::{image_ref, text};
+use mirror_tests::test_io::{image_ref, text};
 use mirror_tests::*;
 
 #[tokio::test]

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use mirror_common::copy::CopyOptions;
 use mirror_common::registry::{ClientOptions, RegistryClient, RetryPolicy};
 use mirror_common::report::TagStatus;
-use mirror_tests::util::image_ref;
+use mirror_tests::test_io::image_ref;
 use mirror_tests::*;
 
 /// An engine whose destination is reached through `proxy`.

@@ -8,7 +8,7 @@ use mirror_common::copy::CopyOptions;
 use mirror_common::index::{BlobIndex, MemoryIndex};
 use mirror_common::report::TagStatus;
 use mirror_tests::mirror::{engine, engine_with_index, registry_flags, run_binary};
-use mirror_tests::util::image_ref;
+use mirror_tests::test_io::image_ref;
 use mirror_tests::*;
 
 #[tokio::test]
@@ -212,7 +212,10 @@ async fn copy_to_two_repositories_of_one_registry_uploads_each_blob_once() {
         "{lines:?}"
     );
     let summary = String::from_utf8_lossy(&out.stderr);
-    assert!(summary.contains("3 uploaded, 3 mounted"), "{summary}");
+    assert!(
+        summary.contains("blobs: 3 uploaded (") && summary.contains(", 3 mounted ("),
+        "{summary}"
+    );
 }
 
 #[tokio::test]

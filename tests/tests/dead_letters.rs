@@ -6,7 +6,7 @@ use mirror_common::job::Job;
 use mirror_common::queue::JobQueue;
 use mirror_common::reference::ImageRef;
 use mirror_tests::fleet::{prefix, scheduler, Prefix, Worker};
-use mirror_tests::util::{text, write};
+use mirror_tests::test_io::{text, write};
 use mirror_tests::*;
 use uuid::Uuid;
 

@@ -18,7 +18,7 @@ use mirror_tests::manifests::{
     command_line, container_running, containers, env_value, flag, k8s_dir, kustomizations, object,
     of_kind, pod_spec, render, strings, volume_at,
 };
-use mirror_tests::util::text;
+use mirror_tests::test_io::text;
 use serde_json::Value;
 
 /// The binaries the image ships and the manifests run.

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use mirror_tests::fleet::{
     jobs_queue, prefix, scheduler, scheduler_spawn, status_json, wait_output, Worker,
 };
-use mirror_tests::util::{text, write};
+use mirror_tests::test_io::{text, write};
 use mirror_tests::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use mirror_tests::fleet::{
     connections_mentioning, jobs_queue, prefix, scheduler, scheduler_spawn, status_json, Worker,
 };
-use mirror_tests::util::{text, write};
+use mirror_tests::test_io::{text, write};
 use mirror_tests::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -347,9 +347,11 @@ async fn status_finds_the_retry_queues_of_the_workers_delays_by_itself() {
         .unwrap();
     let job = mirror_common::job::Job::new(
         uuid::Uuid::new_v4(),
-        mirror_tests::util::image_ref("127.0.0.1:1/r/app:1".into()),
+        mirror_tests::test_io::image_ref("127.0.0.1:1/r/app:1".into()),
         format!("sha256:{}", "0".repeat(64)),
-        vec![mirror_tests::util::image_ref("127.0.0.1:2/r/app:1".into())],
+        vec![mirror_tests::test_io::image_ref(
+            "127.0.0.1:2/r/app:1".into(),
+        )],
         vec![],
     );
     queue.publish(&job).await.unwrap();
@@ -606,9 +608,11 @@ async fn the_workers_retry_line_names_job_run_image_destination_and_error() {
         .unwrap();
     let job = mirror_common::job::Job::new(
         uuid::Uuid::new_v4(),
-        mirror_tests::util::image_ref("127.0.0.1:1/r/app:1".into()),
+        mirror_tests::test_io::image_ref("127.0.0.1:1/r/app:1".into()),
         format!("sha256:{}", "0".repeat(64)),
-        vec![mirror_tests::util::image_ref("127.0.0.1:2/r/app:1".into())],
+        vec![mirror_tests::test_io::image_ref(
+            "127.0.0.1:2/r/app:1".into(),
+        )],
         vec![],
     );
     queue.publish(&job).await.unwrap();

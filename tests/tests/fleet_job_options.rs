@@ -6,7 +6,7 @@
 use mirror_tests::artifacts::{cosign_sign, Pushed};
 use mirror_tests::fleet::{prefix, scheduler, Worker};
 use mirror_tests::mirror::run_binary;
-use mirror_tests::util::{text, write};
+use mirror_tests::test_io::{text, write};
 use mirror_tests::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -12,7 +12,7 @@ use mirror_fleet::store::{Redis, RedisConfig};
 use mirror_tests::fleet::{
     prefix, scheduler, scheduler_spawn, status_json, wait_output, Worker, REDIS_URL,
 };
-use mirror_tests::util::{text, write};
+use mirror_tests::test_io::{text, write};
 use mirror_tests::*;
 
 fn hex(digest: &str) -> &str {

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use mirror_tests::fleet::{prefix, scheduler, Worker};
 use mirror_tests::mirror::{registry_flags, run_binary};
-use mirror_tests::util::{text, write};
+use mirror_tests::test_io::{text, write};
 use mirror_tests::*;
 
 /// A destination registry whose token service knows two team users.

@@ -15,7 +15,7 @@ use mirror_common::registry::{RegistryClient, Timeouts};
 use mirror_common::report::TagStatus;
 use mirror_fleet::amqp::AmqpQueue;
 use mirror_tests::fleet::{jobs_queue, prefix, scheduler, status_json, Worker};
-use mirror_tests::util::{image_ref, text};
+use mirror_tests::test_io::{image_ref, text};
 use mirror_tests::*;
 use uuid::Uuid;
 
@@ -388,7 +388,7 @@ async fn run_wait_survives_a_broker_cut_while_planning() {
     let mapping = std::fs::read_to_string(&seeded.mapping)
         .unwrap()
         .replace(&src.host(), &slow.host());
-    let mapping = mirror_tests::util::write(dir.path(), "mapping_slow", &mapping);
+    let mapping = mirror_tests::test_io::write(dir.path(), "mapping_slow", &mapping);
     let p = prefix();
     let _w = Worker::start(&p, &[&src, &dst], &[slow.host()], &[]);
     let proxy = TcpProxy::start("127.0.0.1:5672").await.unwrap();
@@ -682,7 +682,7 @@ async fn a_glob_of_a_thousand_tags_into_one_repository_runs_under_a_low_fd_limit
         .await;
     assert!(pushed.iter().all(Result::is_ok));
     let dir = tempfile::tempdir().unwrap();
-    let mapping = mirror_tests::util::write(
+    let mapping = mirror_tests::test_io::write(
         dir.path(),
         "mapping_many",
         &format!("{}/many/app:* {}/many/app\n", src.host(), dst.host()),

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use mirror_tests::fleet::connections_mentioning;
 use mirror_tests::fleet::{prefix, scheduler, Worker};
-use mirror_tests::util::{text, write};
+use mirror_tests::test_io::{text, write};
 use mirror_tests::*;
 
 /// A loopback address with a port nobody listens on (bound, then released).

@@ -3,7 +3,7 @@
 //! digest.
 
 use mirror_tests::mirror::{registry_flags, run_binary};
-use mirror_tests::util::{text, write};
+use mirror_tests::test_io::{text, write};
 use mirror_tests::*;
 
 fn run_local(file: &str, extra: &[&str], registries: &[&Registry]) -> std::process::Output {

@@ -10,7 +10,7 @@ use mirror_common::copy::CopyOptions;
 use mirror_common::report::TagStatus;
 use mirror_tests::artifacts::*;
 use mirror_tests::mirror::{engine, registry_flags, run_binary};
-use mirror_tests::util::image_ref;
+use mirror_tests::test_io::image_ref;
 use mirror_tests::*;
 
 fn pushed_image(image: &PushedImage) -> Pushed {

@@ -1,5 +1,5 @@
 //! Behaviours of the registries people use that CNCF distribution 2.8 does not have, each
-//! shaped by the test proxy in front of a real docker-registry (see `tests/src/shapes.rs`
+//! shaped by the test proxy in front of a real docker-registry (see `tests/src/registry_shapes.rs`
 //! for what is real and what is shaped): a body size limit (413), chunked uploads and their
 //! resumption, registries that never mount, single-request uploads, and blob downloads
 //! redirected to object storage.
@@ -11,7 +11,7 @@ use mirror_common::index::MemoryIndex;
 use mirror_common::registry::RegistryClient;
 use mirror_tests::mirror::{client_options, registry_flags, run_binary};
 use mirror_tests::object_store::ObjectStore;
-use mirror_tests::util::{image_ref, text};
+use mirror_tests::test_io::{image_ref, text};
 use mirror_tests::*;
 
 const MIB: u64 = 1024 * 1024;
@@ -341,7 +341,7 @@ async fn a_used_up_pull_quota_fails_further_pulls_as_throttled_without_sending_t
             dst.host()
         ));
     }
-    let file = mirror_tests::util::write(dir.path(), "mapping_hub", &lines);
+    let file = mirror_tests::test_io::write(dir.path(), "mapping_hub", &lines);
     let mut args = vec![
         "run".to_string(),
         "--local".into(),

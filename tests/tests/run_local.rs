@@ -3,7 +3,7 @@
 //! re-run that changes nothing; whole-file rejection; shared layers uploaded once; dry run.
 
 use mirror_tests::mirror::{registry_flags, run_binary};
-use mirror_tests::util::write;
+use mirror_tests::test_io::write;
 use mirror_tests::*;
 
 fn run_local(files: &[String], extra: &[&str], registries: &[&Registry]) -> std::process::Output {

@@ -1,4 +1,4 @@
-//! Small helpers every integration test file needs: writing a mapping file, reading a
+//! What a test hands a binary and reads back: writing a mapping (or groups) file, reading a
 //! process's output as text.
 
 use std::path::Path;
