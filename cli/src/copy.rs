@@ -13,6 +13,7 @@ use crate::registry::parse_duration_flag;
 
 /// How images are copied.
 #[derive(Args, Clone, Debug)]
+#[command(mut_arg("keep_manifest_list", crate::oc_bool))]
 pub struct CopyArgs {
     /// Keep only index children whose os/arch[/variant] matches this regular expression
     /// (the whole string must match); the filtered index gets a new digest.
@@ -32,16 +33,7 @@ pub struct CopyArgs {
     /// This is the default here; `--keep-manifest-list=false` mirrors what oc mirrors
     /// without the flag: only the linux/amd64 image (or the one --filter-by-os selects),
     /// pushed as that single manifest.
-    #[arg(
-        long = "keep-manifest-list",
-        default_value_t = true,
-        num_args = 0..=1,
-        default_missing_value = "true",
-        // As oc's (cobra's) bool flags: `--flag SRC DST` never takes SRC as the value.
-        require_equals = true,
-        action = clap::ArgAction::Set,
-        value_name = "BOOL"
-    )]
+    #[arg(long = "keep-manifest-list", default_value_t = true)]
     pub keep_manifest_list: bool,
     /// oc's flag, accepted so that oc command lines carry over; it has no effect here (a
     /// cross-repository mount still asks one token for both repositories), and says so.

@@ -18,6 +18,7 @@ use crate::durations::{deprecated_millis, parse_duration};
 
 /// How to reach registries.
 #[derive(Args, Clone, Debug)]
+#[command(mut_arg("insecure", crate::oc_bool))]
 pub struct RegistryArgs {
     /// Docker config.json with registry credentials (default: $DOCKER_CONFIG/config.json,
     /// then ~/.docker/config.json); skopeo's --authfile is the same file.
@@ -45,16 +46,7 @@ pub struct RegistryArgs {
     /// oc's flag: every registry is insecure. Each is tried over HTTPS with its certificate
     /// NOT checked, and spoken to over plain HTTP when it answers in it. Credentials go to a
     /// plain-HTTP token service only on hosts of --insecure-registry.
-    #[arg(
-        long = "insecure",
-        default_value_t = false,
-        num_args = 0..=1,
-        default_missing_value = "true",
-        // As oc's (cobra's) bool flags: `--flag SRC DST` never takes SRC as the value.
-        require_equals = true,
-        action = clap::ArgAction::Set,
-        value_name = "BOOL"
-    )]
+    #[arg(long = "insecure", default_value_t = false)]
     pub insecure: bool,
     /// PEM file of extra CA certificates trusted on top of the system's; repeatable.
     #[arg(long = "ca-file", value_name = "PATH")]
