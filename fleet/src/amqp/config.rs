@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use super::error::scrub;
+use super::error::{redact, scrub};
 use super::QueueError;
 
 /// Longest accepted prefix: AMQP names are at most 255 bytes, and the longest name we
@@ -158,20 +158,6 @@ impl QueueNames {
         all.push(&self.parked);
         all.push(&self.history);
         all
-    }
-}
-
-/// `amqp://user:secret@host/vhost` -> `amqp://host/vhost`. A URL that does not parse is
-/// not echoed at all: it might be mostly password.
-pub(super) fn redact(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) => {
-            // Both fail only for URLs that cannot have credentials in the first place.
-            let _ = u.set_password(None);
-            let _ = u.set_username("");
-            u.to_string()
-        }
-        Err(_) => "<unparseable AMQP URL>".into(),
     }
 }
 

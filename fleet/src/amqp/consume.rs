@@ -13,35 +13,14 @@ use futures::{FutureExt, StreamExt};
 use lapin::message::Delivery as AmqpDelivery;
 use lapin::options::{BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
 use lapin::types::{FieldTable, ShortString};
-use lapin::{Channel, Consumer};
 use tokio::sync::Mutex;
 
 use super::acker::AmqpAck;
 use super::error::{broker, other};
-use super::{QueueError, Shared};
+use super::shared::{ConsumerState, Running, Shared};
+use super::QueueError;
 use mirror_common::job::Job;
 use mirror_common::queue::{Acknowledger, Delivery};
-
-/// Where the consumer is in its life.
-#[derive(Default)]
-pub(super) enum ConsumerState {
-    /// Not started: nothing was received yet.
-    #[default]
-    Idle,
-    Running(Arc<Running>),
-    /// Cancelled; the channel stays open (kept here) until the connection closes, so the
-    /// jobs handed out before can still be acknowledged.
-    Stopped {
-        _running: Option<Arc<Running>>,
-    },
-}
-
-/// A started consumer and its channel.
-pub(super) struct Running {
-    channel: Channel,
-    tag: ShortString,
-    stream: Mutex<Consumer>,
-}
 
 /// Opens a channel with `basic.qos(prefetch)` and consumes the jobs queue with manual acks.
 async fn start(shared: Arc<Shared>) -> Result<Running, QueueError> {

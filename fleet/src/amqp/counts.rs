@@ -7,7 +7,8 @@ use lapin::types::{FieldTable, ShortString};
 use lapin::{Channel, ErrorKind};
 
 use super::error::broker;
-use super::{QueueError, Shared};
+use super::shared::Shared;
+use super::QueueError;
 
 /// One queue's numbers.
 #[derive(Clone, Debug, PartialEq, Eq)]

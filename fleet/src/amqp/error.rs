@@ -20,10 +20,24 @@ pub(super) fn scrub(message: &str, url: &str) -> String {
     let Ok(parsed) = url::Url::parse(url) else {
         return message.replace(url, "<AMQP URL>");
     };
-    let out = message.replace(url, &super::config::redact(url));
+    let out = message.replace(url, &redact(url));
     match parsed.password() {
         Some(password) if !password.is_empty() => out.replace(password, "***"),
         _ => out,
+    }
+}
+
+/// `amqp://user:secret@host/vhost` -> `amqp://host/vhost`. A URL that does not parse is
+/// not echoed at all: it might be mostly password.
+pub(super) fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) => {
+            // Both fail only for URLs that cannot have credentials in the first place.
+            let _ = u.set_password(None);
+            let _ = u.set_username("");
+            u.to_string()
+        }
+        Err(_) => "<unparseable AMQP URL>".into(),
     }
 }
 

@@ -16,7 +16,8 @@ use uuid::Uuid;
 
 use super::error::{broker, other};
 use super::message::{json_properties, now_secs};
-use super::{QueueError, Shared};
+use super::shared::Shared;
+use super::QueueError;
 use mirror_common::job::RunEvent;
 
 /// Unacknowledged events one reader holds at most (streams require a prefetch).

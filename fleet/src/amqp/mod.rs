@@ -34,6 +34,7 @@ mod history;
 mod message;
 mod parked;
 mod publish;
+mod shared;
 mod slot;
 mod topology;
 
@@ -47,12 +48,12 @@ use lapin::{Connection, ConnectionProperties};
 use tokio::sync::Mutex;
 use uuid::Uuid;
 
-use consume::ConsumerState;
 use error::{broker, other, scrub};
 use message::{job_headers, json_properties};
 use mirror_common::job::{Job, JobResult, RunEvent, RunStarted};
 use mirror_common::queue::{Delivery, JobQueue, QueueError};
 use publish::Publisher;
+use shared::{ConsumerState, Shared};
 
 pub use config::{AmqpConfig, QueueNames};
 pub use counts::QueueCount;
@@ -66,19 +67,6 @@ pub use slot::ConnectionSlot;
 #[derive(Clone)]
 pub struct AmqpQueue {
     shared: Arc<Shared>,
-}
-
-/// What the clones share.
-struct Shared {
-    config: AmqpConfig,
-    names: QueueNames,
-    connection: Connection,
-    publisher: Arc<Publisher>,
-    consumer: Mutex<ConsumerState>,
-    /// Set by `stop_consuming`: deliveries arriving later are handed back.
-    stopped: AtomicBool,
-    /// Set by `close`: the consumer ending is then no error.
-    closing: AtomicBool,
 }
 
 impl AmqpQueue {

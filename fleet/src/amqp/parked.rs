@@ -15,7 +15,8 @@ use super::error::{broker, other};
 use super::message::{
     header_str, header_u64, job_headers, json_properties, ATTEMPT, PARKED_AT, PARK_REASON,
 };
-use super::{QueueError, Shared};
+use super::shared::Shared;
+use super::QueueError;
 use mirror_common::job::Job;
 use uuid::Uuid;
 

@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, ErrorKind, RedisError, RedisResult, ServerErrorKind};
 
+use super::config::RedisConfig;
 use super::fallback::LocalThrottle;
 use super::keys::Keys;
-use super::RedisConfig;
 use mirror_common::index::MemoryIndex;
 
 /// State shared by every handle made from one [`super::Redis`].

@@ -10,7 +10,7 @@
 //! An entry is `<digest> <checked>`: the digest and when it was pushed or seen at the tag, in
 //! milliseconds since the Unix epoch by the writer's clock (see [`encode`]). Whoever *reads*
 //! the cache decides how old an entry may be: it trusts one only while it is younger than
-//! its own [`RedisConfig::tag_max_age`](super::RedisConfig::tag_max_age) (each key for a
+//! its own [`RedisConfig::tag_max_age`](super::config::RedisConfig::tag_max_age) (each key for a
 //! share of it, below). So `run --tag-cache-max-age 1s` re-checks every destination tag
 //! written more than a second ago, whatever max age the workers that wrote them were given.
 //! The Redis TTL is only the writer's cleanup: an entry is gone after the writer's share of
