@@ -2,6 +2,18 @@
 //! copy flag means the same thing (and has the same name and default) in both binaries.
 //! Every default is the library's own constant, written once there. Flags that users of
 //! oc, skopeo and crane bring along are accepted where they mean the same thing here.
+//!
+//! - `registry`: how registries are reached (credentials, insecure hosts, CA files,
+//!   retries, limits) and the registry-client factory with the fleet's hooks.
+//! - `copy`: what to copy and how (platforms, manifest lists, referrers, concurrency,
+//!   deadline), and the what-to-copy flags a worker refuses because each job carries them.
+//! - `fleet`: the broker and Redis flags.
+//! - `logging`: `--log-format`, text for people or JSON, and [`fatal`] for the last word.
+//! - `oc_bool`: oc's boolean flags (`--flag`, `--flag=false`).
+//! - `durations`, `sizes`, `platform`, `reference`: parsers of flag values
+//!   (`30s`, `16MiB`, `linux/arm64`, image references) and the sizes printed back.
+//! - `plural`: "1 tag", "2 tags" in summary lines.
+//! - `docs`: shell completions and man pages from the command line.
 #![warn(missing_docs)]
 
 use std::collections::HashMap;
