@@ -1,66 +1,14 @@
 //! `mirror-scheduler dead-letters` on a real RabbitMQ (a queue prefix of its own per test):
-//! what a parked job says of its attempts, and requeueing or purging only the parked jobs
-//! of chosen jobs and runs, the others staying parked in their order.
+//! requeueing or purging only the parked jobs of chosen jobs and runs, the others staying
+//! parked in their order. (What a parked job says of its attempts is checked where a real
+//! worker parks one: `distributed.rs`.)
 
 use mirror_common::job::Job;
 use mirror_common::queue::JobQueue;
 use mirror_common::reference::ImageRef;
-use mirror_tests::fleet::{prefix, scheduler, Prefix, Worker};
-use mirror_tests::test_io::{text, write};
-use mirror_tests::*;
+use mirror_tests::fleet::{prefix, scheduler, Prefix};
+use mirror_tests::test_io::text;
 use uuid::Uuid;
-
-/// A job that failed on every attempt is listed with `attempts` as the reason counts them
-/// (it used to show the body's `"attempt": 2`, counted from 0, beside "gave up after 3
-/// attempts").
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_parked_job_in_json_counts_its_attempts_as_its_reason_does() {
-    let src = Registry::start().await.unwrap();
-    let dst = Registry::start().await.unwrap();
-    let proxy = Proxy::start(&dst).await.unwrap();
-    let (s, d) = (src.host(), proxy.host());
-    push_image(
-        &src,
-        "down/app",
-        "1",
-        ImageSpec::new(vec![Layer::random(2_000)]),
-    )
-    .await
-    .unwrap();
-    proxy.fail(FaultRule::new(503, "/manifests/1").method("PUT"));
-    let dir = tempfile::tempdir().unwrap();
-    let file = write(
-        dir.path(),
-        "mapping_down",
-        &format!("{s}/down/app:1 {d}/down/app:1\n"),
-    );
-    let p = prefix();
-    let _w = Worker::start(
-        &p,
-        &[&src, &dst],
-        &[proxy.host()],
-        &["--retry-attempts", "1"],
-    );
-    let out = scheduler(
-        &p,
-        &["run", "--wait", "-f", &file],
-        &[&src, &dst],
-        &[proxy.host()],
-    );
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
-    let listed = scheduler(&p, &["dead-letters", "list", "--json"], &[], &[]);
-    let json: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
-    let parked = &json[0];
-    let reason = parked["reason"].as_str().unwrap_or_default();
-    assert!(reason.starts_with("gave up after 3 attempts"), "{json}");
-    assert_eq!(parked["attempts"], 3, "{json}");
-    assert!(
-        parked["job"].get("attempt").is_none(),
-        "no second count, from 0, beside it: {json}"
-    );
-    let human = text(&scheduler(&p, &["dead-letters", "list"], &[], &[]).stdout);
-    assert!(human.starts_with("1 parked job\n"), "{human}");
-}
 
 fn job(run: Uuid, n: usize) -> Job {
     Job::new(

@@ -315,6 +315,15 @@ async fn registry_that_never_recovers_parks_the_job_with_its_reason_and_wait_exi
         listed.contains("gave up after 3 attempts") && listed.contains("HTTP 503"),
         "{listed}"
     );
+    // In JSON, `attempts` counts as the reason does (it used to show the body's
+    // `"attempt": 2`, counted from 0, beside "gave up after 3 attempts").
+    let listed = scheduler(&p, &["dead-letters", "list", "--json"], &[], &[]);
+    let json: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(json[0]["attempts"], 3, "{json}");
+    assert!(
+        json[0]["job"].get("attempt").is_none(),
+        "no second count, from 0, beside it: {json}"
+    );
     assert_eq!(status_json(&p, &[])["parked"], 1);
     // Once the registry is back, replaying the parked job completes it.
     proxy.clear_faults();
