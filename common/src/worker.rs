@@ -15,6 +15,22 @@ use crate::job::{Job, JobResult, JOB_VERSION};
 use crate::queue::{Delivery, JobQueue, QueueError};
 use crate::report::{CopyReport, TagResult, TagStatus};
 
+/// A log line about a job: every one carries the job id, run id, image, destinations and
+/// error, so that an operator can find the job's other lines and its parked message.
+macro_rules! job_line {
+    ($level:expr, $job:expr, $error:expr, $($rest:tt)+) => {
+        tracing::event!(
+            $level,
+            job_id = %$job.id,
+            run_id = %$job.run_id,
+            image = %$job.source,
+            destination = %destinations($job),
+            error = %$error,
+            $($rest)+
+        )
+    };
+}
+
 /// What becomes of a delivery once its copy is done.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Disposition {
@@ -64,12 +80,10 @@ pub async fn handle(
             "job {} has message version {}, this worker reads version {JOB_VERSION}",
             job.id, job.version
         );
-        tracing::error!(
-            job_id = %job.id,
-            run_id = %job.run_id,
-            image = %job.source,
-            destination = %destinations(&job),
-            error = %reason,
+        job_line!(
+            tracing::Level::ERROR,
+            &job,
+            reason,
             "job parked: it cannot be read"
         );
         let result = JobResult::failed(&job, FailureKind::BadJob, &reason);
@@ -77,6 +91,35 @@ pub async fn handle(
         acker.park(&reason).await?;
         return Ok(Some(result));
     }
+    let report = copy(engines, &job).await;
+    let disposition = decide(&job, &report, queue.max_attempts());
+    if disposition == Disposition::Retry {
+        job_line!(
+            tracing::Level::WARN,
+            &job,
+            first_error(&report),
+            attempt = job.attempt + 1,
+            max_attempts = queue.max_attempts(),
+            "job failed with a retryable error; retrying later"
+        );
+        acker.retry(&job).await?;
+        return Ok(None);
+    }
+    let result = JobResult::new(&job, report);
+    queue.publish_result(&result).await?;
+    match disposition {
+        Disposition::Park(reason) => {
+            job_line!(tracing::Level::ERROR, &job, reason, "job parked");
+            acker.park(&reason).await?;
+        }
+        _ => acker.ack().await?,
+    }
+    Ok(Some(result))
+}
+
+/// Copies the job with the engine of its credentials and its options; a job whose
+/// credentials or options cannot be used fails every tag with why.
+async fn copy(engines: &Engines, job: &Job) -> CopyReport {
     let span =
         tracing::info_span!("job", run_id = %job.run_id, job_id = %job.id, image = %job.source);
     let engine = engines
@@ -89,7 +132,7 @@ pub async fn handle(
                 .map(|opts| Arc::new(engine.with_options(opts)))
                 .map_err(|why| (FailureKind::BadJob, format!("the job's options: {why}"))),
         });
-    let report = match engine {
+    match engine {
         Ok(engine) => {
             engine
                 .in_run(job.run_id)
@@ -101,40 +144,8 @@ pub async fn handle(
                 .instrument(span)
                 .await
         }
-        Err((kind, reason)) => JobResult::failed(&job, kind, &reason).report,
-    };
-    let disposition = decide(&job, &report, queue.max_attempts());
-    if disposition == Disposition::Retry {
-        tracing::warn!(
-            job_id = %job.id,
-            run_id = %job.run_id,
-            image = %job.source,
-            destination = %destinations(&job),
-            error = %first_error(&report),
-            attempt = job.attempt + 1,
-            max_attempts = queue.max_attempts(),
-            "job failed with a retryable error; retrying later"
-        );
-        acker.retry(&job).await?;
-        return Ok(None);
+        Err((kind, reason)) => JobResult::failed(job, kind, &reason).report,
     }
-    let result = JobResult::new(&job, report);
-    queue.publish_result(&result).await?;
-    match disposition {
-        Disposition::Park(reason) => {
-            tracing::error!(
-                job_id = %job.id,
-                run_id = %job.run_id,
-                image = %job.source,
-                destination = %destinations(&job),
-                error = %reason,
-                "job parked"
-            );
-            acker.park(&reason).await?;
-        }
-        _ => acker.ack().await?,
-    }
-    Ok(Some(result))
 }
 
 /// The job's destinations for a log line (comma-separated): which tags a line is about.
