@@ -259,6 +259,14 @@ impl Registry {
         access_log::parse(&self.settled_access_log())
     }
 
+    /// The logged requests the mirror sent (by its user agent), not the test bed's own.
+    pub fn requests_from_the_mirror(&self) -> Vec<Request> {
+        self.requests()
+            .into_iter()
+            .filter(|r| r.user_agent.starts_with("image-mirror/"))
+            .collect()
+    }
+
     /// How many logged requests have this method and a URI containing `path_contains`.
     pub fn count(&self, method: &str, path_contains: &str) -> usize {
         self.requests()

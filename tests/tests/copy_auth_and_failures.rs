@@ -152,11 +152,7 @@ async fn tls_registries_are_reached_through_the_given_ca() {
     );
     // The registry speaks HTTP/2 over TLS, and so did the copy: every request it sent (by
     // its user agent) was an HTTP/2 one.
-    let ours: Vec<_> = dst
-        .requests()
-        .into_iter()
-        .filter(|r| r.user_agent.starts_with("image-mirror/"))
-        .collect();
+    let ours = dst.requests_from_the_mirror();
     assert!(!ours.is_empty(), "{}", dst.logs());
     assert!(ours.iter().all(|r| r.protocol == "HTTP/2.0"), "{ours:#?}");
 
@@ -243,11 +239,7 @@ async fn insecure_registry_host_accepts_an_untrusted_certificate_and_plain_http(
     );
     // The source was read over TLS (HTTP/2, negotiated as with a trusted certificate),
     // not over plain HTTP.
-    let ours: Vec<_> = tls
-        .requests()
-        .into_iter()
-        .filter(|r| r.user_agent.starts_with("image-mirror/"))
-        .collect();
+    let ours = tls.requests_from_the_mirror();
     assert!(
         ours.iter().any(|r| r.path.contains("/manifests/v0")),
         "{ours:#?}"
