@@ -1,7 +1,8 @@
-//! Steps 4 and 5 of `docs/behaviour.md` ("What one copy does") for each destination
-//! repository: which tags are already there, which are pushed (or, in a dry run, would
-//! be), in what order (blobs, child manifests by digest, referrers, then the top manifest
-//! under each tag), how a stale blob index is repaired, and each tag's result.
+//! A copy with something to copy: the source resolved (`resolve.rs`), then steps 4 and 5
+//! of `docs/behaviour.md` ("What one copy does") for each destination repository in turn:
+//! which tags are already there, which are pushed (or, in a dry run, would be), in what
+//! order (blobs, child manifests by digest, referrers, then the top manifest under each
+//! tag), how a stale blob index is repaired, and each tag's result.
 
 use std::sync::Arc;
 
