@@ -15,7 +15,7 @@ use crate::failure::FailureKind;
 use crate::job::Job;
 use crate::mapping::destinations::{self, DestinationKey};
 use crate::mapping::{
-    check_expanded_duplicates, inherit_tag, MappingError, MappingSet, Origin, Superseded,
+    check_expanded_duplicates, inherit_tag, Mapping, MappingError, MappingSet, Origin, Superseded,
     TagSelector,
 };
 use crate::reference::ImageRef;
@@ -47,6 +47,9 @@ type GroupKey = (String, String, String);
 /// A job in the making: the source as written, its destination tags, their origins.
 type Group = (ImageRef, Vec<ImageRef>, Vec<String>);
 
+/// The tags of each listed source repository (by `repo_name`), or why it could not be listed.
+type Listed = HashMap<String, Result<Vec<String>, String>>;
+
 /// One destination tag with the source tag (or digest) it comes from.
 struct Entry {
     source: ImageRef,
@@ -57,26 +60,38 @@ struct Entry {
 /// Expands, checks, resolves and groups the mappings of `set` into jobs.
 pub async fn plan(mut set: MappingSet, client: &dyn Registries, run_id: Uuid) -> Plan {
     let listed = list_expanding_sources(&set, client).await;
+    let (mut entries, mut errors) = expand(&set, &listed);
+    errors.extend(check_expanded_duplicates(
+        entries.iter().map(|e| (&e.destination, &e.origin)),
+    ));
+    if !errors.is_empty() {
+        set.reject(errors);
+        entries.retain(|e| set.rejected.iter().all(|(f, _)| f != &e.origin.file));
+    }
+    set.superseded = supersede(&mut entries);
+    let digests = resolve_sources(&entries, client).await;
+    let (jobs, unresolved) = into_jobs(entries, &digests, run_id);
+    Plan {
+        run_id,
+        jobs,
+        unresolved,
+        set,
+    }
+}
+
+/// Every destination tag the mappings of `set` name, with its source tag: globs and
+/// tag-less sources expanded by their repository's listing (`listed`); a mapping whose
+/// source could not be listed gives an error instead.
+fn expand(set: &MappingSet, listed: &Listed) -> (Vec<Entry>, Vec<MappingError>) {
     let mut entries = Vec::new();
     let mut listing_errors = Vec::new();
     for m in &set.mappings {
-        let tags: Vec<ImageRef> = match &m.source.tags {
-            TagSelector::Tag(_) | TagSelector::Digest(_) => vec![m.source.image.clone()],
-            selector => match listed.get(&m.source.image.repo_name()) {
-                Some(Ok(all)) => all
-                    .iter()
-                    .filter(|t| selector.matches(t))
-                    .map(|t| m.source.image.with_tag(t))
-                    .collect(),
-                Some(Err(e)) => {
-                    listing_errors.push(MappingError::new(
-                        m.origin.clone(),
-                        format!("cannot list the tags of {}: {e}", m.source),
-                    ));
-                    continue;
-                }
-                None => Vec::new(),
-            },
+        let tags = match source_tags(m, listed) {
+            Ok(tags) => tags,
+            Err(e) => {
+                listing_errors.push(e);
+                continue;
+            }
         };
         for source in tags {
             let inherit = source
@@ -96,16 +111,37 @@ pub async fn plan(mut set: MappingSet, client: &dyn Registries, run_id: Uuid) ->
             }
         }
     }
-    let mut errors = listing_errors;
-    errors.extend(check_expanded_duplicates(
-        entries.iter().map(|e| (&e.destination, &e.origin)),
-    ));
-    if !errors.is_empty() {
-        set.reject(errors);
-        entries.retain(|e| set.rejected.iter().all(|(f, _)| f != &e.origin.file));
-    }
-    set.superseded = supersede(&mut entries);
-    let digests = resolve_sources(&entries, client).await;
+    (entries, listing_errors)
+}
+
+/// The source tags one mapping names: itself, or the listed tags its selector matches.
+fn source_tags(m: &Mapping, listed: &Listed) -> Result<Vec<ImageRef>, MappingError> {
+    Ok(match &m.source.tags {
+        TagSelector::Tag(_) | TagSelector::Digest(_) => vec![m.source.image.clone()],
+        selector => match listed.get(&m.source.image.repo_name()) {
+            Some(Ok(all)) => all
+                .iter()
+                .filter(|t| selector.matches(t))
+                .map(|t| m.source.image.with_tag(t))
+                .collect(),
+            Some(Err(e)) => {
+                return Err(MappingError::new(
+                    m.origin.clone(),
+                    format!("cannot list the tags of {}: {e}", m.source),
+                ));
+            }
+            None => Vec::new(),
+        },
+    })
+}
+
+/// The entries grouped into jobs by source repository, digest and destination
+/// repository; the entries whose source was not resolved become failed tags instead.
+fn into_jobs(
+    entries: Vec<Entry>,
+    digests: &HashMap<String, Result<String, Unresolved>>,
+    run_id: Uuid,
+) -> (Vec<Job>, Vec<(TagResult, String)>) {
     let mut unresolved = Vec::new();
     let mut groups: BTreeMap<GroupKey, Group> = BTreeMap::new();
     for e in entries {
@@ -136,12 +172,7 @@ pub async fn plan(mut set: MappingSet, client: &dyn Registries, run_id: Uuid) ->
             Job::new(run_id, source, digest, destinations, origins)
         })
         .collect();
-    Plan {
-        run_id,
-        jobs,
-        unresolved,
-        set,
-    }
+    (jobs, unresolved)
 }
 
 /// Adds to every job, in each of its destination repositories, a tag named after the first
@@ -193,10 +224,7 @@ fn supersede(entries: &mut Vec<Entry>) -> Vec<Superseded> {
 }
 
 /// Tags of every repository named by a glob or tag-less source, listed once each.
-async fn list_expanding_sources(
-    set: &MappingSet,
-    client: &dyn Registries,
-) -> HashMap<String, Result<Vec<String>, String>> {
+async fn list_expanding_sources(set: &MappingSet, client: &dyn Registries) -> Listed {
     let mut repos: Vec<ImageRef> = Vec::new();
     for m in set.mappings.iter().filter(|m| m.source.tags.expands()) {
         if !repos

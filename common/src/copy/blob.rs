@@ -11,6 +11,7 @@ use crate::reference::ImageRef;
 use crate::registry::{MountOutcome, Registries, RegistryError};
 use crate::report::Counters;
 
+use super::target::Target;
 use super::transfer::{transfer_blob, transfer_into_session};
 use crate::registry::upload::SINGLE_REQUEST_MAX;
 
@@ -26,12 +27,6 @@ pub enum BlobPlan {
     Mount(Vec<String>),
     /// Must be uploaded.
     Upload,
-}
-
-/// The destination of a blob copy.
-pub(crate) struct Target<'a> {
-    pub(crate) registry: &'a str,
-    pub(crate) repository: &'a str,
 }
 
 /// Decides what a blob needs without changing anything at the destination.

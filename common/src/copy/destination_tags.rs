@@ -30,7 +30,8 @@ use std::time::{Duration, Instant};
 
 use uuid::Uuid;
 
-use super::{listing_refused, WHOLE_LISTING_LIMIT};
+use super::errors::listing_refused;
+use super::limits::WHOLE_LISTING_LIMIT;
 use crate::reference::ImageRef;
 use crate::registry::{Registries, RegistryError};
 

@@ -16,12 +16,7 @@ use std::time::{Duration, Instant};
 
 use uuid::Uuid;
 
-use super::blob::{plan_blob, BlobPlan, Target};
-use super::CopyEngine;
-use crate::manifest::Descriptor;
-use crate::reference::ImageRef;
-use crate::registry::RegistryError;
-use crate::report::Counters;
+use super::target::Target;
 
 /// A run's plans are forgotten once the run has planned nothing for this long (a
 /// scheduler staying up with `--schedule --dry-run` does not keep every run's).
@@ -31,7 +26,7 @@ const KEPT: Duration = Duration::from_secs(3600);
 const MOUNT_FROM: usize = 3;
 
 /// Blobs planned so far, by run; shared by every engine made from one (see
-/// [`CopyEngine::with_options`], [`CopyEngine::in_run`]).
+/// `CopyEngine::with_options`, `CopyEngine::in_run`); `blobs.rs` plans with it.
 #[derive(Default)]
 pub(crate) struct PlannedBlobs {
     runs: Mutex<HashMap<Option<Uuid>, RunPlans>>,
@@ -45,7 +40,7 @@ struct RunPlans {
 
 /// What the run planned for a blob before this plan.
 #[derive(Debug, PartialEq, Eq)]
-enum Earlier {
+pub(crate) enum Earlier {
     /// Nothing: this plan counts what the blob needs.
     Nothing,
     /// It is already counted into this repository: a real run finds it there.
@@ -59,7 +54,7 @@ impl PlannedBlobs {
     /// Records that `run` plans `digest` into `repository` of `registry`, and says what it
     /// had planned for that blob before. One lock for both, so two jobs planning the same
     /// blob at once are first and second, never both first.
-    fn claim(&self, run: Option<Uuid>, target: &Target<'_>, digest: &str) -> Earlier {
+    pub(crate) fn claim(&self, run: Option<Uuid>, target: &Target<'_>, digest: &str) -> Earlier {
         let mut runs = self.runs.lock();
         let now = Instant::now();
         runs.retain(|_, r| now.duration_since(r.touched) < KEPT);
@@ -81,43 +76,6 @@ impl PlannedBlobs {
         };
         repositories.push(target.repository.to_string());
         earlier
-    }
-}
-
-impl CopyEngine {
-    /// Dry run: counts what one blob would need in the target, given what the run's other
-    /// plans already count (see the module's documentation).
-    pub(super) async fn plan_one(
-        &self,
-        source: &ImageRef,
-        target: &Target<'_>,
-        blob: &Descriptor,
-        counters: &Counters,
-    ) -> Result<(), RegistryError> {
-        let earlier = self.planned.claim(self.run, target, &blob.digest);
-        let plan = match earlier {
-            Earlier::HereAlready => BlobPlan::Present,
-            earlier => {
-                let plan = plan_blob(
-                    self.registries.as_ref(),
-                    self.index.as_ref(),
-                    source,
-                    target,
-                    blob,
-                )
-                .await?;
-                match (plan, earlier) {
-                    (BlobPlan::Upload, Earlier::Elsewhere(from))
-                        if self.registries.mounts(target.registry).await =>
-                    {
-                        BlobPlan::Mount(from)
-                    }
-                    (plan, _) => plan,
-                }
-            }
-        };
-        counters.count_plan(&plan, blob.size);
-        Ok(())
     }
 }
 

@@ -21,7 +21,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::{listing_refused, WHOLE_LISTING_LIMIT};
+use super::errors::listing_refused;
+use super::limits::WHOLE_LISTING_LIMIT;
 use crate::registry::{Registries, TagsPage};
 
 /// Tags asked for after `last`: the subject's own four and room for a few more.
@@ -142,17 +143,7 @@ impl TagListings {
             return None;
         }
         let repo: Repo = (registry.to_string(), repository.to_string());
-        let first = {
-            let mut repos = self.repos.lock();
-            let state = repos.entry(repo.clone()).or_default();
-            // An expired whole listing is asked for again as a first one would be.
-            if matches!(&state.whole, Some(Whole::Tags(at, _)) if at.elapsed() >= WHOLE_KEPT) {
-                state.whole = None;
-                state.answered = false;
-            }
-            (!state.answered).then(|| state.first.clone())
-        };
-        let mut turn = match first {
+        let mut turn = match self.first_listing(&repo) {
             Some(first) => Some(first.lock_owned().await),
             None => None,
         };
@@ -184,14 +175,40 @@ impl TagListings {
                 return None;
             }
         };
+        self.conclude(registry, &repo, page, &last, base, seen)
+    }
+
+    /// The lock of the repository's first listing, while it is not answered yet (an
+    /// expired whole listing is asked for again as a first one would be).
+    fn first_listing(&self, repo: &Repo) -> Option<Arc<tokio::sync::Mutex<()>>> {
+        let mut repos = self.repos.lock();
+        let state = repos.entry(repo.clone()).or_default();
+        if matches!(&state.whole, Some(Whole::Tags(at, _)) if at.elapsed() >= WHOLE_KEPT) {
+            state.whole = None;
+            state.answered = false;
+        }
+        (!state.answered).then(|| state.first.clone())
+    }
+
+    /// What one answer (`page`, asked after `last`) tells of `base`'s tags, learnt for the
+    /// repository and its registry. `seen`: how the registry's listings answered before.
+    fn conclude(
+        &self,
+        registry: &str,
+        repo: &Repo,
+        page: TagsPage,
+        last: &str,
+        base: &str,
+        seen: Option<Listings>,
+    ) -> Option<HashSet<String>> {
         // A registry seen ignoring paging answers every tag, whatever their order or count.
         let judged = match !page.more && seen == Some(Listings::Whole) {
             true => Judged::Whole,
-            false => judge(&page, &last, base),
+            false => judge(&page, last, base),
         };
         match judged {
             Judged::Found(found) => {
-                self.answered(&repo, None);
+                self.answered(repo, None);
                 Some(found)
             }
             Judged::Whole => {
@@ -199,7 +216,7 @@ impl TagListings {
                 let tags: HashSet<String> = page.tags.into_iter().collect();
                 let found = filter(&tags, base);
                 self.answered(
-                    &repo,
+                    repo,
                     Some(match tags.len() > WHOLE_LISTING_LIMIT {
                         true => Whole::TooBig,
                         false => Whole::Tags(Instant::now(), Arc::new(tags)),
@@ -208,7 +225,7 @@ impl TagListings {
                 Some(found)
             }
             Judged::CannotTell => {
-                self.answered(&repo, None);
+                self.answered(repo, None);
                 // A registry seen answering whole listings is not given up for one answer.
                 self.registries
                     .lock()

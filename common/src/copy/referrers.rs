@@ -22,8 +22,9 @@ use std::collections::HashSet;
 
 use futures::{StreamExt, TryStreamExt};
 
-use super::blob::Target;
-use super::{protocol, CopyEngine};
+use super::engine::CopyEngine;
+use super::errors::protocol;
+use super::target::Target;
 use crate::manifest::{Descriptor, Manifest, OCI_INDEX};
 use crate::reference::ImageRef;
 use crate::registry::RegistryError;
@@ -41,54 +42,6 @@ pub const COSIGN_SUFFIXES: [&str; 3] = ["sig", "att", "sbom"];
 
 /// Requests to the source made at once while looking for referrers.
 const DISCOVERY_CONCURRENCY: usize = 8;
-
-/// Which referrers travel with their images.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ReferrerOptions {
-    /// Copy referrers at all (`--referrers all|none`).
-    pub enabled: bool,
-    /// Only these artifact types (`--referrers-type`, repeatable); empty: every type. A
-    /// referrer matches by its artifact type (its `artifactType`, else its config's media
-    /// type) or by its first layer's media type, which is how cosign's signatures
-    /// (`application/vnd.dev.cosign.simplesigning.v1+json`) and attestations
-    /// (`application/vnd.dsse.envelope.v1+json`) are recognised.
-    pub types: Vec<String>,
-}
-
-impl Default for ReferrerOptions {
-    fn default() -> Self {
-        ReferrerOptions {
-            enabled: true,
-            types: Vec::new(),
-        }
-    }
-}
-
-impl ReferrerOptions {
-    /// No referrers copied.
-    pub fn none() -> Self {
-        ReferrerOptions {
-            enabled: false,
-            types: Vec::new(),
-        }
-    }
-
-    fn wants(&self, m: &Manifest) -> bool {
-        self.types.is_empty()
-            || [&m.artifact_type, &m.first_layer_type]
-                .into_iter()
-                .flatten()
-                .any(|t| self.types.iter().any(|w| w == t))
-    }
-
-    /// The one type to ask the Referrers API to filter by, when there is exactly one.
-    fn server_filter(&self) -> Option<&str> {
-        match self.types.as_slice() {
-            [one] => Some(one),
-            _ => None,
-        }
-    }
-}
 
 /// An artifact that refers to a manifest being copied, with what it needs.
 #[derive(Clone, Debug)]
@@ -165,6 +118,33 @@ impl CopyEngine {
     ) -> Result<Vec<Referrer>, RegistryError> {
         let c = self.registries.as_ref();
         let (reg, repo) = (source.registry.as_str(), source.repository.as_str());
+        let mut out = Vec::new();
+        for (tag, digest) in self.referrer_digests(source, subject).await? {
+            let manifest = c.get_manifest(reg, repo, &digest).await?;
+            if !self.opts.referrers.wants(&manifest) {
+                continue;
+            }
+            let children = self.referrer_children(source, &manifest).await?;
+            out.push(Referrer {
+                subject: subject.to_string(),
+                tag,
+                manifest,
+                children,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The digests of one subject's referrers at the source, each with cosign's tag when
+    /// found by name (`None`: by its `subject`); those the listing says are of another
+    /// type left out early (the manifest is checked again).
+    async fn referrer_digests(
+        &self,
+        source: &ImageRef,
+        subject: &str,
+    ) -> Result<Vec<(Option<String>, String)>, RegistryError> {
+        let c = self.registries.as_ref();
+        let (reg, repo) = (source.registry.as_str(), source.repository.as_str());
         let tag_base = fallback_tag(subject);
         // The Referrers API and which of the subject's tags exist, at once: the tags from
         // one listing where the registry's listing can tell (`referrer_tags.rs`); `None`:
@@ -178,21 +158,10 @@ impl CopyEngine {
             match api? {
                 Some(list) => Ok(list),
                 None if !exists(&tag_base) => Ok(Vec::new()),
-                // Known to exist: one GET. Else HEAD first: most images have no such tag,
-                // and a HEAD does not count against pull quotas (Docker Hub) as a GET does.
-                None if tags.is_some() => match c.get_manifest(reg, repo, &tag_base).await {
-                    Ok(index) => Ok(index.children),
-                    Err(RegistryError::NotFound { .. }) => Ok(Vec::new()),
-                    Err(e) => Err(e),
-                },
-                None => match c.head_manifest(reg, repo, &tag_base, false).await? {
-                    None => Ok(Vec::new()),
-                    Some(digest) => match c.get_manifest(reg, repo, &digest).await {
-                        Ok(index) => Ok(index.children),
-                        Err(RegistryError::NotFound { .. }) => Ok(Vec::new()),
-                        Err(e) => Err(e),
-                    },
-                },
+                None => {
+                    self.tag_schema_index(source, &tag_base, tags.is_some())
+                        .await
+                }
             }
         };
         let cosign = futures::future::try_join_all(COSIGN_SUFFIXES.iter().map(|suffix| {
@@ -219,21 +188,33 @@ impl CopyEngine {
             .map(|d| (None, d.digest))
             .collect();
         wanted.extend(cosign.into_iter().flatten().map(|(t, d)| (Some(t), d)));
-        let mut out = Vec::new();
-        for (tag, digest) in wanted {
-            let manifest = c.get_manifest(reg, repo, &digest).await?;
-            if !self.opts.referrers.wants(&manifest) {
-                continue;
-            }
-            let children = self.referrer_children(source, &manifest).await?;
-            out.push(Referrer {
-                subject: subject.to_string(),
-                tag,
-                manifest,
-                children,
-            });
+        Ok(wanted)
+    }
+
+    /// What the referrers tag schema's index `tag_base` lists at the source (nothing where
+    /// there is no such tag). `known`: a listing says the tag exists, so one GET; else a
+    /// HEAD first: most images have no such tag, and a HEAD does not count against pull
+    /// quotas (Docker Hub) as a GET does.
+    async fn tag_schema_index(
+        &self,
+        source: &ImageRef,
+        tag_base: &str,
+        known: bool,
+    ) -> Result<Vec<Descriptor>, RegistryError> {
+        let c = self.registries.as_ref();
+        let (reg, repo) = (source.registry.as_str(), source.repository.as_str());
+        let digest = match known {
+            true => tag_base.to_string(),
+            false => match c.head_manifest(reg, repo, tag_base, false).await? {
+                None => return Ok(Vec::new()),
+                Some(digest) => digest,
+            },
+        };
+        match c.get_manifest(reg, repo, &digest).await {
+            Ok(index) => Ok(index.children),
+            Err(RegistryError::NotFound { .. }) => Ok(Vec::new()),
+            Err(e) => Err(e),
         }
-        Ok(out)
     }
 
     /// The child manifests of a referrer that is an index (one level: what tools write).
@@ -346,6 +327,23 @@ impl CopyEngine {
             }
         }
         Ok(())
+    }
+
+    /// The referrers the destination lacks pushed, or only planned in a dry run.
+    pub(crate) async fn sync_referrers(
+        &self,
+        source: &ImageRef,
+        referrers: &[Referrer],
+        target: &Target<'_>,
+        counters: &Counters,
+    ) -> Result<(), RegistryError> {
+        if self.opts.dry_run {
+            self.plan_referrers(source, referrers, target, counters)
+                .await
+        } else {
+            self.push_referrers(source, referrers, target, counters)
+                .await
+        }
     }
 
     /// Where the destination has no Referrers API, merges each subject's `sha256-<hex>`

@@ -7,8 +7,10 @@ use mirror_oci::manifest::Manifest;
 use mirror_oci::memory::{MemoryRegistries, Op};
 use serde_json::json;
 
+use super::engine::CopyEngine;
+use super::options::{CopyOptions, ReferrerOptions};
+use super::referrers::fallback_tag;
 use super::tests::{bed, index_of_two, r, BASE};
-use super::{fallback_tag, CopyOptions, ReferrerOptions};
 use crate::report::TagStatus;
 
 const SPDX: &str = "application/spdx+json";
@@ -277,7 +279,7 @@ async fn referrers_none_copies_none_and_referrers_type_selects() {
         .await
         .is_empty());
 
-    let only_sboms = super::CopyEngine::new(
+    let only_sboms = CopyEngine::new(
         b.registries.clone(),
         b.index.clone(),
         CopyOptions {

@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use mirror_oci::memory::{MemoryRegistries, Op};
 
-use super::{CopyEngine, CopyOptions};
+use super::engine::CopyEngine;
+use super::options::CopyOptions;
 use crate::failure::FailureKind;
 use crate::index::{BlobIndex, MemoryIndex};
 use crate::reference::ImageRef;
@@ -137,7 +138,7 @@ async fn a_large_blob_streams_through_an_upload_session() {
 #[tokio::test]
 async fn a_tag_already_at_the_digest_costs_one_head_and_writes_nothing() {
     let b = bed(CopyOptions {
-        referrers: super::ReferrerOptions::none(),
+        referrers: super::options::ReferrerOptions::none(),
         ..CopyOptions::default()
     });
     let m = b.registries.add_image("src.io", "team/app", "1", &[BASE]);
