@@ -204,6 +204,7 @@ fn no_two_files_of_a_crate_import_each_other() {
 #[test]
 fn every_crate_root_maps_its_modules() {
     let mut unmapped = Vec::new();
+    let declared = Regex::new(r"(?m)^(?:pub(?:\([\w:]+\))? )?mod (\w+);").unwrap();
     for krate in CRATES {
         let files = crate_files(krate);
         let root = &files[&ModPath::new()];
@@ -213,7 +214,6 @@ fn every_crate_root_maps_its_modules() {
             .filter(|l| l.starts_with("//!"))
             .collect::<Vec<_>>()
             .join("\n");
-        let declared = Regex::new(r"(?m)^(?:pub(?:\([\w:]+\))? )?mod (\w+);").unwrap();
         for c in declared.captures_iter(&text) {
             let name = &c[1];
             let mentioned = Regex::new(&format!(r"\b{}\b", regex::escape(name))).unwrap();
