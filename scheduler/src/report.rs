@@ -2,7 +2,7 @@
 //! destination tag (failures with their kind and reason), the rejected files and
 //! superseded mappings, the totals; the summary lines said at the end of a run from it,
 //! and the same as JSON (`--report FILE`). The lines said while the run goes are
-//! [`output`](crate::output)'s.
+//! `output.rs`'s.
 
 use std::path::Path;
 
