@@ -2,31 +2,32 @@
 //! mapping files offline; `run` plans and mirrors them (in this process with `--local`, or
 //! through RabbitMQ and a fleet of workers); `status` and `dead-letters` are for operators;
 //! `completions` and `man` write what an install puts beside the binary.
+//!
+//! - [`cmd`]: one module per command: `validate`, `run` (a folder: flags, settings, one
+//!   run, the embedded and distributed modes, schedules, `--listen`), `status` (collect,
+//!   render, the management API client), `dead-letters`, `import-prow` (job, script).
+//! - What commands share: [`mapping_args`] (which mapping files: `-f`, PATHs, `--dir
+//!   --prefix`); [`groups`] (the groups file: read, check, which files each group
+//!   selects); [`schedule`] (cron and `@every` schedules, next start).
+//! - What a run's modes share: [`report`] (the run report, its summary and JSON);
+//!   [`output`] (the lines said as it goes: oc's `<digest> <destination>` line, errors,
+//!   rejected files, dry-run lines); [`progress`] (a bar or log lines); [`broker`] (the
+//!   run's broker connection, connected again when lost).
 
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand};
 
 mod broker;
-mod dead_letters;
-mod distributed;
-mod files;
-mod group_schedules;
+mod cmd;
 mod groups;
-mod import_prow;
-mod local;
-mod management;
-mod no_consumer;
+mod mapping_args;
 mod output;
 mod progress;
-mod report_path;
-mod run_cmd;
+mod report;
 mod schedule;
-mod settings;
-mod status;
-mod summary;
-mod validate;
-mod wait;
+
+use cmd::{dead_letters, import_prow, run, status, validate};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -46,7 +47,7 @@ enum Command {
     /// Check mapping files offline (no network): grammar, references, duplicate destinations.
     Validate(validate::Args),
     /// Plan the jobs of the mapping files and mirror them (`--local`: in this process).
-    Run(Box<run_cmd::Args>),
+    Run(Box<run::Args>),
     /// Queue depths, consumers, retrying and parked jobs, and the progress of recent runs.
     Status(status::Args),
     /// Inspect, replay or delete parked (dead-lettered) jobs.
@@ -66,7 +67,7 @@ async fn main() -> ExitCode {
     mirror_cli::init_logging(cli.log.log_format);
     let result = match cli.command {
         Command::Validate(args) => validate::run(&args),
-        Command::Run(args) => run_cmd::run(*args).await,
+        Command::Run(args) => run::run(*args).await,
         Command::Status(args) => status::run(args).await,
         Command::DeadLetters(args) => dead_letters::run(args).await,
         Command::ImportProw(args) => import_prow::run(&args),

@@ -1,15 +1,18 @@
-//! How results reach the operator, the same in both modes: oc's `<digest> <destination>`
-//! line per pushed tag on stdout, errors on stderr, dry-run lines, and the run report.
+//! The lines a run says as it goes, the same in both modes: oc's `<digest> <destination>`
+//! line per pushed tag on stdout (its one home), and on stderr the errors, rejected files
+//! and superseded mappings; the dry-run lines. Each result also goes into the run report
+//! ([`report`](crate::report)).
 
+use mirror_cli::human_bytes;
 use mirror_common::failure::FailureKind;
 use mirror_common::job::JobResult;
+use mirror_common::mapping::MappingSet;
+use mirror_common::plan::Plan;
 use mirror_common::printable::printable;
 use mirror_common::report::TagStatus;
 
 use crate::progress::Progress;
-use crate::summary::{RunReport, TagEntry};
-use mirror_cli::human_bytes;
-use mirror_common::plan::Plan;
+use crate::report::{RunReport, TagEntry};
 
 /// Adds the tags whose source could not be resolved (no job was made for them).
 pub(crate) fn record_unresolved(plan: &Plan, report: &mut RunReport, skip_missing: bool) {
@@ -101,4 +104,31 @@ fn print_dry_run(progress: &Progress, result: &JobResult) {
             t.destination
         ));
     }
+}
+
+/// Prints every error of the rejected files and one line per rejected file (stderr);
+/// returns the number of errors.
+pub(crate) fn print_rejected(set: &MappingSet) -> usize {
+    let mut errors = 0;
+    for (file, file_errors) in &set.rejected {
+        for e in file_errors {
+            eprintln!("{e}");
+        }
+        errors += file_errors.len();
+        let s = if file_errors.len() == 1 { "" } else { "s" };
+        eprintln!(
+            "{}: file rejected ({} error{s}): none of its mappings would be mirrored",
+            file.display(),
+            file_errors.len()
+        );
+    }
+    errors
+}
+
+/// Prints a warning per destination tag a later file supersedes; returns how many.
+pub(crate) fn print_superseded(set: &MappingSet) -> usize {
+    for w in &set.superseded {
+        eprintln!("warning: {w}");
+    }
+    set.superseded.len()
 }

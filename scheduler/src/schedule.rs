@@ -1,49 +1,10 @@
-//! `run --schedule CRON`: stay up and start a run at every occurrence of a cron expression
-//! (UTC), for installations without a Kubernetes CronJob. A failed run is logged and the
-//! next one still starts; SIGTERM/SIGINT ends the loop between runs.
+//! When runs start: the schedule of `run --schedule CRON` and of each group of a groups
+//! file (a cron expression in UTC, a nickname, or Prow's `@every DURATION`), and its next
+//! start. `run` stays up on it, `status` shows each group's next start by it.
 
-use std::future::Future;
-use std::process::ExitCode;
-
-use anyhow::{anyhow, Result};
 use chrono::Utc;
 use croner::parser::{CronParser, Seconds};
 use croner::Cron;
-
-/// Calls `run` at every occurrence of `expr` until a signal arrives.
-pub(crate) async fn every<F, Fut>(expr: &str, now: bool, mut run: F) -> Result<ExitCode>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<ExitCode>>,
-{
-    let schedule = Schedule::parse(expr).map_err(|e| anyhow!("--schedule {e}"))?;
-    if now {
-        eprintln!("run starts now (--now)");
-        say(run().await);
-    }
-    loop {
-        let now = Utc::now();
-        let next = schedule
-            .next_after(now)
-            .map_err(|e| anyhow!("--schedule {e}"))?;
-        let wait = (next - now).to_std().unwrap_or_default();
-        eprintln!("next run at {next} (in {}s)", wait.as_secs());
-        tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
-            _ = stop_signal() => return Ok(ExitCode::SUCCESS),
-        }
-        say(run().await);
-    }
-}
-
-/// One line on how a scheduled run ended.
-fn say(outcome: Result<ExitCode>) {
-    match outcome {
-        Ok(code) if code == ExitCode::SUCCESS => {}
-        Ok(_) => eprintln!("run finished with failures; the next run starts on schedule"),
-        Err(e) => eprintln!("run failed: {e:#}; the next run starts on schedule"),
-    }
-}
 
 /// When runs start: a five-field cron expression (minute hour day month weekday, UTC), a
 /// nickname like `@hourly`, six fields with seconds first, or Prow's `@every DURATION`
@@ -88,21 +49,6 @@ impl Schedule {
                 .map(|d| now + d)
                 .map_err(|e| e.to_string()),
         }
-    }
-}
-
-pub(crate) async fn stop_signal() {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = term => {}
-        _ = tokio::signal::ctrl_c() => {}
     }
 }
 

@@ -1,10 +1,15 @@
 //! `mirror-worker`: copies images between registries. `copy` does one image; `run`
 //! consumes copy jobs from RabbitMQ; `completions` and `man` write what an install puts
 //! beside the binary.
+//!
+//! - [`cmd::copy`]: `copy SRC DST...`, one image through the copy engine, oc's
+//!   `<digest> <destination>` lines on stdout.
+//! - [`cmd::run`]: the fleet worker: its flags, engines and connect loop;
+//!   `run/consume.rs` (a task per job, the drain), `run/shutdown.rs` (SIGTERM/SIGINT).
 
-mod copy_cmd;
-mod run_cmd;
-mod shutdown;
+mod cmd;
+
+use cmd::{copy, run};
 
 use clap::{CommandFactory, Parser, Subcommand};
 
@@ -24,9 +29,9 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Copy one image to one or more destinations and print `<digest> <destination>` lines.
-    Copy(Box<copy_cmd::Args>),
+    Copy(Box<copy::Args>),
     /// Consume copy jobs from RabbitMQ until SIGTERM (then drain and exit 0).
-    Run(Box<run_cmd::Args>),
+    Run(Box<run::Args>),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell) on stdout.
     Completions(mirror_cli::CompletionsArgs),
     /// Write man pages, one per command, into a directory.
@@ -38,8 +43,8 @@ async fn main() {
     let cli = Cli::parse();
     mirror_cli::init_logging(cli.log.log_format);
     let code = match cli.command {
-        Command::Copy(args) => copy_cmd::run(*args).await,
-        Command::Run(args) => run_cmd::run(*args).await.unwrap_or_else(|e| {
+        Command::Copy(args) => copy::run(*args).await,
+        Command::Run(args) => run::run(*args).await.unwrap_or_else(|e| {
             mirror_cli::fatal(&format!("error: {e:#}"));
             1
         }),

@@ -5,35 +5,81 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use mirror_cli::plural;
 use mirror_common::engines::Engines;
 use mirror_common::failure::FailureKind;
+use mirror_common::index::MemoryIndex;
 use mirror_common::job::JobResult;
+use mirror_common::plan::Plan;
 use mirror_common::queue::{publish_all, JobQueue, MemoryQueue, QueueError};
 use mirror_common::worker::handle;
 
+use super::args::Args;
+use super::settings::RunSettings;
 use crate::output::record_result;
 use crate::progress::Progress;
-use crate::summary::RunReport;
-use mirror_common::plan::Plan;
+use crate::report::RunReport;
 
 /// Why a job was not tried: an earlier one failed and the run stops at the first failure.
 const NOT_ATTEMPTED: &str = "not attempted: the run stopped after the first failure (use --continue-on-error to keep going)";
 
-/// Runs every job of `plan` with `in_flight` in-process workers (at most `--workers` of
-/// them copying, by the engines' slots), adding results to `report` as they arrive. Without `continue_on_error` the run stops taking new jobs after the first
-/// failed one (as oc does); jobs not tried are reported as failed with that reason.
-/// How the embedded mode runs its jobs.
-pub(crate) struct Local {
-    /// Jobs handled at once (their copies limited by the engines' slots).
-    pub in_flight: usize,
-    /// Keep taking jobs after a failed one.
-    pub continue_on_error: bool,
-    /// Deliveries of each job: a job that failed in a way that may pass is tried again,
-    /// a second later, until this many.
-    pub tries: u32,
+/// The embedded mode of one run: says the plan's size, then runs its jobs with engines of
+/// the run's registry flags and an in-memory blob index.
+pub(crate) async fn run_embedded(
+    args: &Args,
+    settings: &RunSettings,
+    plan: Plan,
+    report: &mut RunReport,
+) -> anyhow::Result<()> {
+    say_planned(&plan);
+    let engines = Arc::new(
+        args.registry
+            .engines(
+                &args.named_credentials,
+                mirror_cli::FleetHooks::default(),
+                Arc::new(MemoryIndex::new()),
+                settings.copy.clone(),
+            )?
+            .limit_copies(args.workers),
+    );
+    let local = Local {
+        in_flight: args.in_flight.unwrap_or(args.workers * 8),
+        continue_on_error: settings.continue_on_error,
+        tries: settings.tries,
+    };
+    execute(plan, engines, &local, report).await?;
+    Ok(())
 }
 
-pub(crate) async fn execute(
+/// The embedded mode's line before its jobs run: files, jobs and tags of the plan.
+fn say_planned(plan: &Plan) {
+    let tags: usize = plan.jobs.iter().map(|j| j.destinations.len()).sum();
+    eprintln!(
+        "run {}: {} ({} rejected), {} for {}",
+        plan.run_id,
+        plural(plan.set.files.len(), "file"),
+        plan.set.rejected.len(),
+        plural(plan.jobs.len(), "job"),
+        plural(tags, "tag")
+    );
+}
+
+/// How the embedded mode runs its jobs.
+struct Local {
+    /// Jobs handled at once (their copies limited by the engines' slots).
+    in_flight: usize,
+    /// Keep taking jobs after a failed one.
+    continue_on_error: bool,
+    /// Deliveries of each job: a job that failed in a way that may pass is tried again,
+    /// a second later, until this many.
+    tries: u32,
+}
+
+/// Runs every job of `plan` with `in_flight` in-process workers (at most `--workers` of
+/// them copying, by the engines' slots), adding results to `report` as they arrive.
+/// Without `continue_on_error` the run stops taking new jobs after the first failed one
+/// (as oc does); jobs not tried are reported as failed with that reason.
+async fn execute(
     plan: Plan,
     engines: Arc<Engines>,
     local: &Local,

@@ -1,19 +1,14 @@
-//! `mirror-scheduler status`: what an operator looks at. Per queue: ready, in flight
-//! (unacknowledged), consumers; retrying and parked jobs; and for recent runs their progress
-//! (done / up to date / failed / pending) with every failure's reason.
-//!
-//! Run progress comes from the run history on the broker, with the fleet's counters in
-//! Redis taking precedence when Redis answers.
-//!
-//! Ready and consumer counts come from AMQP passive declares (exact, immediate); in-flight
-//! (unacknowledged) counts from the RabbitMQ management HTTP API when it answers, since only
-//! it knows them. The output says where each number came from.
+//! What `status` collects: per queue its ready, in-flight and consumer counts, the retrying
+//! and parked totals, each run's progress from the run history (the fleet's counters in
+//! Redis standing in for a run the history no longer announces), and with `--groups` each
+//! group's last run and next start.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Result;
-use mirror_cli::{BrokerArgs, RedisArgs};
+use mirror_cli::RedisArgs;
 use mirror_common::failure::FailureKind;
 use mirror_common::job::{JobResult, RunEvent};
 use mirror_common::report::TagStatus;
@@ -22,72 +17,20 @@ use mirror_fleet::store::Redis;
 use serde::Serialize;
 use uuid::Uuid;
 
-/// Flags of `status`.
-#[derive(Debug, clap::Args)]
-pub(crate) struct Args {
-    #[command(flatten)]
-    pub broker: BrokerArgs,
-    /// RabbitMQ management API; credentials are those of the AMQP URL.
-    #[arg(
-        long,
-        env = "RABBITMQ_MANAGEMENT_URL",
-        default_value = "http://127.0.0.1:15672",
-        value_name = "URL"
-    )]
-    pub management_url: String,
-    /// Runs started within this long ago are shown.
-    #[arg(long, default_value = "24h", value_parser = humantime::parse_duration, value_name = "DURATION")]
-    pub since: Duration,
-    /// Print JSON for scripts.
-    #[arg(long)]
-    pub json: bool,
-    /// A groups file: list every group with its last run and its next start.
-    #[arg(long, value_name = "FILE")]
-    pub groups: Option<std::path::PathBuf>,
-    #[command(flatten)]
-    pub redis: RedisArgs,
-}
+use super::management::ListedQueue;
 
-/// One group: its last run in the history and when it starts next.
+/// Everything `status` shows.
 #[derive(Debug, Serialize)]
-pub(crate) struct GroupStatus {
-    pub name: String,
-    /// The newest run of the group within `--since`.
-    pub last_run: Option<Uuid>,
-    /// Tags failed in that run.
-    pub last_failed: usize,
-    /// Tags pending in that run.
-    pub last_pending: usize,
-    /// The next start by its schedule (RFC 3339), if it has one.
-    pub next_start: Option<String>,
-}
-
-/// Every group of the groups file with its last run among `runs` (newest first).
-fn groups_status(path: &std::path::Path, runs: &[RunStatus]) -> Result<Vec<GroupStatus>> {
-    let file = crate::groups::load(path)?;
-    let now = chrono::Utc::now();
-    Ok(file
-        .groups
-        .iter()
-        .map(|g| {
-            let last = runs
-                .iter()
-                .find(|r| r.group.as_deref() == Some(g.name.as_str()));
-            let next_start = g
-                .schedule
-                .as_deref()
-                .and_then(|s| crate::schedule::Schedule::parse(s).ok())
-                .and_then(|s| s.next_after(now).ok())
-                .map(|t| t.to_rfc3339());
-            GroupStatus {
-                name: g.name.clone(),
-                last_run: last.map(|r| r.run_id),
-                last_failed: last.map_or(0, |r| r.failed),
-                last_pending: last.map_or(0, |r| r.pending),
-                next_start,
-            }
-        })
-        .collect())
+pub(crate) struct Status {
+    /// Where the numbers came from (and why in-flight counts are missing, if they are).
+    pub source: String,
+    pub queues: Vec<QueueStatus>,
+    pub retrying: u64,
+    /// With `--groups`: each group's last run and next start.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<GroupStatus>,
+    pub parked: u64,
+    pub runs: Vec<RunStatus>,
 }
 
 /// One queue's numbers; `in_flight` is known only through the management API.
@@ -132,44 +75,73 @@ pub(crate) struct Failure {
     pub reason: String,
 }
 
-/// Everything `status` shows.
+/// One group: its last run in the history and when it starts next.
 #[derive(Debug, Serialize)]
-pub(crate) struct Status {
-    /// Where the numbers came from (and why in-flight counts are missing, if they are).
-    pub source: String,
-    pub queues: Vec<QueueStatus>,
-    pub retrying: u64,
-    /// With `--groups`: each group's last run and next start.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub groups: Vec<GroupStatus>,
-    pub parked: u64,
-    pub runs: Vec<RunStatus>,
+pub(crate) struct GroupStatus {
+    pub name: String,
+    /// The newest run of the group within `--since`.
+    pub last_run: Option<Uuid>,
+    /// Tags failed in that run.
+    pub last_failed: usize,
+    /// Tags pending in that run.
+    pub last_pending: usize,
+    /// The next start by its schedule (RFC 3339), if it has one.
+    pub next_start: Option<String>,
 }
 
-pub(crate) async fn run(args: Args) -> Result<std::process::ExitCode> {
-    // The installation's queues as the broker lists them: the retry queues are named after
-    // the workers' delays, which this command cannot know otherwise.
-    let listing = crate::management::queues(&args.management_url, &args.broker).await;
-    let mut config = args.broker.config(1);
-    if let Ok(listed) = &listing {
-        config.retry_delays = crate::management::retry_delays(&config.prefix, listed);
-    }
-    let queue = AmqpQueue::connect_existing(config).await?;
-    let status = collect(&queue, &args, listing).await?;
-    queue.close().await;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&status)?);
-    } else {
-        print!("{}", render(&status));
-    }
-    Ok(std::process::ExitCode::SUCCESS)
-}
-
-async fn collect(
+/// Everything `status` shows: the queue counts of `queue` (in-flight from `listing`, the
+/// management API's queues, when it answered), the runs of the history within `since`,
+/// and with `groups` each group of that groups file.
+pub(crate) async fn collect(
     queue: &AmqpQueue,
-    args: &Args,
-    listing: Result<Vec<crate::management::ListedQueue>>,
+    listing: Result<Vec<ListedQueue>>,
+    since: Duration,
+    redis: &RedisArgs,
+    groups: Option<&Path>,
 ) -> Result<Status> {
+    let (source, queues) = queue_status(queue, listing).await?;
+    let total = |role: &str| -> u64 {
+        queues
+            .iter()
+            .filter(|q| q.role == role)
+            .map(|q| q.ready)
+            .sum()
+    };
+    let (retrying, parked) = (total("retrying"), total("parked"));
+    let mut runs = runs(&queue.read_history(since).await?);
+    // The history is the record. The fleet's counters in Redis stand in only for a run
+    // whose announcement the history no longer holds.
+    let redis = Redis::connect_checked(redis.config()).await?;
+    if !redis.is_degraded() {
+        for r in runs.iter_mut().filter(|r| !r.announced) {
+            if let Some(p) = redis.counters().get(r.run_id).await {
+                r.tags = p.total as usize;
+                r.done = p.done as usize;
+                r.up_to_date = p.up_to_date as usize;
+                r.failed = p.failed as usize;
+                r.pending = p.pending() as usize;
+            }
+        }
+    }
+    let groups = match groups {
+        Some(path) => groups_status(path, &runs)?,
+        None => Vec::new(),
+    };
+    Ok(Status {
+        source,
+        queues,
+        retrying,
+        parked,
+        groups,
+        runs,
+    })
+}
+
+/// Each queue of the installation with its numbers, and where they came from.
+async fn queue_status(
+    queue: &AmqpQueue,
+    listing: Result<Vec<ListedQueue>>,
+) -> Result<(String, Vec<QueueStatus>)> {
     let names = queue.queue_names();
     let mut roles: Vec<(String, &'static str)> = vec![(names.jobs.clone(), "jobs")];
     roles.extend(names.retries.iter().map(|r| (r.clone(), "retrying")));
@@ -190,7 +162,7 @@ async fn collect(
             "AMQP passive declare; in-flight unknown: {e:#} (retry queues as --retry-delays names them)"
         ),
     };
-    let queues: Vec<QueueStatus> = roles
+    let queues = roles
         .iter()
         .map(|(name, role)| {
             let c = counts.iter().find(|c| &c.name == name);
@@ -203,43 +175,35 @@ async fn collect(
             }
         })
         .collect();
-    let retrying = queues
+    Ok((source, queues))
+}
+
+/// Every group of the groups file with its last run among `runs` (newest first).
+fn groups_status(path: &Path, runs: &[RunStatus]) -> Result<Vec<GroupStatus>> {
+    let file = crate::groups::load(path)?;
+    let now = chrono::Utc::now();
+    Ok(file
+        .groups
         .iter()
-        .filter(|q| q.role == "retrying")
-        .map(|q| q.ready)
-        .sum();
-    let parked = queues
-        .iter()
-        .filter(|q| q.role == "parked")
-        .map(|q| q.ready)
-        .sum();
-    let mut runs = runs(&queue.read_history(args.since).await?);
-    // The history is the record. The fleet's counters in Redis stand in only for a run
-    // whose announcement the history no longer holds.
-    let redis = Redis::connect_checked(args.redis.config()).await?;
-    if !redis.is_degraded() {
-        for r in runs.iter_mut().filter(|r| !r.announced) {
-            if let Some(p) = redis.counters().get(r.run_id).await {
-                r.tags = p.total as usize;
-                r.done = p.done as usize;
-                r.up_to_date = p.up_to_date as usize;
-                r.failed = p.failed as usize;
-                r.pending = p.pending() as usize;
+        .map(|g| {
+            let last = runs
+                .iter()
+                .find(|r| r.group.as_deref() == Some(g.name.as_str()));
+            let next_start = g
+                .schedule
+                .as_deref()
+                .and_then(|s| crate::schedule::Schedule::parse(s).ok())
+                .and_then(|s| s.next_after(now).ok())
+                .map(|t| t.to_rfc3339());
+            GroupStatus {
+                name: g.name.clone(),
+                last_run: last.map(|r| r.run_id),
+                last_failed: last.map_or(0, |r| r.failed),
+                last_pending: last.map_or(0, |r| r.pending),
+                next_start,
             }
-        }
-    }
-    let groups = match &args.groups {
-        Some(path) => groups_status(path, &runs)?,
-        None => Vec::new(),
-    };
-    Ok(Status {
-        source,
-        queues,
-        retrying,
-        parked,
-        groups,
-        runs,
-    })
+        })
+        .collect())
 }
 
 /// Progress of every run in the history, newest first. The history is the record: a job
@@ -300,71 +264,6 @@ pub(crate) fn runs(history: &[RunEvent]) -> Vec<RunStatus> {
     }
     runs.sort_by_key(|r| std::cmp::Reverse((r.started_at, r.seq)));
     runs
-}
-
-fn render(s: &Status) -> String {
-    let mut out = format!("queues (from {}):\n", s.source);
-    out.push_str(&format!(
-        "  {:<44} {:>9} {:>9} {:>9}\n",
-        "queue", "ready", "in-flight", "consumers"
-    ));
-    for q in &s.queues {
-        let in_flight = q
-            .in_flight
-            .map(|n| n.to_string())
-            .unwrap_or_else(|| "-".into());
-        out.push_str(&format!(
-            "  {:<44} {:>9} {:>9} {:>9}\n",
-            q.name, q.ready, in_flight, q.consumers
-        ));
-    }
-    out.push_str(&format!(
-        "  retrying: {}, parked: {}\n",
-        s.retrying, s.parked
-    ));
-    if !s.groups.is_empty() {
-        out.push_str(&format!("groups ({}):\n", s.groups.len()));
-        for g in &s.groups {
-            let last = match g.last_run {
-                Some(id) => format!(
-                    "last run {id}: {} failed, {} pending",
-                    g.last_failed, g.last_pending
-                ),
-                None => "no run in the window".to_string(),
-            };
-            let next = g.next_start.as_deref().unwrap_or("no schedule");
-            out.push_str(&format!("  {}: {last}; next start {next}\n", g.name));
-        }
-    }
-    out.push_str(&format!("runs ({}):\n", s.runs.len()));
-    for r in &s.runs {
-        let when = chrono::DateTime::from_timestamp(r.started_at as i64, 0)
-            .map(|t| t.to_rfc3339())
-            .unwrap_or_default();
-        let group = r
-            .group
-            .as_deref()
-            .map(|g| format!(" (group {g})"))
-            .unwrap_or_default();
-        out.push_str(&format!(
-            "  {}{group} started {when}: {}, {}: {} done, {} up to date, {} failed, {} pending\n",
-            r.run_id,
-            mirror_cli::plural(r.jobs, "job"),
-            mirror_cli::plural(r.tags, "tag"),
-            r.done,
-            r.up_to_date,
-            r.failed,
-            r.pending
-        ));
-        for f in &r.failures {
-            let kind = f.kind.map(|k| format!(" ({k})")).unwrap_or_default();
-            out.push_str(&format!(
-                "    failed {}{kind}: {}\n",
-                f.destination, f.reason
-            ));
-        }
-    }
-    out
 }
 
 #[cfg(test)]

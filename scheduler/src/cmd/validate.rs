@@ -9,8 +9,8 @@ use anyhow::Result;
 use mirror_cli::plural;
 use mirror_common::mapping::load;
 
-use crate::files::MappingArgs;
-use crate::summary::{print_rejected, print_superseded};
+use crate::mapping_args::MappingArgs;
+use crate::output::{print_rejected, print_superseded};
 
 /// `validate` reads the files of a run without touching any registry.
 #[derive(Debug, clap::Args)]

@@ -2,13 +2,13 @@
 //! (`run --groups FILE --group NAME --dir DIR`, a CronJob per group): the group's files,
 //! credentials name and options, over the run's flags.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Result};
 use mirror_common::copy::{CopyOptions, PlatformFilter, ReferrerOptions};
 
-use crate::groups::ReferrersSetting;
-use crate::run_cmd::Args;
+use super::args::Args;
+use crate::groups::{Group, ReferrersSetting};
 
 /// The settings of one run.
 pub(crate) struct RunSettings {
@@ -45,13 +45,35 @@ pub(crate) fn resolve(args: &Args) -> Result<RunSettings> {
             tries: 1,
         });
     };
+    let (group, files) = group_and_files(args, groups, name)?;
+    if let (Some(flag), Some(its)) = (&args.credentials, &group.credentials) {
+        if flag != its {
+            bail!("--credentials {flag}: group \"{name}\" pushes with \"{its}\"");
+        }
+    }
+    Ok(RunSettings {
+        group: Some(name.clone()),
+        files,
+        copy: group_copy_options(&group, copy)?,
+        credentials: group
+            .credentials
+            .clone()
+            .or_else(|| args.credentials.clone()),
+        continue_on_error: group.continue_on_error || args.continue_on_error,
+        digest_tag: group.digest_tag,
+        tries: group.tries,
+    })
+}
+
+/// The group `name` of the groups file at `groups`, and the files of `--dir` it selects.
+fn group_and_files(args: &Args, groups: &Path, name: &str) -> Result<(Group, Vec<PathBuf>)> {
     let dir = args
         .files
         .dir
         .as_ref()
         .ok_or_else(|| anyhow!("--groups needs --dir, the mappings directory"))?;
     let file = crate::groups::load(groups)?;
-    let Some(group) = file.groups.iter().find(|g| &g.name == name) else {
+    let Some(group) = file.groups.iter().find(|g| g.name == name) else {
         bail!("{}: no group \"{name}\"", groups.display());
     };
     let selection =
@@ -59,7 +81,7 @@ pub(crate) fn resolve(args: &Args) -> Result<RunSettings> {
     if let Some(e) = selection
         .errors
         .iter()
-        .find(|e| e.group.as_deref() == Some(name.as_str()))
+        .find(|e| e.group.as_deref() == Some(name))
     {
         bail!("{}: {e}", groups.display());
     }
@@ -69,44 +91,33 @@ pub(crate) fn resolve(args: &Args) -> Result<RunSettings> {
         .find(|(g, _)| g == name)
         .map(|(_, files)| files)
         .unwrap_or_default();
-    if let (Some(flag), Some(its)) = (&args.credentials, &group.credentials) {
-        if flag != its {
-            bail!("--credentials {flag}: group \"{name}\" pushes with \"{its}\"");
-        }
-    }
+    Ok((group.clone(), files))
+}
+
+/// How a group's images are copied: what the group says, over the run's flags.
+fn group_copy_options(group: &Group, copy: CopyOptions) -> Result<CopyOptions> {
     let filter = match &group.filter_by_os {
         Some(f) => Some(PlatformFilter::new(f).map_err(anyhow::Error::msg)?),
         None => copy.filter.clone(),
     };
-    Ok(RunSettings {
-        group: Some(name.clone()),
-        files,
-        copy: CopyOptions {
-            filter,
-            keep_manifest_list: group.keep_manifest_list,
-            max_per_registry: group.max_per_registry.unwrap_or(copy.max_per_registry),
-            referrers: ReferrerOptions {
-                enabled: group
-                    .referrers
-                    .map_or(copy.referrers.enabled, |r| r == ReferrersSetting::All),
-                types: group
-                    .referrers_type
-                    .clone()
-                    .unwrap_or_else(|| copy.referrers.types.clone()),
-            },
-            include_nondistributable: group
-                .include_nondistributable
-                .unwrap_or(copy.include_nondistributable),
-            skip_missing: group.skip_missing || copy.skip_missing,
-            force: group.force || copy.force,
-            ..copy
+    Ok(CopyOptions {
+        filter,
+        keep_manifest_list: group.keep_manifest_list,
+        max_per_registry: group.max_per_registry.unwrap_or(copy.max_per_registry),
+        referrers: ReferrerOptions {
+            enabled: group
+                .referrers
+                .map_or(copy.referrers.enabled, |r| r == ReferrersSetting::All),
+            types: group
+                .referrers_type
+                .clone()
+                .unwrap_or_else(|| copy.referrers.types.clone()),
         },
-        credentials: group
-            .credentials
-            .clone()
-            .or_else(|| args.credentials.clone()),
-        continue_on_error: group.continue_on_error || args.continue_on_error,
-        digest_tag: group.digest_tag,
-        tries: group.tries,
+        include_nondistributable: group
+            .include_nondistributable
+            .unwrap_or(copy.include_nondistributable),
+        skip_missing: group.skip_missing || copy.skip_missing,
+        force: group.force || copy.force,
+        ..copy
     })
 }

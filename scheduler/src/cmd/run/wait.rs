@@ -16,10 +16,10 @@ use mirror_common::job::{Job, JobResult, RunEvent};
 use mirror_common::queue::QueueError;
 use mirror_fleet::amqp::{AmqpConfig, AmqpQueue, RunSubscription};
 
-use crate::no_consumer::NoConsumerWarning;
+use super::no_consumer::NoConsumerWarning;
 use crate::output::record_result;
 use crate::progress::Progress;
-use crate::summary::RunReport;
+use crate::report::RunReport;
 
 /// How long the broker may stay unreachable before the waiter gives up on the results.
 const GIVE_UP_AFTER: Duration = Duration::from_secs(600);

@@ -9,7 +9,7 @@ use mirror_common::index::MemoryIndex;
 use mirror_common::mapping::inherit_tag;
 use mirror_common::reference::ImageRef;
 use mirror_common::registry::RegistryClient;
-use mirror_common::report::TagStatus;
+use mirror_common::report::{CopyReport, TagStatus};
 
 #[derive(clap::Args)]
 pub(crate) struct Args {
@@ -47,23 +47,10 @@ pub(crate) async fn run(args: Args) -> i32 {
     }
 }
 
+/// The copy itself; an `Err` is a command line or client setup the copy cannot start with.
 async fn copy(args: Args) -> anyhow::Result<i32> {
     let source = image_arg(&args.source).map_err(anyhow::Error::msg)?;
-    let mut destinations = Vec::new();
-    for d in &args.destinations {
-        let dst = image_arg(d).map_err(anyhow::Error::msg)?;
-        if dst.digest.is_some() {
-            anyhow::bail!(
-                "destination \"{d}\" has a digest; destinations must be registry/repo[:tag]"
-            );
-        }
-        let dst = inherit_tag(&dst, source.tag.as_deref()).ok_or_else(|| {
-            anyhow::anyhow!(
-                "destination \"{d}\" has no tag and the source \"{source}\" has none to inherit"
-            )
-        })?;
-        destinations.push(dst);
-    }
+    let destinations = destinations(&args.destinations, &source)?;
     let opts = args.copy.options(false).map_err(anyhow::Error::msg)?;
     let mut client = args.registry.client_options()?;
     let fallback = &mut client.http_fallback.registries;
@@ -89,6 +76,34 @@ async fn copy(args: Args) -> anyhow::Result<i32> {
             (_, None) => {}
         }
     }
+    let counts = report.counts();
+    print_summary(&report);
+    Ok(if counts.failed == 0 { 0 } else { 1 })
+}
+
+/// The destinations as given, each tagged (the source's tag when it has none); a digest
+/// is refused.
+fn destinations(given: &[String], source: &ImageRef) -> anyhow::Result<Vec<ImageRef>> {
+    let mut destinations = Vec::new();
+    for d in given {
+        let dst = image_arg(d).map_err(anyhow::Error::msg)?;
+        if dst.digest.is_some() {
+            anyhow::bail!(
+                "destination \"{d}\" has a digest; destinations must be registry/repo[:tag]"
+            );
+        }
+        let dst = inherit_tag(&dst, source.tag.as_deref()).ok_or_else(|| {
+            anyhow::anyhow!(
+                "destination \"{d}\" has no tag and the source \"{source}\" has none to inherit"
+            )
+        })?;
+        destinations.push(dst);
+    }
+    Ok(destinations)
+}
+
+/// The copy's summary on stderr: tags by outcome, blobs moved, time taken.
+fn print_summary(report: &CopyReport) {
     let s = &report.stats;
     let counts = report.counts();
     eprintln!(
@@ -105,5 +120,4 @@ async fn copy(args: Args) -> anyhow::Result<i32> {
         plural(s.referrers_pushed, "referrer"),
         report.seconds
     );
-    Ok(if counts.failed == 0 { 0 } else { 1 })
 }

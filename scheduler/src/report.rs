@@ -1,5 +1,8 @@
-//! What a run reports: oc's line per pushed tag (stdout), rejected files and failures
-//! (stderr), a summary, and the same as JSON with one entry per tag (`--report FILE`).
+//! The run report, built as results arrive, the same in both modes: one entry per
+//! destination tag (failures with their kind and reason), the rejected files and
+//! superseded mappings, the totals; the summary lines said at the end of a run from it,
+//! and the same as JSON (`--report FILE`). The lines said while the run goes are
+//! `output.rs`'s.
 
 use std::path::Path;
 
@@ -199,31 +202,4 @@ impl RunReport {
         std::fs::write(path, text)
             .map_err(|e| anyhow::anyhow!("writing report {}: {e}", path.display()))
     }
-}
-
-/// Prints every error of the rejected files and one line per rejected file (stderr);
-/// returns the number of errors.
-pub(crate) fn print_rejected(set: &MappingSet) -> usize {
-    let mut errors = 0;
-    for (file, file_errors) in &set.rejected {
-        for e in file_errors {
-            eprintln!("{e}");
-        }
-        errors += file_errors.len();
-        let s = if file_errors.len() == 1 { "" } else { "s" };
-        eprintln!(
-            "{}: file rejected ({} error{s}): none of its mappings would be mirrored",
-            file.display(),
-            file_errors.len()
-        );
-    }
-    errors
-}
-
-/// Prints a warning per destination tag a later file supersedes; returns how many.
-pub(crate) fn print_superseded(set: &MappingSet) -> usize {
-    for w in &set.superseded {
-        eprintln!("warning: {w}");
-    }
-    set.superseded.len()
 }

@@ -1,0 +1,98 @@
+//! The flags of `mirror-scheduler run`: which files, which mode (`--local`, `--dry-run`,
+//! distributed with or without `--wait`), how long it lives (`--schedule`, `--groups`),
+//! and the flag groups shared with the worker (broker, Redis, registries, copy options).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use mirror_cli::{BrokerArgs, CopyArgs, CredentialsDirArgs, RedisArgs, RedisTtlArgs, RegistryArgs};
+
+use crate::mapping_args::MappingArgs;
+
+/// Flags of `run`.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct Args {
+    #[command(flatten)]
+    pub files: MappingArgs,
+    /// Run the jobs in this process with an in-memory queue and blob index (no RabbitMQ,
+    /// no Redis).
+    #[arg(long)]
+    pub local: bool,
+    /// In-process workers (jobs copied at the same time) with --local. oc's
+    /// --max-registry (registries worked on at once) maps here: this is the bound on
+    /// concurrent work across registries (--max-per-registry bounds one registry).
+    #[arg(
+        long,
+        visible_alias = "max-registry",
+        default_value_t = 16,
+        value_name = "N"
+    )]
+    pub workers: usize,
+    /// Jobs in flight at once with --local: checking their destinations (a round trip or
+    /// two each, mostly "already there") while at most --workers of them copy. Default:
+    /// 8 x --workers.
+    #[arg(long, value_name = "N")]
+    pub in_flight: Option<usize>,
+    /// Keep going after a failed tag (the exit status is still 1), as oc's flag of that name.
+    /// (--local; the fleet always keeps going.)
+    #[arg(long)]
+    pub continue_on_error: bool,
+    /// Write nothing: print per tag whether it is new, changed or up to date, and the blob
+    /// work it would take. Runs in this process, never publishes. Also dry_run=true.
+    #[arg(long, env = "dry_run")]
+    pub dry_run: bool,
+    /// Distributed mode: wait until the workers have reported every job, print the results
+    /// and exit 1 if a tag failed.
+    #[arg(long)]
+    pub wait: bool,
+    /// Stay up and start a run on this cron schedule (e.g. "@hourly", "0 * * * *"), instead
+    /// of running once.
+    #[arg(long, value_name = "CRON")]
+    pub schedule: Option<String>,
+    /// With --schedule or --groups (every group): start a run at once, then go on by the
+    /// schedule (a fresh deployment or a fix need not wait for the next hour).
+    #[arg(long)]
+    pub now: bool,
+    /// Serve /metrics (job queue depths and each group's last successful run among them),
+    /// /healthz and /readyz (ready = connected to the broker) on this address, e.g.
+    /// 0.0.0.0:9100, for as long as the process runs: in every mode, though only a
+    /// long-running one (--schedule, --groups without --group) is scraped reliably.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    /// Write the run's report (one entry per tag, failures with their reason) as JSON.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// A groups file: run one of its groups (--group), with the group's files of --dir,
+    /// credentials name and options; without --group, stay up and run every group on its
+    /// own schedule, a group's runs never overlapping.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "dir",
+        conflicts_with = "schedule"
+    )]
+    pub groups: Option<PathBuf>,
+    /// The group of --groups to run.
+    #[arg(long, value_name = "NAME", requires = "groups")]
+    pub group: Option<String>,
+    /// The name of the push credentials this run's jobs are copied with (a team's Secret,
+    /// as the workers hold it under --credentials-dir); never a secret itself.
+    #[arg(long, value_name = "NAME")]
+    pub credentials: Option<String>,
+    /// Distributed mode: check every destination tag with a HEAD instead of trusting the
+    /// fleet's tag cache in Redis.
+    #[arg(long)]
+    pub verify: bool,
+    #[command(flatten)]
+    pub broker: BrokerArgs,
+    #[command(flatten)]
+    pub redis: RedisArgs,
+    #[command(flatten)]
+    pub redis_ttl: RedisTtlArgs,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+    #[command(flatten)]
+    pub named_credentials: CredentialsDirArgs,
+    #[command(flatten)]
+    pub copy: CopyArgs,
+}

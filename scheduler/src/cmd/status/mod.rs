@@ -1,0 +1,77 @@
+//! `mirror-scheduler status`: what an operator looks at. Per queue: ready, in flight
+//! (unacknowledged), consumers; retrying and parked jobs; and for recent runs their progress
+//! (done / up to date / failed / pending) with every failure's reason.
+//!
+//! Run progress comes from the run history on the broker, with the fleet's counters in
+//! Redis taking precedence when Redis answers.
+//!
+//! Ready and consumer counts come from AMQP passive declares (exact, immediate); in-flight
+//! (unacknowledged) counts from the RabbitMQ management HTTP API when it answers, since only
+//! it knows them. The output says where each number came from.
+//!
+//! - [`collect`]: gathering the numbers (queues, runs, groups) into a [`Status`](collect::Status);
+//!   [`management`]: the RabbitMQ management API client it asks for what AMQP cannot tell.
+//! - [`render`]: the text an operator reads (`--json` prints the same as JSON).
+
+use std::time::Duration;
+
+use anyhow::Result;
+use mirror_cli::{BrokerArgs, RedisArgs};
+use mirror_fleet::amqp::AmqpQueue;
+
+mod collect;
+mod management;
+mod render;
+
+/// Flags of `status`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    #[command(flatten)]
+    pub broker: BrokerArgs,
+    /// RabbitMQ management API; credentials are those of the AMQP URL.
+    #[arg(
+        long,
+        env = "RABBITMQ_MANAGEMENT_URL",
+        default_value = "http://127.0.0.1:15672",
+        value_name = "URL"
+    )]
+    pub management_url: String,
+    /// Runs started within this long ago are shown.
+    #[arg(long, default_value = "24h", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub since: Duration,
+    /// Print JSON for scripts.
+    #[arg(long)]
+    pub json: bool,
+    /// A groups file: list every group with its last run and its next start.
+    #[arg(long, value_name = "FILE")]
+    pub groups: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub redis: RedisArgs,
+}
+
+/// Collects the status and prints it, as text or as JSON.
+pub(crate) async fn run(args: Args) -> Result<std::process::ExitCode> {
+    // The installation's queues as the broker lists them: the retry queues are named after
+    // the workers' delays, which this command cannot know otherwise.
+    let listing = management::queues(&args.management_url, &args.broker).await;
+    let mut config = args.broker.config(1);
+    if let Ok(listed) = &listing {
+        config.retry_delays = management::retry_delays(&config.prefix, listed);
+    }
+    let queue = AmqpQueue::connect_existing(config).await?;
+    let status = collect::collect(
+        &queue,
+        listing,
+        args.since,
+        &args.redis,
+        args.groups.as_deref(),
+    )
+    .await?;
+    queue.close().await;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&status)?);
+    } else {
+        print!("{}", render::render(&status));
+    }
+    Ok(std::process::ExitCode::SUCCESS)
+}
