@@ -56,7 +56,7 @@ pub(super) async fn expect(
     }
 }
 
-/// Declares everything (idempotent).
+/// Declares everything (idempotent), the jobs queue last.
 pub(super) async fn declare(
     channel: &Channel,
     config: &AmqpConfig,
@@ -74,7 +74,6 @@ pub(super) async fn declare(
         )
         .await
         .map_err(|e| broker(format!("declaring exchange {}", names.events), e))?;
-    declare_queue(channel, &names.jobs, quorum()).await?;
     declare_queue(channel, &names.parked, quorum()).await?;
     for (name, delay) in names.retries.iter().zip(&config.retry_delays) {
         declare_queue(channel, name, retry_arguments(*delay, &names.jobs)).await?;
@@ -94,7 +93,10 @@ pub(super) async fn declare(
             FieldTable::default(),
         )
         .await
-        .map_err(|e| broker(format!("binding {} to {}", names.history, names.events), e))
+        .map_err(|e| broker(format!("binding {} to {}", names.history, names.events), e))?;
+    // Last: `expect` takes the jobs queue for a whole installation, so an operator's command
+    // started while a first worker declares never finds the jobs queue without the rest.
+    declare_queue(channel, &names.jobs, quorum()).await
 }
 
 async fn declare_queue(
