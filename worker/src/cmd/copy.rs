@@ -12,6 +12,8 @@ use mirror_common::registry::RegistryClient;
 use mirror_common::report::{CopyReport, TagStatus};
 
 #[derive(clap::Args)]
+#[command(mut_arg("src_tls_verify", mirror_cli::oc_bool))]
+#[command(mut_arg("dest_tls_verify", mirror_cli::oc_bool))]
 pub(crate) struct Args {
     /// Source image: registry/repo:tag or registry/repo@sha256:... (skopeo's docker://
     /// prefix accepted).
@@ -23,12 +25,12 @@ pub(crate) struct Args {
     /// skopeo's flag: false makes the source registry insecure: its certificate is NOT
     /// checked, and plain HTTP is spoken once it answers in it (HTTPS tried first), as
     /// --insecure does for every registry.
-    #[arg(long = "src-tls-verify", default_value_t = true, num_args = 0..=1, default_missing_value = "true", require_equals = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    #[arg(long = "src-tls-verify", default_value_t = true)]
     src_tls_verify: bool,
     /// skopeo's flag: false makes the destination registries insecure: their certificates
     /// are NOT checked, and plain HTTP is spoken once one answers in it (HTTPS tried first),
     /// as --insecure does for every registry.
-    #[arg(long = "dest-tls-verify", default_value_t = true, num_args = 0..=1, default_missing_value = "true", require_equals = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    #[arg(long = "dest-tls-verify", default_value_t = true)]
     dest_tls_verify: bool,
     #[command(flatten)]
     registry: RegistryArgs,
