@@ -31,6 +31,7 @@ use uuid::Uuid;
 use crate::failure::FailureKind;
 use crate::index::BlobIndex;
 use crate::manifest::{Descriptor, Manifest};
+use crate::name::{Reference, Repository};
 use crate::reference::ImageRef;
 use crate::registry::{Registries, RegistryError};
 use crate::report::{CopyReport, CopyStats, Counters, TagResult, TagStatus};
@@ -364,26 +365,25 @@ impl CopyEngine {
     ) -> Result<Resolved, RegistryError> {
         let c = &self.registries;
         let mut top = c
-            .get_manifest(
-                &source.registry,
-                &source.repository,
-                source.manifest_reference(),
-            )
+            .get_manifest(&source.repository(), &source.reference())
             .await?;
         if top.is_index() {
             top = self.select_platforms(source, top).await?;
         }
         let mut children: Vec<Manifest> = Vec::new();
         let mut level: Vec<Descriptor> = top.children.clone();
+        let repository = source.repository();
         for _ in 0..MAX_INDEX_DEPTH {
             if level.is_empty() {
                 break;
             }
             // Futures collected first: a closure in `stream::map` trips the compiler's
             // higher-ranked lifetime check once this future is spawned.
-            let requests: Vec<_> = level
+            let references: Vec<Reference> =
+                level.iter().map(|d| Reference::digest(&d.digest)).collect();
+            let requests: Vec<_> = references
                 .iter()
-                .map(|d| c.get_manifest(&source.registry, &source.repository, &d.digest))
+                .map(|r| c.get_manifest(&repository, r))
                 .collect();
             let fetched: Vec<Manifest> = futures::stream::iter(requests)
                 .buffered(8)
@@ -546,7 +546,7 @@ impl CopyEngine {
             let digest = one.digest.clone();
             return self
                 .registries
-                .get_manifest(&source.registry, &source.repository, &digest)
+                .get_manifest(&source.repository(), &Reference::digest(digest))
                 .await;
         }
         let filtered = top
@@ -721,9 +721,8 @@ impl CopyEngine {
             let put = self
                 .registries
                 .put_manifest(
-                    target.registry,
-                    target.repository,
-                    dst.manifest_reference(),
+                    &Repository::new(target.registry, target.repository),
+                    &dst.reference(),
                     &resolved.top,
                 )
                 .await;
@@ -750,18 +749,19 @@ impl CopyEngine {
             .map_err(PushFailure::Image)?;
         // Children at once, images before the indexes among them (an index nested in the
         // top one names images only, and a registry may refuse it before they are there).
+        let repository = Repository::new(target.registry, target.repository);
         for wave in [false, true] {
             let puts: Vec<_> = resolved
                 .children
                 .iter()
                 .filter(|c| c.is_index() == wave)
                 .map(|child| {
-                    self.registries.put_manifest(
-                        target.registry,
-                        target.repository,
-                        &child.digest,
-                        child,
-                    )
+                    let (repository, reference) = (&repository, Reference::digest(&child.digest));
+                    async move {
+                        self.registries
+                            .put_manifest(repository, &reference, child)
+                            .await
+                    }
                 })
                 .collect();
             let pushed: Vec<()> = futures::stream::iter(puts)

@@ -22,6 +22,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::{listing_refused, WHOLE_LISTING_LIMIT};
+use crate::name::Repository;
 use crate::registry::{Registries, TagsPage};
 
 /// Tags asked for after `last`: the subject's own four and room for a few more.
@@ -171,7 +172,12 @@ impl TagListings {
         }
         let last = just_before(base);
         let answer = c
-            .tags_after(registry, repository, Some(&last), PAGE, false)
+            .tags_after(
+                &Repository::new(registry, repository),
+                Some(&last),
+                PAGE,
+                false,
+            )
             .await;
         let page = match answer {
             Ok(page) => page,

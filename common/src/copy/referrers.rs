@@ -25,6 +25,7 @@ use futures::{StreamExt, TryStreamExt};
 use super::blob::Target;
 use super::{protocol, CopyEngine};
 use crate::manifest::{Descriptor, Manifest, OCI_INDEX};
+use crate::name::{Reference, Repository};
 use crate::reference::ImageRef;
 use crate::registry::RegistryError;
 use crate::report::Counters;
@@ -165,12 +166,13 @@ impl CopyEngine {
     ) -> Result<Vec<Referrer>, RegistryError> {
         let c = self.registries.as_ref();
         let (reg, repo) = (source.registry.as_str(), source.repository.as_str());
+        let repository = &source.repository();
         let tag_base = fallback_tag(subject);
         // The Referrers API and which of the subject's tags exist, at once: the tags from
         // one listing where the registry's listing can tell (`referrer_tags.rs`); `None`:
         // ask for each with a HEAD.
         let (api, tags) = futures::join!(
-            c.referrers(reg, repo, subject, self.opts.referrers.server_filter()),
+            c.referrers(repository, subject, self.opts.referrers.server_filter()),
             self.listings.referrer_tags(c, reg, repo, &tag_base),
         );
         let exists = |t: &str| tags.as_ref().is_none_or(|found| found.contains(t));
@@ -180,14 +182,22 @@ impl CopyEngine {
                 None if !exists(&tag_base) => Ok(Vec::new()),
                 // Known to exist: one GET. Else HEAD first: most images have no such tag,
                 // and a HEAD does not count against pull quotas (Docker Hub) as a GET does.
-                None if tags.is_some() => match c.get_manifest(reg, repo, &tag_base).await {
-                    Ok(index) => Ok(index.children),
-                    Err(RegistryError::NotFound { .. }) => Ok(Vec::new()),
-                    Err(e) => Err(e),
-                },
-                None => match c.head_manifest(reg, repo, &tag_base, false).await? {
+                None if tags.is_some() => {
+                    match c.get_manifest(repository, &Reference::tag(&tag_base)).await {
+                        Ok(index) => Ok(index.children),
+                        Err(RegistryError::NotFound { .. }) => Ok(Vec::new()),
+                        Err(e) => Err(e),
+                    }
+                }
+                None => match c
+                    .head_manifest(repository, &Reference::tag(&tag_base), false)
+                    .await?
+                {
                     None => Ok(Vec::new()),
-                    Some(digest) => match c.get_manifest(reg, repo, &digest).await {
+                    Some(digest) => match c
+                        .get_manifest(repository, &Reference::digest(&digest))
+                        .await
+                    {
                         Ok(index) => Ok(index.children),
                         Err(RegistryError::NotFound { .. }) => Ok(Vec::new()),
                         Err(e) => Err(e),
@@ -202,7 +212,9 @@ impl CopyEngine {
                 if !wanted {
                     return Ok(None);
                 }
-                let digest = c.head_manifest(reg, repo, &tag, false).await?;
+                let digest = c
+                    .head_manifest(repository, &Reference::tag(&tag), false)
+                    .await?;
                 Ok::<_, RegistryError>(digest.map(|d| (tag, d)))
             }
         }));
@@ -221,7 +233,9 @@ impl CopyEngine {
         wanted.extend(cosign.into_iter().flatten().map(|(t, d)| (Some(t), d)));
         let mut out = Vec::new();
         for (tag, digest) in wanted {
-            let manifest = c.get_manifest(reg, repo, &digest).await?;
+            let manifest = c
+                .get_manifest(repository, &Reference::digest(&digest))
+                .await?;
             if !self.opts.referrers.wants(&manifest) {
                 continue;
             }
@@ -246,7 +260,7 @@ impl CopyEngine {
         for d in &m.children {
             let child = self
                 .registries
-                .get_manifest(&source.registry, &source.repository, &d.digest)
+                .get_manifest(&source.repository(), &Reference::digest(&d.digest))
                 .await?;
             if child.is_index() {
                 return Err(protocol(
@@ -269,11 +283,18 @@ impl CopyEngine {
         let checks: Vec<_> = referrers
             .iter()
             .map(|r| {
-                let reference = r.tag.clone().unwrap_or_else(|| r.manifest.digest.clone());
+                let reference = match &r.tag {
+                    Some(tag) => Reference::tag(tag),
+                    None => Reference::digest(&r.manifest.digest),
+                };
                 async move {
                     let at = self
                         .registries
-                        .head_manifest(target.registry, target.repository, &reference, true)
+                        .head_manifest(
+                            &Repository::new(target.registry, target.repository),
+                            &reference,
+                            true,
+                        )
                         .await?;
                     Ok::<_, RegistryError>((r, at.as_deref() == Some(&r.manifest.digest)))
                 }
@@ -376,7 +397,10 @@ impl CopyEngine {
             }
             let tag = fallback_tag(subject);
             let mut listed: Vec<serde_json::Value> = match c
-                .get_manifest(target.registry, target.repository, &tag)
+                .get_manifest(
+                    &Repository::new(target.registry, target.repository),
+                    &Reference::tag(&tag),
+                )
                 .await
             {
                 Ok(existing) => {
@@ -434,7 +458,7 @@ impl CopyEngine {
         }
         let has = self
             .registries
-            .referrers(registry, repository, digest, None)
+            .referrers(&Repository::new(registry, repository), digest, None)
             .await?
             .is_some();
         self.referrers_api.lock().insert(registry.to_string(), has);
@@ -449,7 +473,11 @@ impl CopyEngine {
         counters: &Counters,
     ) -> Result<(), RegistryError> {
         self.registries
-            .put_manifest(target.registry, target.repository, reference, m)
+            .put_manifest(
+                &Repository::new(target.registry, target.repository),
+                &Reference::from(reference),
+                m,
+            )
             .await?;
         Counters::bump(&counters.manifests, 1);
         Ok(())
