@@ -31,8 +31,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mirror_common::job::JobResult;
+use mirror_common::reference::ImageRef;
 use mirror_common::report::TagStatus;
-use mirror_oci::reference::ImageRef;
 
 pub use blobs::RedisIndex;
 pub use counters::{RunCounters, RunProgress};
