@@ -212,7 +212,10 @@ async fn copy_to_two_repositories_of_one_registry_uploads_each_blob_once() {
         "{lines:?}"
     );
     let summary = String::from_utf8_lossy(&out.stderr);
-    assert!(summary.contains("3 uploaded, 3 mounted"), "{summary}");
+    assert!(
+        summary.contains(" 3 uploaded (") && summary.contains(", 3 mounted ("),
+        "{summary}"
+    );
 }
 
 #[tokio::test]
