@@ -74,9 +74,9 @@ mod tests {
     use super::*;
     use clap::Parser;
     use mirror_common::copy::CopyOptions;
+    use mirror_common::registry::{RetryPolicy, Timeouts};
     use mirror_fleet::amqp::AmqpConfig;
     use mirror_fleet::store::RedisConfig;
-    use mirror_oci::registry::{RetryPolicy, Timeouts};
     use std::time::Duration;
 
     #[test]

@@ -9,7 +9,7 @@ use clap::Args;
 use mirror_common::copy::CopyOptions;
 use mirror_common::engines::Engines;
 use mirror_common::index::BlobIndex;
-use mirror_oci::registry::{
+use mirror_common::registry::{
     ClientOptions, CredentialStore, Gate, HttpFallback, RegistryClient, RegistryError, RetryPolicy,
     SharedQuirks, Timeouts,
 };

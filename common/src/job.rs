@@ -29,7 +29,7 @@ pub struct Job {
     pub source: ImageRef,
     /// The source digest resolved by the planner; the worker copies exactly this. A job
     /// whose digest is malformed does not decode (and is parked).
-    #[serde(deserialize_with = "mirror_oci::digest::deserialize")]
+    #[serde(deserialize_with = "crate::digest::deserialize")]
     pub digest: String,
     /// Destination tags, all in one repository of one registry.
     pub destinations: Vec<ImageRef>,

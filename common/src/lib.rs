@@ -17,7 +17,9 @@
 //!
 //! Layers point down: this crate builds on `mirror-oci` (references, manifests, the registry
 //! client), and `mirror-fleet` builds on this one with RabbitMQ, Redis and metrics. The OCI
-//! modules this crate's API is made of are re-exported under their own names.
+//! modules this crate's API is made of are re-exported under their own names (`digest`,
+//! `manifest`, `name`, `reference`, `registry`): the one path to them for the crates above,
+//! which do not depend on `mirror-oci` themselves.
 #![warn(missing_docs)]
 
 pub mod copy;
@@ -33,4 +35,4 @@ pub mod queue;
 pub mod report;
 pub mod worker;
 
-pub use mirror_oci::{digest, manifest, reference, registry};
+pub use mirror_oci::{digest, manifest, name, reference, registry};

@@ -237,7 +237,7 @@ async fn list_expanding_sources(set: &MappingSet, client: &dyn Registries) -> Li
     futures::stream::iter(repos)
         .map(|r| async move {
             let tags = client
-                .list_tags(&r.registry, &r.repository)
+                .list_tags(&r.repository())
                 .await
                 .map_err(|e| e.to_string());
             (r.repo_name(), tags)
@@ -268,7 +268,7 @@ async fn resolve_sources(
             let digest = match &s.digest {
                 Some(d) => Ok(d.clone()),
                 None => match client
-                    .head_manifest(&s.registry, &s.repository, s.manifest_reference(), false)
+                    .head_manifest(&s.repository(), &s.reference(), false)
                     .await
                 {
                     Ok(Some(d)) => Ok(d),

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use mirror_oci::registry::RequestGate;
+use mirror_common::registry::RequestGate;
 
 use crate::store::{Redis, Throttle};
 

@@ -713,7 +713,7 @@ async fn a_client_degrades_when_redis_goes_away_and_uses_it_again_when_it_is_bac
 
 #[tokio::test]
 async fn what_one_process_learnt_about_a_registry_another_knows() {
-    use mirror_oci::registry::{Quirks, QuirksStore};
+    use mirror_common::registry::{Quirks, QuirksStore};
     let p = prefix();
     let first = Redis::connect(config(&p)).await.quirks();
     let second = Redis::connect(config(&p)).await.quirks();

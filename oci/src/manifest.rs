@@ -121,6 +121,75 @@ struct FsLayer {
     blob_sum: String,
 }
 
+impl Shape {
+    /// Every digest it names (config, layers, children, subject) is a valid one.
+    fn validate_digests(&self) -> Result<(), String> {
+        let children = self.manifests.iter().flatten();
+        let named = self.config.iter().chain(&self.layers).chain(children);
+        for d in named {
+            crate::digest::validate(&d.digest)
+                .map_err(|why| format!("manifest names an invalid digest: {why}"))?;
+        }
+        if let Some(s) = &self.subject {
+            crate::digest::validate(&s.digest)
+                .map_err(|why| format!("manifest names an invalid subject digest: {why}"))?;
+        }
+        Ok(())
+    }
+
+    /// The document's own media type, else the `Content-Type` header's (unless it is a
+    /// generic one), else the one its shape says.
+    fn media_type(&self, content_type: Option<&str>) -> String {
+        let header_type = content_type
+            .map(|c| c.split(';').next().unwrap_or(c).trim().to_string())
+            .filter(|c| {
+                !c.is_empty()
+                    && c != "application/json"
+                    && c != "text/plain"
+                    && c != "application/octet-stream"
+            });
+        self.media_type
+            .clone()
+            .filter(|m| !m.is_empty())
+            .or(header_type)
+            .unwrap_or_else(|| {
+                if self.manifests.is_some() {
+                    OCI_INDEX.to_string()
+                } else if !self.fs_layers.is_empty() {
+                    DOCKER_SCHEMA1_SIGNED.to_string()
+                } else {
+                    OCI_MANIFEST.to_string()
+                }
+            })
+    }
+
+    /// Its `artifactType`, else its config's media type.
+    fn artifact_type(&self) -> Option<String> {
+        self.artifact_type
+            .clone()
+            .filter(|t| !t.is_empty())
+            .or_else(|| self.config.as_ref().map(|c| c.media_type.clone()))
+            .filter(|t| !t.is_empty())
+    }
+}
+
+/// Blobs in the order named, de-duplicated: those to copy, and the foreign ones.
+fn split_blobs(named: impl Iterator<Item = Descriptor>) -> (Vec<Descriptor>, Vec<Descriptor>) {
+    let mut blobs: Vec<Descriptor> = Vec::new();
+    let mut foreign: Vec<Descriptor> = Vec::new();
+    for d in named {
+        let list = if d.is_foreign() {
+            &mut foreign
+        } else {
+            &mut blobs
+        };
+        if !list.iter().any(|b| b.digest == d.digest) {
+            list.push(d);
+        }
+    }
+    (blobs, foreign)
+}
+
 /// A manifest as received: bytes, media type, digest and what it references.
 #[derive(Clone, Debug)]
 pub struct Manifest {
@@ -154,70 +223,23 @@ impl Manifest {
     pub fn parse(bytes: bytes::Bytes, content_type: Option<&str>) -> Result<Manifest, String> {
         let shape: Shape = serde_json::from_slice(&bytes)
             .map_err(|e| format!("manifest is not valid JSON: {e}"))?;
-        let header_type = content_type
-            .map(|c| c.split(';').next().unwrap_or(c).trim().to_string())
-            .filter(|c| {
-                !c.is_empty()
-                    && c != "application/json"
-                    && c != "text/plain"
-                    && c != "application/octet-stream"
-            });
-        let media_type = shape
-            .media_type
-            .clone()
-            .filter(|m| !m.is_empty())
-            .or(header_type)
-            .unwrap_or_else(|| {
-                if shape.manifests.is_some() {
-                    OCI_INDEX.to_string()
-                } else if !shape.fs_layers.is_empty() {
-                    DOCKER_SCHEMA1_SIGNED.to_string()
-                } else {
-                    OCI_MANIFEST.to_string()
-                }
-            });
+        shape.validate_digests()?;
+        let media_type = shape.media_type(content_type);
+        let artifact_type = shape.artifact_type();
+        let first_layer_type = shape.layers.first().map(|l| l.media_type.clone());
         let digest = sha256_digest(&bytes);
         let children = shape.manifests.unwrap_or_default();
-        let named = shape.config.iter().chain(&shape.layers).chain(&children);
-        for d in named {
-            crate::digest::validate(&d.digest)
-                .map_err(|why| format!("manifest names an invalid digest: {why}"))?;
-        }
-        if let Some(s) = &shape.subject {
-            crate::digest::validate(&s.digest)
-                .map_err(|why| format!("manifest names an invalid subject digest: {why}"))?;
-        }
-        let artifact_type = shape
-            .artifact_type
-            .clone()
-            .filter(|t| !t.is_empty())
-            .or_else(|| shape.config.as_ref().map(|c| c.media_type.clone()))
-            .filter(|t| !t.is_empty());
-        let first_layer_type = shape.layers.first().map(|l| l.media_type.clone());
-        let mut blobs: Vec<Descriptor> = Vec::new();
-        let mut foreign: Vec<Descriptor> = Vec::new();
-        let mut push = |d: Descriptor| {
-            let list = if d.is_foreign() {
-                &mut foreign
-            } else {
-                &mut blobs
-            };
-            if !list.iter().any(|b| b.digest == d.digest) {
-                list.push(d);
-            }
-        };
-        if let Some(c) = shape.config {
-            push(c);
-        }
-        for l in shape.layers {
-            push(l);
-        }
-        for l in shape.fs_layers {
-            push(Descriptor {
-                digest: l.blob_sum,
-                ..Descriptor::default()
-            });
-        }
+        let fs_layers = shape.fs_layers.into_iter().map(|l| Descriptor {
+            digest: l.blob_sum,
+            ..Descriptor::default()
+        });
+        let (blobs, foreign) = split_blobs(
+            shape
+                .config
+                .into_iter()
+                .chain(shape.layers)
+                .chain(fs_layers),
+        );
         Ok(Manifest {
             bytes,
             media_type,

@@ -12,6 +12,8 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::name::{api_host, Reference, Repository};
+
 /// Longest repository path the distribution spec accepts.
 const NAME_MAX: usize = 255;
 
@@ -173,6 +175,20 @@ impl ImageRef {
             .unwrap_or("latest")
     }
 
+    /// The repository this reference is in.
+    pub fn repository(&self) -> Repository {
+        Repository::new(self.registry.as_str(), self.repository.as_str())
+    }
+
+    /// The manifest it names: the digest when there is one, else the tag, else `latest`
+    /// (see [`manifest_reference`](Self::manifest_reference)).
+    pub fn reference(&self) -> Reference {
+        match (&self.digest, &self.tag) {
+            (Some(d), _) => Reference::digest(d.as_str()),
+            (None, t) => Reference::tag(t.as_deref().unwrap_or("latest")),
+        }
+    }
+
     /// `registry/repository`, the name oc prints and the key of a destination repository.
     pub fn repo_name(&self) -> String {
         format!("{}/{}", self.registry, self.repository)
@@ -181,14 +197,6 @@ impl ImageRef {
     /// The host to talk to: Docker Hub's API lives on another name than its references.
     pub fn api_host(&self) -> &str {
         api_host(&self.registry)
-    }
-}
-
-/// The host serving the registry API for a registry name as written in references.
-pub fn api_host(registry: &str) -> &str {
-    match registry {
-        "docker.io" | "index.docker.io" => "registry-1.docker.io",
-        other => other,
     }
 }
 

@@ -11,7 +11,8 @@ use mirror_common::copy::{CopyEngine, CopyOptions};
 use mirror_common::failure::FailureKind;
 use mirror_common::index::MemoryIndex;
 use mirror_common::job::Job;
-use mirror_common::registry::{RegistryClient, Timeouts};
+use mirror_common::name::Repository;
+use mirror_common::registry::{RegistryClient, Tags, Timeouts};
 use mirror_common::report::TagStatus;
 use mirror_fleet::amqp::AmqpQueue;
 use mirror_tests::fleet::{jobs_queue, prefix, scheduler, status_json, Worker};
@@ -635,7 +636,7 @@ async fn a_tag_list_linking_to_itself_is_refused_at_the_repeat() {
     opts.insecure_registries.insert(proxy.host());
     let client = RegistryClient::new(opts).unwrap();
     let e = client
-        .list_tags(&proxy.host(), "loop/app")
+        .list_tags(&Repository::new(proxy.host(), "loop/app"))
         .await
         .unwrap_err();
     assert!(e.to_string().contains("pagination loops"), "{e}");

@@ -4,7 +4,8 @@
 //! pagination arrived in distribution 3), so against it one request must come back whole;
 //! following `Link` pages is covered by the unit test of `next_link`.
 
-use mirror_common::registry::{ClientOptions, RegistryClient};
+use mirror_common::name::Repository;
+use mirror_common::registry::{ClientOptions, RegistryClient, Tags};
 use mirror_tests::*;
 
 #[tokio::test]
@@ -23,7 +24,7 @@ async fn tag_listing_returns_every_tag_of_the_repository() {
     opts.insecure_registries.insert(proxy.host());
     let client = RegistryClient::new(opts).unwrap();
     let mut tags = client
-        .list_tags_paged(&proxy.host(), "many/tags", 2)
+        .list_tags_paged(&Repository::new(proxy.host(), "many/tags"), 2)
         .await
         .unwrap();
     tags.sort();
@@ -33,7 +34,7 @@ async fn tag_listing_returns_every_tag_of_the_repository() {
         "the page size was asked for"
     );
     let missing = client
-        .list_tags(&proxy.host(), "no/such")
+        .list_tags(&Repository::new(proxy.host(), "no/such"))
         .await
         .unwrap_err();
     assert!(

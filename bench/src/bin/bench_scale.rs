@@ -127,6 +127,8 @@ fn insecure(hosts: &[String]) -> Vec<String> {
 /// this machine, where the registries share two cores with everything else.
 async fn heads_floor(registry: &Registry, prefix: &str, refs: &[(String, String)]) -> Result<f64> {
     use futures::StreamExt;
+    use mirror_common::name::{Reference, Repository};
+    use mirror_common::registry::Manifests;
     let client = mirror_common::registry::RegistryClient::new(client_options(&[registry], None))?;
     let host = registry.host();
     let started = std::time::Instant::now();
@@ -134,9 +136,11 @@ async fn heads_floor(registry: &Registry, prefix: &str, refs: &[(String, String)
         .map(|(repo, tag)| {
             let (client, host) = (&client, &host);
             async move {
-                let repo = format!("{prefix}{repo}");
+                let repo = Repository::new(host.as_str(), format!("{prefix}{repo}"));
                 matches!(
-                    client.head_manifest(host, &repo, tag, false).await,
+                    client
+                        .head_manifest(&repo, &Reference::tag(tag), false)
+                        .await,
                     Ok(Some(_))
                 )
             }

@@ -7,6 +7,7 @@
 
 use crate::index::BlobIndex;
 use crate::manifest::Descriptor;
+use crate::name::Repository;
 use crate::reference::ImageRef;
 use crate::registry::{MountOutcome, Registries, RegistryError};
 use crate::report::Counters;
@@ -42,7 +43,11 @@ pub(crate) async fn plan_blob(
         return Ok(BlobPlan::Present);
     }
     if client
-        .head_blob(target.registry, target.repository, &blob.digest, true)
+        .head_blob(
+            &Repository::new(target.registry, target.repository),
+            &blob.digest,
+            true,
+        )
         .await?
         .is_some()
     {
@@ -130,7 +135,7 @@ pub(crate) async fn ensure_blob(
     let sent = match probe {
         false => Some(transfer_blob(client, source, registry, repository, blob).await?),
         true => match client
-            .mount_or_start(registry, repository, &blob.digest)
+            .mount_or_start(&Repository::new(registry, repository), &blob.digest)
             .await?
         {
             MountOutcome::Mounted => None,
@@ -187,7 +192,11 @@ async fn try_mount(
 ) -> Result<bool, RegistryError> {
     for repo in from {
         match client
-            .mount_blob(target.registry, target.repository, &blob.digest, repo)
+            .mount_blob(
+                &Repository::new(target.registry, target.repository),
+                &blob.digest,
+                repo,
+            )
             .await?
         {
             MountOutcome::Mounted => {
@@ -200,7 +209,10 @@ async fn try_mount(
                 tracing::debug!(registry = target.registry, digest = %blob.digest, from = %repo, "mount declined");
                 index.forget(target.registry, repo, &blob.digest).await;
                 client
-                    .cancel_upload(target.registry, target.repository, session)
+                    .cancel_upload(
+                        &Repository::new(target.registry, target.repository),
+                        session,
+                    )
                     .await;
             }
         }

@@ -252,7 +252,7 @@ async fn fill(listing: &mut Listing, c: &dyn Registries, dst: &ImageRef, push: b
     // Tags pushed while the listing is answered may be missing from it: its age counts
     // from the asking.
     let asked = Instant::now();
-    let answer = c.tags_after(registry, repository, None, PAGE, push).await;
+    let answer = c.tags_after(&dst.repository(), None, PAGE, push).await;
     *listing = match answer {
         Ok(page) if page.more || page.tags.len() > WHOLE_LISTING_LIMIT => Listing::Never,
         Ok(page) => Listing::Tags(asked, page.tags.into_iter().collect()),
@@ -274,8 +274,7 @@ async fn head_manifest(
     dst: &ImageRef,
     push: bool,
 ) -> Result<Option<String>, RegistryError> {
-    let reference = dst.manifest_reference();
-    c.head_manifest(&dst.registry, &dst.repository, reference, push)
+    c.head_manifest(&dst.repository(), &dst.reference(), push)
         .await
 }
 

@@ -14,6 +14,7 @@ use super::fast_path::{Checked, Early};
 use super::limits::CHILD_PUSHES;
 use super::resolve::Resolved;
 use super::target::{by_repository, Target};
+use crate::name::{Reference, Repository};
 use crate::reference::ImageRef;
 use crate::registry::RegistryError;
 use crate::report::{Counters, TagResult, TagStatus};
@@ -266,9 +267,8 @@ impl CopyEngine {
             let put = self
                 .registries
                 .put_manifest(
-                    target.registry,
-                    target.repository,
-                    dst.manifest_reference(),
+                    &Repository::new(target.registry, target.repository),
+                    &dst.reference(),
                     &resolved.top,
                 )
                 .await;
@@ -295,18 +295,19 @@ impl CopyEngine {
             .map_err(PushFailure::Image)?;
         // Children at once, images before the indexes among them (an index nested in the
         // top one names images only, and a registry may refuse it before they are there).
+        let repository = Repository::new(target.registry, target.repository);
         for wave in [false, true] {
             let puts: Vec<_> = resolved
                 .children
                 .iter()
                 .filter(|c| c.is_index() == wave)
                 .map(|child| {
-                    self.registries.put_manifest(
-                        target.registry,
-                        target.repository,
-                        &child.digest,
-                        child,
-                    )
+                    let (repository, reference) = (&repository, Reference::digest(&child.digest));
+                    async move {
+                        self.registries
+                            .put_manifest(repository, &reference, child)
+                            .await
+                    }
                 })
                 .collect();
             let pushed: Vec<()> = futures::stream::iter(puts)

@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use super::errors::listing_refused;
 use super::limits::WHOLE_LISTING_LIMIT;
+use crate::name::Repository;
 use crate::registry::{Registries, TagsPage};
 
 /// Tags asked for after `last`: the subject's own four and room for a few more.
@@ -162,7 +163,12 @@ impl TagListings {
         }
         let last = just_before(base);
         let answer = c
-            .tags_after(registry, repository, Some(&last), PAGE, false)
+            .tags_after(
+                &Repository::new(registry, repository),
+                Some(&last),
+                PAGE,
+                false,
+            )
             .await;
         let page = match answer {
             Ok(page) => page,

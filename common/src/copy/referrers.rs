@@ -26,6 +26,7 @@ use super::engine::CopyEngine;
 use super::errors::protocol;
 use super::target::Target;
 use crate::manifest::{Descriptor, Manifest, OCI_INDEX};
+use crate::name::{Reference, Repository};
 use crate::reference::ImageRef;
 use crate::registry::RegistryError;
 use crate::report::Counters;
@@ -117,10 +118,12 @@ impl CopyEngine {
         subject: &str,
     ) -> Result<Vec<Referrer>, RegistryError> {
         let c = self.registries.as_ref();
-        let (reg, repo) = (source.registry.as_str(), source.repository.as_str());
+        let repository = &source.repository();
         let mut out = Vec::new();
         for (tag, digest) in self.referrer_digests(source, subject).await? {
-            let manifest = c.get_manifest(reg, repo, &digest).await?;
+            let manifest = c
+                .get_manifest(repository, &Reference::digest(&digest))
+                .await?;
             if !self.opts.referrers.wants(&manifest) {
                 continue;
             }
@@ -145,12 +148,13 @@ impl CopyEngine {
     ) -> Result<Vec<(Option<String>, String)>, RegistryError> {
         let c = self.registries.as_ref();
         let (reg, repo) = (source.registry.as_str(), source.repository.as_str());
+        let repository = &source.repository();
         let tag_base = fallback_tag(subject);
         // The Referrers API and which of the subject's tags exist, at once: the tags from
         // one listing where the registry's listing can tell (`referrer_tags.rs`); `None`:
         // ask for each with a HEAD.
         let (api, tags) = futures::join!(
-            c.referrers(reg, repo, subject, self.opts.referrers.server_filter()),
+            c.referrers(repository, subject, self.opts.referrers.server_filter()),
             self.listings.referrer_tags(c, reg, repo, &tag_base),
         );
         let exists = |t: &str| tags.as_ref().is_none_or(|found| found.contains(t));
@@ -171,7 +175,9 @@ impl CopyEngine {
                 if !wanted {
                     return Ok(None);
                 }
-                let digest = c.head_manifest(reg, repo, &tag, false).await?;
+                let digest = c
+                    .head_manifest(repository, &Reference::tag(&tag), false)
+                    .await?;
                 Ok::<_, RegistryError>(digest.map(|d| (tag, d)))
             }
         }));
@@ -202,15 +208,21 @@ impl CopyEngine {
         known: bool,
     ) -> Result<Vec<Descriptor>, RegistryError> {
         let c = self.registries.as_ref();
-        let (reg, repo) = (source.registry.as_str(), source.repository.as_str());
+        let repository = &source.repository();
         let digest = match known {
             true => tag_base.to_string(),
-            false => match c.head_manifest(reg, repo, tag_base, false).await? {
+            false => match c
+                .head_manifest(repository, &Reference::tag(tag_base), false)
+                .await?
+            {
                 None => return Ok(Vec::new()),
                 Some(digest) => digest,
             },
         };
-        match c.get_manifest(reg, repo, &digest).await {
+        match c
+            .get_manifest(repository, &Reference::digest(&digest))
+            .await
+        {
             Ok(index) => Ok(index.children),
             Err(RegistryError::NotFound { .. }) => Ok(Vec::new()),
             Err(e) => Err(e),
@@ -227,7 +239,7 @@ impl CopyEngine {
         for d in &m.children {
             let child = self
                 .registries
-                .get_manifest(&source.registry, &source.repository, &d.digest)
+                .get_manifest(&source.repository(), &Reference::digest(&d.digest))
                 .await?;
             if child.is_index() {
                 return Err(protocol(
@@ -250,11 +262,18 @@ impl CopyEngine {
         let checks: Vec<_> = referrers
             .iter()
             .map(|r| {
-                let reference = r.tag.clone().unwrap_or_else(|| r.manifest.digest.clone());
+                let reference = match &r.tag {
+                    Some(tag) => Reference::tag(tag),
+                    None => Reference::digest(&r.manifest.digest),
+                };
                 async move {
                     let at = self
                         .registries
-                        .head_manifest(target.registry, target.repository, &reference, true)
+                        .head_manifest(
+                            &Repository::new(target.registry, target.repository),
+                            &reference,
+                            true,
+                        )
                         .await?;
                     Ok::<_, RegistryError>((r, at.as_deref() == Some(&r.manifest.digest)))
                 }
@@ -374,7 +393,10 @@ impl CopyEngine {
             }
             let tag = fallback_tag(subject);
             let mut listed: Vec<serde_json::Value> = match c
-                .get_manifest(target.registry, target.repository, &tag)
+                .get_manifest(
+                    &Repository::new(target.registry, target.repository),
+                    &Reference::tag(&tag),
+                )
                 .await
             {
                 Ok(existing) => {
@@ -432,7 +454,7 @@ impl CopyEngine {
         }
         let has = self
             .registries
-            .referrers(registry, repository, digest, None)
+            .referrers(&Repository::new(registry, repository), digest, None)
             .await?
             .is_some();
         self.referrers_api.lock().insert(registry.to_string(), has);
@@ -447,7 +469,11 @@ impl CopyEngine {
         counters: &Counters,
     ) -> Result<(), RegistryError> {
         self.registries
-            .put_manifest(target.registry, target.repository, reference, m)
+            .put_manifest(
+                &Repository::new(target.registry, target.repository),
+                &Reference::from(reference),
+                m,
+            )
             .await?;
         Counters::bump(&counters.manifests, 1);
         Ok(())

@@ -69,9 +69,13 @@ fn attach_sbom(
 
 /// The digests a destination's `sha256-<hex>` index lists.
 async fn listed_at(reg: &MemoryRegistries, repo: &str, subject: &str) -> Vec<String> {
-    use mirror_oci::registry::Registries;
+    use crate::name::{Reference, Repository};
+    use crate::registry::Manifests;
     match reg
-        .get_manifest("dst.io", repo, &fallback_tag(subject))
+        .get_manifest(
+            &Repository::new("dst.io", repo),
+            &Reference::tag(fallback_tag(subject)),
+        )
         .await
     {
         Ok(index) => index.children.iter().map(|d| d.digest.clone()).collect(),
@@ -197,10 +201,14 @@ async fn a_destination_with_the_referrers_api_gets_no_tag_schema_index() {
     assert!(report.succeeded(), "{report:?}");
     let tag = fallback_tag(&image.digest);
     assert_eq!(b.registries.tag("dst.io", "m/app", &tag), None);
-    use mirror_oci::registry::Registries;
+    use crate::registry::Referrers;
     let listed = b
         .registries
-        .referrers("dst.io", "m/app", &image.digest, None)
+        .referrers(
+            &crate::name::Repository::new("dst.io", "m/app"),
+            &image.digest,
+            None,
+        )
         .await
         .unwrap()
         .unwrap();

@@ -14,6 +14,7 @@ use super::limits::{CHILD_READS, MAX_INDEX_DEPTH};
 use super::platform::PlatformFilter;
 use super::referrers::Referrer;
 use crate::manifest::{Descriptor, Manifest};
+use crate::name::Reference;
 use crate::reference::ImageRef;
 use crate::registry::RegistryError;
 
@@ -38,11 +39,7 @@ impl CopyEngine {
     ) -> Result<Resolved, RegistryError> {
         let c = &self.registries;
         let mut top = c
-            .get_manifest(
-                &source.registry,
-                &source.repository,
-                source.manifest_reference(),
-            )
+            .get_manifest(&source.repository(), &source.reference())
             .await?;
         if top.is_index() {
             top = self.select_platforms(source, top).await?;
@@ -68,6 +65,7 @@ impl CopyEngine {
         top: &Manifest,
     ) -> Result<Vec<Manifest>, RegistryError> {
         let c = &self.registries;
+        let repository = source.repository();
         let mut children: Vec<Manifest> = Vec::new();
         let mut level: Vec<Descriptor> = top.children.clone();
         for _ in 0..MAX_INDEX_DEPTH {
@@ -76,9 +74,11 @@ impl CopyEngine {
             }
             // Futures collected first: a closure in `stream::map` trips the compiler's
             // higher-ranked lifetime check once this future is spawned.
-            let requests: Vec<_> = level
+            let references: Vec<Reference> =
+                level.iter().map(|d| Reference::digest(&d.digest)).collect();
+            let requests: Vec<_> = references
                 .iter()
-                .map(|d| c.get_manifest(&source.registry, &source.repository, &d.digest))
+                .map(|r| c.get_manifest(&repository, r))
                 .collect();
             let fetched: Vec<Manifest> = futures::stream::iter(requests)
                 .buffered(CHILD_READS)
@@ -215,7 +215,7 @@ impl CopyEngine {
             let digest = one.digest.clone();
             return self
                 .registries
-                .get_manifest(&source.registry, &source.repository, &digest)
+                .get_manifest(&source.repository(), &Reference::digest(digest))
                 .await;
         }
         let filtered = top

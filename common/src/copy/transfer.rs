@@ -10,6 +10,7 @@ use futures::{StreamExt, TryStreamExt};
 
 use crate::digest::StreamVerifier;
 use crate::manifest::Descriptor;
+use crate::name::Repository;
 use crate::reference::ImageRef;
 use crate::registry::upload::SINGLE_REQUEST_MAX;
 use crate::registry::{ByteStream, Registries, RegistryError};
@@ -66,17 +67,14 @@ async fn transfer_once(
         return transfer_small(client, source, dst_registry, dst_repository, blob).await;
     }
     let session = client
-        .start_upload(dst_registry, dst_repository)
+        .start_upload(&Repository::new(dst_registry, dst_repository))
         .await
         .map_err(Failure::Opening)?;
-    let resp = match client
-        .open_blob(&source.registry, &source.repository, &blob.digest)
-        .await
-    {
+    let resp = match client.open_blob(&source.repository(), &blob.digest).await {
         Ok(r) => r,
         Err(e) => {
             client
-                .cancel_upload(dst_registry, dst_repository, session)
+                .cancel_upload(&Repository::new(dst_registry, dst_repository), session)
                 .await;
             return Err(Failure::Opening(e));
         }
@@ -90,8 +88,7 @@ async fn transfer_once(
     let body = verifying_stream(resp.stream, blob, size, source, failure.clone());
     let result = client
         .finish_upload(
-            dst_registry,
-            dst_repository,
+            &Repository::new(dst_registry, dst_repository),
             session,
             &blob.digest,
             size,
@@ -119,7 +116,11 @@ async fn transfer_small(
     let size = bytes.len() as u64;
     // Retried inside (the bytes are in memory): not restarted as a whole.
     client
-        .upload_small(dst_registry, dst_repository, &blob.digest, bytes)
+        .upload_small(
+            &Repository::new(dst_registry, dst_repository),
+            &blob.digest,
+            bytes,
+        )
         .await
         .map_err(Failure::Opening)?;
     Ok(size)
@@ -132,7 +133,7 @@ async fn read_small(
     blob: &Descriptor,
 ) -> Result<bytes::Bytes, Failure> {
     let resp = client
-        .open_blob(&source.registry, &source.repository, &blob.digest)
+        .open_blob(&source.repository(), &blob.digest)
         .await
         .map_err(Failure::Opening)?;
     let failure: Arc<Mutex<Option<RegistryError>>> = Arc::default();
@@ -167,7 +168,7 @@ pub(crate) async fn transfer_into_session(
         Ok(b) => b,
         Err(Failure::Opening(e) | Failure::Stream(e)) => {
             client
-                .cancel_upload(dst_registry, dst_repository, session)
+                .cancel_upload(&Repository::new(dst_registry, dst_repository), session)
                 .await;
             return match e.is_retryable() {
                 // A read cut short is restarted the usual way.
@@ -180,8 +181,7 @@ pub(crate) async fn transfer_into_session(
     let body = futures::stream::iter([Ok::<_, std::io::Error>(bytes)]);
     let sent = client
         .finish_upload(
-            dst_registry,
-            dst_repository,
+            &Repository::new(dst_registry, dst_repository),
             session,
             &blob.digest,
             size,

@@ -21,8 +21,8 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
 use mirror_common::failure::FailureKind;
+use mirror_common::registry::{Observer, RequestObserver};
 use mirror_common::report::CopyReport;
-use mirror_oci::registry::{Observer, RequestObserver};
 
 type Labels = Vec<(&'static str, String)>;
 

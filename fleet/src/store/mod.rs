@@ -31,8 +31,8 @@ mod throttle;
 use std::sync::Arc;
 
 use mirror_common::job::JobResult;
+use mirror_common::reference::ImageRef;
 use mirror_common::report::TagStatus;
-use mirror_oci::reference::ImageRef;
 
 pub use blobs::RedisIndex;
 pub use config::RedisConfig;

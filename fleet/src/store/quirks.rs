@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use mirror_oci::registry::{Quirks, QuirksStore};
+use mirror_common::registry::{Quirks, QuirksStore};
 
 use super::conn::{millis, Shared};
 

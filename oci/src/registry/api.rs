@@ -1,21 +1,22 @@
-//! [`Registries`]: the few operations the copy engine and the planner need from "the
-//! registries this process talks to", as one object-safe trait. [`RegistryClient`] speaks
-//! HTTP; [`MemoryRegistries`](crate::memory::MemoryRegistries) keeps images in memory, so
-//! the engine's decisions (skip, mount, upload, stale-index recovery, dry run) are tested in
+//! [`Registries`]: the operations the copy engine and the planner need from "the
+//! registries this process talks to", as object-safe traits by area of the distribution
+//! spec ([`Manifests`], [`Referrers`], [`Tags`], [`Blobs`], [`Uploads`]) and their sum.
+//! [`RegistryClient`](super::RegistryClient) implements each in the file that does that
+//! work (`manifests.rs`, `referrers.rs`, `tags.rs`, `blobs.rs`, `upload.rs`); the in-memory
+//! registries of the `testing` feature (`crate::memory`) implement them too, so the
+//! engine's decisions (skip, mount, upload, stale-index recovery, dry run) are tested in
 //! milliseconds, while the real-registry tests prove the HTTP side.
+//!
+//! A caller holding a `dyn Registries` brings the area traits it calls into scope.
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::stream::BoxStream;
-use futures::{StreamExt, TryStreamExt};
 
-use super::blobs::MountOutcome;
-use super::client::RegistryClient;
 use super::error::RegistryError;
-use super::idle::{humanize, IdleLimited};
 use super::retry::RetryPolicy;
-use super::tags::TagsPage;
 use crate::manifest::{Descriptor, Manifest};
+use crate::name::{Reference, Repository};
 
 /// Blob bytes on their way, in chunks.
 pub type ByteStream = BoxStream<'static, Result<Bytes, std::io::Error>>;
@@ -28,73 +29,101 @@ pub struct BlobBody {
     pub stream: ByteStream,
 }
 
-/// Registry operations by registry host (`host[:port]` as written in references),
-/// repository and reference, as the distribution spec names them.
+/// What a registry did with a mount request.
+#[derive(Debug)]
+pub enum MountOutcome {
+    /// 201: the blob is now in the target repository.
+    Mounted,
+    /// 202: the registry declined (the `from` repository lacks the blob, or mounts are off)
+    /// and opened an upload session instead, at this location.
+    Declined(url::Url),
+}
+
+/// One page of a tag listing: its tags and whether the registry named a next page.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TagsPage {
+    /// The tags, in the registry's order.
+    pub tags: Vec<String>,
+    /// The registry answered with a `Link` to a next page.
+    pub more: bool,
+}
+
+/// Every registry operation the engine and the planner use: the sum of the area traits,
+/// implemented for whatever implements them all.
+pub trait Registries: Manifests + Referrers + Tags + Blobs + Uploads {}
+
+impl<T: Manifests + Referrers + Tags + Blobs + Uploads + ?Sized> Registries for T {}
+
+/// Manifests by tag or digest.
 #[async_trait]
-pub trait Registries: Send + Sync {
+pub trait Manifests: Send + Sync {
     /// The digest `reference` points at, `None` when it does not exist. `push` asks for
     /// push rights already, so a destination check and the push after it share a token.
     async fn head_manifest(
         &self,
-        registry: &str,
-        repository: &str,
-        reference: &str,
+        repository: &Repository,
+        reference: &Reference,
         push: bool,
     ) -> Result<Option<String>, RegistryError>;
     /// A manifest by tag or digest, its digest verified.
     async fn get_manifest(
         &self,
-        registry: &str,
-        repository: &str,
-        reference: &str,
+        repository: &Repository,
+        reference: &Reference,
     ) -> Result<Manifest, RegistryError>;
     /// Pushes the manifest's exact bytes under a tag or digest.
     async fn put_manifest(
         &self,
-        registry: &str,
-        repository: &str,
-        reference: &str,
+        repository: &Repository,
+        reference: &Reference,
         manifest: &Manifest,
     ) -> Result<(), RegistryError>;
+}
+
+/// What refers to a manifest.
+#[async_trait]
+pub trait Referrers: Send + Sync {
     /// What refers to `digest` (OCI 1.1 Referrers API), `None` when the registry has no
     /// such API; `artifact_type` asks the registry to filter (it may ignore it).
     async fn referrers(
         &self,
-        registry: &str,
-        repository: &str,
+        repository: &Repository,
         digest: &str,
         artifact_type: Option<&str>,
     ) -> Result<Option<Vec<Descriptor>>, RegistryError>;
+}
+
+/// Tag listings.
+#[async_trait]
+pub trait Tags: Send + Sync {
     /// Every tag of a repository.
-    async fn list_tags(
-        &self,
-        registry: &str,
-        repository: &str,
-    ) -> Result<Vec<String>, RegistryError>;
+    async fn list_tags(&self, repository: &Repository) -> Result<Vec<String>, RegistryError>;
     /// One page of tags after `last` (`?n=N&last=LAST`), or the first page without it, as
     /// the registry answered it (some ignore both parameters and answer every tag). `push`
     /// asks with push rights (a destination's listing shares its push token).
     async fn tags_after(
         &self,
-        registry: &str,
-        repository: &str,
+        repository: &Repository,
         last: Option<&str>,
         n: usize,
         push: bool,
     ) -> Result<TagsPage, RegistryError>;
+}
+
+/// Blobs already somewhere: their presence, mounts, downloads.
+#[async_trait]
+pub trait Blobs: Send + Sync {
     /// The size of a blob in a repository, `None` when it is not there.
     async fn head_blob(
         &self,
-        registry: &str,
-        repository: &str,
+        repository: &Repository,
         digest: &str,
         push: bool,
     ) -> Result<Option<u64>, RegistryError>;
-    /// Links a blob from another repository of the same registry.
+    /// Links a blob from another repository (`from`, a path) of the same registry.
     async fn mount_blob(
         &self,
-        registry: &str,
-        repository: &str,
+        repository: &Repository,
         digest: &str,
         from: &str,
     ) -> Result<MountOutcome, RegistryError>;
@@ -102,30 +131,31 @@ pub trait Registries: Send + Sync {
     /// (`Declined` with it): a HEAD and a session in one request.
     async fn mount_or_start(
         &self,
-        registry: &str,
-        repository: &str,
+        repository: &Repository,
         digest: &str,
     ) -> Result<MountOutcome, RegistryError>;
-    /// Opens an upload session; returns where the bytes go.
-    async fn start_upload(
-        &self,
-        registry: &str,
-        repository: &str,
-    ) -> Result<url::Url, RegistryError>;
-    /// Abandons an upload session (best effort).
-    async fn cancel_upload(&self, registry: &str, repository: &str, session: url::Url);
     /// Starts downloading a blob.
     async fn open_blob(
         &self,
-        registry: &str,
-        repository: &str,
+        repository: &Repository,
         digest: &str,
     ) -> Result<BlobBody, RegistryError>;
+    /// Whether `registry` is worth asking for cross-repository mounts (not when it
+    /// declined every one asked).
+    async fn mounts(&self, registry: &str) -> bool;
+}
+
+/// Uploads of blobs.
+#[async_trait]
+pub trait Uploads: Send + Sync {
+    /// Opens an upload session; returns where the bytes go.
+    async fn start_upload(&self, repository: &Repository) -> Result<url::Url, RegistryError>;
+    /// Abandons an upload session (best effort).
+    async fn cancel_upload(&self, repository: &Repository, session: url::Url);
     /// Completes an upload session with `body` (`size` bytes), committed as `digest`.
     async fn finish_upload(
         &self,
-        registry: &str,
-        repository: &str,
+        repository: &Repository,
         session: url::Url,
         digest: &str,
         size: u64,
@@ -134,178 +164,16 @@ pub trait Registries: Send + Sync {
     /// Uploads a small blob held in memory (one request where the registry takes it).
     async fn upload_small(
         &self,
-        registry: &str,
-        repository: &str,
+        repository: &Repository,
         digest: &str,
         bytes: Bytes,
     ) -> Result<(), RegistryError>;
-    /// Whether `registry` is worth asking for cross-repository mounts (not when it
-    /// declined every one asked).
-    async fn mounts(&self, registry: &str) -> bool;
-    /// Whether a small blob is best asked for with [`mount_or_start`](Self::mount_or_start)
-    /// (one request if present, its upload session if not) rather than a HEAD and an
-    /// upload: at registries that mount and answer a single-request upload with a session
-    /// anyway (distribution 2.8), where that saves a request per new blob.
+    /// Whether a small blob is best asked for with
+    /// [`mount_or_start`](Blobs::mount_or_start) (one request if present, its upload
+    /// session if not) rather than a HEAD and an upload: at registries that mount and
+    /// answer a single-request upload with a session anyway (distribution 2.8), where that
+    /// saves a request per new blob.
     async fn probes_small_blobs(&self, registry: &str) -> bool;
     /// How a transfer that failed while streaming is restarted (attempts, backoff).
     fn retry_policy(&self) -> RetryPolicy;
-}
-
-#[async_trait]
-impl Registries for RegistryClient {
-    async fn head_manifest(
-        &self,
-        registry: &str,
-        repository: &str,
-        reference: &str,
-        push: bool,
-    ) -> Result<Option<String>, RegistryError> {
-        RegistryClient::head_manifest(self, registry, repository, reference, push).await
-    }
-
-    async fn get_manifest(
-        &self,
-        registry: &str,
-        repository: &str,
-        reference: &str,
-    ) -> Result<Manifest, RegistryError> {
-        RegistryClient::get_manifest(self, registry, repository, reference).await
-    }
-
-    async fn put_manifest(
-        &self,
-        registry: &str,
-        repository: &str,
-        reference: &str,
-        manifest: &Manifest,
-    ) -> Result<(), RegistryError> {
-        RegistryClient::put_manifest(self, registry, repository, reference, manifest).await
-    }
-
-    async fn referrers(
-        &self,
-        registry: &str,
-        repository: &str,
-        digest: &str,
-        artifact_type: Option<&str>,
-    ) -> Result<Option<Vec<Descriptor>>, RegistryError> {
-        RegistryClient::referrers(self, registry, repository, digest, artifact_type).await
-    }
-
-    async fn list_tags(
-        &self,
-        registry: &str,
-        repository: &str,
-    ) -> Result<Vec<String>, RegistryError> {
-        RegistryClient::list_tags(self, registry, repository).await
-    }
-
-    async fn tags_after(
-        &self,
-        registry: &str,
-        repository: &str,
-        last: Option<&str>,
-        n: usize,
-        push: bool,
-    ) -> Result<TagsPage, RegistryError> {
-        RegistryClient::tags_after(self, registry, repository, last, n, push).await
-    }
-
-    async fn head_blob(
-        &self,
-        registry: &str,
-        repository: &str,
-        digest: &str,
-        push: bool,
-    ) -> Result<Option<u64>, RegistryError> {
-        RegistryClient::head_blob(self, registry, repository, digest, push).await
-    }
-
-    async fn mount_blob(
-        &self,
-        registry: &str,
-        repository: &str,
-        digest: &str,
-        from: &str,
-    ) -> Result<MountOutcome, RegistryError> {
-        RegistryClient::mount_blob(self, registry, repository, digest, from).await
-    }
-
-    async fn mount_or_start(
-        &self,
-        registry: &str,
-        repository: &str,
-        digest: &str,
-    ) -> Result<MountOutcome, RegistryError> {
-        RegistryClient::mount_or_start(self, registry, repository, digest).await
-    }
-
-    async fn start_upload(
-        &self,
-        registry: &str,
-        repository: &str,
-    ) -> Result<url::Url, RegistryError> {
-        RegistryClient::start_upload(self, registry, repository).await
-    }
-
-    async fn cancel_upload(&self, registry: &str, repository: &str, session: url::Url) {
-        RegistryClient::cancel_upload(self, registry, repository, session).await
-    }
-
-    async fn open_blob(
-        &self,
-        registry: &str,
-        repository: &str,
-        digest: &str,
-    ) -> Result<BlobBody, RegistryError> {
-        let resp = RegistryClient::open_blob(self, registry, repository, digest).await?;
-        let size = resp.content_length();
-        let idle = self.options().timeouts.idle;
-        let stream = resp
-            .bytes_stream()
-            .map_err(|e| std::io::Error::other(e.without_url()))
-            .boxed();
-        let stream = IdleLimited::new(stream, idle, move || {
-            std::io::Error::other(format!("the source sent nothing for {}", humanize(idle)))
-        });
-        Ok(BlobBody {
-            size,
-            stream: stream.boxed(),
-        })
-    }
-
-    async fn finish_upload(
-        &self,
-        registry: &str,
-        repository: &str,
-        session: url::Url,
-        digest: &str,
-        size: u64,
-        body: ByteStream,
-    ) -> Result<(), RegistryError> {
-        RegistryClient::finish_upload(self, registry, repository, session, digest, size, body).await
-    }
-
-    async fn upload_small(
-        &self,
-        registry: &str,
-        repository: &str,
-        digest: &str,
-        bytes: Bytes,
-    ) -> Result<(), RegistryError> {
-        RegistryClient::upload_small(self, registry, repository, digest, bytes).await
-    }
-
-    async fn mounts(&self, registry: &str) -> bool {
-        self.quirks(registry).await.mounts()
-    }
-
-    async fn probes_small_blobs(&self, registry: &str) -> bool {
-        let q = self.quirks(registry).await;
-        q.mounts() && q.single_post == Some(false)
-    }
-
-    fn retry_policy(&self) -> RetryPolicy {
-        self.options().retry.clone()
-    }
 }

@@ -1,47 +1,34 @@
-//! Blob operations: HEAD, cross-repository mount, opening and cancelling an upload session,
-//! and the download a blob copy streams from. Sending the bytes is `upload.rs`'s;
-//! verification of what streams is the copy engine's (see `copy::transfer`).
+//! Blob operations: HEAD, cross-repository mount and the download a blob copy streams
+//! from ([`Blobs`] for the HTTP client). Upload sessions and sending the bytes are
+//! `upload.rs`'s; verification of what streams is the copy engine's (see `copy::transfer`).
 
+use async_trait::async_trait;
+use futures::{StreamExt, TryStreamExt};
 use reqwest::header::{HeaderMap, HeaderValue, CONTENT_LENGTH, LOCATION};
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 
-use super::auth::{Access, Scope};
-use super::client::{status_error, Body, RegistryClient, Transfer};
+use super::api::{BlobBody, Blobs, MountOutcome};
+use super::client::RegistryClient;
 use super::code::ErrorCode;
 use super::error::RegistryError;
+use super::idle::{humanize, IdleLimited};
 use super::quirks::Quirks;
+use super::request::Operation;
+use crate::name::Repository;
 
-/// What a registry did with a mount request.
-#[derive(Debug)]
-pub enum MountOutcome {
-    /// 201: the blob is now in the target repository.
-    Mounted,
-    /// 202: the registry declined (the `from` repository lacks the blob, or mounts are off)
-    /// and opened an upload session instead, at this location.
-    Declined(url::Url),
-}
-
-impl RegistryClient {
+#[async_trait]
+impl Blobs for RegistryClient {
     /// Size of a blob in a repository, `None` when it is not there.
-    pub async fn head_blob(
+    async fn head_blob(
         &self,
-        registry: &str,
-        repository: &str,
+        repository: &Repository,
         digest: &str,
         push: bool,
     ) -> Result<Option<u64>, RegistryError> {
-        let url = self.url(registry, &format!("/v2/{repository}/blobs/{digest}"))?;
-        let scope = Scope::repo(repository, if push { Access::Push } else { Access::Pull });
-        let resp = self
-            .execute(
-                registry,
-                &scope,
-                Method::HEAD,
-                url.clone(),
-                HeaderMap::new(),
-                Body::Empty,
-            )
-            .await?;
+        let req = self
+            .request(Operation::HeadBlob, repository, &format!("blobs/{digest}"))?
+            .push(push);
+        let resp = self.execute(&req).await?;
         match resp.status() {
             StatusCode::NOT_FOUND => Ok(None),
             // From the header: the body of a HEAD answer is empty, whatever it announces.
@@ -52,21 +39,19 @@ impl RegistryClient {
                     .and_then(|v| v.trim().parse().ok())
                     .unwrap_or(0),
             )),
-            _ => Err(status_error(registry, &Method::HEAD, &url, resp).await),
+            _ => Err(req.status_error(resp).await),
         }
     }
 
     /// Asks the registry to link a blob from another of its repositories.
-    pub async fn mount_blob(
+    async fn mount_blob(
         &self,
-        registry: &str,
-        repository: &str,
+        repository: &Repository,
         digest: &str,
         from: &str,
     ) -> Result<MountOutcome, RegistryError> {
-        let outcome = self
-            .mount_request(registry, repository, digest, from)
-            .await?;
+        let outcome = self.mount_request(repository, digest, from).await?;
+        let registry = repository.registry();
         match &outcome {
             MountOutcome::Mounted => self.learn(registry, |q| q.mounts_work = true).await,
             MountOutcome::Declined(_) => {
@@ -91,121 +76,78 @@ impl RegistryClient {
     /// Links the blob if the repository already has it, else opens an upload session: a
     /// mount from the repository itself, one request where a HEAD and a session would be
     /// two. Not counted as a declined mount (the blob was not expected to be there).
-    pub async fn mount_or_start(
+    async fn mount_or_start(
         &self,
-        registry: &str,
-        repository: &str,
+        repository: &Repository,
         digest: &str,
     ) -> Result<MountOutcome, RegistryError> {
-        self.mount_request(registry, repository, digest, repository)
+        self.mount_request(repository, digest, repository.path())
             .await
     }
 
+    /// Starts a blob download. Only the response head is held to the request limit: the
+    /// body may take as long as it keeps flowing, each chunk within the idle limit.
+    /// Redirects (to object storage) are followed without the registry's credentials.
+    async fn open_blob(
+        &self,
+        repository: &Repository,
+        digest: &str,
+    ) -> Result<BlobBody, RegistryError> {
+        let req = self.request(Operation::GetBlob, repository, &format!("blobs/{digest}"))?;
+        let resp = self.execute(&req).await?;
+        let resp = match resp.status() {
+            s if s.is_success() => resp,
+            StatusCode::NOT_FOUND => {
+                return Err(RegistryError::NotFound {
+                    registry: repository.registry().into(),
+                    reference: format!("{repository}@{digest}"),
+                    code: ErrorCode::BlobUnknown,
+                })
+            }
+            _ => return Err(req.status_error(resp).await),
+        };
+        let size = resp.content_length();
+        let idle = self.options().timeouts.idle;
+        let stream = resp
+            .bytes_stream()
+            .map_err(|e| std::io::Error::other(e.without_url()))
+            .boxed();
+        let stream = IdleLimited::new(stream, idle, move || {
+            std::io::Error::other(format!("the source sent nothing for {}", humanize(idle)))
+        });
+        Ok(BlobBody {
+            size,
+            stream: stream.boxed(),
+        })
+    }
+
+    async fn mounts(&self, registry: &str) -> bool {
+        self.quirks(registry).await.mounts()
+    }
+}
+
+impl RegistryClient {
     /// `POST ?mount=DIGEST&from=FROM`: 201 mounted, 202 declined with a session.
     async fn mount_request(
         &self,
-        registry: &str,
-        repository: &str,
+        repository: &Repository,
         digest: &str,
         from: &str,
     ) -> Result<MountOutcome, RegistryError> {
-        let path = format!("/v2/{repository}/blobs/uploads/?mount={digest}&from={from}");
-        let url = self.url(registry, &path)?;
-        let scope = Scope::repo(repository, Access::Push).and_pull(from);
-        let resp = self.post_empty(registry, &scope, &url).await?;
+        let tail = format!("blobs/uploads/?mount={digest}&from={from}");
+        let req = self
+            .request(Operation::MountBlob, repository, &tail)?
+            .and_pull(from)
+            .headers(zero_length());
+        let resp = self.execute(&req).await?;
         match resp.status() {
             StatusCode::CREATED => Ok(MountOutcome::Mounted),
             StatusCode::ACCEPTED => Ok(MountOutcome::Declined(location(
-                registry,
-                &url,
+                repository.registry(),
+                &req.url,
                 resp.headers(),
             )?)),
-            _ => Err(status_error(registry, &Method::POST, &url, resp).await),
-        }
-    }
-
-    /// Opens an upload session and returns where to send the bytes.
-    pub async fn start_upload(
-        &self,
-        registry: &str,
-        repository: &str,
-    ) -> Result<url::Url, RegistryError> {
-        let url = self.url(registry, &format!("/v2/{repository}/blobs/uploads/"))?;
-        let scope = Scope::repo(repository, Access::Push);
-        let resp = self.post_empty(registry, &scope, &url).await?;
-        if resp.status() != StatusCode::ACCEPTED {
-            return Err(status_error(registry, &Method::POST, &url, resp).await);
-        }
-        location(registry, &url, resp.headers())
-    }
-
-    /// A bodiless POST (a session or a mount asked for).
-    async fn post_empty(
-        &self,
-        registry: &str,
-        scope: &Scope,
-        url: &url::Url,
-    ) -> Result<reqwest::Response, RegistryError> {
-        self.execute(
-            registry,
-            scope,
-            Method::POST,
-            url.clone(),
-            zero_length(),
-            Body::Empty,
-        )
-        .await
-    }
-
-    /// Abandons an upload session (best effort: the registry expires it anyway).
-    pub async fn cancel_upload(&self, registry: &str, repository: &str, session: url::Url) {
-        let scope = Scope::repo(repository, Access::Push);
-        if let Err(e) = self
-            .execute(
-                registry,
-                &scope,
-                Method::DELETE,
-                session,
-                HeaderMap::new(),
-                Body::Empty,
-            )
-            .await
-        {
-            tracing::debug!(registry, repository, error = %e, "cancelling upload session failed");
-        }
-    }
-
-    /// Starts a blob download; the caller streams `bytes_stream()` of the response. Only
-    /// the response head is held to the request limit: the body may take as long as it
-    /// keeps flowing (see [`Registries::open_blob`](super::Registries::open_blob)).
-    /// Redirects (to object storage) are followed without the registry's credentials.
-    pub async fn open_blob(
-        &self,
-        registry: &str,
-        repository: &str,
-        digest: &str,
-    ) -> Result<reqwest::Response, RegistryError> {
-        let url = self.url(registry, &format!("/v2/{repository}/blobs/{digest}"))?;
-        let scope = Scope::repo(repository, Access::Pull);
-        let resp = self
-            .execute_with(
-                registry,
-                &scope,
-                Method::GET,
-                url.clone(),
-                HeaderMap::new(),
-                Body::Empty,
-                Transfer::Streamed,
-            )
-            .await?;
-        match resp.status() {
-            s if s.is_success() => Ok(resp),
-            StatusCode::NOT_FOUND => Err(RegistryError::NotFound {
-                registry: registry.into(),
-                reference: format!("{registry}/{repository}@{digest}"),
-                code: ErrorCode::BlobUnknown,
-            }),
-            _ => Err(status_error(registry, &Method::GET, &url, resp).await),
+            _ => Err(req.status_error(resp).await),
         }
     }
 }

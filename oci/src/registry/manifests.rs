@@ -1,13 +1,18 @@
-//! Manifest operations: GET (with digest verification), HEAD, PUT.
+//! Manifest operations: GET (with digest verification), HEAD, PUT: [`Manifests`] for the
+//! HTTP client.
 
+use async_trait::async_trait;
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, CONTENT_TYPE};
-use reqwest::{Method, StatusCode};
+use reqwest::{Response, StatusCode};
 
-use super::auth::{Access, Scope};
-use super::client::{status_error, Body, RegistryClient};
+use super::api::Manifests;
+use super::client::RegistryClient;
 use super::code::ErrorCode;
 use super::error::RegistryError;
+use super::failure::transport_error;
+use super::request::{Operation, Request};
 use crate::manifest::{Manifest, ACCEPT_ALL, MAX_MANIFEST_BYTES};
+use crate::name::{Reference, Repository};
 
 const DOCKER_CONTENT_DIGEST: &str = "docker-content-digest";
 
@@ -17,33 +22,58 @@ fn accept_headers() -> HeaderMap {
     h
 }
 
-impl RegistryClient {
+#[async_trait]
+impl Manifests for RegistryClient {
+    /// The digest a tag (or digest) currently points at, `None` when it does not exist.
+    /// `push` asks for a pull+push token, so a destination check and the later push
+    /// share one token.
+    async fn head_manifest(
+        &self,
+        repository: &Repository,
+        reference: &Reference,
+        push: bool,
+    ) -> Result<Option<String>, RegistryError> {
+        let req = self
+            .request(
+                Operation::HeadManifest,
+                repository,
+                &format!("manifests/{reference}"),
+            )?
+            .push(push)
+            .headers(accept_headers());
+        let resp = self.execute(&req).await?;
+        match resp.status() {
+            StatusCode::NOT_FOUND => Ok(None),
+            s if s.is_success() => match header_digest(resp.headers()) {
+                Some(d) => Ok(Some(d)),
+                // A registry that does not announce digests: fetch and hash.
+                None => Ok(Some(self.get_manifest(repository, reference).await?.digest)),
+            },
+            _ => Err(req.status_error(resp).await),
+        }
+    }
+
     /// Fetches a manifest by tag or digest and checks that the bytes received hash to the
     /// digest asked for (or announced by the registry).
-    pub async fn get_manifest(
+    async fn get_manifest(
         &self,
-        registry: &str,
-        repository: &str,
-        reference: &str,
+        repository: &Repository,
+        reference: &Reference,
     ) -> Result<Manifest, RegistryError> {
-        let url = self.url(registry, &format!("/v2/{repository}/manifests/{reference}"))?;
-        let scope = Scope::repo(repository, Access::Pull);
-        let resp = self
-            .execute(
-                registry,
-                &scope,
-                Method::GET,
-                url.clone(),
-                accept_headers(),
-                Body::Empty,
-            )
-            .await?;
-        let name = display_ref(registry, repository, reference);
+        let req = self
+            .request(
+                Operation::GetManifest,
+                repository,
+                &format!("manifests/{reference}"),
+            )?
+            .headers(accept_headers());
+        let resp = self.execute(&req).await?;
+        let name = repository.at(reference);
         if resp.status() == StatusCode::NOT_FOUND {
-            return Err(not_found(registry, &name, resp).await);
+            return Err(not_found(repository.registry(), &name, resp).await);
         }
         if !resp.status().is_success() {
-            return Err(status_error(registry, &Method::GET, &url, resp).await);
+            return Err(req.status_error(resp).await);
         }
         let content_type = resp
             .headers()
@@ -51,35 +81,10 @@ impl RegistryClient {
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
         let announced = header_digest(resp.headers());
-        let too_big = |size: u64| {
-            RegistryError::Protocol {
-            registry: registry.into(),
-            message: format!(
-                "{name}: the manifest is {size} bytes or more, over the {MAX_MANIFEST_BYTES}-byte limit"
-            ),
-        }
-        };
-        if let Some(size) = resp.content_length().filter(|n| *n > MAX_MANIFEST_BYTES) {
-            return Err(too_big(size));
-        }
-        // Read chunk by chunk: a missing or false Content-Length must not make us buffer
-        // more than the limit either.
-        let mut resp = resp;
-        let mut bytes = Vec::new();
-        while let Some(chunk) = resp
-            .chunk()
-            .await
-            .map_err(|e| super::client::transport_error(registry, &Method::GET, &url, e))?
-        {
-            bytes.extend_from_slice(&chunk);
-            if bytes.len() as u64 > MAX_MANIFEST_BYTES {
-                return Err(too_big(bytes.len() as u64));
-            }
-        }
-        let bytes = bytes::Bytes::from(bytes);
+        let bytes = read_manifest(&req, &name, resp).await?;
         let mut manifest = Manifest::parse(bytes, content_type.as_deref()).map_err(|e| {
             RegistryError::Protocol {
-                registry: registry.into(),
+                registry: repository.registry().into(),
                 message: format!("{name}: {e}"),
             }
         })?;
@@ -90,10 +95,9 @@ impl RegistryClient {
             }
             return Ok(manifest);
         }
-        let expected = if reference.starts_with("sha256:") {
-            Some(reference.to_string())
-        } else {
-            announced
+        let expected = match reference.as_digest() {
+            Some(d) if d.starts_with("sha256:") => Some(d.to_string()),
+            _ => announced,
         };
         if let Some(expected) = expected {
             if expected != manifest.digest {
@@ -107,77 +111,66 @@ impl RegistryClient {
         Ok(manifest)
     }
 
-    /// The digest a tag (or digest) currently points at, `None` when it does not exist.
-    /// `push` asks for a pull+push token, so a destination check and the later push
-    /// share one token.
-    pub async fn head_manifest(
-        &self,
-        registry: &str,
-        repository: &str,
-        reference: &str,
-        push: bool,
-    ) -> Result<Option<String>, RegistryError> {
-        let url = self.url(registry, &format!("/v2/{repository}/manifests/{reference}"))?;
-        let scope = Scope::repo(repository, if push { Access::Push } else { Access::Pull });
-        let resp = self
-            .execute(
-                registry,
-                &scope,
-                Method::HEAD,
-                url.clone(),
-                accept_headers(),
-                Body::Empty,
-            )
-            .await?;
-        match resp.status() {
-            StatusCode::NOT_FOUND => Ok(None),
-            s if s.is_success() => match header_digest(resp.headers()) {
-                Some(d) => Ok(Some(d)),
-                // A registry that does not announce digests: fetch and hash.
-                None => Ok(Some(
-                    self.get_manifest(registry, repository, reference)
-                        .await?
-                        .digest,
-                )),
-            },
-            _ => Err(status_error(registry, &Method::HEAD, &url, resp).await),
-        }
-    }
-
     /// Pushes manifest bytes unchanged under a tag or digest. (A `400 DIGEST_INVALID`
-    /// answer is tried again by the retry loop: see `client.rs`.)
-    pub async fn put_manifest(
+    /// answer is tried again by the retry loop: see `execute.rs`.)
+    async fn put_manifest(
         &self,
-        registry: &str,
-        repository: &str,
-        reference: &str,
+        repository: &Repository,
+        reference: &Reference,
         manifest: &Manifest,
     ) -> Result<(), RegistryError> {
-        let url = self.url(registry, &format!("/v2/{repository}/manifests/{reference}"))?;
-        let scope = Scope::repo(repository, Access::Push);
         let mut headers = HeaderMap::new();
         let ct =
             HeaderValue::from_str(&manifest.media_type).map_err(|_| RegistryError::Protocol {
-                registry: registry.into(),
+                registry: repository.registry().into(),
                 message: format!("bad media type {}", manifest.media_type),
             })?;
         headers.insert(CONTENT_TYPE, ct);
-        let resp = self
-            .execute(
-                registry,
-                &scope,
-                Method::PUT,
-                url.clone(),
-                headers,
-                Body::Bytes(manifest.bytes.clone()),
-            )
-            .await?;
+        let req = self
+            .request(
+                Operation::PutManifest,
+                repository,
+                &format!("manifests/{reference}"),
+            )?
+            .headers(headers)
+            .bytes(manifest.bytes.clone());
+        let resp = self.execute(&req).await?;
         if resp.status().is_success() {
             Ok(())
         } else {
-            Err(status_error(registry, &Method::PUT, &url, resp).await)
+            Err(req.status_error(resp).await)
         }
     }
+}
+
+/// A manifest's bytes, refused past [`MAX_MANIFEST_BYTES`]: read chunk by chunk, so that a
+/// missing or false Content-Length does not make us buffer more than the limit either.
+async fn read_manifest(
+    req: &Request<'_>,
+    name: &str,
+    mut resp: Response,
+) -> Result<bytes::Bytes, RegistryError> {
+    let too_big = |size: u64| RegistryError::Protocol {
+        registry: req.registry().into(),
+        message: format!(
+            "{name}: the manifest is {size} bytes or more, over the {MAX_MANIFEST_BYTES}-byte limit"
+        ),
+    };
+    if let Some(size) = resp.content_length().filter(|n| *n > MAX_MANIFEST_BYTES) {
+        return Err(too_big(size));
+    }
+    let mut bytes = Vec::new();
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|e| transport_error(req.registry(), &req.method(), &req.url, e))?
+    {
+        bytes.extend_from_slice(&chunk);
+        if bytes.len() as u64 > MAX_MANIFEST_BYTES {
+            return Err(too_big(bytes.len() as u64));
+        }
+    }
+    Ok(bytes::Bytes::from(bytes))
 }
 
 pub(crate) fn header_digest(headers: &HeaderMap) -> Option<String> {
@@ -185,11 +178,6 @@ pub(crate) fn header_digest(headers: &HeaderMap) -> Option<String> {
         .get(DOCKER_CONTENT_DIGEST)
         .and_then(|v| v.to_str().ok())
         .map(|s| s.trim().to_string())
-}
-
-fn display_ref(registry: &str, repository: &str, reference: &str) -> String {
-    let sep = if reference.contains(':') { '@' } else { ':' };
-    format!("{registry}/{repository}{sep}{reference}")
 }
 
 async fn not_found(registry: &str, name: &str, resp: reqwest::Response) -> RegistryError {

@@ -1,10 +1,15 @@
-//! The registry client, laid out like the distribution spec: authentication, manifests,
-//! blobs, tags, with transport and retries underneath.
+//! The registry client, laid out like the distribution spec: the [`Registries`] traits by
+//! area (`api.rs`), each implemented for [`RegistryClient`] in the file of its area
+//! (`manifests.rs`, `referrers.rs`, `tags.rs`, `blobs.rs`, `upload.rs` and `chunked.rs`);
+//! underneath, one request per operation (`request.rs`) through the retry loop
+//! (`execute.rs`), authentication (`auth.rs`, `token.rs`), credentials, plain HTTP
+//! (`insecure.rs`) and what is learnt of each registry (`quirks.rs`, `ratelimit.rs`).
 
 mod api;
 pub mod auth;
 pub mod blobs;
 pub mod body;
+mod chunked;
 mod client;
 mod code;
 mod cred_helper;
@@ -13,6 +18,8 @@ mod credentials_dir;
 #[cfg(test)]
 mod credentials_tests;
 pub mod error;
+mod execute;
+mod failure;
 pub mod gate;
 mod idle;
 mod insecure;
@@ -21,14 +28,17 @@ pub mod observer;
 pub mod quirks;
 mod ratelimit;
 pub mod referrers;
+mod request;
 pub mod retry;
 pub mod tags;
 mod timeouts;
 mod token;
 pub mod upload;
 
-pub use api::{BlobBody, ByteStream, Registries};
-pub use blobs::MountOutcome;
+pub use api::{
+    BlobBody, Blobs, ByteStream, Manifests, MountOutcome, Referrers, Registries, Tags, TagsPage,
+    Uploads,
+};
 pub use client::{ClientOptions, RegistryClient};
 pub use code::ErrorCode;
 pub use credentials::{Credential, CredentialStore};
@@ -39,5 +49,4 @@ pub use insecure::{HttpClients, HttpFallback, PlainHttp};
 pub use observer::{Observer, RequestObserver};
 pub use quirks::{Quirks, QuirksStore, SharedQuirks};
 pub use retry::RetryPolicy;
-pub use tags::TagsPage;
 pub use timeouts::Timeouts;

@@ -1,16 +1,19 @@
-//! Tag listing, paginated with `n` and the `Link: <...>; rel="next"` header, and the tag
+//! Tag listing ([`Tags`] for the HTTP client), paginated with `n` and the `Link: <...>; rel="next"` header, and the tag
 //! grammar: a listed tag goes into URLs and destination references, so one that is not a
 //! tag (10 KB long, with a `/` or a `?`) is left out of the listing, with a warning naming
 //! the repository, instead of failing the other tags of its job.
 
+use async_trait::async_trait;
 use reqwest::header::{HeaderMap, LINK};
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde::Deserialize;
 
-use super::auth::{Access, Scope};
-use super::client::{status_error, Body, RegistryClient};
+use super::api::{Tags, TagsPage};
+use super::client::RegistryClient;
 use super::code::ErrorCode;
 use super::error::RegistryError;
+use super::request::{Operation, Request};
+use crate::name::Repository;
 
 /// Tags asked for per page; registries may answer with fewer.
 const PAGE: usize = 1000;
@@ -53,29 +56,55 @@ struct TagList {
     tags: Option<Vec<String>>,
 }
 
-impl RegistryClient {
+#[async_trait]
+impl Tags for RegistryClient {
     /// Every tag of a repository, following pagination until the registry has no next page.
-    pub async fn list_tags(
-        &self,
-        registry: &str,
-        repository: &str,
-    ) -> Result<Vec<String>, RegistryError> {
-        self.list_tags_paged(registry, repository, PAGE).await
+    async fn list_tags(&self, repository: &Repository) -> Result<Vec<String>, RegistryError> {
+        self.list_tags_paged(repository, PAGE).await
     }
 
-    /// [`list_tags`](Self::list_tags) asking for `page` tags per request.
+    /// One answer to `tags/list?n=N[&last=LAST]`, as the registry gave it: the tags after
+    /// `last` (or the first ones) in lexical order where it pages (the OCI distribution
+    /// spec), every tag in its own order where it does not (distribution 2.8 ignores both
+    /// parameters). The caller tells which from the answer; see [`TagsPage`]. `push` asks
+    /// with push rights, so that a destination's listing shares the push token.
+    async fn tags_after(
+        &self,
+        repository: &Repository,
+        last: Option<&str>,
+        n: usize,
+        push: bool,
+    ) -> Result<TagsPage, RegistryError> {
+        let mut url = self
+            .request(Operation::ListTags, repository, "tags/list")?
+            .url;
+        url.query_pairs_mut().append_pair("n", &n.to_string());
+        if let Some(last) = last {
+            url.query_pairs_mut().append_pair("last", last);
+        }
+        let (tags, next) = self.tags_page(repository, url, push).await?;
+        Ok(TagsPage {
+            tags,
+            more: next.is_some(),
+        })
+    }
+}
+
+impl RegistryClient {
+    /// [`list_tags`](Tags::list_tags) asking for `page` tags per request.
     pub async fn list_tags_paged(
         &self,
-        registry: &str,
-        repository: &str,
+        repository: &Repository,
         page: usize,
     ) -> Result<Vec<String>, RegistryError> {
-        let mut url = self.url(registry, &format!("/v2/{repository}/tags/list?n={page}"))?;
+        let registry = repository.registry();
+        let tail = format!("tags/list?n={page}");
+        let mut url = self.request(Operation::ListTags, repository, &tail)?.url;
         let mut tags = Vec::new();
         let mut visited = std::collections::HashSet::new();
         let refuse = |why: String| RegistryError::Protocol {
             registry: registry.into(),
-            message: format!("tags of {repository}: {why}"),
+            message: format!("tags of {}: {why}", repository.path()),
         };
         loop {
             if !visited.insert(url.clone()) {
@@ -84,14 +113,12 @@ impl RegistryClient {
                     url.as_str()
                 )));
             }
-            let (page, next) = self
-                .tags_page(registry, repository, &url, Access::Pull)
-                .await?;
+            let (page, next) = self.tags_page(repository, url.clone(), false).await?;
             tags.extend(page.into_iter().filter(|t| match validate_tag(t) {
                 Ok(()) => true,
                 Err(why) => {
                     let shown = super::body::quote(t);
-                    tracing::warn!(registry, repository, tag = %shown, why = %why, "the registry listed a tag that is not one; left out");
+                    tracing::warn!(registry, repository = repository.path(), tag = %shown, why = %why, "the registry listed a tag that is not one; left out");
                     false
                 }
             }));
@@ -110,68 +137,30 @@ impl RegistryClient {
         }
     }
 
-    /// One answer to `tags/list?n=N[&last=LAST]`, as the registry gave it: the tags after
-    /// `last` (or the first ones) in lexical order where it pages (the OCI distribution
-    /// spec), every tag in its own order where it does not (distribution 2.8 ignores both
-    /// parameters). The caller tells which from the answer; see [`TagsPage`]. `push` asks
-    /// with push rights, so that a destination's listing shares the push token.
-    pub async fn tags_after(
-        &self,
-        registry: &str,
-        repository: &str,
-        last: Option<&str>,
-        n: usize,
-        push: bool,
-    ) -> Result<TagsPage, RegistryError> {
-        let mut url = self.url(registry, &format!("/v2/{repository}/tags/list"))?;
-        url.query_pairs_mut().append_pair("n", &n.to_string());
-        if let Some(last) = last {
-            url.query_pairs_mut().append_pair("last", last);
-        }
-        let access = match push {
-            true => Access::Push,
-            false => Access::Pull,
-        };
-        let (tags, next) = self.tags_page(registry, repository, &url, access).await?;
-        Ok(TagsPage {
-            tags,
-            more: next.is_some(),
-        })
-    }
-
     /// One page of tags at `url` and the registry's next page, if it named one.
     async fn tags_page(
         &self,
-        registry: &str,
-        repository: &str,
-        url: &url::Url,
-        access: Access,
+        repository: &Repository,
+        url: url::Url,
+        push: bool,
     ) -> Result<(Vec<String>, Option<String>), RegistryError> {
-        let scope = Scope::repo(repository, access);
-        let resp = self
-            .execute(
-                registry,
-                &scope,
-                Method::GET,
-                url.clone(),
-                HeaderMap::new(),
-                Body::Empty,
-            )
-            .await?;
+        let registry = repository.registry();
+        let req = Request::new(Operation::ListTags, repository, url).push(push);
+        let resp = self.execute(&req).await?;
         if resp.status() == StatusCode::NOT_FOUND {
             return Err(RegistryError::NotFound {
                 registry: registry.into(),
-                reference: format!("{registry}/{repository}"),
+                reference: repository.to_string(),
                 code: ErrorCode::NameUnknown,
             });
         }
         if !resp.status().is_success() {
-            return Err(status_error(registry, &Method::GET, url, resp).await);
+            return Err(req.status_error(resp).await);
         }
         let next = next_link(resp.headers());
         let refuse = |why: String| RegistryError::Protocol {
             registry: registry.into(),
-            message: format!("tags of {repository}: {why}"),
+            message: format!("tags of {}: {why}", repository.path()),
         };
         let bytes = super::body::read_limited(resp, super::body::MAX_TAGS_PAGE)
             .await
@@ -179,15 +168,6 @@ impl RegistryClient {
         let page: TagList = serde_json::from_slice(&bytes).map_err(|e| refuse(e.to_string()))?;
         Ok((page.tags.unwrap_or_default(), next))
     }
-}
-
-/// One page of a tag listing: its tags and whether the registry named a next page.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct TagsPage {
-    /// The tags, in the registry's order.
-    pub tags: Vec<String>,
-    /// The registry answered with a `Link` to a next page.
-    pub more: bool,
 }
 
 /// The target of `Link: </v2/x/tags/list?n=2&last=b>; rel="next"`.

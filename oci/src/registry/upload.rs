@@ -1,4 +1,5 @@
-//! Sending a blob's bytes into an upload session, the way each registry takes them:
+//! Upload sessions and sending a blob's bytes into them, the way each registry takes them
+//! ([`Uploads`] for the HTTP client):
 //!
 //! - **whole**: one streamed `PUT ?digest=` (the default; nothing buffered);
 //! - **chunked**: `PATCH` chunks with `Content-Range`, then an empty `PUT ?digest=`, for
@@ -21,56 +22,75 @@
 //! the session) is followed by a HEAD of the blob: there with its size, the upload is
 //! done; absent, it is sent again, in a new session when the old one is gone.
 
-use bytes::{Bytes, BytesMut};
-use futures::{Stream, StreamExt};
-use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, RANGE};
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::Stream;
+use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 
+use super::api::{Blobs, ByteStream, Uploads};
 use super::auth::{Access, Scope};
-use super::blobs::location;
-use super::client::{status_error, transport_error, RegistryClient};
+use super::blobs::{location, zero_length};
+use super::client::RegistryClient;
 use super::error::RegistryError;
+use super::failure::{status_error, transport_error};
 use super::idle;
-use super::quirks::Quirks;
-use crate::reference::api_host;
+use super::request::{Operation, Request};
+use super::retry::RetryPolicy;
+use crate::name::{api_host, Repository};
 
 /// Blobs up to this size are read whole and offered in a single `POST ?digest=`.
 pub const SINGLE_REQUEST_MAX: u64 = 1024 * 1024;
 
-/// Tries of one chunk (the first send and its resumptions).
-const CHUNK_TRIES: u32 = 4;
-
 /// New sessions a small blob (its bytes in memory) is sent in after its session was lost.
 const SESSION_RESTARTS: u32 = 2;
 
-impl RegistryClient {
+#[async_trait]
+impl Uploads for RegistryClient {
+    /// Opens an upload session and returns where to send the bytes.
+    async fn start_upload(&self, repository: &Repository) -> Result<url::Url, RegistryError> {
+        let req = self
+            .request(Operation::StartUpload, repository, "blobs/uploads/")?
+            .headers(zero_length());
+        let resp = self.execute(&req).await?;
+        if resp.status() != StatusCode::ACCEPTED {
+            return Err(req.status_error(resp).await);
+        }
+        location(repository.registry(), &req.url, resp.headers())
+    }
+
+    /// Abandons an upload session (best effort: the registry expires it anyway).
+    async fn cancel_upload(&self, repository: &Repository, session: url::Url) {
+        let req = Request::new(Operation::CancelUpload, repository, session);
+        if let Err(e) = self.execute(&req).await {
+            tracing::debug!(registry = repository.registry(), repository = repository.path(), error = %e, "cancelling upload session failed");
+        }
+    }
+
     /// Completes an upload session with `body` (`size` bytes): in one streamed PUT, or in
     /// chunks where the registry needs them. Not retried as a whole: the stream cannot be
     /// replayed, so the caller restarts the transfer (a new download and a new session)
     /// when this fails with a retryable error, or with a 413 (the next try goes in chunks).
     /// No limit on the total time; the upload fails when the destination takes no bytes
     /// for the idle limit, or does not answer within it once it has them all.
-    pub async fn finish_upload<S>(
+    async fn finish_upload(
         &self,
-        registry: &str,
-        repository: &str,
+        repository: &Repository,
         session: url::Url,
         digest: &str,
         size: u64,
-        body: S,
-    ) -> Result<(), RegistryError>
-    where
-        S: Stream<Item = Result<Bytes, std::io::Error>> + Send + Unpin + 'static,
-    {
+        body: ByteStream,
+    ) -> Result<(), RegistryError> {
+        let registry = repository.registry();
         let quirks = self.quirks(registry).await;
         match quirks.chunk_size {
             Some(chunk) if size > chunk || size == 0 => {
-                self.upload_chunked(registry, repository, session, digest, body, chunk)
+                self.upload_chunked(repository, session, digest, body, chunk)
                     .await
             }
             _ => {
                 let result = self
-                    .upload_whole(registry, repository, session, digest, size, body)
+                    .upload_whole(repository, session, digest, size, body)
                     .await;
                 if let Err(RegistryError::Status { status: 413, .. }) = &result {
                     let chunk = quirks.chunk_after_413(size);
@@ -86,11 +106,46 @@ impl RegistryClient {
         }
     }
 
+    /// Uploads a small blob held in memory: one `POST ?digest=` where the registry
+    /// completes it, else a session and one `PUT`. Each request is retried here (the bytes
+    /// are at hand), and a lost session is replaced by a new one, so the caller does not
+    /// retry the upload as a whole.
+    async fn upload_small(
+        &self,
+        repository: &Repository,
+        digest: &str,
+        bytes: Bytes,
+    ) -> Result<(), RegistryError> {
+        let mut restarts = 0;
+        loop {
+            match self
+                .upload_small_once(repository, digest, bytes.clone())
+                .await
+            {
+                Err(e) if e.is_upload_session_lost() && restarts < SESSION_RESTARTS => {
+                    restarts += 1;
+                    tracing::warn!(registry = repository.registry(), repository = repository.path(), digest, error = %e, "the upload session was lost and the blob is not there; sending it in a new session");
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn probes_small_blobs(&self, registry: &str) -> bool {
+        let q = self.quirks(registry).await;
+        q.mounts() && q.single_post == Some(false)
+    }
+
+    fn retry_policy(&self) -> RetryPolicy {
+        self.options().retry.clone()
+    }
+}
+
+impl RegistryClient {
     /// One streamed `PUT ?digest=` with the whole blob.
     async fn upload_whole<S>(
         &self,
-        registry: &str,
-        repository: &str,
+        repository: &Repository,
         session: url::Url,
         digest: &str,
         size: u64,
@@ -99,6 +154,7 @@ impl RegistryClient {
     where
         S: Stream<Item = Result<Bytes, std::io::Error>> + Send + Unpin + 'static,
     {
+        let registry = repository.registry();
         let mut url = session;
         url.query_pairs_mut().append_pair("digest", digest);
         let (body, watch) = idle::watch(Box::pin(body));
@@ -108,9 +164,7 @@ impl RegistryClient {
             .header(CONTENT_TYPE, "application/octet-stream")
             .header(CONTENT_LENGTH, size)
             .body(reqwest::Body::wrap_stream(body));
-        let req = self
-            .session_request(registry, repository, &url, req)
-            .await?;
+        let req = self.session_request(repository, &url, req).await?;
         let idle = self.options().timeouts.idle;
         let sent = tokio::select! {
             sent = req.send() => sent,
@@ -126,8 +180,7 @@ impl RegistryClient {
         };
         match self.finish(registry, &Method::PUT, &url, sent).await {
             Err(e)
-                if may_hide_a_commit(&e)
-                    && self.committed(registry, repository, digest, size, &e).await =>
+                if may_hide_a_commit(&e) && self.committed(repository, digest, size, &e).await =>
             {
                 Ok(())
             }
@@ -135,228 +188,27 @@ impl RegistryClient {
         }
     }
 
-    /// `PATCH` chunks of at most `chunk` bytes, each resumed from the registry's offset
-    /// when it fails on the way, then the closing `PUT ?digest=`.
-    async fn upload_chunked<S>(
-        &self,
-        registry: &str,
-        repository: &str,
-        session: url::Url,
-        digest: &str,
-        mut body: S,
-        chunk: u64,
-    ) -> Result<(), RegistryError>
-    where
-        S: Stream<Item = Result<Bytes, std::io::Error>> + Send + Unpin + 'static,
-    {
-        let chunk = usize::try_from(chunk.max(1)).unwrap_or(usize::MAX);
-        let mut url = session;
-        let mut offset: u64 = 0;
-        let mut pending = BytesMut::new();
-        let mut ended = false;
-        while !ended || !pending.is_empty() {
-            while !ended && pending.len() < chunk {
-                match body.next().await {
-                    Some(Ok(bytes)) => pending.extend_from_slice(&bytes),
-                    Some(Err(e)) => {
-                        return Err(RegistryError::Transport {
-                            registry: registry.to_string(),
-                            method: "PATCH".into(),
-                            path: url.path().to_string(),
-                            message: e.to_string(),
-                        })
-                    }
-                    None => ended = true,
-                }
-            }
-            let take = pending.len().min(chunk);
-            if take == 0 {
-                break;
-            }
-            let piece = pending.split_to(take).freeze();
-            url = self
-                .send_chunk(registry, repository, url, offset, piece.clone())
-                .await?;
-            offset += piece.len() as u64;
-        }
-        // The closing PUT carries no bytes: they are all in the session.
-        self.put_bytes(registry, repository, url, digest, Bytes::new(), offset)
-            .await
-    }
-
-    /// Sends `piece` (bytes `offset..`) and returns the session's next location. A failed
-    /// send asks the registry how much it has (`GET` on the session: `Range: 0-N`) and
-    /// resends only the rest of the piece.
-    async fn send_chunk(
-        &self,
-        registry: &str,
-        repository: &str,
-        mut url: url::Url,
-        offset: u64,
-        piece: Bytes,
-    ) -> Result<url::Url, RegistryError> {
-        let mut from = 0usize;
-        let mut tries = 0;
-        loop {
-            tries += 1;
-            let part = piece.slice(from..);
-            let part_len = part.len();
-            let start = offset + from as u64;
-            let end = offset + piece.len() as u64 - 1;
-            let req = self
-                .http(registry, &url)
-                .patch(url.clone())
-                .header(CONTENT_TYPE, "application/octet-stream")
-                .header(CONTENT_LENGTH, part.len())
-                .header("Content-Range", format!("{start}-{end}"))
-                .timeout(self.options().timeouts.idle)
-                .body(part);
-            let req = self
-                .session_request(registry, repository, &url, req)
-                .await?;
-            let sent = req.send().await;
-            self.observe(registry, sent.as_ref().ok().map(|r| r.status().as_u16()));
-            let failure = match sent {
-                Ok(resp) if resp.status() == StatusCode::ACCEPTED => {
-                    return location(registry, &url, resp.headers())
-                }
-                Ok(resp) if resp.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                    let half = (part_len as u64 / 2).max(1);
-                    if half < Quirks::MIN_CHUNK {
-                        let e = status_error(registry, &Method::PATCH, &url, resp).await;
-                        return Err(RegistryError::Config(format!(
-                            "{e}: even a chunk of {part_len} bytes is too large for {registry}; set --chunk-size {registry}=SIZE"
-                        )));
-                    }
-                    // Smaller chunks from now on; this one goes in two halves.
-                    self.learn(registry, |q| q.chunk_size = Some(half)).await;
-                    let mid = from + half as usize;
-                    let first = piece.slice(..mid);
-                    url =
-                        Box::pin(self.send_chunk(registry, repository, url, offset, first)).await?;
-                    let second = piece.slice(mid..);
-                    return Box::pin(self.send_chunk(
-                        registry,
-                        repository,
-                        url,
-                        offset + mid as u64,
-                        second,
-                    ))
-                    .await;
-                }
-                Ok(resp)
-                    if resp.status().is_server_error()
-                        || resp.status() == StatusCode::RANGE_NOT_SATISFIABLE =>
-                {
-                    status_error(registry, &Method::PATCH, &url, resp).await
-                }
-                Ok(resp) => return Err(status_error(registry, &Method::PATCH, &url, resp).await),
-                Err(e) => transport_error(registry, &Method::PATCH, &url, e),
-            };
-            if tries >= CHUNK_TRIES {
-                return Err(failure);
-            }
-            let (next, have) = self.upload_offset(registry, repository, &url).await?;
-            if have < offset || have > offset + piece.len() as u64 {
-                // The registry lost more than this chunk: only a new transfer can help.
-                return Err(failure);
-            }
-            tracing::warn!(registry, error = %failure, resume_at = have, "chunk upload failed; resuming from the registry's offset");
-            url = next;
-            from = usize::try_from(have - offset).unwrap_or(0);
-            if from == piece.len() {
-                return Ok(url);
-            }
-        }
-    }
-
-    /// How many bytes an upload session holds (`GET`: `Range: 0-<last>`), with its
-    /// current location.
-    async fn upload_offset(
-        &self,
-        registry: &str,
-        repository: &str,
-        url: &url::Url,
-    ) -> Result<(url::Url, u64), RegistryError> {
-        let req = self
-            .http(registry, url)
-            .get(url.clone())
-            .timeout(self.options().timeouts.request);
-        let req = self.session_request(registry, repository, url, req).await?;
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| transport_error(registry, &Method::GET, url, e))?;
-        self.observe(registry, Some(resp.status().as_u16()));
-        if resp.status() != StatusCode::NO_CONTENT && !resp.status().is_success() {
-            return Err(status_error(registry, &Method::GET, url, resp).await);
-        }
-        let have = resp
-            .headers()
-            .get(RANGE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|r| r.rsplit('-').next())
-            .and_then(|last| last.trim().parse::<u64>().ok())
-            .map_or(0, |last| last + 1);
-        let next = if resp.headers().contains_key(reqwest::header::LOCATION) {
-            location(registry, url, resp.headers())?
-        } else {
-            url.clone()
-        };
-        Ok((next, have))
-    }
-
-    /// Uploads a small blob held in memory: one `POST ?digest=` where the registry
-    /// completes it, else a session and one `PUT`. Each request is retried here (the bytes
-    /// are at hand), and a lost session is replaced by a new one, so the caller does not
-    /// retry the upload as a whole.
-    pub async fn upload_small(
-        &self,
-        registry: &str,
-        repository: &str,
-        digest: &str,
-        bytes: Bytes,
-    ) -> Result<(), RegistryError> {
-        let mut restarts = 0;
-        loop {
-            match self
-                .upload_small_once(registry, repository, digest, bytes.clone())
-                .await
-            {
-                Err(e) if e.is_upload_session_lost() && restarts < SESSION_RESTARTS => {
-                    restarts += 1;
-                    tracing::warn!(registry, repository, digest, error = %e, "the upload session was lost and the blob is not there; sending it in a new session");
-                }
-                other => return other,
-            }
-        }
-    }
-
     async fn upload_small_once(
         &self,
-        registry: &str,
-        repository: &str,
+        repository: &Repository,
         digest: &str,
         bytes: Bytes,
     ) -> Result<(), RegistryError> {
+        let registry = repository.registry();
         let size = bytes.len() as u64;
         if self.quirks(registry).await.single_post != Some(false) {
-            let path = format!("/v2/{repository}/blobs/uploads/?digest={digest}");
-            let url = self.url(registry, &path)?;
-            let resp = match self
-                .execute(
-                    registry,
-                    &Scope::repo(repository, Access::Push),
-                    Method::POST,
-                    url.clone(),
-                    octet_stream(bytes.len()),
-                    super::client::Body::Bytes(bytes.clone()),
-                )
-                .await
-            {
+            let req = self
+                .request(
+                    Operation::PostBlob,
+                    repository,
+                    &format!("blobs/uploads/?digest={digest}"),
+                )?
+                .headers(octet_stream(bytes.len()))
+                .bytes(bytes.clone());
+            let resp = match self.execute(&req).await {
                 Ok(resp) => resp,
                 Err(e) if may_hide_a_commit(&e) => {
-                    return match self.committed(registry, repository, digest, size, &e).await {
+                    return match self.committed(repository, digest, size, &e).await {
                         true => Ok(()),
                         false => Err(e),
                     };
@@ -371,31 +223,31 @@ impl RegistryClient {
                 StatusCode::ACCEPTED => {
                     // A session was opened and the bytes ignored: send them there.
                     self.learn(registry, |q| q.single_post = Some(false)).await;
-                    let session = location(registry, &url, resp.headers())?;
+                    let session = location(registry, &req.url, resp.headers())?;
                     return self
-                        .put_bytes(registry, repository, session, digest, bytes, size)
+                        .put_bytes(repository, session, digest, bytes, size)
                         .await;
                 }
-                _ => return Err(status_error(registry, &Method::POST, &url, resp).await),
+                _ => return Err(req.status_error(resp).await),
             }
         }
-        let session = self.start_upload(registry, repository).await?;
-        self.put_bytes(registry, repository, session, digest, bytes, size)
+        let session = self.start_upload(repository).await?;
+        self.put_bytes(repository, session, digest, bytes, size)
             .await
     }
 
     /// The closing `PUT ?digest=` of a session, with `bytes` (all of the blob, or none
     /// when chunks brought them), retried while its failure may pass; a failure that may
     /// hide a commit first checks whether the blob of `size` bytes is there.
-    async fn put_bytes(
+    pub(super) async fn put_bytes(
         &self,
-        registry: &str,
-        repository: &str,
+        repository: &Repository,
         session: url::Url,
         digest: &str,
         bytes: Bytes,
         size: u64,
     ) -> Result<(), RegistryError> {
+        let registry = repository.registry();
         let mut url = session;
         url.query_pairs_mut().append_pair("digest", digest);
         // The bytes are in memory, so a failed PUT is simply sent again, as `execute` does
@@ -410,15 +262,13 @@ impl RegistryClient {
                 .headers(octet_stream(bytes.len()))
                 .timeout(self.options().timeouts.request)
                 .body(bytes.clone());
-            let req = self
-                .session_request(registry, repository, &url, req)
-                .await?;
+            let req = self.session_request(repository, &url, req).await?;
             let sent = req.send().await;
             let e = match self.finish(registry, &Method::PUT, &url, sent).await {
                 Err(e) if may_hide_a_commit(&e) => e,
                 other => return other,
             };
-            if self.committed(registry, repository, digest, size, &e).await {
+            if self.committed(repository, digest, size, &e).await {
                 return Ok(());
             }
             if !e.is_retryable() || attempt >= policy.max_attempts {
@@ -433,24 +283,24 @@ impl RegistryClient {
     /// no: the closing request's own failure then stands.
     async fn committed(
         &self,
-        registry: &str,
-        repository: &str,
+        repository: &Repository,
         digest: &str,
         size: u64,
         failure: &RegistryError,
     ) -> bool {
-        match self.head_blob(registry, repository, digest, true).await {
+        let (registry, path) = (repository.registry(), repository.path());
+        match self.head_blob(repository, digest, true).await {
             Ok(Some(have)) if have == size || size == 0 => {
-                tracing::warn!(registry, repository, digest, error = %failure, "the upload's closing request failed, but the blob is at the destination: upload done (its answer was lost)");
+                tracing::warn!(registry, repository = path, digest, error = %failure, "the upload's closing request failed, but the blob is at the destination: upload done (its answer was lost)");
                 true
             }
             Ok(Some(have)) => {
-                tracing::warn!(registry, repository, digest, size, have, error = %failure, "after a failed upload the destination has the blob with another size; sending it again");
+                tracing::warn!(registry, repository = path, digest, size, have, error = %failure, "after a failed upload the destination has the blob with another size; sending it again");
                 false
             }
             Ok(None) => false,
             Err(e) => {
-                tracing::debug!(registry, repository, digest, error = %e, "checking for the blob after a failed upload failed");
+                tracing::debug!(registry, repository = path, digest, error = %e, "checking for the blob after a failed upload failed");
                 false
             }
         }
@@ -459,18 +309,18 @@ impl RegistryClient {
     /// Admits a request to an upload session and authorizes it, but only when the session
     /// lives on the registry's own host: a session elsewhere (object storage) is addressed
     /// by its URL alone, and the registry's credentials must not travel there.
-    async fn session_request(
+    pub(super) async fn session_request(
         &self,
-        registry: &str,
-        repository: &str,
+        repository: &Repository,
         url: &url::Url,
         req: RequestBuilder,
     ) -> Result<RequestBuilder, RegistryError> {
+        let registry = repository.registry();
         self.admit(registry).await;
         if !on_registry_host(registry, url) {
             return Ok(req);
         }
-        let scope = Scope::repo(repository, Access::Push);
+        let scope = Scope::repo(repository.path(), Access::Push);
         Ok(match self.authorization(registry, &scope).await? {
             Some(h) => req.header(AUTHORIZATION, h),
             None => req,
@@ -492,23 +342,6 @@ impl RegistryClient {
         } else {
             Err(status_error(registry, method, url, resp).await)
         }
-    }
-
-    /// What is known of `registry`'s quirks (configured chunk size over what was learnt).
-    pub(crate) async fn quirks(&self, registry: &str) -> Quirks {
-        let configured = self.options().chunk_sizes.get(registry).copied();
-        self.quirks
-            .get(registry, self.options().quirks_store.as_ref(), configured)
-            .await
-    }
-
-    /// Records something learnt about `registry`.
-    pub(crate) async fn learn(&self, registry: &str, change: impl FnOnce(&mut Quirks)) {
-        // Loaded first, so the change lands on the configured and shared knowledge.
-        self.quirks(registry).await;
-        self.quirks
-            .learn(registry, self.options().quirks_store.as_ref(), change)
-            .await
     }
 }
 

@@ -11,9 +11,14 @@ use mirror_common::reference::ImageRef;
 use mirror_common::registry::RegistryClient;
 use mirror_common::report::{CopyReport, TagStatus};
 
+// Two flags made oc-style booleans by the same function: clippy takes the second for a
+// repeated attribute.
+#[allow(clippy::duplicated_attributes)]
 #[derive(clap::Args)]
-#[command(mut_arg("src_tls_verify", mirror_cli::oc_bool))]
-#[command(mut_arg("dest_tls_verify", mirror_cli::oc_bool))]
+#[command(
+    mut_arg("src_tls_verify", mirror_cli::oc_bool),
+    mut_arg("dest_tls_verify", mirror_cli::oc_bool)
+)]
 pub(crate) struct Args {
     /// Source image: registry/repo:tag or registry/repo@sha256:... (skopeo's docker://
     /// prefix accepted).

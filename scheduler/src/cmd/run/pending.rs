@@ -71,7 +71,7 @@ pub(crate) async fn check_skipped(
     futures::stream::iter(skipped)
         .map(|(d, job, run)| async move {
             let head = client
-                .head_manifest(&d.registry, &d.repository, d.manifest_reference(), false)
+                .head_manifest(&d.repository(), &d.reference(), false)
                 .await;
             let (status, digest, error, failure) = match head {
                 Ok(Some(at)) if at == job.digest => (TagStatus::UpToDate, Some(at), None, None),
