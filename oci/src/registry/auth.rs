@@ -9,60 +9,16 @@
 //! mount additionally needs `pull` on the repository it mounts from, all in one token.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use base64::Engine;
 use reqwest::header::HeaderValue;
 use tokio::sync::Mutex;
 
-use super::credentials::{Credential, CredentialStore};
+use super::credential::basic_header;
+use super::credentials::CredentialStore;
 use super::error::RegistryError;
-use super::token::{host_port, Fetched, Realm, Token, TokenAsk};
-
-/// Access wanted on one repository.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Access {
-    /// Pull only: read manifests and blobs.
-    Pull,
-    /// Pull and push (a registry needs pull to answer HEADs during a push).
-    Push,
-}
-
-/// The set of repository accesses one request needs; the key of the token cache.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
-pub struct Scope(Vec<(String, Access)>);
-
-impl Scope {
-    /// Access to one repository.
-    pub fn repo(repository: &str, access: Access) -> Self {
-        Scope(vec![(repository.to_string(), access)])
-    }
-
-    /// No repository at all (the `/v2/` ping, the catalog).
-    pub fn none() -> Self {
-        Scope(Vec::new())
-    }
-
-    /// This scope plus pull on another repository (the `from` of a mount).
-    pub fn and_pull(mut self, repository: &str) -> Self {
-        if !self.0.iter().any(|(r, _)| r == repository) {
-            self.0.push((repository.to_string(), Access::Pull));
-            self.0.sort();
-        }
-        self
-    }
-
-    /// The `scope` parameters of a token request.
-    pub fn params(&self) -> Vec<String> {
-        self.0
-            .iter()
-            .map(|(r, a)| match a {
-                Access::Pull => format!("repository:{r}:pull"),
-                Access::Push => format!("repository:{r}:pull,push"),
-            })
-            .collect()
-    }
-}
+use super::scope::Scope;
+use super::token::{host_port, Fetched, Realm, Token, TokenAsk, TokenPolicy};
 
 /// How a registry wants to be spoken to, learnt from its first 401.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -114,16 +70,6 @@ pub struct AuthState {
     /// Basic registries that refused the credentials sent: their credential helper is
     /// asked again before the next request (what it answered may have expired).
     basic_refused: parking_lot::Mutex<std::collections::HashSet<String>>,
-}
-
-/// What fetching a token may do: how long it may take, and which plain-HTTP hosts the
-/// configuration trusts with credentials.
-pub struct TokenPolicy<'a> {
-    /// The whole token request.
-    pub timeout: Duration,
-    /// Which plain-HTTP hosts may be sent credentials, and which token services' certificates
-    /// go unchecked (see `insecure.rs`).
-    pub insecure: &'a super::insecure::PlainHttp,
 }
 
 impl AuthState {
@@ -234,19 +180,6 @@ impl AuthState {
     }
 }
 
-/// `Basic base64(user:secret)`, marked sensitive so that it is never logged.
-pub(crate) fn basic_header(c: &Credential) -> HeaderValue {
-    let (username, secret) = c.basic();
-    let raw = format!("{username}:{secret}");
-    let mut v = HeaderValue::from_str(&format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(raw)
-    ))
-    .unwrap_or_else(|_| HeaderValue::from_static(""));
-    v.set_sensitive(true);
-    v
-}
-
 fn bearer_header(token: &str) -> HeaderValue {
     let mut v = HeaderValue::from_str(&format!("Bearer {token}"))
         .unwrap_or_else(|_| HeaderValue::from_static(""));
@@ -257,6 +190,8 @@ fn bearer_header(token: &str) -> HeaderValue {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::registry::scope::Access;
+    use std::time::Duration;
 
     #[test]
     fn bearer_challenge_gives_realm_and_service() {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use tokio::sync::Semaphore;
 
-use super::auth::{AuthState, Scope, TokenPolicy};
+use super::auth::AuthState;
 use super::credentials::CredentialStore;
 use super::error::RegistryError;
 use super::gate::Gate;
@@ -18,7 +18,9 @@ use super::observer::Observer;
 use super::quirks::Quirks;
 use super::request::{Operation, Request};
 use super::retry::RetryPolicy;
+use super::scope::Scope;
 use super::timeouts::Timeouts;
+use super::token::TokenPolicy;
 use crate::name::{api_host, Repository};
 
 /// Everything that configures how registries are reached; one struct passed down.

@@ -25,7 +25,7 @@ use serde::Deserialize;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::OnceCell;
 
-use super::credentials::Credential;
+use super::credential::Credential;
 use super::error::RegistryError;
 
 /// How long a helper may take to answer: long enough for a cloud API call or a keychain

@@ -5,7 +5,8 @@ use std::path::Path;
 
 use super::cred_helper::tests::FakeHelpers;
 use super::cred_helper::TIMEOUT;
-use super::credentials::{Credential, CredentialStore};
+use super::credential::Credential;
+use super::credentials::CredentialStore;
 
 fn password(username: &str, password: &str) -> Credential {
     Credential::Password {

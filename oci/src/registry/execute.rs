@@ -8,13 +8,14 @@ use std::time::Duration;
 use reqwest::header::{HeaderMap, AUTHORIZATION, LOCATION, WWW_AUTHENTICATE};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 
-use super::auth::{Challenge, Scope};
+use super::auth::Challenge;
 use super::client::RegistryClient;
 use super::code::ErrorCode;
 use super::error::RegistryError;
 use super::failure::{status_error, transport_error};
 use super::request::{Body, Request, Transfer};
 use super::retry::retry_after;
+use super::scope::Scope;
 
 /// What one attempt's outcome asks for next.
 enum Step {

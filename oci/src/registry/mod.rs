@@ -2,7 +2,8 @@
 //! area (`api.rs`), each implemented for [`RegistryClient`] in the file of its area
 //! (`manifests.rs`, `referrers.rs`, `tags.rs`, `blobs.rs`, `upload.rs` and `chunked.rs`);
 //! underneath, one request per operation (`request.rs`) through the retry loop
-//! (`execute.rs`), authentication (`auth.rs`, `token.rs`), credentials, plain HTTP
+//! (`execute.rs`), authentication (`auth.rs`, `token.rs`, `scope.rs`), credentials
+//! (`credential.rs`, `credentials.rs`, `cred_helper.rs`), plain HTTP
 //! (`insecure.rs`) and what is learnt of each registry (`quirks.rs`, `ratelimit.rs`).
 
 mod api;
@@ -13,6 +14,7 @@ mod chunked;
 mod client;
 mod code;
 mod cred_helper;
+mod credential;
 pub mod credentials;
 mod credentials_dir;
 #[cfg(test)]
@@ -30,6 +32,7 @@ mod ratelimit;
 pub mod referrers;
 mod request;
 pub mod retry;
+pub mod scope;
 pub mod tags;
 mod timeouts;
 mod token;
@@ -41,7 +44,8 @@ pub use api::{
 };
 pub use client::{ClientOptions, RegistryClient};
 pub use code::ErrorCode;
-pub use credentials::{Credential, CredentialStore};
+pub use credential::Credential;
+pub use credentials::CredentialStore;
 pub use credentials_dir::{CredentialsDir, Located};
 pub use error::RegistryError;
 pub use gate::{Gate, RequestGate};

@@ -6,7 +6,7 @@
 use reqwest::header::HeaderMap;
 use reqwest::Method;
 
-use super::auth::{Access, Scope};
+use super::scope::{Access, Scope};
 use crate::name::Repository;
 
 /// The registry operation a request performs, as the distribution spec names them.

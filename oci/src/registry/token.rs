@@ -11,10 +11,11 @@ use std::time::{Duration, Instant};
 use reqwest::header::CONTENT_TYPE;
 use serde::Deserialize;
 
-use super::auth::{basic_header, Scope, TokenPolicy};
 use super::body::{read_limited, MAX_TOKEN_RESPONSE};
-use super::credentials::Credential;
+use super::credential::basic_header;
+use super::credential::Credential;
 use super::error::RegistryError;
+use super::scope::Scope;
 
 /// Who we are to an OAuth2 token service (the token spec requires a `client_id`).
 const CLIENT_ID: &str = "image-mirror";
@@ -241,4 +242,14 @@ impl TokenAsk<'_> {
             expires: Instant::now() + lifetime - margin,
         }))
     }
+}
+
+/// What fetching a token may do: how long it may take, and which plain-HTTP hosts the
+/// configuration trusts with credentials.
+pub struct TokenPolicy<'a> {
+    /// The whole token request.
+    pub timeout: Duration,
+    /// Which plain-HTTP hosts may be sent credentials, and which token services' certificates
+    /// go unchecked (see `insecure.rs`).
+    pub insecure: &'a super::insecure::PlainHttp,
 }

@@ -29,7 +29,6 @@ use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 
 use super::api::{Blobs, ByteStream, Uploads};
-use super::auth::{Access, Scope};
 use super::blobs::{location, zero_length};
 use super::client::RegistryClient;
 use super::error::RegistryError;
@@ -37,6 +36,7 @@ use super::failure::{status_error, transport_error};
 use super::idle;
 use super::request::{Operation, Request};
 use super::retry::RetryPolicy;
+use super::scope::{Access, Scope};
 use crate::name::{api_host, Repository};
 
 /// Blobs up to this size are read whole and offered in a single `POST ?digest=`.
