@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::Args;
 
 use mirror_common::copy::CopyOptions;
-use mirror_common::engines::Engines;
+use mirror_common::credential_engines::Engines;
 use mirror_common::index::BlobIndex;
 use mirror_common::registry::{
     ClientOptions, CredentialStore, Gate, HttpFallback, RegistryClient, RegistryError, RetryPolicy,

@@ -6,14 +6,15 @@
 //! - [`copy`]: the copy engine (the six steps of `docs/behaviour.md`, "What one copy
 //!   does") over the narrow [`Registries`](registry::Registries) trait and a
 //!   [`BlobIndex`](index::BlobIndex).
-//! - [`engines`]: the engine of each job's named credentials (a team's push Secret).
+//! - [`credential_engines`]: the engine of each job's named credentials (a team's push
+//!   Secret).
 //! - [`report`] and [`failure`]: what a copy reports per tag, with a typed
 //!   [`FailureKind`](failure::FailureKind) that every decision reads.
 //! - [`printable`]: outside text made safe for a terminal.
 //! - [`job`]: the messages between scheduler and workers ([`job_options`]: what to copy,
-//!   as the run decided); [`queue`]: the job-queue trait and
-//!   its in-memory implementation; [`index`]: the blob-index trait and its in-memory
-//!   implementation; [`worker`]: handling one delivered job (copy, report, retry or park).
+//!   as the run decided); [`queue`]: the job-queue trait and its in-memory
+//!   implementation; [`index`]: the blob-index trait and its in-memory implementation;
+//!   [`job_handling`]: handling one delivered job (copy, report, retry or park).
 //!
 //! Layers point down: this crate builds on `mirror-oci` (references, manifests, the registry
 //! client), and `mirror-fleet` builds on this one with RabbitMQ, Redis and metrics. The OCI
@@ -23,16 +24,16 @@
 #![warn(missing_docs)]
 
 pub mod copy;
-pub mod engines;
+pub mod credential_engines;
 pub mod failure;
 pub mod index;
 pub mod job;
+pub mod job_handling;
 pub mod job_options;
 pub mod mapping;
 pub mod plan;
 pub mod printable;
 pub mod queue;
 pub mod report;
-pub mod worker;
 
 pub use mirror_oci::{digest, manifest, name, reference, registry};

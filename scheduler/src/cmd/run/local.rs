@@ -6,13 +6,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use mirror_cli::plural;
-use mirror_common::engines::Engines;
+use mirror_common::credential_engines::Engines;
 use mirror_common::failure::FailureKind;
 use mirror_common::index::MemoryIndex;
 use mirror_common::job::JobResult;
+use mirror_common::job_handling::handle;
 use mirror_common::plan::Plan;
 use mirror_common::queue::{publish_all, JobQueue, MemoryQueue, QueueError};
-use mirror_common::worker::handle;
 
 use super::args::Args;
 use super::settings::RunSettings;

@@ -7,9 +7,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use mirror_common::engines::Engines;
+use mirror_common::credential_engines::Engines;
+use mirror_common::job_handling::handle;
 use mirror_common::queue::{Delivery, JobQueue, QueueError};
-use mirror_common::worker::handle;
 use mirror_fleet::amqp::AmqpQueue;
 use mirror_fleet::observe::metrics;
 use mirror_fleet::store::Redis;
@@ -101,7 +101,7 @@ async fn handle_one(
         d.job.id,
         d.job.run_id,
         d.job.source.to_string(),
-        mirror_common::worker::destinations(&d.job),
+        mirror_common::job_handling::destinations(&d.job),
     );
     let group = d.job.group.clone();
     let _in_flight = InFlight::start();
@@ -115,7 +115,7 @@ async fn handle_one(
             %run_id,
             %image,
             %destination,
-            error = %mirror_common::worker::first_error(r),
+            error = %mirror_common::job_handling::first_error(r),
             failed = ?metrics::failure_reason(r),
             tags = r.tags.len(),
             blobs_uploaded = r.stats.blobs_uploaded,

@@ -29,7 +29,7 @@ use mirror_cli::{
     parse_rates, BrokerArgs, CredentialsDirArgs, FleetHooks, HowToCopyArgs, JobCarriedFlags,
     RedisArgs, RedisTtlArgs, RegistryArgs,
 };
-use mirror_common::engines::Engines;
+use mirror_common::credential_engines::Engines;
 use mirror_common::registry::{Gate, SharedQuirks};
 use mirror_fleet::amqp::{AmqpConfig, AmqpQueue, ConnectionSlot};
 use mirror_fleet::gate::FleetGate;

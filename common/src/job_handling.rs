@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use tracing::Instrument;
 
-use crate::engines::Engines;
+use crate::credential_engines::Engines;
 use crate::failure::FailureKind;
 use crate::job::{Job, JobResult, JOB_VERSION};
 use crate::queue::{Delivery, JobQueue, QueueError};
