@@ -25,6 +25,16 @@ type Current<'a> = (&'a ImageRef, &'a Result<Option<String>, RegistryError>);
 /// A destination tag to push, and whether it exists (points at another digest) now.
 type Pending<'a> = (&'a ImageRef, bool);
 
+/// One source image going into one destination repository: what every step of its push
+/// reads.
+#[derive(Clone, Copy)]
+struct IntoRepository<'a> {
+    source: &'a ImageRef,
+    resolved: &'a Resolved,
+    target: &'a Target<'a>,
+    counters: &'a Counters,
+}
+
 impl CopyEngine {
     /// Steps 1 and 3 to 6: the source resolved, then pushed to each destination
     /// repository; the digest copied (when the source was resolved) and a result per tag.
@@ -56,9 +66,13 @@ impl CopyEngine {
                 registry: &registry,
                 repository: &repository,
             };
-            let results = self
-                .copy_to_repository(source, &resolved, &target, &group, counters)
-                .await;
+            let into = IntoRepository {
+                source,
+                resolved: &resolved,
+                target: &target,
+                counters,
+            };
+            let results = self.copy_to_repository(&into, &group).await;
             tags.extend(results);
         }
         (Some(resolved.top.digest.clone()), tags)
@@ -67,16 +81,11 @@ impl CopyEngine {
     /// Steps 2, 4, 5 for the tags of one destination repository.
     async fn copy_to_repository(
         &self,
-        source: &ImageRef,
-        resolved: &Resolved,
-        target: &Target<'_>,
+        into: &IntoRepository<'_>,
         tags: &[Current<'_>],
-        counters: &Counters,
     ) -> Vec<TagResult> {
-        let mut results = self
-            .copy_tags_to_repository(source, resolved, target, tags, counters)
-            .await;
-        let found = resolved.referrers.len() as u64;
+        let mut results = self.copy_tags_to_repository(into, tags).await;
+        let found = into.resolved.referrers.len() as u64;
         for t in &mut results {
             if t.status != TagStatus::Failed {
                 t.referrers = found;
@@ -89,13 +98,10 @@ impl CopyEngine {
     /// pushed, or planned in a dry run.
     async fn copy_tags_to_repository(
         &self,
-        source: &ImageRef,
-        resolved: &Resolved,
-        target: &Target<'_>,
+        into: &IntoRepository<'_>,
         tags: &[Current<'_>],
-        counters: &Counters,
     ) -> Vec<TagResult> {
-        let digest = &resolved.top.digest;
+        let digest = &into.resolved.top.digest;
         let mut results = Vec::new();
         let mut pending: Vec<Pending> = Vec::new();
         let mut current_tags: Vec<&ImageRef> = Vec::new();
@@ -111,8 +117,13 @@ impl CopyEngine {
             let synced = if !pending.is_empty() {
                 Ok(()) // copied below, with the pending tags
             } else {
-                self.sync_referrers(source, &resolved.referrers, target, counters)
-                    .await
+                self.sync_referrers(
+                    into.source,
+                    &into.resolved.referrers,
+                    into.target,
+                    into.counters,
+                )
+                .await
             };
             results.extend(current_tags.into_iter().map(|d| match &synced {
                 Ok(()) => TagResult::ok(d, TagStatus::UpToDate, digest),
@@ -123,11 +134,9 @@ impl CopyEngine {
             return results;
         }
         let copied = if self.opts.dry_run {
-            self.plan_pending(source, resolved, target, &pending, counters)
-                .await
+            self.plan_pending(into, &pending).await
         } else {
-            self.push_pending(source, resolved, target, &pending, counters)
-                .await
+            self.push_pending(into, &pending).await
         };
         results.extend(copied);
         results
@@ -136,13 +145,16 @@ impl CopyEngine {
     /// Dry run: what pushing the pending tags would create or update, counted.
     async fn plan_pending(
         &self,
-        source: &ImageRef,
-        resolved: &Resolved,
-        target: &Target<'_>,
+        into: &IntoRepository<'_>,
         pending: &[Pending<'_>],
-        counters: &Counters,
     ) -> Vec<TagResult> {
-        let digest = &resolved.top.digest;
+        let digest = &into.resolved.top.digest;
+        let IntoRepository {
+            source,
+            resolved,
+            target,
+            counters,
+        } = *into;
         match self.plan_blobs(source, resolved, target, counters).await {
             Ok(()) => pending
                 .iter()
@@ -166,21 +178,17 @@ impl CopyEngine {
     /// wrongly placed; a result per tag.
     async fn push_pending(
         &self,
-        source: &ImageRef,
-        resolved: &Resolved,
-        target: &Target<'_>,
+        into: &IntoRepository<'_>,
         pending: &[Pending<'_>],
-        counters: &Counters,
     ) -> Vec<TagResult> {
-        let mut outcome = self.push(source, resolved, target, pending, counters).await;
+        let mut outcome = self.push(into, pending).await;
         if outcome
             .iter()
             .any(|t| matches!(t, Err(f) if is_blob_unknown(f.error())))
         {
-            self.push_again(source, resolved, target, pending, &mut outcome, counters)
-                .await;
+            self.push_again(into, pending, &mut outcome).await;
         }
-        let digest = &resolved.top.digest;
+        let digest = &into.resolved.top.digest;
         pending
             .iter()
             .zip(outcome)
@@ -199,13 +207,11 @@ impl CopyEngine {
     /// with the registry; each takes its new outcome.
     async fn push_again(
         &self,
-        source: &ImageRef,
-        resolved: &Resolved,
-        target: &Target<'_>,
+        into: &IntoRepository<'_>,
         pending: &[Pending<'_>],
         outcome: &mut [TagPush],
-        counters: &Counters,
     ) {
+        let (resolved, target) = (into.resolved, into.target);
         tracing::warn!(
             registry = target.registry,
             repository = target.repository,
@@ -222,10 +228,7 @@ impl CopyEngine {
             .filter(|(_, pushed)| pushed.is_err())
             .map(|(p, _)| *p)
             .collect();
-        let mut retried = self
-            .push(source, resolved, target, &again, counters)
-            .await
-            .into_iter();
+        let mut retried = self.push(into, &again).await.into_iter();
         for t in outcome.iter_mut().filter(|t| t.is_err()) {
             if let Some(r) = retried.next() {
                 *t = r;
@@ -237,16 +240,9 @@ impl CopyEngine {
     /// each tag; one outcome per tag of `pending`. What the tags share failing fails them
     /// all; past it each tag's manifest PUT is its own, so a refused tag leaves the others
     /// pushed (and reported so, with their digest).
-    async fn push(
-        &self,
-        source: &ImageRef,
-        resolved: &Resolved,
-        target: &Target<'_>,
-        pending: &[Pending<'_>],
-        counters: &Counters,
-    ) -> Vec<TagPush> {
-        match self.push_shared(source, resolved, target, counters).await {
-            Ok(()) => self.push_tags(resolved, target, pending, counters).await,
+    async fn push(&self, into: &IntoRepository<'_>, pending: &[Pending<'_>]) -> Vec<TagPush> {
+        match self.push_shared(into).await {
+            Ok(()) => self.push_tags(into, pending).await,
             Err(e) => {
                 let shared = Arc::new(e);
                 pending.iter().map(|_| Err(shared.clone())).collect()
@@ -255,13 +251,8 @@ impl CopyEngine {
     }
 
     /// The top manifest under each tag, each PUT on its own.
-    async fn push_tags(
-        &self,
-        resolved: &Resolved,
-        target: &Target<'_>,
-        pending: &[Pending<'_>],
-        counters: &Counters,
-    ) -> Vec<TagPush> {
+    async fn push_tags(&self, into: &IntoRepository<'_>, pending: &[Pending<'_>]) -> Vec<TagPush> {
+        let (resolved, target, counters) = (into.resolved, into.target, into.counters);
         let mut outcomes = Vec::with_capacity(pending.len());
         for (dst, _) in pending {
             let put = self
@@ -283,13 +274,13 @@ impl CopyEngine {
 
     /// What every tag of a repository needs before its own PUT: blobs, child manifests,
     /// referrers.
-    async fn push_shared(
-        &self,
-        source: &ImageRef,
-        resolved: &Resolved,
-        target: &Target<'_>,
-        counters: &Counters,
-    ) -> Result<(), PushFailure> {
+    async fn push_shared(&self, into: &IntoRepository<'_>) -> Result<(), PushFailure> {
+        let IntoRepository {
+            source,
+            resolved,
+            target,
+            counters,
+        } = *into;
         self.ensure_blobs(source, target, resolved.blobs.iter(), counters)
             .await
             .map_err(PushFailure::Image)?;

@@ -209,20 +209,17 @@ impl CopyEngine {
     ) -> Result<Vec<Descriptor>, RegistryError> {
         let c = self.registries.as_ref();
         let repository = &source.repository();
-        let digest = match known {
-            true => tag_base.to_string(),
+        let index = match known {
+            true => Reference::tag(tag_base),
             false => match c
                 .head_manifest(repository, &Reference::tag(tag_base), false)
                 .await?
             {
                 None => return Ok(Vec::new()),
-                Some(digest) => digest,
+                Some(digest) => Reference::digest(&digest),
             },
         };
-        match c
-            .get_manifest(repository, &Reference::digest(&digest))
-            .await
-        {
+        match c.get_manifest(repository, &index).await {
             Ok(index) => Ok(index.children),
             Err(RegistryError::NotFound { .. }) => Ok(Vec::new()),
             Err(e) => Err(e),
