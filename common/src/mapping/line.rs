@@ -23,66 +23,71 @@ pub(crate) fn parse_line(
 ) -> Result<Vec<Mapping>, Vec<MappingError>> {
     let origin = Origin::new(file, line);
     let tokens: Vec<&str> = content.split_whitespace().collect();
+    let err = |message: String| MappingError::new(origin.clone(), message);
     let pairs = tokens.iter().filter(|t| t.contains('=')).count();
+    let parsed = if pairs == 0 {
+        plain_line(&tokens)
+    } else if pairs == tokens.len() {
+        pair_line(&tokens)
+    } else {
+        let plain: Vec<String> = tokens
+            .iter()
+            .filter(|t| !t.contains('='))
+            .map(|t| format!("\"{t}\""))
+            .collect();
+        Err(vec![format!(
+            "line mixes SRC=DST pairs with plain references ({}); {EXPECTED_LINE}",
+            plain.join(", ")
+        )])
+    };
+    let mapping = |(source, destinations)| Mapping {
+        origin: origin.clone(),
+        source,
+        destinations,
+    };
+    parsed
+        .map(|found| found.into_iter().map(mapping).collect())
+        .map_err(|messages| messages.into_iter().map(err).collect())
+}
+
+/// A source with what it maps to.
+type Parsed = (Source, Vec<ImageRef>);
+
+/// `SRC DST [DST ...]`; a blank line maps nothing.
+fn plain_line(tokens: &[&str]) -> Result<Vec<Parsed>, Vec<String>> {
+    match tokens.split_first() {
+        Some((src, dsts)) if !dsts.is_empty() => parse_mapping(src, dsts).map(|m| vec![m]),
+        Some((src, _)) => Err(vec![format!(
+            "source \"{src}\" has no destination; {EXPECTED_LINE}"
+        )]),
+        None => Ok(Vec::new()),
+    }
+}
+
+/// `SRC=DST [SRC=DST ...]`: every pair checked, every error kept.
+fn pair_line(tokens: &[&str]) -> Result<Vec<Parsed>, Vec<String>> {
     let mut errors = Vec::new();
     let mut mappings = Vec::new();
-    let err = |message: String| MappingError::new(origin.clone(), message);
-
-    if pairs > 0 {
-        if pairs != tokens.len() {
-            let plain: Vec<String> = tokens
-                .iter()
-                .filter(|t| !t.contains('='))
-                .map(|t| format!("\"{t}\""))
-                .collect();
-            return Err(vec![err(format!(
-                "line mixes SRC=DST pairs with plain references ({}); {EXPECTED_LINE}",
-                plain.join(", ")
-            ))]);
-        }
-        for token in &tokens {
-            let Some((src, dst)) = token.split_once('=') else {
-                continue;
-            };
-            if src.is_empty() || dst.is_empty() || dst.contains('=') {
-                let what = if src.is_empty() {
-                    "the source is empty"
-                } else if dst.is_empty() {
-                    "the destination is empty"
-                } else {
-                    "it has more than one '='"
-                };
-                errors.push(err(format!(
-                    "\"{token}\" is not a SRC=DST pair: {what}; expected SRC=DST"
-                )));
-                continue;
-            }
-            match parse_mapping(src, &[dst]) {
-                Ok((source, destinations)) => mappings.push(Mapping {
-                    origin: origin.clone(),
-                    source,
-                    destinations,
-                }),
-                Err(messages) => errors.extend(messages.into_iter().map(&err)),
-            }
-        }
-    } else {
-        let (src, dsts) = match tokens.split_first() {
-            Some((src, dsts)) if !dsts.is_empty() => (*src, dsts),
-            Some((src, _)) => {
-                return Err(vec![err(format!(
-                    "source \"{src}\" has no destination; {EXPECTED_LINE}"
-                ))])
-            }
-            None => return Ok(Vec::new()),
+    for token in tokens {
+        let Some((src, dst)) = token.split_once('=') else {
+            continue;
         };
-        match parse_mapping(src, dsts) {
-            Ok((source, destinations)) => mappings.push(Mapping {
-                origin: origin.clone(),
-                source,
-                destinations,
-            }),
-            Err(messages) => errors.extend(messages.into_iter().map(&err)),
+        if src.is_empty() || dst.is_empty() || dst.contains('=') {
+            let what = if src.is_empty() {
+                "the source is empty"
+            } else if dst.is_empty() {
+                "the destination is empty"
+            } else {
+                "it has more than one '='"
+            };
+            errors.push(format!(
+                "\"{token}\" is not a SRC=DST pair: {what}; expected SRC=DST"
+            ));
+            continue;
+        }
+        match parse_mapping(src, &[dst]) {
+            Ok(m) => mappings.push(m),
+            Err(messages) => errors.extend(messages),
         }
     }
     if errors.is_empty() {
@@ -93,7 +98,7 @@ pub(crate) fn parse_line(
 }
 
 /// One source with its destinations; the error messages carry no place (the caller adds it).
-fn parse_mapping(src: &str, dsts: &[&str]) -> Result<(Source, Vec<ImageRef>), Vec<String>> {
+fn parse_mapping(src: &str, dsts: &[&str]) -> Result<Parsed, Vec<String>> {
     let source = parse_source(src).map_err(|m| vec![m])?;
     let mut errors = Vec::new();
     let mut destinations = Vec::with_capacity(dsts.len());

@@ -91,77 +91,92 @@ impl Metrics {
             group_last_success: Family::default(),
         };
         let mut r = Registry::with_prefix("mirror");
+        m.register_job_metrics(&mut r);
+        m.register_registry_metrics(&mut r);
+        m.register_fleet_metrics(&mut r);
+        Metrics { registry: r, ..m }
+    }
+
+    /// What a worker's copies did: jobs, blobs, bytes, referrers, time.
+    fn register_job_metrics(&self, r: &mut Registry) {
         r.register(
             "jobs_done",
             "Jobs whose every tag made it",
-            m.jobs_done.clone(),
+            self.jobs_done.clone(),
         );
         r.register(
             "jobs_failed",
             "Jobs reported failed, by reason",
-            m.jobs_failed.clone(),
+            self.jobs_failed.clone(),
         );
         r.register(
             "blobs",
             "Blobs handled, by outcome (uploaded, mounted, skipped)",
-            m.blobs.clone(),
+            self.blobs.clone(),
         );
         r.register(
             "blob_bytes",
             "Blob bytes uploaded, or saved by a cross-repository mount",
-            m.bytes.clone(),
+            self.bytes.clone(),
         );
         r.register(
             "referrers_pushed",
             "Referrers (signatures, attestations, SBOMs) written to destinations",
-            m.referrers.clone(),
+            self.referrers.clone(),
         );
         r.register(
             "copy_duration_seconds",
             "Time to copy one job (one image to its destination tags)",
-            m.copy_seconds.clone(),
-        );
-        r.register(
-            "registry_requests",
-            "Registry requests, by registry and status class",
-            m.registry_requests.clone(),
-        );
-        r.register(
-            "registry_retries",
-            "Registry requests retried after a connection error, 429 or 5xx",
-            m.registry_retries.clone(),
-        );
-        r.register(
-            "registry_quota_remaining",
-            "Pull quota a registry last said was left (ratelimit-remaining)",
-            m.quota_remaining.clone(),
-        );
-        r.register(
-            "group_jobs",
-            "Finished jobs by group and outcome (done, or the failure kind)",
-            m.group_jobs.clone(),
+            self.copy_seconds.clone(),
         );
         r.register(
             "jobs_in_flight",
             "Jobs being copied by this process",
-            m.jobs_in_flight.clone(),
+            self.jobs_in_flight.clone(),
+        );
+    }
+
+    /// What registries were asked and answered.
+    fn register_registry_metrics(&self, r: &mut Registry) {
+        r.register(
+            "registry_requests",
+            "Registry requests, by registry and status class",
+            self.registry_requests.clone(),
+        );
+        r.register(
+            "registry_retries",
+            "Registry requests retried after a connection error, 429 or 5xx",
+            self.registry_retries.clone(),
+        );
+        r.register(
+            "registry_quota_remaining",
+            "Pull quota a registry last said was left (ratelimit-remaining)",
+            self.quota_remaining.clone(),
+        );
+    }
+
+    /// The fleet's view: groups, and the job queues' depth as this process counted it.
+    fn register_fleet_metrics(&self, r: &mut Registry) {
+        r.register(
+            "group_jobs",
+            "Finished jobs by group and outcome (done, or the failure kind)",
+            self.group_jobs.clone(),
         );
         r.register(
             "queue_messages",
             "Messages ready in each job queue (role jobs, retrying, parked), as last counted by this process",
-            m.queue_messages.clone(),
+            self.queue_messages.clone(),
         );
         r.register(
             "queue_consumers",
             "Consumers of each job queue, as last counted by this process",
-            m.queue_consumers.clone(),
+            self.queue_consumers.clone(),
         );
         r.register(
             "group_last_success_timestamp_seconds",
             "When a run of the group last finished with every tag made it (Unix seconds)",
-            m.group_last_success.clone(),
+            self.group_last_success.clone(),
         );
-        Metrics { registry: r, ..m }
     }
 
     /// The registry in the OpenMetrics text format (what `/metrics` answers a scraper that
