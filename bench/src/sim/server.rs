@@ -1,0 +1,74 @@
+//! The HTTP/1.1 side of the simulator: the accept loop, the injected latency, the stats
+//! endpoint, and each request handed to its role's answers.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::body::Incoming;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+
+use super::answers::{error, json, Body};
+use super::destination::Destination;
+use super::generator::Generator;
+use super::route::Route;
+use super::stats::Stats;
+use super::{destination_api, source_api};
+
+/// Which registry a listener plays.
+pub enum Role {
+    /// Read-only, everything generated.
+    Source(Arc<Generator>),
+    /// Generated at first, then what is pushed.
+    Destination(Arc<Destination>),
+}
+
+/// One listener's registry.
+pub struct Server {
+    /// What it serves.
+    pub role: Role,
+    /// Waited before each answer.
+    pub latency: Duration,
+    /// Its requests by kind.
+    pub stats: Stats,
+}
+
+/// Serves `server` on `listener` until the task is aborted, one task per connection.
+pub async fn serve(listener: TcpListener, server: Arc<Server>) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let server = server.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req| {
+                let server = server.clone();
+                async move { Ok::<_, Infallible>(handle(&server, req).await) }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+/// Answers one request, after the injected latency.
+async fn handle(server: &Server, req: Request<Incoming>) -> Response<Body> {
+    let route = Route::parse(req.uri().path());
+    let query = req.uri().query().unwrap_or("").to_string();
+    server.stats.count(route.kind(req.method(), &query));
+    if !server.latency.is_zero() {
+        tokio::time::sleep(server.latency).await;
+    }
+    match (&route, &server.role) {
+        (Route::Stats, Role::Source(_)) => json(&server.stats.json("source")),
+        (Route::Stats, Role::Destination(_)) => json(&server.stats.json("destination")),
+        (Route::Ping, _) => json(&serde_json::json!({})),
+        (Route::Unknown, _) => error(StatusCode::NOT_FOUND, "NOT_FOUND", "not a registry path"),
+        (_, Role::Source(generator)) => source_api::answer(generator, route, &req, &query),
+        (_, Role::Destination(dest)) => destination_api::answer(dest, route, req, &query).await,
+    }
+}
