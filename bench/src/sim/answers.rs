@@ -109,3 +109,14 @@ pub fn tags_page(name: &str, tags: Vec<String>, query: &str) -> Response<Body> {
     let body = Bytes::from(serde_json::to_vec(&value).unwrap_or_default());
     reply(StatusCode::OK, &headers, body)
 }
+
+/// A bare 404 (no distribution error), as distribution 2.8 answers a route it lacks: the
+/// mirror reads it on `referrers/` as "no Referrers API" and stops asking that registry.
+pub fn no_route() -> Response<Body> {
+    let headers = [("Content-Type", "text/plain; charset=utf-8".to_string())];
+    reply(
+        StatusCode::NOT_FOUND,
+        &headers,
+        Bytes::from_static(b"404 page not found\n"),
+    )
+}

@@ -7,7 +7,7 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 
-use super::answers::{content, error, query_value, reply, tags_page, Body};
+use super::answers::{content, error, no_route, query_value, reply, tags_page, Body};
 use super::destination::Destination;
 use super::route::Route;
 
@@ -80,7 +80,7 @@ pub(super) async fn answer(
             }
             tags_page(&name, tags, query)
         }
-        (Route::Referrers(_), _) => error(StatusCode::NOT_FOUND, "NOT_FOUND", "no Referrers API"),
+        (Route::Referrers(_), _) => no_route(),
         _ => error(
             StatusCode::METHOD_NOT_ALLOWED,
             "UNSUPPORTED",

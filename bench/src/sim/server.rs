@@ -6,11 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::body::Incoming;
-use hyper::{Request, Response, StatusCode};
+use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
-use super::answers::{error, json, Body};
+use super::answers::{json, no_route, Body};
 use super::destination::Destination;
 use super::generator::Generator;
 use super::route::Route;
@@ -67,7 +67,7 @@ async fn handle(server: &Server, req: Request<Incoming>) -> Response<Body> {
         (Route::Stats, Role::Source(_)) => json(&server.stats.json("source")),
         (Route::Stats, Role::Destination(_)) => json(&server.stats.json("destination")),
         (Route::Ping, _) => json(&serde_json::json!({})),
-        (Route::Unknown, _) => error(StatusCode::NOT_FOUND, "NOT_FOUND", "not a registry path"),
+        (Route::Unknown, _) => no_route(),
         (_, Role::Source(generator)) => source_api::answer(generator, route, &req, &query),
         (_, Role::Destination(dest)) => destination_api::answer(dest, route, req, &query).await,
     }

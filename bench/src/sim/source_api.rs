@@ -3,7 +3,7 @@
 
 use hyper::{Method, Request, Response, StatusCode};
 
-use super::answers::{content, error, tags_page, Body};
+use super::answers::{content, error, no_route, tags_page, Body};
 use super::generator::Generator;
 use super::route::Route;
 
@@ -70,7 +70,7 @@ pub(super) fn answer<B>(
             Some(r) => tags_page(&name, generator.tags(r), query),
             None => unknown(),
         },
-        Route::Referrers(_) => error(StatusCode::NOT_FOUND, "NOT_FOUND", "no Referrers API"),
+        Route::Referrers(_) => no_route(),
         _ => error(StatusCode::NOT_FOUND, "NOT_FOUND", "not served"),
     }
 }

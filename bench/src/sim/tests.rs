@@ -117,6 +117,9 @@ async fn a_served_index_has_its_promised_digest_and_its_children_and_blobs_resol
     }
     assert_eq!(get(&src, "/v2/scale/r1/manifests/v99").await.0, 404);
     assert_eq!(get(&src, "/v2/scale/r700/manifests/v0").await.0, 404);
+    // No Referrers API, answered as distribution 2.8 does: a bare 404, not an error JSON.
+    let (status, _, body) = get(&src, &format!("/v2/scale/r1/referrers/{digest}")).await;
+    assert_eq!((status, &body[..]), (404, &b"404 page not found\n"[..]));
     let (_, _, stats) = get(&src, "/_sim/stats").await;
     let stats: serde_json::Value = serde_json::from_slice(&stats).unwrap();
     assert_eq!(stats["requests"]["manifest_get"], 5);
