@@ -9,7 +9,7 @@
 //! `mirror-scheduler run -d DIR`.
 //!
 //! It is a simulator: never used by correctness tests (those run docker-registry). It has
-//! no authentication, no persistence (killed, it forgets every push), no Referrers API (404),
+//! no authentication unless `--token-auth` (a token for anyone), no persistence (killed, it forgets every push), no Referrers API (404),
 //! no catalog or deletes, and does not serve back the bytes of pushed blobs.
 //!
 //! ```sh
@@ -50,6 +50,9 @@ struct Args {
     /// Percent of the source images whose destination tags start stale or absent.
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=100))]
     changed_percent: u64,
+    /// Asks for a token first (the Docker token flow; any client gets the token).
+    #[arg(long)]
+    token_auth: bool,
     /// Writes the set's mapping files here (needs both listeners).
     #[arg(long)]
     write_mappings: Option<std::path::PathBuf>,
@@ -69,13 +72,25 @@ async fn main() -> Result<()> {
     );
     let mut running = Vec::new();
     if let Some(listen) = &args.source_listen {
-        let source = start(listen, Role::Source(generator.clone()), latency).await?;
+        let source = start(
+            listen,
+            Role::Source(generator.clone()),
+            latency,
+            args.token_auth,
+        )
+        .await?;
         println!("source: http://{}", source.host());
         running.push(source);
     }
     if let Some(listen) = &args.dest_listen {
         let dest = Destination::new(generator.clone(), args.changed_percent);
-        let dest = start(listen, Role::Destination(Arc::new(dest)), latency).await?;
+        let dest = start(
+            listen,
+            Role::Destination(Arc::new(dest)),
+            latency,
+            args.token_auth,
+        )
+        .await?;
         println!(
             "destination: http://{} ({} % changed)",
             dest.host(),

@@ -6,7 +6,8 @@
 //!
 //! It is a benchmark's stand-in, never a test's: correctness tests run against
 //! docker-registry (`tests/`), because a simulator agrees with whatever its author believed.
-//! What it does not do: authentication, persistence (all state is in memory and lost when
+//! Token authentication is optional (`token_auth`, off by default) and checks no
+//! credentials. What it does not do: persistence (all state is in memory and lost when
 //! the process ends), the Referrers API (404, as distribution 2.8), catalog, deletes,
 //! chunked-upload `Content-Range` checks, and serving the bytes of pushed blobs (only their
 //! digests and sizes are kept).
@@ -19,6 +20,7 @@ pub mod route;
 pub mod server;
 mod source_api;
 pub mod stats;
+pub mod token_auth;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -53,8 +55,14 @@ impl Drop for Running {
     }
 }
 
-/// Starts `role` on `listen` (e.g. `127.0.0.1:0`), waiting `latency` before each answer.
-pub async fn start(listen: &str, role: Role, latency: Duration) -> Result<Running> {
+/// Starts `role` on `listen` (e.g. `127.0.0.1:0`), waiting `latency` before each answer,
+/// asking for a token first with `token_auth`.
+pub async fn start(
+    listen: &str,
+    role: Role,
+    latency: Duration,
+    token_auth: bool,
+) -> Result<Running> {
     let listener = TcpListener::bind(listen)
         .await
         .with_context(|| format!("binding {listen}"))?;
@@ -63,6 +71,7 @@ pub async fn start(listen: &str, role: Role, latency: Duration) -> Result<Runnin
         role,
         latency,
         stats: stats::Stats::default(),
+        token_auth,
     });
     let task = tokio::spawn(server::serve(listener, server.clone()));
     Ok(Running { addr, server, task })

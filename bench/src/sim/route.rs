@@ -22,6 +22,8 @@ pub enum Route {
     Referrers(String),
     /// `/_sim/stats`.
     Stats,
+    /// `/_sim/token` (with `--token-auth`).
+    Token,
     /// Anything else.
     Unknown,
 }
@@ -31,6 +33,9 @@ impl Route {
     pub fn parse(path: &str) -> Route {
         if path == "/_sim/stats" {
             return Route::Stats;
+        }
+        if path == "/_sim/token" {
+            return Route::Token;
         }
         let Some(rest) = path.strip_prefix("/v2/") else {
             return if path == "/v2" {
@@ -66,6 +71,18 @@ impl Route {
         }
     }
 
+    /// The repository named, if any.
+    pub fn name(&self) -> Option<&str> {
+        match self {
+            Route::Manifest(name, _)
+            | Route::Blob(name, _)
+            | Route::Upload(name, _)
+            | Route::Tags(name)
+            | Route::Referrers(name) => Some(name),
+            _ => None,
+        }
+    }
+
     /// The kind counted for this route and `method`.
     pub fn kind(&self, method: &Method, query: &str) -> Kind {
         match (self, method.as_str()) {
@@ -81,6 +98,7 @@ impl Route {
             (Route::Upload(..), "PUT") => Kind::UploadPut,
             (Route::Tags(_), _) => Kind::Tags,
             (Route::Referrers(_), _) => Kind::Referrers,
+            (Route::Token, _) => Kind::Token,
             _ => Kind::Other,
         }
     }

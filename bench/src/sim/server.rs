@@ -15,7 +15,7 @@ use super::destination::Destination;
 use super::generator::Generator;
 use super::route::Route;
 use super::stats::Stats;
-use super::{destination_api, source_api};
+use super::{destination_api, source_api, token_auth};
 
 /// Which registry a listener plays.
 pub enum Role {
@@ -33,6 +33,8 @@ pub struct Server {
     pub latency: Duration,
     /// Its requests by kind.
     pub stats: Stats,
+    /// Every registry request needs the token of `/_sim/token` (see `token_auth`).
+    pub token_auth: bool,
 }
 
 /// Serves `server` on `listener` until the task is aborted, one task per connection.
@@ -63,7 +65,13 @@ async fn handle(server: &Server, req: Request<Incoming>) -> Response<Body> {
     if !server.latency.is_zero() {
         tokio::time::sleep(server.latency).await;
     }
+    let destination = matches!(server.role, Role::Destination(_));
+    let open = matches!(route, Route::Stats | Route::Token);
+    if server.token_auth && !open && !token_auth::authorized(&req) {
+        return token_auth::challenge(&req, &route, destination);
+    }
     match (&route, &server.role) {
+        (Route::Token, _) => token_auth::token(),
         (Route::Stats, Role::Source(_)) => json(&server.stats.json("source")),
         (Route::Stats, Role::Destination(_)) => json(&server.stats.json("destination")),
         (Route::Ping, _) => json(&serde_json::json!({})),

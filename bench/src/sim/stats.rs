@@ -30,12 +30,14 @@ pub enum Kind {
     Tags,
     /// `GET referrers/<digest>`.
     Referrers,
+    /// `GET /_sim/token`.
+    Token,
     /// Anything else.
     Other,
 }
 
 /// Every kind, in the order the stats list them.
-const KINDS: [(Kind, &str); 13] = [
+const KINDS: [(Kind, &str); 14] = [
     (Kind::Ping, "ping"),
     (Kind::ManifestHead, "manifest_head"),
     (Kind::ManifestGet, "manifest_get"),
@@ -48,19 +50,23 @@ const KINDS: [(Kind, &str); 13] = [
     (Kind::Mount, "mount"),
     (Kind::Tags, "tags_list"),
     (Kind::Referrers, "referrers"),
+    (Kind::Token, "token"),
     (Kind::Other, "other"),
 ];
 
 /// Counters, one per kind.
 #[derive(Debug, Default)]
 pub struct Stats {
-    counts: [AtomicU64; 13],
+    counts: [AtomicU64; 14],
 }
 
 impl Stats {
     /// Counts one request of `kind`.
     pub fn count(&self, kind: Kind) {
-        let i = KINDS.iter().position(|(k, _)| *k == kind).unwrap_or(12);
+        let i = KINDS
+            .iter()
+            .position(|(k, _)| *k == kind)
+            .unwrap_or(KINDS.len() - 1);
         self.counts[i].fetch_add(1, Ordering::Relaxed);
     }
 

@@ -16,15 +16,34 @@ fn set() -> Arc<Generator> {
 }
 
 async fn source(generator: &Arc<Generator>) -> Running {
+    source_with(generator, false).await
+}
+
+async fn source_with(generator: &Arc<Generator>, token_auth: bool) -> Running {
     let role = Role::Source(generator.clone());
-    start("127.0.0.1:0", role, Duration::ZERO).await.unwrap()
+    start("127.0.0.1:0", role, Duration::ZERO, token_auth)
+        .await
+        .unwrap()
 }
 
 async fn destination(generator: &Arc<Generator>, changed_percent: u64) -> Running {
+    destination_with(generator, changed_percent, false).await
+}
+
+async fn destination_with(
+    generator: &Arc<Generator>,
+    changed_percent: u64,
+    token_auth: bool,
+) -> Running {
     let dest = Arc::new(Destination::new(generator.clone(), changed_percent));
-    start("127.0.0.1:0", Role::Destination(dest), Duration::ZERO)
-        .await
-        .unwrap()
+    start(
+        "127.0.0.1:0",
+        Role::Destination(dest),
+        Duration::ZERO,
+        token_auth,
+    )
+    .await
+    .unwrap()
 }
 
 /// `GET` of `path` at `registry`: status, `Docker-Content-Digest`, body.
@@ -264,4 +283,31 @@ async fn mirror_worker_copies_an_index_from_the_simulated_source_and_then_finds_
     let (_, _, stats) = get(&dst, "/_sim/stats").await;
     let stats: serde_json::Value = serde_json::from_slice(&stats).unwrap();
     assert_eq!(stats["requests"]["manifest_put"], 3, "{stats}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_token_auth_a_request_needs_the_token_and_mirror_worker_fetches_it() {
+    let generator = set();
+    let src = source_with(&generator, true).await;
+    let dst = destination_with(&generator, 100, true).await;
+    let url = format!("http://{}/v2/scale/r0/manifests/v0", dst.host());
+    let denied = reqwest::get(&url).await.unwrap();
+    assert_eq!(denied.status(), 401);
+    let challenge = denied.headers()["www-authenticate"].to_str().unwrap();
+    let realm = format!("realm=\"http://{}/_sim/token\"", dst.host());
+    assert!(
+        challenge.starts_with("Bearer ") && challenge.contains(&realm),
+        "{challenge}"
+    );
+    assert!(
+        challenge.contains("scope=\"repository:scale/r0:pull,push\""),
+        "{challenge}"
+    );
+    let from = format!("{}/scale/r0:v0", src.host());
+    let to = format!("{}/scale/r0:v0", dst.host());
+    let first = copy(&from, &to).await;
+    assert!(first.contains("1 pushed"), "{first}");
+    let (_, _, stats) = get(&dst, "/_sim/stats").await;
+    let stats: serde_json::Value = serde_json::from_slice(&stats).unwrap();
+    assert!(stats["requests"]["token"].as_u64().unwrap() >= 1, "{stats}");
 }
