@@ -25,7 +25,7 @@ use clap::Parser;
 use mirror_bench::scale::{write_mappings, Shape, Variety};
 use mirror_bench::sim::destination::Destination;
 use mirror_bench::sim::generator::Generator;
-use mirror_bench::sim::server::Role;
+use mirror_bench::sim::server::{Behaviour, Role};
 use mirror_bench::sim::{figures, start};
 
 /// A simulated source and destination registry serving a generated set.
@@ -53,6 +53,9 @@ struct Args {
     /// Asks for a token first (the Docker token flow; any client gets the token).
     #[arg(long)]
     token_auth: bool,
+    /// `tags/list` answers every tag, ignoring `n` and `last`, as distribution 2.8 does.
+    #[arg(long)]
+    whole_tag_lists: bool,
     /// Writes the set's mapping files here (needs both listeners).
     #[arg(long)]
     write_mappings: Option<std::path::PathBuf>,
@@ -64,7 +67,11 @@ async fn main() -> Result<()> {
     let args = Args::parse();
     let shape = Shape::at(args.scale, Variety::Full);
     let generator = Arc::new(Generator::new(shape, args.seed));
-    let latency = Duration::from_millis(args.latency_ms);
+    let behaviour = Behaviour {
+        latency: Duration::from_millis(args.latency_ms),
+        token_auth: args.token_auth,
+        whole_tag_lists: args.whole_tag_lists,
+    };
     let figures = figures(shape);
     println!(
         "registry-sim (a simulator), scale {}: {} files, {} repositories, {} source images ({} indexes), {} destination tags",
@@ -72,25 +79,13 @@ async fn main() -> Result<()> {
     );
     let mut running = Vec::new();
     if let Some(listen) = &args.source_listen {
-        let source = start(
-            listen,
-            Role::Source(generator.clone()),
-            latency,
-            args.token_auth,
-        )
-        .await?;
+        let source = start(listen, Role::Source(generator.clone()), behaviour).await?;
         println!("source: http://{}", source.host());
         running.push(source);
     }
     if let Some(listen) = &args.dest_listen {
         let dest = Destination::new(generator.clone(), args.changed_percent);
-        let dest = start(
-            listen,
-            Role::Destination(Arc::new(dest)),
-            latency,
-            args.token_auth,
-        )
-        .await?;
+        let dest = start(listen, Role::Destination(Arc::new(dest)), behaviour).await?;
         println!(
             "destination: http://{} ({} % changed)",
             dest.host(),

@@ -2,7 +2,9 @@
 //! (at `SCALE=100`: ~410,000 source images, ~750,000 destination tags in 70,000
 //! repositories): a source and a destination registry serving the subset of the
 //! distribution API the mirror uses, from a generator of the set `crate::scale` shapes,
-//! with latency added per request and requests counted by kind (`GET /_sim/stats`).
+//! with latency added per request and requests counted by kind (`GET /_sim/stats`). Tag
+//! lists page with `n` and `last` as the OCI spec says, or answer whole as distribution 2.8
+//! does (`whole_tag_lists`), so a run can be compared with one against docker-registry.
 //!
 //! It is a benchmark's stand-in, never a test's: correctness tests run against
 //! docker-registry (`tests/`), because a simulator agrees with whatever its author believed.
@@ -24,14 +26,13 @@ pub mod token_auth;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::{Context, Result};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::scale::Shape;
-use server::{Role, Server};
+use server::{Behaviour, Role, Server};
 
 /// One listening simulated registry; dropping it stops it.
 pub struct Running {
@@ -55,23 +56,16 @@ impl Drop for Running {
     }
 }
 
-/// Starts `role` on `listen` (e.g. `127.0.0.1:0`), waiting `latency` before each answer,
-/// asking for a token first with `token_auth`.
-pub async fn start(
-    listen: &str,
-    role: Role,
-    latency: Duration,
-    token_auth: bool,
-) -> Result<Running> {
+/// Starts `role` on `listen` (e.g. `127.0.0.1:0`) behaving as `behaviour` says.
+pub async fn start(listen: &str, role: Role, behaviour: Behaviour) -> Result<Running> {
     let listener = TcpListener::bind(listen)
         .await
         .with_context(|| format!("binding {listen}"))?;
     let addr = listener.local_addr()?;
     let server = Arc::new(Server {
         role,
-        latency,
+        behaviour,
         stats: stats::Stats::default(),
-        token_auth,
     });
     let task = tokio::spawn(server::serve(listener, server.clone()));
     Ok(Running { addr, server, task })

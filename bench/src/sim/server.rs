@@ -25,16 +25,26 @@ pub enum Role {
     Destination(Arc<Destination>),
 }
 
+/// How a listener behaves, beyond its role.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Behaviour {
+    /// Waited before each answer.
+    pub latency: Duration,
+    /// Every registry request needs the token of `/_sim/token` (see `token_auth`).
+    pub token_auth: bool,
+    /// `tags/list` ignores `n` and `last` and answers every tag, as distribution 2.8 (the
+    /// test bed's docker-registry) does; off, it pages as the OCI distribution spec says.
+    pub whole_tag_lists: bool,
+}
+
 /// One listener's registry.
 pub struct Server {
     /// What it serves.
     pub role: Role,
-    /// Waited before each answer.
-    pub latency: Duration,
+    /// Latency, authentication, tag lists.
+    pub behaviour: Behaviour,
     /// Its requests by kind.
     pub stats: Stats,
-    /// Every registry request needs the token of `/_sim/token` (see `token_auth`).
-    pub token_auth: bool,
 }
 
 /// Serves `server` on `listener` until the task is aborted, one task per connection.
@@ -60,14 +70,18 @@ pub async fn serve(listener: TcpListener, server: Arc<Server>) {
 /// Answers one request, after the injected latency.
 async fn handle(server: &Server, req: Request<Incoming>) -> Response<Body> {
     let route = Route::parse(req.uri().path());
-    let query = req.uri().query().unwrap_or("").to_string();
+    let mut query = req.uri().query().unwrap_or("").to_string();
     server.stats.count(route.kind(req.method(), &query));
-    if !server.latency.is_zero() {
-        tokio::time::sleep(server.latency).await;
+    let behaviour = server.behaviour;
+    if !behaviour.latency.is_zero() {
+        tokio::time::sleep(behaviour.latency).await;
+    }
+    if behaviour.whole_tag_lists && matches!(route, Route::Tags(_)) {
+        query.clear();
     }
     let destination = matches!(server.role, Role::Destination(_));
     let open = matches!(route, Route::Stats | Route::Token);
-    if server.token_auth && !open && !token_auth::authorized(&req) {
+    if behaviour.token_auth && !open && !token_auth::authorized(&req) {
         return token_auth::challenge(&req, &route, destination);
     }
     match (&route, &server.role) {

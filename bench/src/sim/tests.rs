@@ -3,13 +3,19 @@
 //! `mirror-worker copy` copies through it (and finds the copy up to date the second time).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use super::destination::Destination;
 use super::generator::{digest_of, Generator, INDEX};
-use super::server::Role;
+use super::server::{Behaviour, Role};
 use super::{figures, start, Running};
 use crate::scale::{write_mappings, Shape, Variety};
+
+fn auth(token_auth: bool) -> Behaviour {
+    Behaviour {
+        token_auth,
+        ..Behaviour::default()
+    }
+}
 
 fn set() -> Arc<Generator> {
     Arc::new(Generator::new(Shape::at(1.0, Variety::Full), 7))
@@ -21,9 +27,7 @@ async fn source(generator: &Arc<Generator>) -> Running {
 
 async fn source_with(generator: &Arc<Generator>, token_auth: bool) -> Running {
     let role = Role::Source(generator.clone());
-    start("127.0.0.1:0", role, Duration::ZERO, token_auth)
-        .await
-        .unwrap()
+    start("127.0.0.1:0", role, auth(token_auth)).await.unwrap()
 }
 
 async fn destination(generator: &Arc<Generator>, changed_percent: u64) -> Running {
@@ -36,14 +40,8 @@ async fn destination_with(
     token_auth: bool,
 ) -> Running {
     let dest = Arc::new(Destination::new(generator.clone(), changed_percent));
-    start(
-        "127.0.0.1:0",
-        Role::Destination(dest),
-        Duration::ZERO,
-        token_auth,
-    )
-    .await
-    .unwrap()
+    let role = Role::Destination(dest);
+    start("127.0.0.1:0", role, auth(token_auth)).await.unwrap()
 }
 
 /// `GET` of `path` at `registry`: status, `Docker-Content-Digest`, body.
@@ -310,4 +308,21 @@ async fn with_token_auth_a_request_needs_the_token_and_mirror_worker_fetches_it(
     let (_, _, stats) = get(&dst, "/_sim/stats").await;
     let stats: serde_json::Value = serde_json::from_slice(&stats).unwrap();
     assert!(stats["requests"]["token"].as_u64().unwrap() >= 1, "{stats}");
+}
+
+#[tokio::test]
+async fn whole_tag_lists_ignore_n_and_last_as_distribution_2_8_does() {
+    let generator = set();
+    let role = Role::Source(generator.clone());
+    let behaviour = Behaviour {
+        whole_tag_lists: true,
+        ..Behaviour::default()
+    };
+    let src = start("127.0.0.1:0", role, behaviour).await.unwrap();
+    let (_, _, page) = get(&src, "/v2/scale/r0/tags/list?n=2&last=v3").await;
+    let page: serde_json::Value = serde_json::from_slice(&page).unwrap();
+    assert_eq!(
+        page["tags"].as_array().unwrap().len(),
+        generator.shape.tags_of(0)
+    );
 }
