@@ -88,8 +88,15 @@ pub fn content(media_type: &str, bytes: Bytes, digest: &str, head: bool) -> Resp
     )
 }
 
-/// One page of `tags` (sorted) after `last`, at most `n`, with a `Link` to the next page.
-pub fn tags_page(name: &str, tags: Vec<String>, query: &str) -> Response<Body> {
+/// One page of `tags` (sorted) after `last`, at most `n`, with a `Link` to the next page;
+/// or, with `whole`, every tag whatever `n` and `last` say, in an order of its own (last
+/// first), as distribution 2.8 answers from its storage.
+pub fn tags_page(name: &str, mut tags: Vec<String>, query: &str, whole: bool) -> Response<Body> {
+    if whole {
+        tags.reverse();
+        let value = serde_json::json!({"name": name, "tags": tags});
+        return json(&value);
+    }
     let last = query_value(query, "last");
     let n: Option<usize> = query_value(query, "n").and_then(|n| n.parse().ok());
     let after: Vec<String> = match &last {

@@ -20,6 +20,7 @@ pub(super) async fn answer(
     route: Route,
     req: Request<Incoming>,
     query: &str,
+    whole_tags: bool,
 ) -> Response<Body> {
     let method = req.method().clone();
     let head = method == Method::HEAD;
@@ -78,7 +79,7 @@ pub(super) async fn answer(
                     "repository name not known to registry",
                 );
             }
-            tags_page(&name, tags, query)
+            tags_page(&name, tags, query, whole_tags)
         }
         (Route::Referrers(_), _) => no_route(),
         _ => error(

@@ -70,14 +70,11 @@ pub async fn serve(listener: TcpListener, server: Arc<Server>) {
 /// Answers one request, after the injected latency.
 async fn handle(server: &Server, req: Request<Incoming>) -> Response<Body> {
     let route = Route::parse(req.uri().path());
-    let mut query = req.uri().query().unwrap_or("").to_string();
+    let query = req.uri().query().unwrap_or("").to_string();
     server.stats.count(route.kind(req.method(), &query));
     let behaviour = server.behaviour;
     if !behaviour.latency.is_zero() {
         tokio::time::sleep(behaviour.latency).await;
-    }
-    if behaviour.whole_tag_lists && matches!(route, Route::Tags(_)) {
-        query.clear();
     }
     let destination = matches!(server.role, Role::Destination(_));
     let open = matches!(route, Route::Stats | Route::Token);
@@ -90,7 +87,12 @@ async fn handle(server: &Server, req: Request<Incoming>) -> Response<Body> {
         (Route::Stats, Role::Destination(_)) => json(&server.stats.json("destination")),
         (Route::Ping, _) => json(&serde_json::json!({})),
         (Route::Unknown, _) => no_route(),
-        (_, Role::Source(generator)) => source_api::answer(generator, route, &req, &query),
-        (_, Role::Destination(dest)) => destination_api::answer(dest, route, req, &query).await,
+        (_, Role::Source(generator)) => {
+            source_api::answer(generator, route, &req, &query, behaviour.whole_tag_lists)
+        }
+        (_, Role::Destination(dest)) => {
+            let whole = behaviour.whole_tag_lists;
+            destination_api::answer(dest, route, req, &query, whole).await
+        }
     }
 }

@@ -13,6 +13,7 @@ pub(super) fn answer<B>(
     route: Route,
     req: &Request<B>,
     query: &str,
+    whole_tags: bool,
 ) -> Response<Body> {
     let method = req.method();
     if method != Method::GET && method != Method::HEAD {
@@ -67,7 +68,7 @@ pub(super) fn answer<B>(
             }
         }
         Route::Tags(name) => match generator.repo_number(&name) {
-            Some(r) => tags_page(&name, generator.tags(r), query),
+            Some(r) => tags_page(&name, generator.tags(r), query, whole_tags),
             None => unknown(),
         },
         Route::Referrers(_) => no_route(),

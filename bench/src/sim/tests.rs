@@ -311,7 +311,7 @@ async fn with_token_auth_a_request_needs_the_token_and_mirror_worker_fetches_it(
 }
 
 #[tokio::test]
-async fn whole_tag_lists_ignore_n_and_last_as_distribution_2_8_does() {
+async fn whole_tag_lists_ignore_n_and_last_and_come_unsorted_as_distribution_2_8_answers() {
     let generator = set();
     let role = Role::Source(generator.clone());
     let behaviour = Behaviour {
