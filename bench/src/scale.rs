@@ -2,7 +2,10 @@
 //! source repositories, ~4,100 source images (every 10th a 2-platform index; all small, each
 //! on one of three shared base layers) and ~7,700 destination tags (most lines name two
 //! destination tags, as release mirrors do; one repository in 20 is mirrored by a tag-less
-//! line, every tag). `SCALE=0.1` makes a tenth of it, for a quick look.
+//! line, every tag). `SCALE=0.1` makes a tenth of it, for a quick look. The lines are laid
+//! out here once ([`Shape::lines_of`]) for both the seeding of docker-registry and the
+//! registry simulator (`crate::sim`), which adds glob lines and lines with three
+//! destinations ([`Variety::Full`]).
 //!
 //! Why generated: the real files name registries this machine cannot reach, and their
 //! sizes (147 files, thousands of tags) are what a benchmark of the hourly run must have;
@@ -20,6 +23,10 @@ const FILES: usize = 147;
 const REPOS: usize = 700;
 const IMAGES: usize = 4_100;
 
+/// Teams the mapping files of [`Variety::Full`] are spread over (`mapping_<team>_<n>`), as
+/// the real system's ~30 Prow jobs each own a file prefix.
+const TEAMS: usize = 30;
+
 /// The set's size at a scale.
 #[derive(Debug, Clone, Copy)]
 pub struct Shape {
@@ -29,27 +36,133 @@ pub struct Shape {
     pub repos: usize,
     /// Source images (tags at the source).
     pub images: usize,
+    /// Which kinds of lines the files hold.
+    pub variety: Variety,
+}
+
+/// The kinds of mapping lines. Two, so that `bench_scale`'s figures (measured on the first)
+/// stay comparable while the registry simulator mirrors every kind the real files have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Variety {
+    /// What `bench_scale` measured: tag lines with one or two destinations, and one
+    /// repository in 20 mirrored by a tag-less line; files `mapping_scale_NNN`.
+    AsMeasured,
+    /// The same plus what the real files also hold: one repository in 20 mirrored by a tag
+    /// glob (`repo:v*`), and one tag line in 8 with three destinations (~7,800 destination
+    /// tags at `SCALE=1`, ~7,500 as measured); files `mapping_<team>_<n>`.
+    Full,
+}
+
+/// The source of one mapping line of source repository `r`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// Tag `v<k>`.
+    Tag(usize),
+    /// No tag: every tag of the repository.
+    Every,
+    /// `v*`: every tag, by a glob.
+    Glob,
+}
+
+/// One mapping line: a source and the destination tags it names in the destination
+/// repository of the same name (none written for [`Source::Every`] and [`Source::Glob`]:
+/// each tag keeps its name).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Line {
+    /// What is mirrored.
+    pub source: Source,
+    /// Destination tags of a [`Source::Tag`] line.
+    pub dest_tags: Vec<String>,
 }
 
 impl Shape {
-    /// `SCALE` from the environment (default 1.0).
+    /// `SCALE` from the environment (default 1.0), lines as `bench_scale` measured them.
     pub fn from_env() -> Shape {
         let scale: f64 = std::env::var("SCALE")
             .ok()
             .and_then(|v| v.parse().ok())
             .filter(|s: &f64| *s > 0.0)
             .unwrap_or(1.0);
+        Shape::at(scale, Variety::AsMeasured)
+    }
+
+    /// The set at `scale` (1.0: the real system's size).
+    pub fn at(scale: f64, variety: Variety) -> Shape {
         let n = |x: usize| ((x as f64 * scale).round() as usize).max(1);
         Shape {
             files: n(FILES),
             repos: n(REPOS),
             images: n(IMAGES).max(n(REPOS)),
+            variety,
         }
     }
 
     /// Tags of source repository `r`: images spread evenly over the repositories.
-    fn tags_of(&self, r: usize) -> usize {
+    pub fn tags_of(&self, r: usize) -> usize {
         self.images / self.repos + usize::from(r < self.images % self.repos)
+    }
+
+    /// The number of source image `v<k>` of repository `r` in seeding order (`n % 10 == 9`
+    /// are indexes, `n % 3` picks the base layer).
+    pub fn image_number(&self, r: usize, k: usize) -> usize {
+        let (each, extra) = (self.images / self.repos, self.images % self.repos);
+        r * each + r.min(extra) + k
+    }
+
+    /// The mapping lines of source repository `r`.
+    pub fn lines_of(&self, r: usize) -> Vec<Line> {
+        let full = self.variety == Variety::Full;
+        if r % 20 == 19 {
+            return vec![Line {
+                source: Source::Every,
+                dest_tags: Vec::new(),
+            }];
+        }
+        if full && r % 20 == 9 {
+            return vec![Line {
+                source: Source::Glob,
+                dest_tags: Vec::new(),
+            }];
+        }
+        (0..self.tags_of(r))
+            .map(|k| {
+                let dest_tags = match (r + k) % 8 {
+                    7 => vec![format!("v{k}")],
+                    3 if full => vec![
+                        format!("v{k}"),
+                        format!("v{k}-mirror"),
+                        format!("v{k}-copy"),
+                    ],
+                    _ => vec![format!("v{k}"), format!("v{k}-mirror")],
+                };
+                Line {
+                    source: Source::Tag(k),
+                    dest_tags,
+                }
+            })
+            .collect()
+    }
+
+    /// Every destination tag of repository `r` with the source tag `v<k>` it mirrors.
+    pub fn dest_tags_of(&self, r: usize) -> Vec<(String, usize)> {
+        let mut tags = Vec::new();
+        for line in self.lines_of(r) {
+            match line.source {
+                Source::Tag(k) => tags.extend(line.dest_tags.into_iter().map(|t| (t, k))),
+                Source::Every | Source::Glob => {
+                    tags.extend((0..self.tags_of(r)).map(|k| (format!("v{k}"), k)))
+                }
+            }
+        }
+        tags
+    }
+
+    /// The name of mapping file `i`.
+    fn file_name(&self, i: usize) -> String {
+        match self.variety {
+            Variety::AsMeasured => format!("mapping_scale_{i:03}"),
+            Variety::Full => format!("mapping_team{}_{}", i % TEAMS, i / TEAMS),
+        }
     }
 }
 
@@ -134,25 +247,25 @@ pub fn write_mappings(
     for r in 0..shape.repos {
         let text = &mut texts[r % shape.files];
         let repo = format!("scale/r{r}");
-        if r % 20 == 19 {
-            text.push_str(&format!("{src}/{repo} {dst}/{repo}\n"));
-            tags += shape.tags_of(r);
-            continue;
-        }
-        for k in 0..shape.tags_of(r) {
-            let line = if (r + k) % 8 == 7 {
-                tags += 1;
-                format!("{src}/{repo}:v{k} {dst}/{repo}:v{k}\n")
-            } else {
-                tags += 2;
-                format!("{src}/{repo}:v{k} {dst}/{repo}:v{k} {dst}/{repo}:v{k}-mirror\n")
+        tags += shape.dest_tags_of(r).len();
+        for line in shape.lines_of(r) {
+            let (source, dests) = match line.source {
+                Source::Every => (format!("{src}/{repo}"), format!(" {dst}/{repo}")),
+                Source::Glob => (format!("{src}/{repo}:v*"), format!(" {dst}/{repo}")),
+                Source::Tag(k) => (
+                    format!("{src}/{repo}:v{k}"),
+                    line.dest_tags
+                        .iter()
+                        .map(|t| format!(" {dst}/{repo}:{t}"))
+                        .collect(),
+                ),
             };
-            text.push_str(&line);
+            text.push_str(&format!("{source}{dests}\n"));
         }
     }
     let mut files = Vec::new();
     for (i, text) in texts.into_iter().enumerate() {
-        let path = dir.join(format!("mapping_scale_{i:03}"));
+        let path = dir.join(shape.file_name(i));
         std::fs::write(&path, text)?;
         files.push(path);
     }
