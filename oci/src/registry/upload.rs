@@ -179,11 +179,7 @@ impl RegistryClient {
             }
         };
         match self.finish(registry, &Method::PUT, &url, sent).await {
-            Err(e)
-                if may_hide_a_commit(&e) && self.committed(repository, digest, size, &e).await =>
-            {
-                Ok(())
-            }
+            Err(e) if self.committed(repository, digest, size, &e).await => Ok(()),
             other => other,
         }
     }
@@ -207,12 +203,7 @@ impl RegistryClient {
                 .bytes(bytes.clone());
             let resp = match self.execute(&req).await {
                 Ok(resp) => resp,
-                Err(e) if may_hide_a_commit(&e) => {
-                    return match self.committed(repository, digest, size, &e).await {
-                        true => Ok(()),
-                        false => Err(e),
-                    };
-                }
+                Err(e) if self.committed(repository, digest, size, &e).await => return Ok(()),
                 Err(e) => return Err(e),
             };
             match resp.status() {
@@ -278,9 +269,9 @@ impl RegistryClient {
         }
     }
 
-    /// Whether the blob is in the repository with `size` bytes (0: any size), asked after
-    /// `failure` of a closing request that may have committed it. A HEAD that fails says
-    /// no: the closing request's own failure then stands.
+    /// Whether the blob is in the repository with `size` bytes (0: any size) after all,
+    /// asked (HEAD) after `failure` of a closing request when that failure may hide a
+    /// commit. A HEAD that fails says no: the closing request's own failure then stands.
     async fn committed(
         &self,
         repository: &Repository,
@@ -288,6 +279,9 @@ impl RegistryClient {
         size: u64,
         failure: &RegistryError,
     ) -> bool {
+        if !may_hide_a_commit(failure) {
+            return false;
+        }
         let (registry, path) = (repository.registry(), repository.path());
         match self.head_blob(repository, digest, true).await {
             Ok(Some(have)) if have == size || size == 0 => {
