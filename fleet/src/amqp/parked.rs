@@ -240,8 +240,9 @@ pub(super) async fn settle(
                 continue;
             }
         };
+        settled.jobs.push((job.id, job.run_id));
         if what == Settle::Requeue {
-            let mut job = job.clone();
+            let mut job = job;
             job.attempt = 0;
             let body = serde_json::to_vec(&job)
                 .map_err(|e| other(format!("encoding job {}: {e}", job.id)))?;
@@ -257,7 +258,6 @@ pub(super) async fn settle(
             .ack(BasicAckOptions::default())
             .await
             .map_err(|e| broker("removing a settled job from the parked queue", e))?;
-        settled.jobs.push((job.id, job.run_id));
     }
     settled.kept = kept.len();
     for message in kept {
