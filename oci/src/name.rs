@@ -110,17 +110,6 @@ impl Reference {
     }
 }
 
-/// A tag or a digest as written: a digest has an algorithm before a `:`, a tag cannot.
-impl From<&str> for Reference {
-    fn from(s: &str) -> Self {
-        if s.contains(':') {
-            Reference::digest(s)
-        } else {
-            Reference::tag(s)
-        }
-    }
-}
-
 impl fmt::Display for Reference {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -137,20 +126,10 @@ mod tests {
         assert_eq!(r.to_string(), "quay.io/a/b");
         assert_eq!(r.at(&Reference::tag("1")), "quay.io/a/b:1");
         let d = format!("sha256:{}", "a".repeat(64));
-        assert_eq!(
-            r.at(&Reference::from(d.as_str())),
-            format!("quay.io/a/b@{d}")
-        );
+        assert_eq!(r.at(&Reference::digest(&d)), format!("quay.io/a/b@{d}"));
         assert_eq!(
             Repository::new("docker.io", "x").api_host(),
             "registry-1.docker.io"
         );
-    }
-
-    #[test]
-    fn a_reference_is_a_digest_when_it_has_an_algorithm() {
-        assert_eq!(Reference::from("latest"), Reference::Tag("latest".into()));
-        assert_eq!(Reference::from("sha256:ab").as_digest(), Some("sha256:ab"));
-        assert_eq!(Reference::from("v1").as_tag(), Some("v1"));
     }
 }

@@ -62,6 +62,14 @@ impl Referrer {
     fn manifests(&self) -> impl Iterator<Item = &Manifest> {
         self.children.iter().chain(std::iter::once(&self.manifest))
     }
+
+    /// Where it is pushed and looked for at the destination: cosign's tag, or its digest.
+    fn reference(&self) -> Reference {
+        match &self.tag {
+            Some(tag) => Reference::tag(tag),
+            None => Reference::digest(&self.manifest.digest),
+        }
+    }
 }
 
 /// `sha256:<hex>` -> `sha256-<hex>`: the referrers tag schema's tag for a subject.
@@ -259,10 +267,7 @@ impl CopyEngine {
         let checks: Vec<_> = referrers
             .iter()
             .map(|r| {
-                let reference = match &r.tag {
-                    Some(tag) => Reference::tag(tag),
-                    None => Reference::digest(&r.manifest.digest),
-                };
+                let reference = r.reference();
                 async move {
                     let at = self
                         .registries
@@ -315,10 +320,11 @@ impl CopyEngine {
             .await?;
         for r in &missing {
             for child in &r.children {
-                self.put(target, &child.digest, child, counters).await?;
+                let digest = Reference::digest(&child.digest);
+                self.put(target, &digest, child, counters).await?;
             }
-            let reference = r.tag.as_deref().unwrap_or(&r.manifest.digest);
-            self.put(target, reference, &r.manifest, counters).await?;
+            self.put(target, &r.reference(), &r.manifest, counters)
+                .await?;
             Counters::bump(&counters.referrers, 1);
         }
         self.update_referrers_indexes(referrers, target, counters)
@@ -432,7 +438,8 @@ impl CopyEngine {
             let index = Manifest::parse(bytes.into(), Some(OCI_INDEX)).map_err(|why| {
                 RegistryError::Config(format!("referrers index for {subject}: {why}"))
             })?;
-            self.put(target, &tag, &index, counters).await?;
+            self.put(target, &Reference::tag(&tag), &index, counters)
+                .await?;
         }
         Ok(())
     }
@@ -461,14 +468,14 @@ impl CopyEngine {
     async fn put(
         &self,
         target: &Target<'_>,
-        reference: &str,
+        reference: &Reference,
         m: &Manifest,
         counters: &Counters,
     ) -> Result<(), RegistryError> {
         self.registries
             .put_manifest(
                 &Repository::new(target.registry, target.repository),
-                &Reference::from(reference),
+                reference,
                 m,
             )
             .await?;
