@@ -12,12 +12,14 @@
 //! - `oc_bool`: oc's boolean flags (`--flag`, `--flag=false`).
 //! - `durations`, `sizes`, `platform`, `reference`: parsers of flag values
 //!   (`30s`, `16MiB`, `linux/arm64`, image references) and the sizes printed back.
-//! - `plural`: "1 tag", "2 tags" in summary lines.
+//! - `plural`: "1 tag", "2 tags" in summary lines; `blob_line`: the blob line that ends
+//!   the summary of `copy`, `run` and a dry run.
 //! - `docs`: shell completions and man pages from the command line.
 #![warn(missing_docs)]
 
 use std::collections::HashMap;
 
+mod blob_line;
 mod copy;
 mod docs;
 mod durations;
@@ -30,6 +32,7 @@ mod reference;
 mod registry;
 mod sizes;
 
+pub use blob_line::blob_line;
 pub use copy::{CopyArgs, HowToCopyArgs, JobCarriedFlags, Referrers};
 pub use docs::{CompletionsArgs, ManArgs};
 pub use durations::{deprecated_millis, duration_or_seconds, parse_duration};

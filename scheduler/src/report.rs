@@ -6,19 +6,13 @@
 
 use std::path::Path;
 
-use mirror_cli::{human_bytes, plural};
+use mirror_cli::{blob_line, plural};
 use mirror_common::failure::FailureKind;
 use mirror_common::job::JobResult;
 use mirror_common::mapping::MappingSet;
 use mirror_common::report::{CopyStats, TagCounts, TagStatus};
 use serde::Serialize;
 use uuid::Uuid;
-
-/// What a dry run's blob counts count, said beside them: each distinct blob once per
-/// destination registry it would be uploaded to, and once per destination repository it
-/// would be mounted into, as a real run then moves it.
-pub(crate) const DRY_RUN_COUNTS: &str =
-    "each distinct blob counted once per registry it is uploaded to and once per repository it is mounted into";
 
 /// One destination tag in the report.
 #[derive(Debug, Clone, Serialize)]
@@ -154,46 +148,30 @@ impl RunReport {
     /// The summary lines printed at the end of a run.
     pub(crate) fn summary(&self) -> String {
         let t = &self.totals;
-        let b = &t.blobs;
         let skipped = match t.tags.skipped {
             0 => String::new(),
             n => format!(", {n} skipped (source missing)"),
         };
         let rejected = plural(t.files_rejected, "file");
-        if self.dry_run {
+        let tags = if self.dry_run {
             format!(
-                "dry run {}: {} would be created, {} updated, {} up to date, {} failed{skipped}, {rejected} rejected\n\
-                 blobs: {} would be uploaded ({}), {} mounted ({}), {} already there ({DRY_RUN_COUNTS}); {} would be copied; {:.1}s",
+                "dry run {}: {} would be created, {} updated, {} up to date, {} failed{skipped}, {rejected} rejected",
                 self.run_id,
                 plural(t.tags.would_create, "tag"),
                 t.tags.would_update,
                 t.tags.up_to_date,
                 t.tags.failed,
-                b.blobs_uploaded,
-                human_bytes(b.bytes_uploaded),
-                b.blobs_mounted,
-                human_bytes(b.bytes_mounted),
-                b.blobs_skipped,
-                plural(b.referrers_pushed, "referrer"),
-                t.seconds
             )
         } else {
             format!(
-                "run {}: {} copied, {} already up to date, {} failed{skipped}, {rejected} rejected\n\
-                 blobs: {} uploaded ({}), {} mounted ({}), {} already there; {} copied; {:.1}s",
+                "run {}: {} copied, {} already up to date, {} failed{skipped}, {rejected} rejected",
                 self.run_id,
                 plural(t.tags.pushed, "tag"),
                 t.tags.up_to_date,
                 t.tags.failed,
-                b.blobs_uploaded,
-                human_bytes(b.bytes_uploaded),
-                b.blobs_mounted,
-                human_bytes(b.bytes_mounted),
-                b.blobs_skipped,
-                plural(b.referrers_pushed, "referrer"),
-                t.seconds
             )
-        }
+        };
+        format!("{tags}\n{}", blob_line(&t.blobs, t.seconds, self.dry_run))
     }
 
     /// Writes the report as JSON.

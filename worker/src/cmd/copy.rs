@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use mirror_cli::{human_bytes, image_arg, plural, CopyArgs, RegistryArgs};
+use mirror_cli::{blob_line, image_arg, plural, CopyArgs, RegistryArgs};
 use mirror_common::copy::CopyEngine;
 use mirror_common::index::MemoryIndex;
 use mirror_common::mapping::inherit_tag;
@@ -111,20 +111,13 @@ fn destinations(given: &[String], source: &ImageRef) -> anyhow::Result<Vec<Image
 
 /// The copy's summary on stderr: tags by outcome, blobs moved, time taken.
 fn print_summary(report: &CopyReport) {
-    let s = &report.stats;
     let counts = report.counts();
     eprintln!(
-        "{}: {} pushed, {} up to date, {} failed\nblobs: {} uploaded ({}), {} mounted ({}), {} already there; {} copied; {:.1}s",
+        "{}: {} pushed, {} up to date, {} failed\n{}",
         plural(report.tags.len(), "tag"),
         counts.pushed,
         counts.up_to_date,
         counts.failed,
-        s.blobs_uploaded,
-        human_bytes(s.bytes_uploaded),
-        s.blobs_mounted,
-        human_bytes(s.bytes_mounted),
-        s.blobs_skipped,
-        plural(s.referrers_pushed, "referrer"),
-        report.seconds
+        blob_line(&report.stats, report.seconds, false)
     );
 }
