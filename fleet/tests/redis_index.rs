@@ -730,3 +730,34 @@ async fn what_one_process_learnt_about_a_registry_another_knows() {
     assert_eq!(second.load("ecr.example.com").await, None, "per registry");
     cleanup(&p).await;
 }
+
+#[tokio::test]
+async fn a_pending_mark_names_its_run_until_released_and_many_tags_are_read_across_pipelines() {
+    let p = prefix();
+    let redis = Redis::connect(config(&p)).await;
+    let pending = redis.pending();
+    let run = Uuid::new_v4();
+    // More tags than one pipeline of MGETs holds (10,000), over two registries.
+    let tags: Vec<(String, String, String)> = (0..25_000)
+        .map(|i| {
+            let registry = if i % 2 == 0 { "a.io" } else { "b.io" };
+            (
+                registry.to_string(),
+                "team/app".to_string(),
+                format!("v{i}"),
+            )
+        })
+        .collect();
+    let (held, free) = tags.split_at(20_000);
+    pending.hold(run, held, Duration::from_secs(60)).await;
+    let holders = pending.holders(&tags).await;
+    assert_eq!(holders.len(), tags.len());
+    assert!(holders[..20_000].iter().all(|h| *h == Some(run)));
+    assert!(holders[20_000..].iter().all(Option::is_none), "{free:?}");
+
+    pending.release(&held[..10]).await;
+    let after = pending.holders(&held[..11]).await;
+    assert!(after[..10].iter().all(Option::is_none), "released");
+    assert_eq!(after[10], Some(run), "the others still held");
+    cleanup(&p).await;
+}

@@ -28,6 +28,10 @@ pub struct AmqpConfig {
     pub retry_delays: Vec<Duration>,
     /// How long the run history stream keeps events.
     pub history_max_age: Duration,
+    /// How many bytes the run history stream keeps at most (whichever of age and size is
+    /// reached first drops the oldest segment): at 100x the real set a steady hour writes
+    /// ~100 MB of results, so age alone would let the stream grow to tens of gigabytes.
+    pub history_max_bytes: u64,
 }
 
 impl AmqpConfig {
@@ -35,6 +39,8 @@ impl AmqpConfig {
     pub const DEFAULT_URL: &'static str = "amqp://127.0.0.1:5672/%2f";
     /// Default [`prefix`](Self::prefix).
     pub const DEFAULT_PREFIX: &'static str = "image-mirror";
+    /// Default [`history_max_bytes`](Self::history_max_bytes): 4 GiB.
+    pub const DEFAULT_HISTORY_MAX_BYTES: u64 = 4 << 30;
     /// Default [`retry_delays`](Self::retry_delays): 10 s, 1 min, 5 min.
     pub const DEFAULT_RETRY_DELAYS: [Duration; 3] = [
         Duration::from_secs(10),
@@ -51,6 +57,7 @@ impl Default for AmqpConfig {
             prefetch: 1,
             retry_delays: Self::DEFAULT_RETRY_DELAYS.to_vec(),
             history_max_age: Duration::from_secs(7 * 24 * 3600),
+            history_max_bytes: Self::DEFAULT_HISTORY_MAX_BYTES,
         }
     }
 }
@@ -63,6 +70,7 @@ impl fmt::Debug for AmqpConfig {
             .field("prefetch", &self.prefetch)
             .field("retry_delays", &self.retry_delays)
             .field("history_max_age", &self.history_max_age)
+            .field("history_max_bytes", &self.history_max_bytes)
             .finish()
     }
 }

@@ -11,7 +11,7 @@
 //!                                        dead-lettered to "" / {p}.jobs on expiry
 //! {p}.parked     quorum queue            jobs that cannot be done (x-park-reason)
 //! {p}.events     topic exchange          run.<run id>.started / run.<run id>.result
-//! {p}.history    stream, bound run.#     every event, kept history_max_age
+//! {p}.history    stream, bound run.#     every event, kept history_max_age / history_max_bytes
 //! ```
 //!
 //! Nothing is lost when a process dies: every publish waits for the broker's confirm, and

@@ -3,7 +3,8 @@
 //! of names and arguments is in the module's parent.
 //!
 //! Retry queues are named after their delay, so processes with other delays coexist.
-//! Changing `history_max_age` for an existing installation makes the broker refuse the
+//! Changing `history_max_age` or `history_max_bytes` for an existing installation (or the
+//! first start of a version that bounds the stream by size on an installation made before) makes the broker refuse the
 //! declaration (PRECONDITION_FAILED, inequivalent arg): the stream has to be deleted (it is
 //! re-created on the next connect) or the old value kept.
 
@@ -81,7 +82,7 @@ pub(super) async fn declare(
     declare_queue(
         channel,
         &names.history,
-        history_arguments(config.history_max_age),
+        history_arguments(config.history_max_age, config.history_max_bytes),
     )
     .await?;
     channel
@@ -118,7 +119,7 @@ async fn declare_queue(
                 if let QueueError::Broker(msg) = &mut err {
                     msg.push_str(
                         " (the queue exists with other arguments: to change a retry delay or \
-                         the history max age, delete the queue so it is declared anew, or \
+                         the history's max age or size, delete the queue so it is declared anew, or \
                          keep the old value)",
                     );
                 }
@@ -156,11 +157,17 @@ fn retry_arguments(delay: Duration, jobs: &str) -> FieldTable {
     args
 }
 
-/// A stream: consumers read it from any point in time without removing anything.
-fn history_arguments(max_age: Duration) -> FieldTable {
+/// A stream: consumers read it from any point in time without removing anything; bounded
+/// by age and by size.
+fn history_arguments(max_age: Duration, max_bytes: u64) -> FieldTable {
     let mut args = FieldTable::default();
     args.insert("x-queue-type".into(), text("stream"));
     args.insert("x-max-age".into(), text(&max_age_value(max_age)));
+    let max_bytes = i64::try_from(max_bytes).unwrap_or(i64::MAX);
+    args.insert(
+        "x-max-length-bytes".into(),
+        AMQPValue::LongLongInt(max_bytes),
+    );
     args.insert(
         "x-stream-max-segment-size-bytes".into(),
         AMQPValue::LongLongInt(HISTORY_SEGMENT_BYTES),

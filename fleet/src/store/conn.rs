@@ -3,6 +3,7 @@
 //! handled once for all of the Redis-backed parts.
 
 use parking_lot::RwLock;
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -219,7 +220,62 @@ impl Shared {
     fn retry_ms(&self) -> u64 {
         millis(self.config.retry_interval)
     }
+
+    /// Values of `(registry, key)` pairs in input order; `None` where Redis did not answer.
+    ///
+    /// At most [`PIPELINE_KEYS`] keys go in one pipeline, each pipeline with its own time
+    /// limit: one pipeline for a whole run (770,000 keys at 100x the real set) outgrew any
+    /// sane limit and timed out, and then every tag of the run became a job again. A
+    /// pipeline that fails leaves its keys unknown (checked by the workers); the others
+    /// still count.
+    pub(crate) async fn mget(&self, keys: &[(String, String)]) -> Vec<Option<String>> {
+        let mut out = vec![None; keys.len()];
+        // Positions per registry, in a stable order.
+        let mut groups: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        for (i, (registry, _)) in keys.iter().enumerate() {
+            groups.entry(registry.as_str()).or_default().push(i);
+        }
+        let chunks: Vec<&[usize]> = groups
+            .values()
+            .flat_map(|positions| positions.chunks(MGET_CHUNK))
+            .collect();
+        for pipeline in chunks.chunks(PIPELINE_KEYS / MGET_CHUNK) {
+            let mut pipe = redis::pipe();
+            for chunk in pipeline {
+                let cmd = pipe.cmd("MGET");
+                for &i in *chunk {
+                    cmd.arg(&keys[i].1);
+                }
+            }
+            let n = pipeline.iter().map(|c| c.len()).sum();
+            let limit = self.batch_limit(n);
+            let answers: Option<Vec<Vec<Option<String>>>> = self
+                .call_within("MGET", limit, |mut c| async move {
+                    pipe.query_async(&mut c).await
+                })
+                .await;
+            let Some(answers) = answers else { continue };
+            for (chunk, values) in pipeline.iter().zip(answers) {
+                for (&i, v) in chunk.iter().zip(values) {
+                    out[i] = v;
+                }
+            }
+        }
+        out
+    }
+
+    /// A batch gets the usual timeout plus a little per thousand keys.
+    pub(crate) fn batch_limit(&self, n: usize) -> Duration {
+        let thousands = u32::try_from(n / 1000).unwrap_or(u32::MAX);
+        self.config.op_timeout + Duration::from_millis(50).saturating_mul(thousands)
+    }
 }
+
+/// Keys per MGET: large enough to amortise round trips, small enough not to block Redis.
+const MGET_CHUNK: usize = 1000;
+
+/// Keys per pipeline of MGETs (see `Shared::mget`): one round trip of ~1 MB of answers.
+const PIPELINE_KEYS: usize = 10 * MGET_CHUNK;
 
 /// Whether an error means Redis cannot be used right now (rather than one command failing).
 fn is_outage(e: &RedisError) -> bool {

@@ -46,6 +46,11 @@ impl Keys {
         self.registry(registry, &format!("tag:{repository}:{tag}"))
     }
 
+    /// The run whose job holds a destination tag (see `pending.rs`).
+    pub(crate) fn pending_tag(&self, registry: &str, repository: &str, tag: &str) -> String {
+        self.registry(registry, &format!("pending:{repository}:{tag}"))
+    }
+
     pub(crate) fn pause(&self, registry: &str) -> String {
         self.registry(registry, "pause")
     }

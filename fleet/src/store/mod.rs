@@ -23,6 +23,7 @@ mod counters;
 mod fallback;
 mod keys;
 mod lease;
+mod pending;
 mod quirks;
 mod refused;
 mod tags;
@@ -37,6 +38,7 @@ use mirror_common::report::TagStatus;
 pub use blobs::RedisIndex;
 pub use config::RedisConfig;
 pub use counters::{RunCounters, RunProgress};
+pub use pending::PendingTags;
 pub use quirks::RedisQuirks;
 pub use refused::RedisRefused;
 pub use tags::TagCache;
@@ -95,13 +97,19 @@ impl Redis {
         RedisQuirks::new(self.shared.clone())
     }
 
+    /// Markers of the destination tags published jobs still hold.
+    pub fn pending(&self) -> PendingTags {
+        PendingTags::new(self.shared.clone())
+    }
+
     /// Fleet-wide pauses and rate limits per registry.
     pub fn throttle(&self) -> Throttle {
         Throttle::new(self.shared.clone())
     }
 
-    /// After a job: remember what its destination tags now point at (cheap no-op runs) and
-    /// count it in its run. `destinations` are the job's, whose results are in `result`.
+    /// After a job's result is out: remember what its destination tags now point at (cheap
+    /// no-op runs), free them for later runs (their pending markers), and count the job in
+    /// its run. `destinations` are the job's, whose results are in `result`.
     pub async fn record_result(&self, destinations: &[ImageRef], result: &JobResult) {
         let by_name: std::collections::HashMap<String, &ImageRef> =
             destinations.iter().map(|d| (d.to_string(), d)).collect();
@@ -126,6 +134,17 @@ impl Redis {
             }
         }
         cache.set_dest_digests(&tags).await;
+        let held: Vec<(&str, &str, &str)> = destinations
+            .iter()
+            .map(|d| {
+                (
+                    d.registry.as_str(),
+                    d.repository.as_str(),
+                    d.manifest_reference(),
+                )
+            })
+            .collect();
+        self.pending().release(&held).await;
         self.counters().add(result.run_id, &result.report).await;
     }
 

@@ -36,14 +36,10 @@
 //! keep NTP time; a writer's clock ahead of the reader's makes its entries look younger
 //! (never older than 0), and the writer's TTL still bounds them.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::conn::{millis, Shared};
-
-/// Keys per MGET: large enough to amortise round trips, small enough not to block Redis.
-const MGET_CHUNK: usize = 1000;
 
 /// Digests of destination and source tags, fleet-wide.
 #[derive(Clone)]
@@ -100,7 +96,7 @@ impl TagCache {
                 (r.as_ref().to_string(), key)
             })
             .collect();
-        let values = self.mget(&keys).await;
+        let values = self.shared.mget(&keys).await;
         let now = now_ms();
         keys.iter()
             .zip(values)
@@ -134,7 +130,7 @@ impl TagCache {
                 .arg(ttl)
                 .ignore();
         }
-        let limit = self.batch_limit(tags.len());
+        let limit = self.shared.batch_limit(tags.len());
         let _: Option<()> = self
             .shared
             .call_within("SET tags", limit, |mut c| async move {
@@ -184,51 +180,6 @@ impl TagCache {
                     .await
             })
             .await;
-    }
-
-    /// Values of `(registry, key)` pairs in input order; all `None` when Redis is down.
-    async fn mget(&self, keys: &[(String, String)]) -> Vec<Option<String>> {
-        let mut out = vec![None; keys.len()];
-        if keys.is_empty() {
-            return out;
-        }
-        // Positions per registry, in a stable order.
-        let mut groups: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-        for (i, (registry, _)) in keys.iter().enumerate() {
-            groups.entry(registry.as_str()).or_default().push(i);
-        }
-        let mut pipe = redis::pipe();
-        let mut order: Vec<&[usize]> = Vec::new();
-        for positions in groups.values() {
-            for chunk in positions.chunks(MGET_CHUNK) {
-                let cmd = pipe.cmd("MGET");
-                for &i in chunk {
-                    cmd.arg(&keys[i].1);
-                }
-                order.push(chunk);
-            }
-        }
-        let limit = self.batch_limit(keys.len());
-        let answers: Option<Vec<Vec<Option<String>>>> = self
-            .shared
-            .call_within("MGET", limit, |mut c| async move {
-                pipe.query_async(&mut c).await
-            })
-            .await;
-        if let Some(answers) = answers {
-            for (chunk, values) in order.into_iter().zip(answers) {
-                for (&i, v) in chunk.iter().zip(values) {
-                    out[i] = v;
-                }
-            }
-        }
-        out
-    }
-
-    /// A batch gets the usual timeout plus a little per thousand keys.
-    fn batch_limit(&self, n: usize) -> Duration {
-        let thousands = u32::try_from(n / 1000).unwrap_or(u32::MAX);
-        self.shared.config.op_timeout + Duration::from_millis(50).saturating_mul(thousands)
     }
 }
 

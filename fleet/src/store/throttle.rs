@@ -4,7 +4,8 @@
 //!
 //! Both live in one Lua script over `<p>:{<registry>}:pause` and `<p>:{<registry>}:bucket`
 //! (one cluster slot thanks to the hash tag). The bucket refills from Redis's own clock
-//! (`TIME`), so workers with skewed clocks agree.
+//! (`TIME`), so workers with skewed clocks agree. Without a rate limit, a process asks
+//! about a registry's pause at most once per [`CLEAR_FOR`]: not once per request.
 
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
@@ -12,6 +13,10 @@ use std::time::Duration;
 use redis::Script;
 
 use super::conn::{millis, Shared};
+
+/// How long a "not paused" answer stands for requests without a rate limit (see
+/// `LocalThrottle::seen_clear`).
+const CLEAR_FOR: Duration = Duration::from_millis(250);
 
 /// Added to every wait, so waiters of many processes do not all retry at the same instant.
 const JITTER_MS: u64 = 15;
@@ -80,6 +85,11 @@ impl Throttle {
                 tokio::time::sleep(left).await;
                 continue;
             }
+            // With a rate every request takes a token from Redis (at most `rate` calls a
+            // second, fleet-wide); without one, only pauses matter, and a recent answer does.
+            if rate.is_none() && self.shared.local_throttle.known_clear(registry) {
+                return;
+            }
             let mut acquire = ACQUIRE.prepare_invoke();
             acquire.key(&pause).key(&bucket).arg(rate.unwrap_or(0.0));
             let wait: Option<i64> = self
@@ -89,7 +99,12 @@ impl Throttle {
                 })
                 .await;
             let wait = match wait {
-                Some(ms) if ms <= 0 => return,
+                Some(ms) if ms <= 0 => {
+                    if rate.is_none() {
+                        self.shared.local_throttle.seen_clear(registry, CLEAR_FOR);
+                    }
+                    return;
+                }
                 Some(ms) => Duration::from_millis(u64::try_from(ms).unwrap_or(0)),
                 // Redis is down: this process's own bucket.
                 None => match rate.and_then(|r| self.shared.local_throttle.take(registry, r)) {
