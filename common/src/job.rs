@@ -154,9 +154,9 @@ mod tests {
     }
 }
 
-/// Announces a run on the broker before its jobs: how many jobs and which destination tags,
-/// so that waiters know when a run is complete and the next run can tell which tags still
-/// have unfinished jobs.
+/// Announces a run on the broker once its jobs are out: how many jobs and tags, so that
+/// waiters know when a run is complete and `status` knows its size. One small message
+/// whatever the size of the run.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunStarted {
     /// The message format version ([`JOB_VERSION`] when written by this build).
@@ -167,8 +167,15 @@ pub struct RunStarted {
     pub started_at: u64,
     /// How many jobs the run publishes: the run is complete once as many results are in.
     pub jobs: usize,
-    /// Every destination tag (`registry/repo:tag`) the run's jobs will write.
+    /// Empty since pending tags are marked in Redis (`mirror_fleet::store::PendingTags`):
+    /// listing every tag made the message grow with the run (46 MB at 100x the real set).
+    /// Still written, empty, and read, for schedulers of earlier versions in the same fleet.
+    #[serde(default)]
     pub destinations: Vec<String>,
+    /// How many destination tags the run's jobs write, plus its tags that failed while
+    /// planning (0 in announcements of earlier versions: count their `destinations`).
+    #[serde(default)]
+    pub tags: usize,
     /// Tags of the run found up to date without a job (the fleet's tag cache), so that
     /// the history alone tells the run's whole size.
     #[serde(default)]

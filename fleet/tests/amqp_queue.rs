@@ -326,7 +326,8 @@ async fn a_run_subscription_sees_its_run_only_and_the_history_keeps_both() {
         run_id,
         started_at: 1_700_000_000,
         jobs: 2,
-        destinations: vec!["registry.example/mirror/app:1".into()],
+        destinations: vec![],
+        tags: 1,
         up_to_date: 0,
         group: None,
     };

@@ -6,17 +6,22 @@
 use mirror_cli::human_bytes;
 use mirror_common::failure::FailureKind;
 use mirror_common::job::JobResult;
-use mirror_common::mapping::MappingSet;
-use mirror_common::plan::Plan;
+use std::path::PathBuf;
+
+use mirror_common::mapping::{MappingError, MappingSet};
 use mirror_common::printable::printable;
-use mirror_common::report::TagStatus;
+use mirror_common::report::{TagResult, TagStatus};
 
 use crate::progress::Progress;
 use crate::report::{RunReport, TagEntry};
 
 /// Adds the tags whose source could not be resolved (no job was made for them).
-pub(crate) fn record_unresolved(plan: &Plan, report: &mut RunReport, skip_missing: bool) {
-    for (tag, origin) in &plan.unresolved {
+pub(crate) fn record_unresolved(
+    unresolved: &[(TagResult, String)],
+    report: &mut RunReport,
+    skip_missing: bool,
+) {
+    for (tag, origin) in unresolved {
         let skip = skip_missing && tag.failure == Some(FailureKind::NotFound);
         report.add_unjobbed(TagEntry {
             destination: tag.destination.clone(),
@@ -109,8 +114,13 @@ fn print_dry_run(progress: &Progress, result: &JobResult) {
 /// Prints every error of the rejected files and one line per rejected file (stderr);
 /// returns the number of errors.
 pub(crate) fn print_rejected(set: &MappingSet) -> usize {
+    print_rejected_files(&set.rejected)
+}
+
+/// [`print_rejected`] for some files.
+pub(crate) fn print_rejected_files(rejected: &[(PathBuf, Vec<MappingError>)]) -> usize {
     let mut errors = 0;
-    for (file, file_errors) in &set.rejected {
+    for (file, file_errors) in rejected {
         for e in file_errors {
             eprintln!("{e}");
         }

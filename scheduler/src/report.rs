@@ -3,13 +3,19 @@
 //! superseded mappings, the totals; the summary lines said at the end of a run from it,
 //! and the same as JSON (`--report FILE`). The lines said while the run goes are
 //! `output.rs`'s.
+//!
+//! The tag entries are not kept in memory (770,000 of them at 100x the real set): with
+//! `--report` each goes, as one line of JSON, to an unnamed temporary file as it arrives,
+//! and the report is written from it at the end (the same JSON document as when it was
+//! built whole); without `--report` only the totals are kept.
 
+use std::io::{BufRead, BufReader, BufWriter, Seek, Write};
 use std::path::Path;
 
 use mirror_cli::{blob_line, plural};
 use mirror_common::failure::FailureKind;
 use mirror_common::job::JobResult;
-use mirror_common::mapping::MappingSet;
+use mirror_common::mapping::{MappingError, MappingSet};
 use mirror_common::report::{CopyStats, TagCounts, TagStatus};
 use serde::Serialize;
 use uuid::Uuid;
@@ -48,7 +54,7 @@ pub(crate) struct Totals {
 }
 
 /// Everything a run reports, built as results arrive.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Serialize)]
 pub(crate) struct RunReport {
     pub run_id: Uuid,
     /// The group run (`run --groups`), if any.
@@ -60,7 +66,19 @@ pub(crate) struct RunReport {
     /// Mappings whose destination tag a later file gives again (the later file wins).
     pub superseded: Vec<SupersededMapping>,
     pub totals: Totals,
-    pub tags: Vec<TagEntry>,
+    /// Where the tag entries go (with `--report`), one JSON line each.
+    #[serde(skip)]
+    spool: Option<Spool>,
+    /// The entries of the last [`Self::add`], for the lines said about them.
+    #[serde(skip)]
+    last: Vec<TagEntry>,
+}
+
+/// The tag entries written so far, and the first error writing them.
+#[derive(Debug)]
+struct Spool {
+    file: BufWriter<std::fs::File>,
+    error: Option<std::io::Error>,
 }
 
 /// A mapping superseded for one destination tag, in the report.
@@ -106,18 +124,44 @@ impl RunReport {
             rejected_files,
             superseded,
             totals,
-            tags: Vec::new(),
+            spool: None,
+            last: Vec::new(),
+        }
+    }
+
+    /// Keeps every tag entry for [`Self::write_json`] (in an unnamed temporary file).
+    pub(crate) fn keep_tags(&mut self) -> anyhow::Result<()> {
+        let file = tempfile::tempfile()
+            .map_err(|e| anyhow::anyhow!("creating a temporary file for the report: {e}"))?;
+        self.spool = Some(Spool {
+            file: BufWriter::new(file),
+            error: None,
+        });
+        Ok(())
+    }
+
+    fn push(&mut self, entry: TagEntry) {
+        let Some(spool) = &mut self.spool else { return };
+        if spool.error.is_some() {
+            return;
+        }
+        let written = serde_json::to_writer(&mut spool.file, &entry)
+            .map_err(std::io::Error::from)
+            .and_then(|()| spool.file.write_all(b"\n"));
+        if let Err(e) = written {
+            spool.error = Some(e);
         }
     }
 
     /// Adds one job's result; returns the entries it added.
     pub(crate) fn add(&mut self, result: &JobResult) -> &[TagEntry] {
-        let start = self.tags.len();
         self.totals.jobs += 1;
         self.totals.blobs.add(&result.report.stats);
+        let mut last = std::mem::take(&mut self.last);
+        last.clear();
         for t in &result.report.tags {
             self.count(t.status);
-            self.tags.push(TagEntry {
+            last.push(TagEntry {
                 destination: t.destination.clone(),
                 source: result.report.source.clone(),
                 digest: t.digest.clone(),
@@ -127,13 +171,47 @@ impl RunReport {
                 origins: result.origins.clone(),
             });
         }
-        &self.tags[start..]
+        for entry in &last {
+            self.push(entry.clone());
+        }
+        self.last = last;
+        &self.last
+    }
+
+    /// Adds files rejected while planning, after the report was started (they changed
+    /// between the planner's two reads).
+    pub(crate) fn add_rejected(&mut self, rejected: &[(std::path::PathBuf, Vec<MappingError>)]) {
+        for (f, errors) in rejected {
+            self.rejected_files.push(RejectedFile {
+                file: f.display().to_string(),
+                errors: errors.iter().map(|e| e.to_string()).collect(),
+            });
+        }
+        self.totals.files_rejected = self.rejected_files.len();
+    }
+
+    /// Adds a job whose result never came (`run --wait` gave up on the broker): its `tags`
+    /// count as failed, under one entry naming the job (the scheduler keeps job ids, not
+    /// their tags: the tags are in the job's message and the worker's log).
+    pub(crate) fn add_unreported(&mut self, job_id: Uuid, tags: u32, reason: &str) {
+        for _ in 0..tags.max(1) {
+            self.count(TagStatus::Failed);
+        }
+        self.push(TagEntry {
+            destination: format!("job {job_id} ({})", plural(tags as usize, "tag")),
+            source: String::new(),
+            digest: None,
+            status: TagStatus::Failed,
+            error: Some(reason.to_string()),
+            failure: Some(FailureKind::Unreported),
+            origins: Vec::new(),
+        });
     }
 
     /// Adds a tag that failed before any job ran (its source could not be resolved).
     pub(crate) fn add_unjobbed(&mut self, entry: TagEntry) {
         self.count(entry.status);
-        self.tags.push(entry);
+        self.push(entry);
     }
 
     fn count(&mut self, status: TagStatus) {
@@ -174,10 +252,34 @@ impl RunReport {
         format!("{tags}\n{}", blob_line(&t.blobs, t.seconds, self.dry_run))
     }
 
-    /// Writes the report as JSON.
-    pub(crate) fn write_json(&self, path: &Path) -> anyhow::Result<()> {
-        let text = serde_json::to_vec_pretty(self)?;
-        std::fs::write(path, text)
-            .map_err(|e| anyhow::anyhow!("writing report {}: {e}", path.display()))
+    /// Writes the report as JSON: the run's fields, then `tags`, copied line by line from
+    /// the spool (see the module doc).
+    pub(crate) fn write_json(&mut self, path: &Path) -> anyhow::Result<()> {
+        let cannot =
+            |e: &dyn std::fmt::Display| anyhow::anyhow!("writing report {}: {e}", path.display());
+        let head = serde_json::to_string_pretty(&*self)?;
+        let head = head.strip_suffix('}').unwrap_or(&head).trim_end();
+        let out = std::fs::File::create(path).map_err(|e| cannot(&e))?;
+        let mut out = BufWriter::new(out);
+        let mut write = || -> std::io::Result<()> {
+            out.write_all(head.as_bytes())?;
+            out.write_all(b",\n  \"tags\": [")?;
+            if let Some(spool) = &mut self.spool {
+                if let Some(e) = spool.error.take() {
+                    return Err(e);
+                }
+                spool.file.flush()?;
+                let file = spool.file.get_mut();
+                file.rewind()?;
+                for (i, line) in BufReader::new(&*file).lines().enumerate() {
+                    out.write_all(if i == 0 { b"\n    " } else { b",\n    " })?;
+                    out.write_all(line?.as_bytes())?;
+                }
+                file.seek(std::io::SeekFrom::End(0))?;
+            }
+            out.write_all(b"\n  ]\n}\n")?;
+            out.flush()
+        };
+        write().map_err(|e| cannot(&e))
     }
 }

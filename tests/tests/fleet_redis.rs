@@ -128,6 +128,7 @@ async fn a_no_op_rerun_publishes_no_job_unless_asked_to_verify() {
     );
     let stderr = text(&verify.stderr);
     assert!(verify.status.success(), "{stderr}");
+    // All three published: the worker freed the first run's pending marks as it reported.
     assert!(
         stderr.contains("published 3 jobs for 3 tags")
             && stderr.contains("0 tags copied, 3 already up to date"),

@@ -2,7 +2,7 @@
 //! two files, the later file wins and the earlier mapping is superseded for that tag.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::destinations::DestinationIndex;
 use super::error::{MappingError, Origin};
@@ -91,19 +91,15 @@ pub fn load(files: &[PathBuf]) -> MappingSet {
     };
     let mut index = DestinationIndex::default();
     for file in files {
-        let text = match read_file(file) {
-            Ok(text) => text,
-            Err(e) => {
-                set.rejected.push((file.clone(), vec![e]));
+        let (lines, parsed) = load_file(file);
+        set.lines += lines;
+        let mappings = match parsed {
+            Ok(mappings) => mappings,
+            Err(errors) => {
+                set.rejected.push((file.clone(), errors));
                 continue;
             }
         };
-        set.lines += line_count(&text);
-        let (mappings, errors) = parse_text(file, &text);
-        if !errors.is_empty() {
-            set.rejected.push((file.clone(), errors));
-            continue;
-        }
         for m in &mappings {
             for dst in m.known_destinations() {
                 // None inside the file (parse_text): an earlier owner is an earlier file's.
@@ -119,6 +115,23 @@ pub fn load(files: &[PathBuf]) -> MappingSet {
         set.mappings.extend(mappings);
     }
     set
+}
+
+/// One file read and parsed on its own: its number of lines (0 when it cannot be read) and
+/// its mappings, or every error that rejects it (unreadable, not UTF-8, a bad line, a
+/// destination tag given twice in it). What [`load`] does per file, for a reader that
+/// keeps one file in memory at a time (the planner).
+pub fn load_file(file: &Path) -> (usize, Result<Vec<Mapping>, Vec<MappingError>>) {
+    let text = match read_file(file) {
+        Ok(text) => text,
+        Err(e) => return (0, Err(vec![e])),
+    };
+    let lines = line_count(&text);
+    let (mappings, errors) = parse_text(file, &text);
+    match errors.is_empty() {
+        true => (lines, Ok(mappings)),
+        false => (lines, Err(errors)),
+    }
 }
 
 /// The duplicate check after expansion, for the planner: pass every destination of the run

@@ -24,6 +24,23 @@ pub(crate) fn key(dst: &ImageRef) -> Option<DestinationKey> {
     ))
 }
 
+/// [`key`] in 8 bytes, for the planner's run-wide "which file gives this tag last" map
+/// (770,000 tags at 100x the real set: 8 bytes each instead of three strings). Two tags
+/// sharing a hash would make one of them look superseded; at 64 bits the chance over a
+/// million tags is about 3 in 10^8. SipHash with fixed keys: the same in every run.
+pub(crate) fn key_hash(dst: &ImageRef) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let tag = dst.tag.as_ref()?;
+    #[allow(deprecated)] // SipHasher: stable output with fixed keys, unlike RandomState.
+    let mut h = std::hash::SipHasher::new();
+    for b in dst.registry.bytes() {
+        h.write_u8(b.to_ascii_lowercase());
+    }
+    dst.repository.hash(&mut h);
+    tag.hash(&mut h);
+    Some(h.finish())
+}
+
 /// Which destination tags are taken, and where each was first given.
 #[derive(Debug, Default)]
 pub(crate) struct DestinationIndex {

@@ -18,7 +18,7 @@ mod line;
 mod select;
 mod source;
 
-pub use check::{check_expanded_duplicates, load, MappingSet, Superseded};
+pub use check::{check_expanded_duplicates, load, load_file, MappingSet, Superseded};
 pub use error::{MappingError, Origin, SelectError};
 pub use file::{parse_str, read_file, MAX_FILE_BYTES, MAX_LINE_CHARS};
 pub use select::select_files;

@@ -1,84 +1,121 @@
-//! The distributed mode of one run: skip what the fleet's tag cache knows, publish the
-//! rest, check the tags skipped as pending, count the run in Redis, and with `--wait`
-//! follow the results to the run's end.
+//! The distributed mode of one run, batch by batch as the planner gives them: skip what the
+//! fleet's tag cache knows, leave out the tags an earlier run's job still holds (and check
+//! them), publish the rest; then announce the run, count it in Redis, and with `--wait`
+//! follow the results to the run's end. What is kept across batches is per job (its id and
+//! tag count, for `--wait`), never per tag.
 
-use std::time::Instant;
+use std::collections::HashMap;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Result;
 use mirror_cli::plural;
 use mirror_common::failure::FailureKind;
-use mirror_common::plan::Plan;
+use mirror_common::job::{RunStarted, JOB_VERSION};
+use mirror_common::plan::Planner;
 use mirror_common::registry::Registries;
 use mirror_common::report::{TagResult, TagStatus};
 use mirror_fleet::amqp::RunSubscription;
 use mirror_fleet::store::Redis;
+use uuid::Uuid;
 
 use super::args::Args;
-use super::publish::Published;
+use super::settings::RunSettings;
+use super::{pending, publish};
 use crate::broker::Broker;
-use crate::report::{RunReport, TagEntry};
+use crate::report::RunReport;
 
-/// Publishes the run and, with `--wait`, follows its results into `report`.
+/// What a run published, over all its batches.
+#[derive(Default)]
+pub(crate) struct Published {
+    /// The tag count of each published job, by job id: what `--wait` waits for.
+    pub(crate) jobs: HashMap<Uuid, u32>,
+    /// Destination tags in the published jobs.
+    pub(crate) tags: usize,
+    /// Tags the tag cache answered for.
+    pub(crate) up_to_date: usize,
+    /// Tags that failed while planning (recorded as results of the run).
+    pub(crate) planning_failed: usize,
+    /// Tags left out because an earlier run's job holds them, and how many of them were
+    /// not at their source digest yet.
+    pub(crate) skipped: usize,
+    pub(crate) skipped_failed: usize,
+}
+
+/// Publishes the run batch by batch and, with `--wait`, follows its results into `report`.
 pub(crate) async fn publish_and_follow(
     args: &Args,
     mut broker: Broker,
-    skip_missing: bool,
+    settings: &RunSettings,
     client: &dyn Registries,
-    plan: &mut Plan,
+    mut planner: Planner<'_>,
     started: Instant,
     report: &mut RunReport,
 ) -> Result<()> {
     let redis = Redis::connect_checked(args.redis.config_with(&args.redis_ttl)).await?;
-    let cached = match args.verify {
-        true => Vec::new(),
-        false => super::tag_cache::skip_cached(&redis, plan).await,
-    };
-    tracing::debug!(
-        seconds = started.elapsed().as_secs_f64(),
-        up_to_date = cached.len(),
-        "tag cache read"
-    );
-    let up_to_date = cached.len();
-    for entry in cached {
-        report.add_unjobbed(entry);
-    }
+    let run_id = planner.run_id();
     let subscription = match args.wait {
-        true => Some(subscribe(&mut broker, plan).await?),
+        true => Some(subscribe(&mut broker, run_id).await?),
         false => None,
     };
-    let group = report.group.clone();
-    let published = super::publish::publish(
-        &mut broker,
-        plan,
-        up_to_date,
-        group.as_deref(),
-        planning_failures(plan, skip_missing),
-    )
-    .await?;
+    let started_at = now_secs();
+    let mut run = Published::default();
+    while let Some(mut batch) = planner.next_batch().await {
+        super::batch::take_batch(&mut batch, settings, report);
+        let failures = planning_failures(&batch.unresolved, settings.copy.skip_missing);
+        run.planning_failed += failures.len();
+        publish::record_planning_failures(&mut broker, run_id, failures).await?;
+        if !args.verify {
+            let cached = super::tag_cache::skip_cached(&redis, &mut batch.jobs).await;
+            run.up_to_date += cached.len();
+            for entry in cached {
+                report.add_unjobbed(entry);
+            }
+        }
+        let skipped = pending::leave_out_pending(&redis, run_id, &mut batch.jobs).await;
+        publish::publish_batch(&mut broker, &redis, run_id, &batch.jobs).await?;
+        for job in &batch.jobs {
+            let tags = job.destinations.len();
+            run.tags += tags;
+            run.jobs
+                .insert(job.id, u32::try_from(tags).unwrap_or(u32::MAX));
+        }
+        for entry in pending::check_skipped(client, &skipped).await {
+            run.skipped += 1;
+            if let (TagStatus::Failed, Some(e)) = (entry.status, &entry.error) {
+                run.skipped_failed += 1;
+                eprintln!("error: {}: {e}", entry.destination);
+            }
+            report.add_unjobbed(entry);
+        }
+    }
     tracing::debug!(
         seconds = started.elapsed().as_secs_f64(),
-        jobs = published.jobs,
+        jobs = run.jobs.len(),
+        up_to_date = run.up_to_date,
         "published"
     );
-    let skipped = super::pending::check_skipped(client, &published.skipped).await;
-    count_run(&redis, plan, &published, up_to_date).await;
-    say_published(plan, &published, up_to_date, &skipped);
-    for entry in skipped {
-        if let (TagStatus::Failed, Some(e)) = (entry.status, &entry.error) {
-            eprintln!("error: {}: {e}", entry.destination);
-        }
-        report.add_unjobbed(entry);
-    }
+    let announcement = RunStarted {
+        version: JOB_VERSION,
+        run_id,
+        started_at,
+        jobs: run.jobs.len(),
+        destinations: Vec::new(),
+        tags: run.tags + run.planning_failed,
+        up_to_date: run.up_to_date,
+        group: settings.group.clone(),
+    };
+    publish::announce(&mut broker, &announcement).await?;
+    count_run(&redis, run_id, &run).await;
+    say_published(run_id, report, &run);
     if let Some(sub) = subscription {
-        super::wait::wait(broker.config(), sub, &plan.jobs, started, report).await;
+        super::wait::wait(broker.config(), sub, &run.jobs, started, report).await;
     }
     broker.close().await;
     Ok(())
 }
 
 /// Subscribes to the run's results before any job goes out (none can be missed).
-async fn subscribe(broker: &mut Broker, plan: &Plan) -> Result<RunSubscription> {
-    let run_id = plan.run_id;
+async fn subscribe(broker: &mut Broker, run_id: Uuid) -> Result<RunSubscription> {
     let subscription = broker
         .call("subscribing to the run's results", |q| async move {
             q.subscribe_run(run_id).await
@@ -89,8 +126,8 @@ async fn subscribe(broker: &mut Broker, plan: &Plan) -> Result<RunSubscription> 
 
 /// The tags that failed while planning, as the run's record must count them (a source
 /// missing under `--skip-missing` is no failure).
-fn planning_failures(plan: &Plan, skip_missing: bool) -> Vec<TagResult> {
-    plan.unresolved
+fn planning_failures(unresolved: &[(TagResult, String)], skip_missing: bool) -> Vec<TagResult> {
+    unresolved
         .iter()
         .filter(|(tag, _)| !(skip_missing && tag.failure == Some(FailureKind::NotFound)))
         .map(|(tag, _)| tag.clone())
@@ -98,39 +135,42 @@ fn planning_failures(plan: &Plan, skip_missing: bool) -> Vec<TagResult> {
 }
 
 /// Starts the run's counters in Redis, which `status` reads.
-async fn count_run(redis: &Redis, plan: &Plan, published: &Published, up_to_date: usize) {
-    let total = (published.tags + up_to_date) as u64;
+async fn count_run(redis: &Redis, run_id: Uuid, run: &Published) {
+    let total = (run.tags + run.up_to_date) as u64;
     redis
         .counters()
-        .start(plan.run_id, total, published.jobs as u64)
+        .start(run_id, total, run.jobs.len() as u64)
         .await;
     redis
         .counters()
-        .add_up_to_date(plan.run_id, up_to_date as u64)
+        .add_up_to_date(run_id, run.up_to_date as u64)
         .await;
 }
 
 /// The distributed mode's line once the jobs are out: files, what was published, what the
 /// tag cache answered, and the tags skipped as pending.
-fn say_published(plan: &Plan, published: &Published, up_to_date: usize, skipped: &[TagEntry]) {
-    let pending = skipped
-        .iter()
-        .filter(|e| e.status == TagStatus::Failed)
-        .count();
+fn say_published(run_id: Uuid, report: &RunReport, run: &Published) {
     eprintln!(
-        "run {}: {} ({} rejected), published {} for {}; {} up to date by the tag cache{}",
-        plan.run_id,
-        plural(plan.set.files.len(), "file"),
-        plan.set.rejected.len(),
-        plural(published.jobs, "job"),
-        plural(published.tags, "tag"),
-        plural(up_to_date, "tag"),
-        match skipped.len() {
+        "run {run_id}: {} ({} rejected), published {} for {}; {} up to date by the tag cache{}",
+        plural(report.files.len(), "file"),
+        report.rejected_files.len(),
+        plural(run.jobs.len(), "job"),
+        plural(run.tags, "tag"),
+        plural(run.up_to_date, "tag"),
+        match run.skipped {
             0 => String::new(),
             n => format!(
-                "; {} skipped: an earlier run's job for them has not reported ({pending} of them not at their source digest yet)",
-                plural(n, "tag")
+                "; {} skipped: an earlier run's job for them has not reported ({} of them not at their source digest yet)",
+                plural(n, "tag"),
+                run.skipped_failed
             ),
         }
     );
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }

@@ -4,12 +4,13 @@
 //! CronJob), or on a cron schedule with `--schedule`.
 //!
 //! - [`args`]: the flags; [`settings`]: what one run does, from its flags or its group.
-//! - [`once`]: one run, start to end; [`report_path`]: `--report` checked before any work.
+//! - [`once`]: one run, start to end; [`batch`]: what each of the planner's batches goes
+//!   through in both modes; [`report_path`]: `--report` checked before any work.
 //! - [`local`]: the embedded mode (in-process queue and workers).
 //! - The distributed mode: [`follow`] (one run through the fleet: tag cache, publish,
 //!   pending tags, `--wait`); [`tag_cache`] (tags already at their digest);
-//!   [`publish`] (jobs, announcement, planning failures); [`pending`] (tags an earlier
-//!   run's jobs still hold); [`wait`] (following results across broker loss) and
+//!   [`publish`] (a batch's jobs, planning failures, the announcement); [`pending`] (tags
+//!   an earlier run's jobs still hold, marked in Redis); [`wait`] (following results across broker loss) and
 //!   [`no_consumer`] (its warning when no worker consumes).
 //! - Staying up: [`schedules`] (`--schedule`, every group of `--groups` on its own) and
 //!   [`monitor`] (`--listen`: queue depth gauges and readiness between runs).
@@ -19,6 +20,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 
 mod args;
+mod batch;
 mod follow;
 mod local;
 mod monitor;

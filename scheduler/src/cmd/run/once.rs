@@ -1,22 +1,20 @@
-//! One run, start to end: its settings, the plan (the run's credentials name, options and
-//! group stamped on every job), the embedded or the distributed mode, then the summary,
-//! the report and the exit status.
+//! One run, start to end: its settings, the planner (the run's credentials name, options
+//! and group stamped on every job of every batch), the embedded mode (the whole plan) or
+//! the distributed mode (batch by batch), then the summary, the report and the exit status.
 
 use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::Result;
 use mirror_cli::plural;
-use mirror_common::job_options::JobOptions;
-use mirror_common::mapping::{load, MappingSet};
-use mirror_common::plan::Plan;
-use mirror_common::registry::Registries;
+use mirror_common::mapping::MappingSet;
+use mirror_common::plan::{Plan, Planner};
 use uuid::Uuid;
 
 use super::args::Args;
 use super::settings::RunSettings;
 use crate::broker::Broker;
-use crate::output::{print_rejected, print_superseded, record_unresolved};
+use crate::output::{print_rejected, print_superseded};
 use crate::report::RunReport;
 
 /// One run; the exit status is 0 only when every tag made it and no file was rejected.
@@ -26,7 +24,6 @@ pub(crate) async fn run_once(args: &Args) -> Result<ExitCode> {
         super::report_path::check_writable(path)?;
     }
     let settings = super::settings::resolve(args)?;
-    let set = load(&settings.files);
     let client = args.registry.client()?;
     let distributed = !args.local && !args.dry_run;
     // Reach the broker before planning: no point listing registries if jobs cannot go out.
@@ -34,14 +31,15 @@ pub(crate) async fn run_once(args: &Args) -> Result<ExitCode> {
         true => Some(Broker::connect(args.broker.config(1)).await?),
         false => None,
     };
+    let planner = Planner::start(&settings.files, client.as_ref(), Uuid::new_v4()).await;
     tracing::debug!(
         seconds = started.elapsed().as_secs_f64(),
-        "mapping files read"
+        "mapping files read, sources listed"
     );
-    let mut plan = plan(set, &settings, client.as_ref(), started).await;
-    let mut report = start_report(args, &settings, &plan);
+    let mut report = start_report(args, &settings, &planner)?;
     let followed = match broker {
         None => {
+            let plan = plan(planner, &settings, &mut report, started).await;
             super::local::run_embedded(args, &settings, plan, &mut report).await?;
             true
         }
@@ -49,9 +47,9 @@ pub(crate) async fn run_once(args: &Args) -> Result<ExitCode> {
             super::follow::publish_and_follow(
                 args,
                 broker,
-                settings.copy.skip_missing,
+                &settings,
                 client.as_ref(),
-                &mut plan,
+                planner,
                 started,
                 &mut report,
             )
@@ -62,42 +60,49 @@ pub(crate) async fn run_once(args: &Args) -> Result<ExitCode> {
     finish(args, &settings, report, followed, started)
 }
 
-/// The jobs of `set`, each carrying the run's credentials name, options and group.
+/// Every batch of the planner in one plan (the embedded mode runs it whole), its jobs
+/// stamped, its unresolved tags and late-rejected files in the report.
 async fn plan(
-    set: MappingSet,
+    mut planner: Planner<'_>,
     settings: &RunSettings,
-    client: &dyn Registries,
+    report: &mut RunReport,
     started: Instant,
 ) -> Plan {
-    let mut plan = mirror_common::plan::plan(set, client, Uuid::new_v4()).await;
+    let mut plan = Plan {
+        run_id: planner.run_id(),
+        jobs: Vec::new(),
+        unresolved: Vec::new(),
+        set: MappingSet::default(),
+    };
+    while let Some(mut batch) = planner.next_batch().await {
+        super::batch::take_batch(&mut batch, settings, report);
+        plan.jobs.append(&mut batch.jobs);
+        plan.unresolved.append(&mut batch.unresolved);
+    }
+    plan.set = planner.into_set();
     tracing::debug!(
         seconds = started.elapsed().as_secs_f64(),
         jobs = plan.jobs.len(),
         "planned (sources listed and resolved)"
     );
-    if settings.digest_tag {
-        mirror_common::plan::add_digest_tags(&mut plan);
-    }
-    for job in &mut plan.jobs {
-        job.credentials.clone_from(&settings.credentials);
-        job.options = Some(JobOptions::of(&settings.copy));
-        job.group.clone_from(&settings.group);
-    }
     plan
 }
 
-/// Says what the files hold that no job will copy (rejected files, superseded mappings,
-/// unresolved sources) and returns the run's report with the unresolved tags in it.
-fn start_report(args: &Args, settings: &RunSettings, plan: &Plan) -> RunReport {
+/// Says what the files hold that no job will copy (rejected files, superseded mappings)
+/// and returns the run's report, started.
+fn start_report(args: &Args, settings: &RunSettings, planner: &Planner<'_>) -> Result<RunReport> {
     if let Some(g) = &settings.group {
         eprintln!("group {g}: {}", plural(settings.files.len(), "file"));
     }
-    print_rejected(&plan.set);
-    print_superseded(&plan.set);
-    let mut report = RunReport::new(plan.run_id, args.dry_run, &plan.set);
+    let set = planner.set();
+    print_rejected(set);
+    print_superseded(set);
+    let mut report = RunReport::new(planner.run_id(), args.dry_run, set);
     report.group.clone_from(&settings.group);
-    record_unresolved(plan, &mut report, settings.copy.skip_missing);
-    report
+    if args.report.is_some() {
+        report.keep_tags()?;
+    }
+    Ok(report)
 }
 
 /// The end of a run: the group's success gauge, the summary (when the run was followed),

@@ -1,72 +1,64 @@
-//! The distributed mode's publishing: the planned jobs go to RabbitMQ (each publish
-//! confirmed by the broker), minus the tags an earlier run's jobs still hold (see
-//! [`pending`](super::pending)), then a `RunStarted` names the run's size and tags, so that
-//! `status` knows them and the next run can tell which tags still have a job in flight.
+//! The distributed mode's publishing, batch by batch: a batch's tags are marked pending
+//! (see [`pending`](super::pending)) and its jobs go to RabbitMQ (each publish confirmed by
+//! the broker); the tags that failed while planning go into the history as results of the
+//! run; once every batch is out, a `RunStarted` gives the run's size, so that `status`
+//! knows it and `--wait` knows when the run is complete.
 //!
-//! The announcement goes out only after every job of the run is confirmed: a scheduler
-//! killed while publishing announces nothing, so the next run publishes every tag again.
+//! Every message is bounded: a job is one source image, a planning result holds at most
+//! [`RESULT_TAGS`] tags, and the announcement counts tags instead of listing them.
 
-use std::collections::HashMap;
-use std::time::{SystemTime, UNIX_EPOCH};
-
-use mirror_common::job::{Job, JobResult, RunStarted, JOB_VERSION};
-use mirror_common::plan::Plan;
+use mirror_common::job::{Job, JobResult, RunStarted};
 use mirror_common::queue::QueueError;
-use mirror_common::reference::ImageRef;
 use mirror_common::report::{CopyReport, TagResult};
+use mirror_fleet::store::Redis;
 use uuid::Uuid;
 
-use super::pending::{unfinished_tags, PENDING_FOR};
+use super::pending;
 use crate::broker::Broker;
 
-/// What was published.
-pub(crate) struct Published {
-    pub(crate) jobs: usize,
-    pub(crate) tags: usize,
-    /// Destination tags left out because an earlier run's job for them has not reported,
-    /// each with the job it would have been in and that earlier run.
-    pub(crate) skipped: Vec<(ImageRef, Job, Uuid)>,
+/// Tags per planning-failure result (~150 bytes each with its error: ~150 KB at most).
+const RESULT_TAGS: usize = 1000;
+
+/// Publishes a batch's jobs, their tags marked as held by `run_id` first (a worker may
+/// report before the broker confirms); the marks are taken back when the batch cannot go
+/// out. Survives a lost connection ([`Broker::publish_jobs`]).
+pub(crate) async fn publish_batch(
+    broker: &mut Broker,
+    redis: &Redis,
+    run_id: Uuid,
+    jobs: &[Job],
+) -> Result<(), QueueError> {
+    if jobs.is_empty() {
+        return Ok(());
+    }
+    pending::hold(redis, run_id, jobs).await;
+    if let Err(e) = broker.publish_jobs(jobs).await {
+        pending::release(redis, jobs).await;
+        return Err(e);
+    }
+    Ok(())
 }
 
-/// Publishes the plan's jobs (minus tags with unfinished jobs), then announces the run
-/// (with `up_to_date`, the tags the tag cache answered for), and records the tags that
-/// failed while planning (`planning_failures`) in the history as a result of the run, so
-/// that `status` counts them as failed like any other. Each step survives a lost
-/// connection ([`Broker::call`]).
-pub(crate) async fn publish(
-    broker: &mut Broker,
-    plan: &mut Plan,
-    up_to_date: usize,
-    group: Option<&str>,
-    planning_failures: Vec<TagResult>,
-) -> Result<Published, QueueError> {
-    let started_at = now_secs();
-    let skipped = leave_out_pending(broker, plan, started_at).await?;
-    let mut destinations: Vec<String> = plan
-        .jobs
-        .iter()
-        .flat_map(|j| j.destinations.iter().map(|d| d.to_string()))
-        .collect();
-    let tags = destinations.len();
-    broker.publish_jobs(&plan.jobs).await?;
-    destinations.extend(planning_failures.iter().map(|t| t.destination.clone()));
-    let run = RunStarted {
-        version: JOB_VERSION,
-        run_id: plan.run_id,
-        started_at,
-        jobs: plan.jobs.len(),
-        destinations,
-        up_to_date,
-        group: group.map(str::to_string),
-    };
+/// Announces the run, once every job of it is confirmed: a scheduler killed while
+/// publishing announces nothing (its tags' marks expire, or the next run checks them).
+pub(crate) async fn announce(broker: &mut Broker, run: &RunStarted) -> Result<(), QueueError> {
     broker
-        .call("announcing the run", |q| {
-            let run = &run;
-            async move { q.publish_run_started(run).await }
+        .call("announcing the run", |q| async move {
+            q.publish_run_started(run).await
         })
-        .await?;
-    if !planning_failures.is_empty() {
-        let result = planning_result(plan.run_id, planning_failures);
+        .await
+}
+
+/// Records the tags that failed while planning (a source tag missing, a listing refused)
+/// in the history as results of the run, each with a job id of its own: no job carries
+/// them, yet the run's record must say they failed and why.
+pub(crate) async fn record_planning_failures(
+    broker: &mut Broker,
+    run_id: Uuid,
+    tags: Vec<TagResult>,
+) -> Result<(), QueueError> {
+    for chunk in tags.chunks(RESULT_TAGS) {
+        let result = planning_result(run_id, chunk.to_vec());
         broker
             .call("recording the planning failures", |q| {
                 let result = &result;
@@ -74,56 +66,12 @@ pub(crate) async fn publish(
             })
             .await?;
     }
-    Ok(Published {
-        jobs: plan.jobs.len(),
-        tags,
-        skipped,
-    })
+    Ok(())
 }
 
-/// Takes out of the plan the destination tags an earlier run still has jobs for (as the
-/// history of the last [`PENDING_FOR`] says at `started_at`), and returns them, each with
-/// the job it would have been in and that earlier run.
-async fn leave_out_pending(
-    broker: &mut Broker,
-    plan: &mut Plan,
-    started_at: u64,
-) -> Result<Vec<(ImageRef, Job, Uuid)>, QueueError> {
-    // Which tags an earlier run still has jobs for matters only to a run with jobs: a run
-    // the tag cache answered whole (the usual hourly run) reads no history.
-    let unfinished = match plan.jobs.is_empty() {
-        true => HashMap::new(),
-        false => {
-            let history = broker
-                .call("reading the run history", |q| async move {
-                    q.read_history(PENDING_FOR).await
-                })
-                .await?;
-            unfinished_tags(&history, started_at, PENDING_FOR)
-        }
-    };
-    let mut skipped = Vec::new();
-    for job in &mut plan.jobs {
-        let (keep, left): (Vec<ImageRef>, Vec<ImageRef>) = job
-            .destinations
-            .drain(..)
-            .partition(|d| !unfinished.contains_key(&d.to_string()));
-        job.destinations = keep;
-        for d in left {
-            let run = unfinished[&d.to_string()];
-            skipped.push((d, job.clone(), run));
-        }
-    }
-    plan.jobs.retain(|j| !j.destinations.is_empty());
-    Ok(skipped)
-}
-
-/// The tags that failed while planning (a source tag missing, a listing refused), as a
-/// result of the run with a job id of its own: no job carries them, yet the run's record
-/// must say they failed and why.
 fn planning_result(run_id: Uuid, tags: Vec<TagResult>) -> JobResult {
     JobResult {
-        version: JOB_VERSION,
+        version: mirror_common::job::JOB_VERSION,
         job_id: Uuid::new_v4(),
         run_id,
         report: CopyReport {
@@ -135,11 +83,4 @@ fn planning_result(run_id: Uuid, tags: Vec<TagResult>) -> JobResult {
         },
         origins: vec![],
     }
-}
-
-fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }

@@ -2,33 +2,33 @@
 //! last pushed or saw at its job's digest gets no job, so a run where nothing changed
 //! publishes none at all (`--verify` does without it).
 
-use mirror_common::plan::Plan;
+use mirror_common::job::Job;
 use mirror_common::report::TagStatus;
 use mirror_fleet::store::Redis;
 
 use crate::report::TagEntry;
 
-/// Takes out of the plan the destination tags that the fleet's tag cache says already point
-/// at their job's digest (what the workers last pushed or saw there), and returns them as
-/// up-to-date report entries: a run where nothing changed publishes no job at all.
-pub(crate) async fn skip_cached(redis: &Redis, plan: &mut Plan) -> Vec<TagEntry> {
-    let keys: Vec<(String, String, String)> = plan
-        .jobs
+/// Takes out of a batch's `jobs` the destination tags that the fleet's tag cache says
+/// already point at their job's digest (what the workers last pushed or saw there), and
+/// returns them as up-to-date report entries: a run where nothing changed publishes no job.
+pub(crate) async fn skip_cached(redis: &Redis, jobs: &mut Vec<Job>) -> Vec<TagEntry> {
+    let keys: Vec<(&str, &str, &str)> = jobs
         .iter()
         .flat_map(|j| {
             j.destinations.iter().map(|d| {
                 (
-                    d.registry.clone(),
-                    d.repository.clone(),
-                    d.manifest_reference().to_string(),
+                    d.registry.as_str(),
+                    d.repository.as_str(),
+                    d.manifest_reference(),
                 )
             })
         })
         .collect();
     let cached = redis.tags().dest_digests(&keys).await;
+    drop(keys);
     let mut cached = cached.into_iter();
     let mut skipped = Vec::new();
-    for job in &mut plan.jobs {
+    for job in jobs.iter_mut() {
         let mut keep = Vec::new();
         for d in job.destinations.drain(..) {
             if cached.next().flatten().as_deref() == Some(job.digest.as_str()) {
@@ -47,6 +47,6 @@ pub(crate) async fn skip_cached(redis: &Redis, plan: &mut Plan) -> Vec<TagEntry>
         }
         job.destinations = keep;
     }
-    plan.jobs.retain(|j| !j.destinations.is_empty());
+    jobs.retain(|j| !j.destinations.is_empty());
     skipped
 }

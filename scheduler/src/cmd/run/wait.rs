@@ -8,11 +8,10 @@
 //! the jobs not heard of are reported as failed with that reason: the summary and report
 //! are always written, and the exit status says what is known.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use mirror_common::failure::FailureKind;
-use mirror_common::job::{Job, JobResult, RunEvent};
+use mirror_common::job::{JobResult, RunEvent};
 use mirror_common::queue::QueueError;
 use mirror_fleet::amqp::{AmqpConfig, AmqpQueue, RunSubscription};
 
@@ -24,19 +23,19 @@ use crate::report::RunReport;
 /// How long the broker may stay unreachable before the waiter gives up on the results.
 const GIVE_UP_AFTER: Duration = Duration::from_secs(600);
 
-/// Consumes the run's results until every job of `jobs` is accounted for.
+/// Consumes the run's results until every job of `ours` (job id: its tag count) is
+/// accounted for. Only the results of these jobs count: the run's record also holds results
+/// for the tags that failed while planning, which the report has already.
 pub(crate) async fn wait(
     config: &AmqpConfig,
     subscription: RunSubscription,
-    jobs: &[Job],
+    ours: &HashMap<uuid::Uuid, u32>,
     started: Instant,
     report: &mut RunReport,
 ) {
+    let jobs = ours;
     let mut progress = Progress::new(jobs.len());
     let mut seen = HashSet::new();
-    // Only the results of these jobs count: the run's record also holds a result for the
-    // tags that failed while planning, which the report has already.
-    let ours: HashSet<uuid::Uuid> = jobs.iter().map(|j| j.id).collect();
     let mut no_consumer = NoConsumerWarning::new(config);
     let run_id = subscription.run_id();
     let mut subscription = subscription;
@@ -48,7 +47,7 @@ pub(crate) async fn wait(
             () = no_consumer.check(&progress) => continue,
         };
         match next {
-            Ok(RunEvent::Result(result)) if ours.contains(&result.job_id) => {
+            Ok(RunEvent::Result(result)) if ours.contains_key(&result.job_id) => {
                 add(&mut progress, report, &mut seen, &result)
             }
             Ok(RunEvent::Result(_)) => {}
@@ -59,7 +58,7 @@ pub(crate) async fn wait(
                 ));
                 match resume(config, run_id, started).await {
                     Ok((queue, resumed, missed)) => {
-                        for result in missed.iter().filter(|r| ours.contains(&r.job_id)) {
+                        for result in missed.iter().filter(|r| ours.contains_key(&r.job_id)) {
                             add(&mut progress, report, &mut seen, result);
                         }
                         subscription = resumed;
@@ -133,20 +132,19 @@ async fn resume(
     }
 }
 
-/// The jobs not heard of become failed tags, so the report is complete and the run fails.
+/// The jobs not heard of fail their tags, so the report is complete and the run fails.
 fn give_up(
     progress: &mut Progress,
     report: &mut RunReport,
-    jobs: &[Job],
+    jobs: &HashMap<uuid::Uuid, u32>,
     seen: &HashSet<uuid::Uuid>,
     error: &QueueError,
 ) {
-    let reason = format!(
-        "the run's result for this tag was not received: the broker stayed unreachable ({error})"
-    );
-    for job in jobs.iter().filter(|j| !seen.contains(&j.id)) {
-        let result = JobResult::failed(job, FailureKind::Unreported, &reason);
-        record_result(progress, report, &result);
+    let reason =
+        format!("the job's result was not received: the broker stayed unreachable ({error})");
+    for (id, tags) in jobs.iter().filter(|(id, _)| !seen.contains(*id)) {
+        progress.eprintln(&format!("error: job {id}: {reason}"));
+        report.add_unreported(*id, *tags, &reason);
         progress.job_done(true);
     }
 }

@@ -220,7 +220,8 @@ pub(crate) fn runs(history: &[RunEvent]) -> Vec<RunStatus> {
                 r.run_id = s.run_id;
                 r.started_at = s.started_at;
                 r.jobs = s.jobs;
-                r.tags = s.destinations.len() + s.up_to_date;
+                // Announcements of earlier versions listed their tags instead of counting them.
+                r.tags = s.tags.max(s.destinations.len()) + s.up_to_date;
                 r.group.clone_from(&s.group);
                 r.up_to_date += s.up_to_date;
                 r.announced = true;
@@ -301,7 +302,8 @@ mod tests {
                 run_id: run,
                 started_at: 1,
                 jobs: 2,
-                destinations: vec!["r/a:1".into(), "r/b:1".into()],
+                destinations: vec![],
+                tags: 2,
                 up_to_date: 3,
                 group: None,
             }),
@@ -330,6 +332,7 @@ mod tests {
                 started_at: 7,
                 jobs: 0,
                 destinations: vec![],
+                tags: 0,
                 up_to_date: 0,
                 group: None,
             })
