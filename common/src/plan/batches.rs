@@ -18,7 +18,8 @@ use crate::registry::Registries;
 use crate::report::TagResult;
 
 /// Destination tags per batch (a batch ends with the file that reaches it): thousands of
-/// source HEADs, so the resolution stays 128 wide for most of a batch.
+/// source HEADs, so the resolution stays as wide as the registries allow for most of a batch
+/// (see `limits.rs`).
 pub const BATCH_TAGS: usize = 8192;
 
 /// The jobs of some consecutive files.

@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use futures::StreamExt;
 
-use super::PLAN_CONCURRENCY;
+use super::limits::{RegistryLimits, IN_ALL};
 use crate::mapping::{inherit_tag, Mapping, MappingError, Origin, TagSelector};
 use crate::reference::ImageRef;
 use crate::registry::Registries;
@@ -36,15 +36,17 @@ pub(super) async fn list_new_repos<'m>(
             repos.push(&m.source.image);
         }
     }
+    let limits = &RegistryLimits::default();
     let found: Vec<(String, Result<Vec<String>, String>)> = futures::stream::iter(repos)
         .map(|r| async move {
+            let _place = limits.acquire(&r.registry).await;
             let tags = client
                 .list_tags(&r.repository())
                 .await
                 .map_err(|e| e.to_string());
             (r.repo_name(), tags)
         })
-        .buffer_unordered(PLAN_CONCURRENCY)
+        .buffer_unordered(IN_ALL)
         .collect()
         .await;
     listed.extend(found);

@@ -8,7 +8,7 @@ use futures::StreamExt;
 use uuid::Uuid;
 
 use super::expand::Entry;
-use super::PLAN_CONCURRENCY;
+use super::limits::{RegistryLimits, IN_ALL};
 use crate::failure::FailureKind;
 use crate::job::Job;
 use crate::reference::ImageRef;
@@ -36,8 +36,10 @@ pub(super) async fn resolve_sources(
             sources.push(&e.source);
         }
     }
+    let limits = &RegistryLimits::default();
     futures::stream::iter(sources)
         .map(|s| async move {
+            let _place = limits.acquire(&s.registry).await;
             let digest = match &s.digest {
                 Some(d) => Ok(d.clone()),
                 None => match client
@@ -51,7 +53,7 @@ pub(super) async fn resolve_sources(
             };
             (s.to_string(), digest)
         })
-        .buffer_unordered(PLAN_CONCURRENCY)
+        .buffer_unordered(IN_ALL)
         .collect()
         .await
 }

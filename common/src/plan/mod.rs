@@ -16,6 +16,7 @@
 mod batches;
 mod expand;
 mod jobs;
+mod limits;
 mod survey;
 
 use std::path::PathBuf;
@@ -29,12 +30,6 @@ use crate::report::TagResult;
 
 pub use batches::{Batch, Planner, BATCH_TAGS};
 pub use jobs::add_digest_tags;
-
-/// Registry requests the planner makes at the same time. A warm hourly run is mostly one
-/// source HEAD per source image, latency-bound: at 40 ms a round trip, 4,100 HEADs take
-/// 5.1 s 32 at a time and 1.3 s 128 at a time (bench/scale.sh measures it). Registries take
-/// this many from one client (HTTP/1.1: as many connections, kept for the run).
-const PLAN_CONCURRENCY: usize = 128;
 
 /// What a whole run will do, every batch together (the embedded mode and dry runs; the
 /// distributed mode publishes batch by batch).

@@ -147,6 +147,18 @@ pub(super) async fn subscribe(
 /// The broker starts a timestamp read at the chunk holding that time, so slightly older
 /// events come too; they are dropped by their `timestamp` property (whole seconds).
 pub(super) async fn read(shared: &Shared, since: Duration) -> Result<Vec<RunEvent>, QueueError> {
+    let mut events = Vec::new();
+    read_each(shared, since, |e| events.push(e)).await?;
+    Ok(events)
+}
+
+/// [`read`], handing each event to `take` as it arrives instead of keeping them: a reader
+/// that folds the history (`status`) holds what it folds, not hours of results.
+pub(super) async fn read_each(
+    shared: &Shared,
+    since: Duration,
+    mut take: impl FnMut(RunEvent),
+) -> Result<(), QueueError> {
     let name = &shared.names.history;
     let channel = shared
         .connection
@@ -169,7 +181,6 @@ pub(super) async fn read(shared: &Shared, since: Duration) -> Result<Vec<RunEven
         )
         .await
         .map_err(|e| broker(format!("reading {name}"), e))?;
-    let mut events = Vec::new();
     let mut unacked = 0;
     loop {
         let message = match tokio::time::timeout(HISTORY_IDLE, consumer.next()).await {
@@ -194,7 +205,7 @@ pub(super) async fn read(shared: &Shared, since: Duration) -> Result<Vec<RunEven
             continue;
         }
         match serde_json::from_slice::<RunEvent>(&message.data) {
-            Ok(event) => events.push(event),
+            Ok(event) => take(event),
             Err(e) => {
                 tracing::warn!(stream = %name, error = %e, "skipping an undecodable run event")
             }
@@ -205,5 +216,5 @@ pub(super) async fn read(shared: &Shared, since: Duration) -> Result<Vec<RunEven
         .basic_cancel(consumer.tag(), BasicCancelOptions::default())
         .await;
     let _ = channel.close(200, ShortString::from("history read")).await;
-    Ok(events)
+    Ok(())
 }

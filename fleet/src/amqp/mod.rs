@@ -150,6 +150,15 @@ impl AmqpQueue {
         history::read(&self.shared, since).await
     }
 
+    /// [`Self::read_history`], each event handed to `take` as it arrives (nothing kept).
+    pub async fn read_history_each(
+        &self,
+        since: Duration,
+        take: impl FnMut(RunEvent),
+    ) -> Result<(), QueueError> {
+        history::read_each(&self.shared, since, take).await
+    }
+
     /// Publishes `body` as it is to the jobs queue (persistent, confirmed), for tests and
     /// tools: a body that does not decode as a job is parked by the consumer that gets it.
     pub async fn publish_raw_job(&self, body: &[u8]) -> Result<(), QueueError> {

@@ -110,14 +110,14 @@ async fn resume(
             let subscription = queue.subscribe_run(run_id).await?;
             // The run started before `started`'s instant; a minute of margin for clocks.
             let since = started.elapsed() + Duration::from_secs(60);
-            let history = queue.read_history(since).await?;
-            let missed = history
-                .into_iter()
-                .filter_map(|e| match e {
-                    RunEvent::Result(r) if r.run_id == run_id => Some(r),
-                    _ => None,
+            // Only this run's results are kept of what the stream holds since.
+            let mut missed = Vec::new();
+            queue
+                .read_history_each(since, |e| match e {
+                    RunEvent::Result(r) if r.run_id == run_id => missed.push(r),
+                    _ => {}
                 })
-                .collect();
+                .await?;
             Ok::<_, QueueError>((queue, subscription, missed))
         };
         match attempt.await {

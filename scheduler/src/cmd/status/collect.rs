@@ -3,14 +3,14 @@
 //! Redis standing in for a run the history no longer announces), and with `--groups` each
 //! group's last run and next start.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Result;
 use mirror_cli::RedisArgs;
 use mirror_common::failure::FailureKind;
-use mirror_common::job::{JobResult, RunEvent};
+use mirror_common::job::RunEvent;
 use mirror_common::report::TagStatus;
 use mirror_fleet::amqp::AmqpQueue;
 use mirror_fleet::store::Redis;
@@ -108,7 +108,11 @@ pub(crate) async fn collect(
             .sum()
     };
     let (retrying, parked) = (total("retrying"), total("parked"));
-    let mut runs = runs(&queue.read_history(since).await?);
+    let mut history = History::default();
+    queue
+        .read_history_each(since, |event| history.add(event))
+        .await?;
+    let mut runs = history.runs();
     // The history is the record. The fleet's counters in Redis stand in only for a run
     // whose announcement the history no longer holds.
     let redis = Redis::connect_checked(redis.config()).await?;
@@ -206,71 +210,109 @@ fn groups_status(path: &Path, runs: &[RunStatus]) -> Result<Vec<GroupStatus>> {
         .collect())
 }
 
-/// Progress of every run in the history, newest first. The history is the record: a job
-/// that reported more than once (redelivered after a worker died, or requeued from the
-/// parked queue and run again) counts with its latest result only.
+/// Progress of every run in `history`, newest first (see [`History`]).
+#[cfg(test)]
 pub(crate) fn runs(history: &[RunEvent]) -> Vec<RunStatus> {
-    let mut by_run: BTreeMap<Uuid, RunStatus> = BTreeMap::new();
-    let mut latest: BTreeMap<Uuid, BTreeMap<Uuid, &JobResult>> = BTreeMap::new();
-    for (seq, event) in history.iter().enumerate() {
+    let mut folded = History::default();
+    for event in history {
+        folded.add(event.clone());
+    }
+    folded.runs()
+}
+
+/// The history folded into run progress as it is read (`status` reads hours of it: at 100x
+/// the real set, a gigabyte of results a day). The history is the record: a job that
+/// reported more than once (redelivered after a worker died, or requeued from the parked
+/// queue and run again) counts with its latest result only, so per job its latest counts
+/// and failed tags are kept, not the result.
+#[derive(Default)]
+pub(crate) struct History {
+    seq: usize,
+    by_run: BTreeMap<Uuid, RunStatus>,
+    latest: BTreeMap<Uuid, HashMap<Uuid, JobOutcome>>,
+}
+
+/// What the latest result of one job counts.
+struct JobOutcome {
+    done: usize,
+    up_to_date: usize,
+    failed: usize,
+    failures: Vec<Failure>,
+}
+
+impl History {
+    /// Folds in the next event of the history.
+    pub(crate) fn add(&mut self, event: RunEvent) {
+        let seq = self.seq;
+        self.seq += 1;
         match event {
             RunEvent::Started(s) => {
-                let r = by_run.entry(s.run_id).or_default();
+                let r = self.by_run.entry(s.run_id).or_default();
                 r.seq = seq;
                 r.run_id = s.run_id;
                 r.started_at = s.started_at;
                 r.jobs = s.jobs;
                 // Announcements of earlier versions listed their tags instead of counting them.
                 r.tags = s.tags.max(s.destinations.len()) + s.up_to_date;
-                r.group.clone_from(&s.group);
+                r.group = s.group;
                 r.up_to_date += s.up_to_date;
                 r.announced = true;
             }
             RunEvent::Result(res) => {
-                let r = by_run.entry(res.run_id).or_default();
+                let r = self.by_run.entry(res.run_id).or_default();
                 r.run_id = res.run_id;
-                latest
+                let counts = res.report.counts();
+                let failures = res
+                    .report
+                    .tags
+                    .into_iter()
+                    .filter(|t| t.status == TagStatus::Failed)
+                    .map(|t| Failure {
+                        destination: t.destination,
+                        kind: t.failure,
+                        reason: t.error.unwrap_or_default(),
+                    })
+                    .collect();
+                let outcome = JobOutcome {
+                    done: counts.done() as usize,
+                    up_to_date: counts.up_to_date as usize,
+                    failed: counts.failed as usize,
+                    failures,
+                };
+                self.latest
                     .entry(res.run_id)
                     .or_default()
-                    .insert(res.job_id, res);
+                    .insert(res.job_id, outcome);
             }
         }
     }
-    for (run_id, results) in latest {
-        let Some(r) = by_run.get_mut(&run_id) else {
-            continue;
-        };
-        for res in results.values() {
-            let counts = res.report.counts();
-            r.done += counts.done() as usize;
-            r.up_to_date += counts.up_to_date as usize;
-            r.failed += counts.failed as usize;
-            let failed = res
-                .report
-                .tags
-                .iter()
-                .filter(|t| t.status == TagStatus::Failed);
-            for t in failed {
-                r.failures.push(Failure {
-                    destination: t.destination.clone(),
-                    kind: t.failure,
-                    reason: t.error.clone().unwrap_or_default(),
-                });
+
+    /// Every run folded in, newest first.
+    pub(crate) fn runs(mut self) -> Vec<RunStatus> {
+        for (run_id, results) in self.latest {
+            let Some(r) = self.by_run.get_mut(&run_id) else {
+                continue;
+            };
+            for outcome in results.into_values() {
+                r.done += outcome.done;
+                r.up_to_date += outcome.up_to_date;
+                r.failed += outcome.failed;
+                r.failures.extend(outcome.failures);
             }
         }
+        let mut runs: Vec<RunStatus> = self.by_run.into_values().collect();
+        for r in &mut runs {
+            r.pending = r.tags.saturating_sub(r.done + r.up_to_date + r.failed);
+        }
+        runs.sort_by_key(|r| std::cmp::Reverse((r.started_at, r.seq)));
+        runs
     }
-    let mut runs: Vec<RunStatus> = by_run.into_values().collect();
-    for r in &mut runs {
-        r.pending = r.tags.saturating_sub(r.done + r.up_to_date + r.failed);
-    }
-    runs.sort_by_key(|r| std::cmp::Reverse((r.started_at, r.seq)));
-    runs
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mirror_common::job::RunStarted;
+    use mirror_common::job::{JobResult, RunStarted};
     use mirror_common::report::{CopyReport, TagResult};
 
     fn result(run_id: Uuid, job_id: Uuid, tag: TagResult) -> RunEvent {
