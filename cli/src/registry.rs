@@ -171,6 +171,7 @@ impl RegistryArgs {
             chunk_sizes: crate::sizes::parse_chunk_sizes(&self.chunk_sizes)
                 .map_err(RegistryError::Config)?,
             quirks_store: quirks,
+            requests_per_registry: None,
         };
         Ok(opts)
     }

@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use super::expand::{expand, Entry};
 use super::jobs::{into_jobs, resolve_sources};
+use super::limits::RegistryLimits;
 use super::survey::{survey, Survey};
 use crate::job::Job;
 use crate::mapping::destinations::key_hash;
@@ -35,6 +36,7 @@ pub struct Batch {
 /// Plans a run batch by batch (see the module doc).
 pub struct Planner<'a> {
     survey: Survey,
+    limits: RegistryLimits,
     client: &'a dyn Registries,
     run_id: Uuid,
     next_file: usize,
@@ -43,10 +45,18 @@ pub struct Planner<'a> {
 
 impl<'a> Planner<'a> {
     /// Runs the first pass over `files` (reading, listing, expanding every file; see
-    /// [`survey`]), ready for [`Self::next_batch`].
-    pub async fn start(files: &[PathBuf], client: &'a dyn Registries, run_id: Uuid) -> Self {
+    /// [`survey`]), ready for [`Self::next_batch`]; at most `per_registry` requests to any
+    /// one registry at once (see `limits.rs`).
+    pub async fn start(
+        files: &[PathBuf],
+        client: &'a dyn Registries,
+        run_id: Uuid,
+        per_registry: usize,
+    ) -> Self {
+        let limits = RegistryLimits::new(per_registry);
         Planner {
-            survey: survey(files, client).await,
+            survey: survey(files, client, &limits).await,
+            limits,
             client,
             run_id,
             next_file: 0,
@@ -92,7 +102,7 @@ impl<'a> Planner<'a> {
                 Err(errors) => rejected.push((self.survey.set.files[index].clone(), errors)),
             }
         }
-        let digests = resolve_sources(&entries, self.client).await;
+        let digests = resolve_sources(&entries, self.client, &self.limits).await;
         let (jobs, unresolved) = into_jobs(entries, &digests, self.run_id);
         Some(Batch {
             jobs,

@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use futures::StreamExt;
 
-use super::limits::{RegistryLimits, IN_ALL};
+use super::limits::RegistryLimits;
 use crate::mapping::{inherit_tag, Mapping, MappingError, Origin, TagSelector};
 use crate::reference::ImageRef;
 use crate::registry::Registries;
@@ -27,6 +27,7 @@ pub(super) async fn list_new_repos<'m>(
     mappings: impl Iterator<Item = &'m Mapping>,
     listed: &mut Listed,
     client: &dyn Registries,
+    limits: &RegistryLimits,
 ) {
     let mut wanted: HashSet<String> = HashSet::new();
     let mut repos: Vec<&ImageRef> = Vec::new();
@@ -36,7 +37,6 @@ pub(super) async fn list_new_repos<'m>(
             repos.push(&m.source.image);
         }
     }
-    let limits = &RegistryLimits::default();
     let found: Vec<(String, Result<Vec<String>, String>)> = futures::stream::iter(repos)
         .map(|r| async move {
             let _place = limits.acquire(&r.registry).await;
@@ -46,7 +46,7 @@ pub(super) async fn list_new_repos<'m>(
                 .map_err(|e| e.to_string());
             (r.repo_name(), tags)
         })
-        .buffer_unordered(IN_ALL)
+        .buffer_unordered(limits.in_all())
         .collect()
         .await;
     listed.extend(found);

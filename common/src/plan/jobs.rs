@@ -8,7 +8,7 @@ use futures::StreamExt;
 use uuid::Uuid;
 
 use super::expand::Entry;
-use super::limits::{RegistryLimits, IN_ALL};
+use super::limits::RegistryLimits;
 use crate::failure::FailureKind;
 use crate::job::Job;
 use crate::reference::ImageRef;
@@ -27,6 +27,7 @@ type Unresolved = (FailureKind, String);
 pub(super) async fn resolve_sources(
     entries: &[Entry],
     client: &dyn Registries,
+    limits: &RegistryLimits,
 ) -> HashMap<String, Result<String, Unresolved>> {
     // A set beside the list: thousands of sources, each looked up once per entry.
     let mut seen: HashSet<&ImageRef> = HashSet::new();
@@ -36,7 +37,6 @@ pub(super) async fn resolve_sources(
             sources.push(&e.source);
         }
     }
-    let limits = &RegistryLimits::default();
     futures::stream::iter(sources)
         .map(|s| async move {
             let _place = limits.acquire(&s.registry).await;
@@ -53,7 +53,7 @@ pub(super) async fn resolve_sources(
             };
             (s.to_string(), digest)
         })
-        .buffer_unordered(IN_ALL)
+        .buffer_unordered(limits.in_all())
         .collect()
         .await
 }

@@ -30,6 +30,7 @@ use crate::report::TagResult;
 
 pub use batches::{Batch, Planner, BATCH_TAGS};
 pub use jobs::add_digest_tags;
+pub use limits::PER_REGISTRY;
 
 /// What a whole run will do, every batch together (the embedded mode and dry runs; the
 /// distributed mode publishes batch by batch).
@@ -46,9 +47,10 @@ pub struct Plan {
     pub set: MappingSet,
 }
 
-/// Plans every batch of `files` into one [`Plan`].
+/// Plans every batch of `files` into one [`Plan`] ([`PER_REGISTRY`] requests at once to
+/// each registry).
 pub async fn plan(files: &[PathBuf], client: &dyn Registries, run_id: Uuid) -> Plan {
-    let mut planner = Planner::start(files, client, run_id).await;
+    let mut planner = Planner::start(files, client, run_id, PER_REGISTRY).await;
     let mut plan = Plan {
         run_id,
         jobs: Vec::new(),

@@ -14,6 +14,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
 use super::expand::{expand, list_new_repos, Listed};
+use super::limits::RegistryLimits;
 use crate::mapping::destinations::key_hash;
 use crate::mapping::{
     check_expanded_duplicates, load_file, Mapping, MappingError, MappingSet, Origin, Superseded,
@@ -44,7 +45,11 @@ impl Survey {
 }
 
 /// The first pass over `files` (see the module doc).
-pub(super) async fn survey(files: &[PathBuf], client: &dyn Registries) -> Survey {
+pub(super) async fn survey(
+    files: &[PathBuf],
+    client: &dyn Registries,
+    limits: &RegistryLimits,
+) -> Survey {
     let mut survey = Survey {
         set: MappingSet {
             files: files.to_vec(),
@@ -66,7 +71,7 @@ pub(super) async fn survey(files: &[PathBuf], client: &dyn Registries) -> Survey
             }
         }
         let mappings = loaded.iter().flat_map(|(_, m)| m);
-        list_new_repos(mappings, &mut survey.listed, client).await;
+        list_new_repos(mappings, &mut survey.listed, client, limits).await;
         for (index, mappings) in loaded {
             survey.take(index, &mappings);
         }

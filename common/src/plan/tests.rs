@@ -151,7 +151,7 @@ async fn a_file_whose_glob_source_cannot_be_listed_contributes_nothing() {
 
 /// Every batch of a planner with batches of `tags` tags, in order.
 async fn batches(files: &[PathBuf], r: &MemoryRegistries, tags: usize) -> Vec<Batch> {
-    let mut planner = Planner::start(files, r, Uuid::new_v4())
+    let mut planner = Planner::start(files, r, Uuid::new_v4(), PER_REGISTRY)
         .await
         .with_batch_tags(tags);
     let mut all = Vec::new();
@@ -221,7 +221,7 @@ async fn a_file_that_breaks_between_the_two_passes_is_rejected_whole() {
     r.add_image("src.io", "a/app", "v1", &[b"x"]);
     let dir = tempfile::tempdir().unwrap();
     let files = set(&dir, "m", "src.io/a/app:v1 dst.io/m/app:v1\n");
-    let mut planner = Planner::start(&files, &r, Uuid::new_v4()).await;
+    let mut planner = Planner::start(&files, &r, Uuid::new_v4(), PER_REGISTRY).await;
     std::fs::write(
         &files[0],
         "src.io/a/app:v1 dst.io/m/app:v1\nnot a mapping line\n",

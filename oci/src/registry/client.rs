@@ -53,6 +53,10 @@ pub struct ClientOptions {
     /// Where what is learnt about registries (413s, mounts, single-request uploads) is
     /// shared with other processes, when there is a fleet.
     pub quirks_store: Option<super::quirks::SharedQuirks>,
+    /// Requests to one registry awaiting their answer at once (`None`:
+    /// [`REQUESTS_PER_REGISTRY`]); the scheduler's planner, which resolves every source
+    /// of a run, asks for more (`run --plan-concurrency`).
+    pub requests_per_registry: Option<usize>,
 }
 
 /// A client for OCI distribution registries, cheap to share behind an `Arc`.
@@ -87,7 +91,9 @@ impl RegistryClient {
             reqwest::Client::builder()
                 .user_agent(concat!("image-mirror/", env!("CARGO_PKG_VERSION")))
                 .connect_timeout(opts.timeouts.connect)
-                .pool_max_idle_per_host(64)
+                // As many idle connections kept as requests may wait at once: fewer, and
+                // every burst past them opens (and closes) connections again.
+                .pool_max_idle_per_host(opts.requests_per_registry.unwrap_or(REQUESTS_PER_REGISTRY))
         };
         let mut extra = Vec::new();
         for path in &opts.ca_files {
@@ -175,7 +181,13 @@ impl RegistryClient {
         self.waiting
             .lock()
             .entry(registry.to_string())
-            .or_insert_with(|| Arc::new(Semaphore::new(REQUESTS_PER_REGISTRY)))
+            .or_insert_with(|| {
+                let n = self
+                    .opts
+                    .requests_per_registry
+                    .unwrap_or(REQUESTS_PER_REGISTRY);
+                Arc::new(Semaphore::new(n.max(1)))
+            })
             .clone()
     }
 

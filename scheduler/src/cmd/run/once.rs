@@ -24,14 +24,23 @@ pub(crate) async fn run_once(args: &Args) -> Result<ExitCode> {
         super::report_path::check_writable(path)?;
     }
     let settings = super::settings::resolve(args)?;
-    let client = args.registry.client()?;
+    // The planner's client may have --plan-concurrency requests waiting per registry.
+    let mut options = args.registry.client_options()?;
+    options.requests_per_registry = Some(args.plan_concurrency as usize);
+    let client = std::sync::Arc::new(mirror_common::registry::RegistryClient::new(options)?);
     let distributed = !args.local && !args.dry_run;
     // Reach the broker before planning: no point listing registries if jobs cannot go out.
     let broker = match distributed {
         true => Some(Broker::connect(args.broker.config(1)).await?),
         false => None,
     };
-    let planner = Planner::start(&settings.files, client.as_ref(), Uuid::new_v4()).await;
+    let planner = Planner::start(
+        &settings.files,
+        client.as_ref(),
+        Uuid::new_v4(),
+        args.plan_concurrency as usize,
+    )
+    .await;
     tracing::debug!(
         seconds = started.elapsed().as_secs_f64(),
         "mapping files read, sources listed"
