@@ -16,8 +16,10 @@
 //! Measured per run, outside the mirror's code where it can be: wall time and peak RSS of
 //! the scheduler (`/usr/bin/time`), each worker's peak RSS so far (`VmHWM`), the
 //! simulator's request counters per destination tag and by kind, messages through the
-//! broker (jobs: the management API's publish count of the jobs queue; run events: a queue
-//! of our own bound to the events exchange, counting and sizing each), Redis commands and
+//! broker (run events through a queue of our own bound to the events exchange, counted and
+//! sized, a job result each per job; beside them the management API's publish count of the
+//! jobs queue, which loses a short run's publishes when the scheduler's channel closes
+//! before its next stats tick), Redis commands and
 //! memory (`INFO`, Redis-wide: other users of this Redis count too), and the history
 //! stream's growth (management API). Job messages cannot be tapped: they go through the
 //! default exchange, which takes no bindings, so their size is not measured. Run through
@@ -170,6 +172,13 @@ struct Tapped {
     messages: u64,
     max_bytes: u64,
     bytes: u64,
+    /// Run announcements (`run.<id>.started`) among them; the others are job results, one
+    /// per job: the run's jobs as the broker carried them.
+    started: u64,
+    /// The largest run announcement and job result, apart: which of the two grows with the
+    /// set.
+    max_started: u64,
+    max_result: u64,
 }
 
 /// A queue of the benchmark's own on the prefix's events exchange (`run.#`: every run
@@ -237,6 +246,12 @@ impl Tap {
                 s.messages += 1;
                 s.bytes += size;
                 s.max_bytes = s.max_bytes.max(size);
+                if delivery.routing_key.as_str().ends_with(".started") {
+                    s.started += 1;
+                    s.max_started = s.max_started.max(size);
+                } else {
+                    s.max_result = s.max_result.max(size);
+                }
             }
         });
         Ok(Tap {
@@ -398,9 +413,12 @@ impl Row {
             "scheduler_peak_rss_kib": self.measured.peak_rss_kib,
             "worker_peak_rss_kib": self.worker_rss_kib,
             "src_requests": self.src, "dst_requests": self.dst,
-            "jobs_published": self.jobs,
+            "jobs_results_tapped": self.events.messages - self.events.started,
+            "jobs_published_management": self.jobs,
             "events": self.events.messages, "event_bytes": self.events.bytes,
             "event_max_bytes": self.events.max_bytes,
+            "started_event_max_bytes": self.events.max_started,
+            "result_event_max_bytes": self.events.max_result,
             "redis_commands": self.redis_commands, "redis_used_memory_delta": self.redis_memory,
             "history_messages": self.history_messages, "history_bytes": self.history_bytes,
             "changed_sources": self.changed_sources,
@@ -442,8 +460,9 @@ struct Bed<'a> {
     workers: Vec<WorkerProcess>,
     tap: Tap,
     probe: Probe,
-    /// The middle of this prefix's cold run: when its tag cache entries were written.
-    cold_middle: Option<Instant>,
+    /// The middle of this prefix's cold run (when its tag cache entries were written) and
+    /// how long it took.
+    cold: Option<(Instant, Duration)>,
 }
 
 impl<'a> Bed<'a> {
@@ -473,7 +492,7 @@ impl<'a> Bed<'a> {
             workers,
             tap,
             probe,
-            cold_middle: None,
+            cold: None,
         })
     }
 
@@ -499,7 +518,8 @@ impl<'a> Bed<'a> {
         let scheduler = binary("mirror-scheduler").display().to_string();
         let measured = tokio::task::spawn_blocking(move || measure(&scheduler, &args)).await??;
         if name == "cold" {
-            self.cold_middle = Some(started + Duration::from_secs_f64(measured.seconds / 2.0));
+            let took = Duration::from_secs_f64(measured.seconds);
+            self.cold = Some((started + took / 2, took));
         }
         let n = self.workers.len();
         let log = self.logs.join(format!(
@@ -561,7 +581,19 @@ impl<'a> Bed<'a> {
             .sim
             .change_sources(&self.probe.http, CHANGED_PERCENT)
             .await?;
-        let written = self.cold_middle.context("steady hour before a cold run")?;
+        let (written, took) = self.cold.context("steady hour before a cold run")?;
+        // The cold run wrote its entries over `took`, so their ages spread by took/2 around
+        // E: all of them stay in the linear part of the due share (age above M/2 = 0.75 E)
+        // only once E >= 2 x took; before that the youngest count as not due at all and
+        // older ones more, and more than a third comes due.
+        let wait = (took * 2).saturating_sub(written.elapsed());
+        if !wait.is_zero() {
+            eprintln!(
+                "  waiting {:.0} s: the cold run's entries need an age of twice its time",
+                wait.as_secs_f64()
+            );
+            tokio::time::sleep(wait).await;
+        }
         let max_age_ms = (written.elapsed().as_millis() as f64 * 1.5).round() as u64;
         let extra = ["--tag-cache-max-age".to_string(), format!("{max_age_ms}ms")];
         self.run("steady hour", &extra, changed).await
@@ -644,14 +676,14 @@ fn mib(kib: u64) -> String {
 
 fn print(rows: &[Row]) {
     println!(
-        "{:<6} {:<12} {:>3} {:>8} {:>8} {:>8} {:>10} {:>8} {:>8} {:>9} {:>9} {:>9} {:>9} {:>10}  worker RSS (MiB)",
-        "scale", "run", "w", "tags", "wall s", "src/tag", "dst/tag", "jobs", "events",
+        "{:<6} {:<12} {:>3} {:>8} {:>8} {:>8} {:>10} {:>8} {:>9} {:>9} {:>9} {:>9} {:>9} {:>10}  worker RSS (MiB)",
+        "scale", "run", "w", "tags", "wall s", "src/tag", "dst/tag", "jobs", "mgmt jobs",
         "ev max B", "redis cmd", "redis +KiB", "hist msgs", "sched MiB"
     );
     for r in rows {
         let opt = |v: Option<i64>| v.map_or("n/a".to_string(), |v| v.to_string());
         println!(
-            "{:<6} {:<12} {:>3} {:>8} {:>8.2} {:>8.2} {:>10.2} {:>8} {:>8} {:>9} {:>9} {:>9} {:>9} {:>10}  {}{}",
+            "{:<6} {:<12} {:>3} {:>8} {:>8.2} {:>8.2} {:>10.2} {:>8} {:>9} {:>9} {:>9} {:>9} {:>9} {:>10}  {}{}",
             r.scale,
             r.name,
             r.workers,
@@ -659,8 +691,8 @@ fn print(rows: &[Row]) {
             r.measured.seconds,
             per_tag(&r.src, r.tags),
             per_tag(&r.dst, r.tags),
+            r.events.messages - r.events.started,
             r.jobs.map_or("n/a".to_string(), |j| j.to_string()),
-            r.events.messages,
             r.events.max_bytes,
             r.redis_commands,
             r.redis_memory / 1024,
@@ -688,11 +720,17 @@ fn print(rows: &[Row]) {
             |b| format!("+{b} bytes"),
         );
         println!("  {:<22} history stream: {messages}, {bytes}", "");
+        println!(
+            "  {:<22} largest event: run announcement {} B, job result {} B",
+            "", r.events.max_started, r.events.max_result
+        );
     }
     println!(
-        "jobs: publishes into the jobs queue (management API); job message sizes are not measured \
-         (the default exchange takes no bindings). events: run events through our own queue on \
-         the events exchange. redis: Redis-wide deltas."
+        "jobs: job results through our own queue on the events exchange (one per job); mgmt jobs: \
+         publishes into the jobs queue as the management API counts them, which misses those of \
+         a channel closed before its next 5 s stats tick (short runs); job message sizes are not \
+         measured (jobs go through the default exchange, which takes no bindings). ev max B: the \
+         largest run event. redis: Redis-wide deltas."
     );
     println!("JSON lines:");
     for r in rows {
