@@ -17,13 +17,13 @@
 //! the scheduler (`/usr/bin/time`), each worker's peak RSS so far (`VmHWM`), the
 //! simulator's request counters per destination tag and by kind, messages through the
 //! broker (run events through a queue of our own bound to the events exchange, counted and
-//! sized, a job result each per job; beside them the management API's publish count of the
+//! sized, one job result per job; beside them the management API's publish count of the
 //! jobs queue, which loses a short run's publishes when the scheduler's channel closes
-//! before its next stats tick), Redis commands and
-//! memory (`INFO`, Redis-wide: other users of this Redis count too), and the history
-//! stream's growth (management API). Job messages cannot be tapped: they go through the
-//! default exchange, which takes no bindings, so their size is not measured. Run through
-//! `bench/sim.sh`; `SHOW_LOG=1` prints each scheduler run's log (always kept in a file).
+//! before its next stats tick), Redis commands and memory (`INFO`, Redis-wide: other users
+//! of this Redis count too), and the history stream's growth (management API). Job messages
+//! cannot be tapped: they go through the default exchange, which takes no bindings, so
+//! their size is not measured. Run through `bench/sim.sh`; `SHOW_LOG=1` prints each
+//! scheduler run's log (always kept in a file).
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -460,8 +460,7 @@ struct Bed<'a> {
     workers: Vec<WorkerProcess>,
     tap: Tap,
     probe: Probe,
-    /// The middle of this prefix's cold run (when its tag cache entries were written) and
-    /// how long it took.
+    /// When this prefix's cold run started and how long it took.
     cold: Option<(Instant, Duration)>,
 }
 
@@ -518,8 +517,7 @@ impl<'a> Bed<'a> {
         let scheduler = binary("mirror-scheduler").display().to_string();
         let measured = tokio::task::spawn_blocking(move || measure(&scheduler, &args)).await??;
         if name == "cold" {
-            let took = Duration::from_secs_f64(measured.seconds);
-            self.cold = Some((started + took / 2, took));
+            self.cold = Some((started, Duration::from_secs_f64(measured.seconds)));
         }
         let n = self.workers.len();
         let log = self.logs.join(format!(
@@ -574,27 +572,35 @@ impl<'a> Bed<'a> {
     }
 
     /// The steady hour: 1 % of the sources changed, and a reader's max age at which a third
-    /// of the cold run's tag-cache entries are due. Entries written E ago are trusted for a
-    /// hashed share in [M/2, M], so a share (E - M/2) / (M/2) is due: a third at M = 1.5 E.
-    async fn steady_hour(&mut self) -> Result<Row> {
+    /// of the cold run's tag-cache entries are due. Entries E old are trusted for a hashed
+    /// share in [M/2, M], so a share (E - M/2) / (M/2) is due: a third at M = 1.5 E.
+    ///
+    /// E is the age when the scheduler reads the cache, not when it starts: it reads after
+    /// resolving every source, which takes about `lead` (the warm run's time, which does that
+    /// and little else). So the cold run wrote its entries between `lead` and its end, and
+    /// the steady hour reads them `lead` after it starts.
+    async fn steady_hour(&mut self, lead: Duration) -> Result<Row> {
         let changed = self
             .sim
             .change_sources(&self.probe.http, CHANGED_PERCENT)
             .await?;
-        let (written, took) = self.cold.context("steady hour before a cold run")?;
-        // The cold run wrote its entries over `took`, so their ages spread by took/2 around
-        // E: all of them stay in the linear part of the due share (age above M/2 = 0.75 E)
-        // only once E >= 2 x took; before that the youngest count as not due at all and
-        // older ones more, and more than a third comes due.
-        let wait = (took * 2).saturating_sub(written.elapsed());
+        let (started, took) = self.cold.context("steady hour before a cold run")?;
+        let lead = lead.min(took);
+        let spread = took - lead;
+        let written = started + lead + spread / 2;
+        // The entries' ages spread by spread/2 around E: all stay in the linear part of the
+        // due share (age above M/2 = 0.75 E) only once E >= 2 x spread; before that the
+        // youngest count as not due at all, older ones as more due, and over a third is due.
+        let wait = (spread * 2).saturating_sub(written.elapsed() + lead);
         if !wait.is_zero() {
             eprintln!(
-                "  waiting {:.0} s: the cold run's entries need an age of twice its time",
+                "  waiting {:.0} s: the cold run's entries need an age of twice their spread",
                 wait.as_secs_f64()
             );
             tokio::time::sleep(wait).await;
         }
-        let max_age_ms = (written.elapsed().as_millis() as f64 * 1.5).round() as u64;
+        let age = written.elapsed() + lead;
+        let max_age_ms = (age.as_millis() as f64 * 1.5).round() as u64;
         let extra = ["--tag-cache-max-age".to_string(), format!("{max_age_ms}ms")];
         self.run("steady hour", &extra, changed).await
     }
@@ -626,8 +632,10 @@ async fn scale(scale: &str, logs: &Path) -> Result<Vec<Row>> {
     let mut rows = Vec::new();
     let mut bed = Bed::start(scale, &sim, &dir, logs, workers).await?;
     rows.push(bed.run("cold", &[], 0).await?);
-    rows.push(bed.run("warm", &[], 0).await?);
-    rows.push(bed.steady_hour().await?);
+    let warm = bed.run("warm", &[], 0).await?;
+    let lead = Duration::from_secs_f64(warm.measured.seconds);
+    rows.push(warm);
+    rows.push(bed.steady_hour(lead).await?);
     bed.stop()?;
     if std::env::var("SCALE_OUT").is_ok_and(|v| v == "1") {
         let mut steady = Vec::new();
@@ -635,7 +643,7 @@ async fn scale(scale: &str, logs: &Path) -> Result<Vec<Row>> {
             // A prefix of its own, re-armed by a cold run, so a third is due again.
             let mut bed = Bed::start(scale, &sim, &dir, logs, n).await?;
             rows.push(bed.run("cold", &[], 0).await?);
-            let row = bed.steady_hour().await?;
+            let row = bed.steady_hour(lead).await?;
             steady.push(row.measured.seconds);
             rows.push(row);
             bed.stop()?;
