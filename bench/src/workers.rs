@@ -1,6 +1,6 @@
 //! `mirror-worker run` processes for the benchmarks that run a fleet (`bench_fleet`,
-//! `bench_scale`): started wide, waited for until they consume, measured (peak RSS) and
-//! stopped cleanly.
+//! `bench_scale`, `bench_sim`): started wide, waited for until they consume, measured (peak
+//! RSS) and stopped cleanly.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};

@@ -5,7 +5,8 @@
 //! (starting with every destination tag up to date, or with `--changed-percent N` of the
 //! images changed since; accepting uploads, mounts and manifest PUTs, kept in memory as
 //! digests), adds `--latency-ms` before each answer, counts requests on `GET /_sim/stats`,
-//! and writes the set's mapping files (`--write-mappings DIR`) naming its two hosts, for
+//! changes a share of the source images on `POST /_sim/change-sources?percent=P` (at the
+//! source; the destination keeps what was pushed, which a restart would lose), and writes the set's mapping files (`--write-mappings DIR`) naming its two hosts, for
 //! `mirror-scheduler run -d DIR`.
 //!
 //! It is a simulator: never used by correctness tests (those run docker-registry). It has

@@ -131,9 +131,13 @@ impl Destination {
         body: Bytes,
     ) -> String {
         let digest = digest_of(&body);
+        // Recognised at the source's current generation: a copy of a changed source is
+        // kept as compactly as one of an unchanged one.
         let generated = self.generator.repo_number(repo).and_then(|r| {
-            let (k, _) = self.generator.manifest(r, &digest, |_| Some(0))?;
-            Some(Stored::Generated { k, generation: 0 })
+            let current = |k| Some(self.generator.source_generation(r, k));
+            let (k, _) = self.generator.manifest(r, &digest, current)?;
+            let generation = self.generator.source_generation(r, k);
+            Some(Stored::Generated { k, generation })
         });
         let stored = generated.unwrap_or(Stored::Pushed {
             media_type: media_type.to_string(),

@@ -7,8 +7,15 @@
 //! one OCI image; each image on one of three shared 4 KiB base layers (`n % 3`) and a
 //! 1 KiB layer and a small config of its own. A *generation* other than 0 is the same
 //! image before its source changed: what a destination holds when its tag is stale.
+//! Generation 1 is the destination's stale one; [`Generator::change_sources`] moves a share
+//! of the source's images to generations 2, 3, ... (one per call), so that a benchmark can
+//! change sources between runs without restarting the simulator and losing what was pushed.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
+use parking_lot::RwLock;
 use sha2::{Digest, Sha256};
 
 use crate::scale::Shape;
@@ -88,6 +95,11 @@ pub struct Generator {
     pub seed: u64,
     /// The three shared base layers.
     pub bases: Vec<Content>,
+    /// The source's generation of each image `(r, k)` changed since the start (absent: 0).
+    /// The only mutable part: everything else is made from names and the seed.
+    changed: RwLock<HashMap<(usize, usize), u64>>,
+    /// Calls of [`Generator::change_sources`] so far.
+    rounds: AtomicU64,
 }
 
 impl Generator {
@@ -96,7 +108,39 @@ impl Generator {
         let bases = (0..3)
             .map(|i| Content::new(noise(mix(seed, &[1, i]), BASE_SIZE)))
             .collect();
-        Generator { shape, seed, bases }
+        Generator {
+            shape,
+            seed,
+            bases,
+            changed: RwLock::new(HashMap::new()),
+            rounds: AtomicU64::new(0),
+        }
+    }
+
+    /// The source's current generation of image `v<k>` of repository `r`.
+    pub fn source_generation(&self, r: usize, k: usize) -> u64 {
+        self.changed.read().get(&(r, k)).copied().unwrap_or(0)
+    }
+
+    /// Changes `percent` of the source images (each drawn anew per call, so calls change
+    /// different ones) to a generation no image had before, so their tags get a new digest
+    /// and a run has to copy them; returns how many changed and the call's round (1, 2, ...).
+    pub fn change_sources(&self, percent: f64) -> (usize, u64) {
+        let round = self.rounds.fetch_add(1, Ordering::Relaxed) + 1;
+        // Generation 1 is the destination's stale one: a change never goes back to it.
+        let generation = round + 1;
+        let per_10000 = (percent * 100.0).round().clamp(0.0, 10_000.0) as u64;
+        let mut changed = self.changed.write();
+        let mut n = 0;
+        for r in 0..self.shape.repos {
+            for k in 0..self.shape.tags_of(r) {
+                if mix(self.seed, &[4, round, r as u64, k as u64]) % 10_000 < per_10000 {
+                    changed.insert((r, k), generation);
+                    n += 1;
+                }
+            }
+        }
+        (n, round)
     }
 
     /// `r` of a repository named `scale/r<r>` in the set.

@@ -22,6 +22,8 @@ pub enum Route {
     Referrers(String),
     /// `/_sim/stats`.
     Stats,
+    /// `/_sim/change-sources?percent=P` (`POST`, at the source).
+    ChangeSources,
     /// `/_sim/token` (with `--token-auth`).
     Token,
     /// Anything else.
@@ -33,6 +35,9 @@ impl Route {
     pub fn parse(path: &str) -> Route {
         if path == "/_sim/stats" {
             return Route::Stats;
+        }
+        if path == "/_sim/change-sources" {
+            return Route::ChangeSources;
         }
         if path == "/_sim/token" {
             return Route::Token;

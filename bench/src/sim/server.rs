@@ -10,7 +10,9 @@ use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
-use super::answers::{json, no_route, Body};
+use hyper::StatusCode;
+
+use super::answers::{error, json, no_route, query_value, Body};
 use super::destination::Destination;
 use super::generator::Generator;
 use super::route::Route;
@@ -71,13 +73,18 @@ pub async fn serve(listener: TcpListener, server: Arc<Server>) {
 async fn handle(server: &Server, req: Request<Incoming>) -> Response<Body> {
     let route = Route::parse(req.uri().path());
     let query = req.uri().query().unwrap_or("").to_string();
-    server.stats.count(route.kind(req.method(), &query));
+    // The benchmark's own calls (stats, controls) are not the mirror's requests: not counted,
+    // so a run's difference of two stats readings is the mirror's alone.
+    let control = matches!(route, Route::Stats | Route::ChangeSources);
+    if !control {
+        server.stats.count(route.kind(req.method(), &query));
+    }
     let behaviour = server.behaviour;
-    if !behaviour.latency.is_zero() {
+    if !behaviour.latency.is_zero() && !control {
         tokio::time::sleep(behaviour.latency).await;
     }
     let destination = matches!(server.role, Role::Destination(_));
-    let open = matches!(route, Route::Stats | Route::Token);
+    let open = control || matches!(route, Route::Token);
     if behaviour.token_auth && !open && !token_auth::authorized(&req) {
         return token_auth::challenge(&req, &route, destination);
     }
@@ -85,6 +92,14 @@ async fn handle(server: &Server, req: Request<Incoming>) -> Response<Body> {
         (Route::Token, _) => token_auth::token(),
         (Route::Stats, Role::Source(_)) => json(&server.stats.json("source")),
         (Route::Stats, Role::Destination(_)) => json(&server.stats.json("destination")),
+        (Route::ChangeSources, Role::Source(generator)) if req.method() == hyper::Method::POST => {
+            change_sources(generator, &query)
+        }
+        (Route::ChangeSources, _) => error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "UNSUPPORTED",
+            "POST /_sim/change-sources?percent=P at the source",
+        ),
         (Route::Ping, _) => json(&serde_json::json!({})),
         (Route::Unknown, _) => no_route(),
         (_, Role::Source(generator)) => {
@@ -95,4 +110,18 @@ async fn handle(server: &Server, req: Request<Incoming>) -> Response<Body> {
             destination_api::answer(dest, route, req, &query, whole).await
         }
     }
+}
+
+/// `POST /_sim/change-sources?percent=P`: changes P % of the source images (see
+/// [`Generator::change_sources`]) and answers `{"changed": N, "round": R}`.
+fn change_sources(generator: &Generator, query: &str) -> Response<Body> {
+    let Some(percent) = query_value(query, "percent").and_then(|p| p.parse::<f64>().ok()) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "UNSUPPORTED",
+            "percent=P is needed",
+        );
+    };
+    let (changed, round) = generator.change_sources(percent);
+    json(&serde_json::json!({"changed": changed, "round": round}))
 }

@@ -1,5 +1,6 @@
 //! The simulated source registry's answers: read-only, every manifest, blob and tag list
-//! generated from the request's names.
+//! generated from the request's names, each image at its current generation (0 unless
+//! `POST /_sim/change-sources` changed it).
 
 use hyper::{Method, Request, Response, StatusCode};
 
@@ -38,12 +39,12 @@ pub(super) fn answer<B>(
             };
             let manifest = if reference.starts_with("sha256:") {
                 generator
-                    .manifest(r, &reference, |_| Some(0))
+                    .manifest(r, &reference, |k| Some(generator.source_generation(r, k)))
                     .map(|(_, m)| m)
             } else {
                 generator
                     .tag_number(r, &reference)
-                    .map(|k| generator.image(r, k, 0).top)
+                    .map(|k| generator.image(r, k, generator.source_generation(r, k)).top)
             };
             match manifest {
                 Some(m) => content(m.media_type, m.content.bytes, &m.content.digest, head),
@@ -58,7 +59,7 @@ pub(super) fn answer<B>(
             let Some(r) = generator.repo_number(&name) else {
                 return unknown();
             };
-            match generator.blob(r, &digest, |_| Some(0)) {
+            match generator.blob(r, &digest, |k| Some(generator.source_generation(r, k))) {
                 Some(b) => content("application/octet-stream", b.bytes, &b.digest, head),
                 None => error(
                     StatusCode::NOT_FOUND,

@@ -326,3 +326,44 @@ async fn whole_tag_lists_ignore_n_and_last_and_come_unsorted_as_distribution_2_8
         generator.shape.tags_of(0)
     );
 }
+
+#[tokio::test]
+async fn changed_sources_serve_a_new_digest_that_resolves_and_the_destination_keeps_when_pushed() {
+    let generator = set();
+    let (src, dst) = (source(&generator).await, destination(&generator, 0).await);
+    let before = get(&src, "/v2/scale/r0/manifests/v0").await.1;
+    let url = format!("http://{}/_sim/change-sources?percent=100", src.host());
+    let answer: serde_json::Value = reqwest::Client::new()
+        .post(url)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["changed"], generator.shape.images);
+    // Round 1 is generation 2: never the destination's stale generation 1.
+    let (status, after, body) = get(&src, "/v2/scale/r0/manifests/v0").await;
+    assert_eq!(status, 200);
+    assert_ne!(after, before);
+    assert_eq!(after, generator.image(0, 0, 2).top.content.digest);
+    let manifest: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let layer = manifest["layers"][1]["digest"].as_str().unwrap();
+    let (status, _, bytes) = get(&src, &format!("/v2/scale/r0/blobs/{layer}")).await;
+    assert_eq!((status, digest_of(&bytes).as_str()), (200, layer));
+    // The destination still holds generation 0, until the new manifest is pushed.
+    assert_eq!(get(&dst, "/v2/scale/r0/manifests/v0").await.1, before);
+    let put = reqwest::Client::new()
+        .put(format!("http://{}/v2/scale/r0/manifests/v0", dst.host()))
+        .header("content-type", super::generator::MANIFEST)
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 201);
+    assert_eq!(get(&dst, "/v2/scale/r0/manifests/v0").await.1, after);
+    // The control and the stats are not counted as the mirror's requests.
+    let (_, _, stats) = get(&src, "/_sim/stats").await;
+    let stats: serde_json::Value = serde_json::from_slice(&stats).unwrap();
+    assert_eq!(stats["total"], 3, "{stats}");
+}
