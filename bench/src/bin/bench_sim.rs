@@ -72,7 +72,8 @@ struct Sim {
 
 impl Sim {
     /// Starts the simulator at `scale` on free ports, its mapping files written to `dir`,
-    /// and reads its hosts from what it prints.
+    /// and reads its hosts from what it prints. The simulator waits its `--latency-ms`
+    /// once before each answer: a round trip, so twice `latency_ms` (each way) is passed.
     fn start(scale: &str, latency_ms: u64, dir: &Path) -> Result<Sim> {
         let exe = std::env::current_exe()?;
         let path = exe
@@ -85,7 +86,7 @@ impl Sim {
             path.display()
         );
         let mut child = Command::new(&path)
-            .args(["--scale", scale, "--latency-ms", &latency_ms.to_string()])
+            .args(["--scale", scale, "--latency-ms", &(2 * latency_ms).to_string()])
             .args([
                 "--source-listen",
                 "127.0.0.1:0",
