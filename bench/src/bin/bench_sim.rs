@@ -86,7 +86,12 @@ impl Sim {
             path.display()
         );
         let mut child = Command::new(&path)
-            .args(["--scale", scale, "--latency-ms", &(2 * latency_ms).to_string()])
+            .args([
+                "--scale",
+                scale,
+                "--latency-ms",
+                &(2 * latency_ms).to_string(),
+            ])
             .args([
                 "--source-listen",
                 "127.0.0.1:0",
