@@ -33,11 +33,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use futures::StreamExt;
-use lapin::options::{
-    BasicConsumeOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
-};
+use lapin::options::{BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::types::{FieldTable, ShortString};
-use lapin::{Connection, ConnectionProperties, ExchangeKind};
+use lapin::{Connection, ConnectionProperties};
 use mirror_bench::workers::{fleet_flags, vm_hwm_kib, wait_consumers, WorkerProcess};
 use mirror_bench::{measure, Measured};
 use mirror_tests::binary;
@@ -201,18 +199,11 @@ impl Tap {
         let names = p.config().names();
         let connection = Connection::connect(AMQP_URL, ConnectionProperties::default()).await?;
         let channel = connection.create_channel().await?;
-        // As the mirror declares it (idempotent): the tap may come first.
-        channel
-            .exchange_declare(
-                ShortString::from(names.events.as_str()),
-                ExchangeKind::Topic,
-                ExchangeDeclareOptions {
-                    durable: true,
-                    ..ExchangeDeclareOptions::default()
-                },
-                FieldTable::default(),
-            )
-            .await?;
+        // The tap may come first: the mirror's own connect declares the topology.
+        mirror_fleet::amqp::AmqpQueue::connect(p.config())
+            .await?
+            .close()
+            .await;
         let queue = format!("{}.bench-tap", p.as_str());
         channel
             .queue_declare(

@@ -264,6 +264,28 @@ impl Shared {
         out
     }
 
+    /// `SET key value PX ttl` for every entry, in pipelines of [`PIPELINE_KEYS`], each with
+    /// its own time limit (a failed one is logged as `what` and the others still go).
+    pub(crate) async fn set_all_px(&self, what: &'static str, entries: &[(String, String, u64)]) {
+        for chunk in entries.chunks(PIPELINE_KEYS) {
+            let mut pipe = redis::pipe();
+            for (key, value, ttl) in chunk {
+                pipe.cmd("SET")
+                    .arg(key)
+                    .arg(value)
+                    .arg("PX")
+                    .arg(*ttl)
+                    .ignore();
+            }
+            let limit = self.batch_limit(chunk.len());
+            let _: Option<()> = self
+                .call_within(what, limit, |mut c| async move {
+                    pipe.query_async(&mut c).await
+                })
+                .await;
+        }
+    }
+
     /// A batch gets the usual timeout plus a little per thousand keys.
     pub(crate) fn batch_limit(&self, n: usize) -> Duration {
         let thousands = u32::try_from(n / 1000).unwrap_or(u32::MAX);

@@ -67,24 +67,11 @@ impl PendingTags {
     {
         let run = run_id.to_string();
         let ttl = millis(for_).max(1);
-        for chunk in tags.chunks(PIPELINE_TAGS) {
-            let mut pipe = redis::pipe();
-            for (r, p, t) in chunk {
-                pipe.cmd("SET")
-                    .arg(self.key(r, p, t))
-                    .arg(&run)
-                    .arg("PX")
-                    .arg(ttl)
-                    .ignore();
-            }
-            let limit = self.shared.batch_limit(chunk.len());
-            let _: Option<()> = self
-                .shared
-                .call_within("SET pending", limit, |mut c| async move {
-                    pipe.query_async(&mut c).await
-                })
-                .await;
-        }
+        let entries: Vec<(String, String, u64)> = tags
+            .iter()
+            .map(|(r, p, t)| (self.key(r, p, t), run.clone(), ttl))
+            .collect();
+        self.shared.set_all_px("SET pending", &entries).await;
     }
 
     /// Frees `tags` (their job reported).

@@ -78,8 +78,8 @@ impl TagCache {
     }
 
     /// [`Self::dest_digest`] for many tags at once, in the order given (`None`: unknown or too
-    /// old): one MGET per registry and chunk (keys of one registry share a cluster slot), all
-    /// in one pipeline.
+    /// old): one MGET per registry and chunk of 1,000 (keys of one registry share a cluster
+    /// slot), in pipelines of 10,000 keys.
     pub async fn dest_digests<R, P, T>(&self, tags: &[(R, P, T)]) -> Vec<Option<String>>
     where
         R: AsRef<str>,
@@ -104,7 +104,7 @@ impl TagCache {
             .collect()
     }
 
-    /// [`Self::set_dest_digest`] for many tags at once (one pipeline).
+    /// [`Self::set_dest_digest`] for many tags at once (pipelines of 10,000).
     pub async fn set_dest_digests<R, P, T, D>(&self, tags: &[(R, P, T, D)])
     where
         R: AsRef<str>,
@@ -112,31 +112,19 @@ impl TagCache {
         T: AsRef<str>,
         D: AsRef<str>,
     {
-        if tags.is_empty() {
-            return;
-        }
-        let mut pipe = redis::pipe();
         let now = now_ms();
-        for (r, p, t, d) in tags {
-            let key = self
-                .shared
-                .keys
-                .dest_tag(r.as_ref(), p.as_ref(), t.as_ref());
-            let ttl = self.entry_ttl_ms(&key);
-            pipe.cmd("SET")
-                .arg(&key)
-                .arg(encode(d.as_ref(), now))
-                .arg("PX")
-                .arg(ttl)
-                .ignore();
-        }
-        let limit = self.shared.batch_limit(tags.len());
-        let _: Option<()> = self
-            .shared
-            .call_within("SET tags", limit, |mut c| async move {
-                pipe.query_async(&mut c).await
+        let entries: Vec<(String, String, u64)> = tags
+            .iter()
+            .map(|(r, p, t, d)| {
+                let key = self
+                    .shared
+                    .keys
+                    .dest_tag(r.as_ref(), p.as_ref(), t.as_ref());
+                let ttl = self.entry_ttl_ms(&key);
+                (key, encode(d.as_ref(), now), ttl)
             })
-            .await;
+            .collect();
+        self.shared.set_all_px("SET tags", &entries).await;
     }
 
     async fn get(&self, key: String) -> Option<String> {
