@@ -5,7 +5,8 @@
 //!
 //! - [`args`]: the flags; [`settings`]: what one run does, from its flags or its group.
 //! - [`once`]: one run, start to end; [`batch`]: what each of the planner's batches goes
-//!   through in both modes; [`report_path`]: `--report` checked before any work.
+//!   through in both modes; [`open_files`]: the planner's connections within the
+//!   open-file limit; [`report_path`]: `--report` checked before any work.
 //! - [`local`]: the embedded mode (in-process queue and workers).
 //! - The distributed mode: [`follow`] (one run through the fleet: tag cache, publish,
 //!   pending tags, `--wait`); [`tag_cache`] (tags already at their digest);
@@ -26,6 +27,7 @@ mod local;
 mod monitor;
 mod no_consumer;
 mod once;
+mod open_files;
 mod pending;
 mod publish;
 mod report_path;

@@ -25,8 +25,9 @@ pub(crate) async fn run_once(args: &Args) -> Result<ExitCode> {
     }
     let settings = super::settings::resolve(args)?;
     // The planner's client may have --plan-concurrency requests waiting per registry.
+    let plan_concurrency = super::open_files::plan_concurrency(args.plan_concurrency as usize);
     let mut options = args.registry.client_options()?;
-    options.requests_per_registry = Some(args.plan_concurrency as usize);
+    options.requests_per_registry = Some(plan_concurrency);
     let client = std::sync::Arc::new(mirror_common::registry::RegistryClient::new(options)?);
     let distributed = !args.local && !args.dry_run;
     // Reach the broker before planning: no point listing registries if jobs cannot go out.
@@ -38,7 +39,7 @@ pub(crate) async fn run_once(args: &Args) -> Result<ExitCode> {
         &settings.files,
         client.as_ref(),
         Uuid::new_v4(),
-        args.plan_concurrency as usize,
+        plan_concurrency,
     )
     .await;
     tracing::debug!(
