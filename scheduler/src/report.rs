@@ -283,3 +283,54 @@ impl RunReport {
         write().map_err(|e| cannot(&e))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(destination: &str, status: TagStatus) -> TagEntry {
+        TagEntry {
+            destination: destination.into(),
+            source: "src.io/a/app:1".into(),
+            digest: None,
+            status,
+            error: None,
+            failure: None,
+            origins: vec!["mapping_a:1".into()],
+        }
+    }
+
+    #[test]
+    fn spooled_tags_come_back_in_the_written_report_in_order_and_kept_nowhere_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("report.json");
+        let mut report = RunReport::new(Uuid::nil(), false, &MappingSet::default());
+        report.keep_tags().unwrap();
+        report.add_unjobbed(entry("dst.io/a/app:1", TagStatus::UpToDate));
+        report.add_unjobbed(entry("dst.io/a/app:2", TagStatus::Failed));
+        report.write_json(&path).unwrap();
+        let written: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        let tags: Vec<&str> = written["tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["destination"].as_str().unwrap())
+            .collect();
+        assert_eq!(tags, ["dst.io/a/app:1", "dst.io/a/app:2"]);
+        assert_eq!(written["totals"]["tags_failed"], 1);
+        assert!(!report.succeeded());
+
+        let mut bare = RunReport::new(Uuid::nil(), false, &MappingSet::default());
+        bare.add_unjobbed(entry("dst.io/a/app:1", TagStatus::UpToDate));
+        bare.write_json(&path).unwrap();
+        let written: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        assert_eq!(
+            written["tags"],
+            serde_json::json!([]),
+            "not kept without keep_tags"
+        );
+        assert_eq!(written["totals"]["tags_up_to_date"], 1);
+    }
+}
