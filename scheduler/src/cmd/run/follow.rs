@@ -35,9 +35,9 @@ pub(crate) struct Published {
     pub(crate) up_to_date: usize,
     /// Tags that failed while planning (recorded as results of the run).
     pub(crate) planning_failed: usize,
-    /// Tags left out because an earlier run's job holds them, and how many of them were
-    /// not at their source digest yet.
+    /// Tags left out because an earlier run's job holds them.
     pub(crate) skipped: usize,
+    /// Of those, the tags not at their source digest yet (they fail the run).
     pub(crate) skipped_failed: usize,
 }
 
