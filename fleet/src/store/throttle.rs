@@ -15,8 +15,10 @@ use redis::Script;
 use super::conn::{millis, Shared};
 
 /// How long a "not paused" answer stands for requests without a rate limit (see
-/// `LocalThrottle::seen_clear`).
-const CLEAR_FOR: Duration = Duration::from_millis(250);
+/// `LocalThrottle::seen_clear`): at most ten pause checks a second per registry and
+/// process, and a pause set by another worker reaches this one's new requests within
+/// 100 ms (250 ms let requests of the other worker land inside a 429's Retry-After).
+const CLEAR_FOR: Duration = Duration::from_millis(100);
 
 /// Added to every wait, so waiters of many processes do not all retry at the same instant.
 const JITTER_MS: u64 = 15;
