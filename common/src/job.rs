@@ -52,6 +52,18 @@ pub struct Job {
 }
 
 impl Job {
+    /// Each destination tag as (registry, repository, tag): the keys the fleet's tag cache
+    /// and pending marks are kept under.
+    pub fn destination_keys(&self) -> impl Iterator<Item = (&str, &str, &str)> {
+        self.destinations.iter().map(|d| {
+            (
+                d.registry.as_str(),
+                d.repository.as_str(),
+                d.manifest_reference(),
+            )
+        })
+    }
+
     /// A new job of a run.
     pub fn new(
         run_id: Uuid,

@@ -140,7 +140,7 @@ impl RunReport {
         Ok(())
     }
 
-    fn push(&mut self, entry: TagEntry) {
+    fn push(&mut self, entry: &TagEntry) {
         let Some(spool) = &mut self.spool else { return };
         if spool.error.is_some() {
             return;
@@ -172,7 +172,7 @@ impl RunReport {
             });
         }
         for entry in &last {
-            self.push(entry.clone());
+            self.push(entry);
         }
         self.last = last;
         &self.last
@@ -197,7 +197,7 @@ impl RunReport {
         for _ in 0..tags.max(1) {
             self.count(TagStatus::Failed);
         }
-        self.push(TagEntry {
+        self.push(&TagEntry {
             destination: format!("job {job_id} ({})", plural(tags as usize, "tag")),
             source: String::new(),
             digest: None,
@@ -211,7 +211,7 @@ impl RunReport {
     /// Adds a tag that failed before any job ran (its source could not be resolved).
     pub(crate) fn add_unjobbed(&mut self, entry: TagEntry) {
         self.count(entry.status);
-        self.push(entry);
+        self.push(&entry);
     }
 
     fn count(&mut self, status: TagStatus) {

@@ -32,16 +32,7 @@ pub(crate) type Skipped = (ImageRef, Job, Uuid);
 
 /// The (registry, repository, tag) of every destination of `jobs`, in order.
 fn tags_of(jobs: &[Job]) -> Vec<(&str, &str, &str)> {
-    jobs.iter()
-        .flat_map(|j| &j.destinations)
-        .map(|d| {
-            (
-                d.registry.as_str(),
-                d.repository.as_str(),
-                d.manifest_reference(),
-            )
-        })
-        .collect()
+    jobs.iter().flat_map(Job::destination_keys).collect()
 }
 
 /// Takes out of a batch's `jobs` the destination tags that another run's job still holds,
@@ -52,24 +43,12 @@ pub(crate) async fn leave_out_pending(
     jobs: &mut Vec<Job>,
 ) -> Vec<Skipped> {
     let holders = redis.pending().holders(&tags_of(jobs)).await;
-    let mut holders = holders.into_iter();
-    let mut skipped = Vec::new();
-    for job in jobs.iter_mut() {
-        let mut keep = Vec::new();
-        let mut left = Vec::new();
-        for d in std::mem::take(&mut job.destinations) {
-            match holders.next().flatten() {
-                Some(run) if run != run_id => left.push((d, run)),
-                _ => keep.push(d),
-            }
-        }
-        job.destinations = keep;
-        for (d, run) in left {
-            skipped.push((d, job.clone(), run));
-        }
-    }
-    jobs.retain(|j| !j.destinations.is_empty());
-    skipped
+    super::batch::take_tags(jobs, holders, |job, d, holder| match holder {
+        // The job as it is when the tag is taken out: its checks need its digest, source
+        // and origins, not its other tags.
+        Some(run) if run != run_id => Some((d.clone(), job.clone(), run)),
+        _ => None,
+    })
 }
 
 /// Marks the destination tags of a batch's `jobs` as held by `run_id`, before the jobs go

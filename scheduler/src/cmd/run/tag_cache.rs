@@ -12,41 +12,18 @@ use crate::report::TagEntry;
 /// already point at their job's digest (what the workers last pushed or saw there), and
 /// returns them as up-to-date report entries: a run where nothing changed publishes no job.
 pub(crate) async fn skip_cached(redis: &Redis, jobs: &mut Vec<Job>) -> Vec<TagEntry> {
-    let keys: Vec<(&str, &str, &str)> = jobs
-        .iter()
-        .flat_map(|j| {
-            j.destinations.iter().map(|d| {
-                (
-                    d.registry.as_str(),
-                    d.repository.as_str(),
-                    d.manifest_reference(),
-                )
-            })
-        })
-        .collect();
+    let keys: Vec<(&str, &str, &str)> = jobs.iter().flat_map(Job::destination_keys).collect();
     let cached = redis.tags().dest_digests(&keys).await;
     drop(keys);
-    let mut cached = cached.into_iter();
-    let mut skipped = Vec::new();
-    for job in jobs.iter_mut() {
-        let mut keep = Vec::new();
-        for d in job.destinations.drain(..) {
-            if cached.next().flatten().as_deref() == Some(job.digest.as_str()) {
-                skipped.push(TagEntry {
-                    destination: d.to_string(),
-                    source: job.source.to_string(),
-                    digest: Some(job.digest.clone()),
-                    status: TagStatus::UpToDate,
-                    error: None,
-                    failure: None,
-                    origins: job.origins.clone(),
-                });
-            } else {
-                keep.push(d);
-            }
-        }
-        job.destinations = keep;
-    }
-    jobs.retain(|j| !j.destinations.is_empty());
-    skipped
+    super::batch::take_tags(jobs, cached, |job, d, cached| {
+        (cached.as_deref() == Some(job.digest.as_str())).then(|| TagEntry {
+            destination: d.to_string(),
+            source: job.source.to_string(),
+            digest: Some(job.digest.clone()),
+            status: TagStatus::UpToDate,
+            error: None,
+            failure: None,
+            origins: job.origins.clone(),
+        })
+    })
 }

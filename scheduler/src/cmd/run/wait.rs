@@ -33,15 +33,14 @@ pub(crate) async fn wait(
     started: Instant,
     report: &mut RunReport,
 ) {
-    let jobs = ours;
-    let mut progress = Progress::new(jobs.len());
+    let mut progress = Progress::new(ours.len());
     let mut seen = HashSet::new();
     let mut no_consumer = NoConsumerWarning::new(config);
     let run_id = subscription.run_id();
     let mut subscription = subscription;
     // The connection a resumed subscription lives on (the first one is the run's own).
     let mut connection: Option<AmqpQueue> = None;
-    while seen.len() < jobs.len() {
+    while seen.len() < ours.len() {
         let next = tokio::select! {
             next = subscription.next() => next,
             () = no_consumer.check(&progress) => continue,
@@ -67,7 +66,7 @@ pub(crate) async fn wait(
                         }
                     }
                     Err(e) => {
-                        give_up(&mut progress, report, jobs, &seen, &e);
+                        give_up(&mut progress, report, ours, &seen, &e);
                         break;
                     }
                 }
