@@ -11,6 +11,8 @@
 //! - [`report`] and [`failure`]: what a copy reports per tag, with a typed
 //!   [`FailureKind`](failure::FailureKind) that every decision reads.
 //! - [`printable`]: outside text made safe for a terminal.
+//! - [`source_digests`]: the planner's source HEADs handed to the fleet's workers (the
+//!   wire form and the trait the planner asks through).
 //! - [`job`]: the messages between scheduler and workers ([`job_options`]: what to copy,
 //!   as the run decided); [`queue`]: the job-queue trait and its in-memory
 //!   implementation; [`index`]: the blob-index trait and its in-memory implementation;
@@ -35,5 +37,6 @@ pub mod plan;
 pub mod printable;
 pub mod queue;
 pub mod report;
+pub mod source_digests;
 
 pub use mirror_oci::{digest, manifest, name, reference, registry};

@@ -589,3 +589,149 @@ async fn processes_with_other_retry_delays_share_the_broker() {
     other.close().await;
     queue.close().await;
 }
+
+fn sources(n: usize) -> Vec<ImageRef> {
+    (0..n)
+        .map(|i| ImageRef::parse(&format!("src.example/team/app:v{i}")).unwrap())
+        .collect()
+}
+
+fn digest_of(i: usize) -> String {
+    format!("sha256:{i:064x}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_answer_digest_requests_and_the_asker_keeps_each_answer_in_its_place() {
+    use mirror_common::source_digests::SourceDigests;
+    let cfg = config(vec![]);
+    let queue = connect(&cfg).await;
+    let _cleanup = Cleanup(queue.queue_names());
+    let asker = queue.digest_asker().await.unwrap();
+    let wanted = sources(300);
+    let refs: Vec<&ImageRef> = wanted.iter().collect();
+    let run = Uuid::new_v4();
+
+    let at_once = Instant::now();
+    let answers = asker.digests(run, &refs).await;
+    assert!(
+        answers.iter().all(Option::is_none),
+        "no worker: nothing answered"
+    );
+    assert!(
+        at_once.elapsed() < Duration::from_secs(5),
+        "and nothing waited for"
+    );
+
+    // A worker: even sources resolved, odd ones not, the last one answered with garbage.
+    let worker = connect(&cfg).await;
+    let mut requests = worker.digest_requests(2).await.unwrap();
+    let answering = tokio::spawn(async move {
+        let mut sizes = Vec::new();
+        while let Ok(asked) = requests.next().await {
+            assert_eq!(asked.request.run_id, run);
+            sizes.push(asked.request.sources.len());
+            let digests = asked
+                .request
+                .sources
+                .iter()
+                .map(|s| {
+                    let i: usize = s.rsplit_once(":v").unwrap().1.parse().unwrap();
+                    match (i % 2, i) {
+                        (_, 299) => Some("not a digest".to_string()),
+                        (0, _) => Some(digest_of(i)),
+                        _ => None,
+                    }
+                })
+                .collect();
+            asked.reply(digests).await.unwrap();
+            if sizes.iter().sum::<usize>() == 300 {
+                return sizes;
+            }
+        }
+        sizes
+    });
+    let answers = asker.digests(run, &refs).await;
+    let mut sizes = answering.await.unwrap();
+    sizes.sort_unstable();
+    assert_eq!(sizes, [44, 256], "at most 256 sources a request");
+    for (i, answer) in answers.iter().enumerate() {
+        let expected = (i % 2 == 0 && i != 299).then(|| digest_of(i));
+        assert_eq!(answer, &expected, "source {i}");
+    }
+    assert_eq!(
+        asker.resolved_by_workers(),
+        (300, 150),
+        "asked only while a worker serves"
+    );
+    worker.close().await;
+    queue.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_worker_leaves_every_source_to_the_asker_and_a_bad_request_is_parked() {
+    use mirror_common::source_digests::SourceDigests;
+    let cfg = config(vec![]);
+    let queue = connect(&cfg).await;
+    let _cleanup = Cleanup(queue.queue_names());
+    let names = queue.queue_names();
+    let worker = connect(&cfg).await;
+    let mut requests = worker.digest_requests(1).await.unwrap();
+
+    let asker = queue
+        .digest_asker()
+        .await
+        .unwrap()
+        .with_reply_silence(Duration::from_millis(500));
+    let wanted = sources(3);
+    let refs: Vec<&ImageRef> = wanted.iter().collect();
+    let answers = asker.digests(Uuid::new_v4(), &refs).await;
+    assert_eq!(answers, [None, None, None], "nobody answered in time");
+    let held = requests.next().await.unwrap();
+    assert_eq!(
+        held.request.sources.len(),
+        3,
+        "the request was taken, not answered"
+    );
+
+    let conn = Connection::connect(URL, ConnectionProperties::default())
+        .await
+        .unwrap();
+    let channel = conn.create_channel().await.unwrap();
+    channel
+        .basic_publish(
+            ShortString::from(""),
+            ShortString::from(names.digests.as_str()),
+            BasicPublishOptions::default(),
+            b"{\"sources\": 7}",
+            BasicProperties::default(),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    conn.close(200, "sent".into()).await.unwrap();
+    // Answering the held request lets the next (undecodable) one in; it is parked.
+    held.reply(vec![None, None, None]).await.unwrap();
+    let parked = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let parked = queue.parked().await.unwrap();
+            if !parked.is_empty() {
+                return parked;
+            }
+            tokio::select! {
+                _ = requests.next() => panic!("an undecodable request is not handed out"),
+                _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(parked[0].raw, "{\"sources\": 7}");
+    assert!(
+        parked[0].reason.starts_with("cannot decode digest request"),
+        "{}",
+        parked[0].reason
+    );
+    worker.close().await;
+    queue.close().await;
+}

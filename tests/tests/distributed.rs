@@ -490,3 +490,111 @@ async fn wait_exits_non_zero_when_a_tag_failed_and_reports_why() {
         "a permanent failure is reported, not parked"
     );
 }
+
+/// Waits until `n` workers answer the prefix's source-digest requests (status's `digests`
+/// queue counts them as its consumers).
+fn wait_for_digest_consumers(prefix: &str, n: u64) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let st = status_json(prefix, &[]);
+        let consumers = st["queues"]
+            .as_array()
+            .and_then(|q| q.iter().find(|q| q["role"] == "digests"))
+            .map(|q| q["consumers"].as_u64().unwrap_or(0))
+            .unwrap_or(0);
+        if consumers >= n {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no worker answers digest requests: {st}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_workers_resolve_the_sources_and_a_run_resolving_them_itself_plans_the_same() {
+    let src = Registry::start().await.unwrap();
+    let dst = Registry::start().await.unwrap();
+    let (s, d) = (src.host(), dst.host());
+    let mut expected = Vec::new();
+    for tag in ["1", "2", "3"] {
+        let img = push_image(
+            &src,
+            "spread/app",
+            tag,
+            ImageSpec::new(vec![Layer::random(2_000)]),
+        )
+        .await
+        .unwrap();
+        expected.push((tag, img.digest));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "mapping_spread",
+        &format!("{s}/spread/app:1 {d}/spread/app:1\n{s}/spread/app:2 {d}/spread/app:2\n{s}/spread/app:3 {d}/spread/app:3\n{s}/spread/app:missing {d}/spread/app:missing\n"),
+    );
+    let p = prefix();
+    let worker = Worker::start(&p, &[&src, &dst], &[], &[]);
+    wait_for_digest_consumers(&p, 1);
+
+    let out = scheduler(&p, &["run", "--wait", "-f", &file], &[&src, &dst], &[]);
+    let stderr = text(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "the missing source fails the run: {stderr}"
+    );
+    assert!(
+        stderr.contains("3 of 4 sources resolved by the workers"),
+        "the worker answered the three it could: {stderr}\n{}",
+        worker.log()
+    );
+    assert!(
+        stderr.contains("spread/app:missing: not found"),
+        "the one it could not, the scheduler resolved and reported: {stderr}"
+    );
+    for (tag, digest) in &expected {
+        assert_eq!(
+            manifest_digest(&dst, "spread/app", tag)
+                .await
+                .unwrap()
+                .as_ref(),
+            Some(digest),
+            "{tag}"
+        );
+        assert_eq!(
+            src.count("HEAD", &format!("/manifests/{tag}")),
+            1,
+            "one HEAD of source tag {tag} in all: {:?}",
+            src.requests()
+        );
+    }
+    assert_eq!(
+        src.count("HEAD", "/manifests/missing"),
+        2,
+        "the worker's HEAD, then the scheduler's own"
+    );
+
+    let out = scheduler(
+        &p,
+        &[
+            "run",
+            "--wait",
+            "--verify",
+            "--resolve-in",
+            "scheduler",
+            "-f",
+            &file,
+        ],
+        &[&src, &dst],
+        &[],
+    );
+    let stderr = text(&out.stderr);
+    assert!(!stderr.contains("resolved by the workers"), "{stderr}");
+    assert!(stderr.contains("3 already up to date"), "{stderr}");
+    for (tag, _) in &expected {
+        assert_eq!(src.count("HEAD", &format!("/manifests/{tag}")), 2, "{tag}");
+    }
+}

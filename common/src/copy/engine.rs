@@ -62,6 +62,12 @@ impl CopyEngine {
         }
     }
 
+    /// The registries this engine talks to (the worker resolves sources for the scheduler
+    /// through them: the same client, credentials and bounds as its copies).
+    pub fn registries(&self) -> Arc<dyn Registries> {
+        self.registries.clone()
+    }
+
     /// The options this engine copies with.
     pub fn options(&self) -> &CopyOptions {
         &self.opts

@@ -17,6 +17,7 @@ use crate::mapping::destinations::key_hash;
 use crate::mapping::{check_expanded_duplicates, load_file, MappingError, MappingSet};
 use crate::registry::Registries;
 use crate::report::TagResult;
+use crate::source_digests::SourceDigests;
 
 /// Destination tags per batch (a batch ends with the file that reaches it): thousands of
 /// source HEADs, so the resolution stays as wide as the registries allow for most of a batch
@@ -88,6 +89,12 @@ impl<'a> Planner<'a> {
 
     /// The next batch, `None` once every file was planned.
     pub async fn next_batch(&mut self) -> Option<Batch> {
+        self.next_batch_asking(None).await
+    }
+
+    /// [`Self::next_batch`], its sources resolved by `remote` (the fleet's workers) where
+    /// it can, and here for the rest.
+    pub async fn next_batch_asking(&mut self, remote: Option<&dyn SourceDigests>) -> Option<Batch> {
         let files = self.survey.set.files.len();
         if self.next_file >= files {
             return None;
@@ -102,7 +109,8 @@ impl<'a> Planner<'a> {
                 Err(errors) => rejected.push((self.survey.set.files[index].clone(), errors)),
             }
         }
-        let digests = resolve_sources(&entries, self.client, &self.limits).await;
+        let remote = remote.map(|r| (r, self.run_id));
+        let digests = resolve_sources(&entries, self.client, &self.limits, remote).await;
         let (jobs, unresolved) = into_jobs(entries, &digests, self.run_id);
         Some(Batch {
             jobs,

@@ -1,5 +1,5 @@
 //! From expanded destination tags to jobs: every distinct source resolved to its digest
-//! once per batch (a HEAD per source tag), then the tags of one source image in one
+//! once per batch (a HEAD per source tag, made here or by the fleet's workers), then the tags of one source image in one
 //! destination repository grouped into one job.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -14,6 +14,7 @@ use crate::job::Job;
 use crate::reference::ImageRef;
 use crate::registry::{Registries, RegistryError};
 use crate::report::TagResult;
+use crate::source_digests::SourceDigests;
 
 /// (source repository, source digest, destination repository): what makes one job.
 type GroupKey = (String, String, String);
@@ -23,39 +24,61 @@ type Group = (ImageRef, Vec<ImageRef>, Vec<String>);
 /// Why a source could not be resolved.
 type Unresolved = (FailureKind, String);
 
-/// The digest of every distinct source of `entries`, resolved once (a HEAD per source tag).
+/// The digest of every distinct source of `entries`, resolved once (a HEAD per source tag):
+/// by `remote` first when given (the fleet's workers), then here for every source it did
+/// not resolve, so that what a run reports of a source is always this client's answer.
 pub(super) async fn resolve_sources(
     entries: &[Entry],
     client: &dyn Registries,
     limits: &RegistryLimits,
+    remote: Option<(&dyn SourceDigests, Uuid)>,
 ) -> HashMap<String, Result<String, Unresolved>> {
     // A set beside the list: thousands of sources, each looked up once per entry.
     let mut seen: HashSet<&ImageRef> = HashSet::new();
-    let mut sources: Vec<&ImageRef> = Vec::new();
+    let mut tagged: Vec<&ImageRef> = Vec::new();
+    let mut digests: HashMap<String, Result<String, Unresolved>> = HashMap::new();
     for e in entries {
-        if seen.insert(&e.source) {
-            sources.push(&e.source);
+        if !seen.insert(&e.source) {
+            continue;
+        }
+        match &e.source.digest {
+            Some(d) => {
+                digests.insert(e.source.to_string(), Ok(d.clone()));
+            }
+            None => tagged.push(&e.source),
         }
     }
-    futures::stream::iter(sources)
+    if let Some((remote, run_id)) = remote.filter(|_| !tagged.is_empty()) {
+        let mut answers = remote.digests(run_id, &tagged).await.into_iter();
+        let mut left = Vec::new();
+        for source in tagged {
+            match answers.next().flatten() {
+                Some(d) => {
+                    digests.insert(source.to_string(), Ok(d));
+                }
+                None => left.push(source),
+            }
+        }
+        tagged = left;
+    }
+    let here: Vec<(String, Result<String, Unresolved>)> = futures::stream::iter(tagged)
         .map(|s| async move {
             let _place = limits.acquire(&s.registry).await;
-            let digest = match &s.digest {
-                Some(d) => Ok(d.clone()),
-                None => match client
-                    .head_manifest(&s.repository(), &s.reference(), false)
-                    .await
-                {
-                    Ok(Some(d)) => Ok(d),
-                    Ok(None) => Err((FailureKind::NotFound, format!("{s}: not found"))),
-                    Err(e) => Err(unresolved(&e)),
-                },
+            let digest = match client
+                .head_manifest(&s.repository(), &s.reference(), false)
+                .await
+            {
+                Ok(Some(d)) => Ok(d),
+                Ok(None) => Err((FailureKind::NotFound, format!("{s}: not found"))),
+                Err(e) => Err(unresolved(&e)),
             };
             (s.to_string(), digest)
         })
         .buffer_unordered(limits.in_all())
         .collect()
-        .await
+        .await;
+    digests.extend(here);
+    digests
 }
 
 fn unresolved(e: &RegistryError) -> Unresolved {

@@ -232,3 +232,78 @@ async fn a_file_that_breaks_between_the_two_passes_is_rejected_whole() {
     assert_eq!(batch.rejected.len(), 1);
     assert!(planner.next_batch().await.is_none());
 }
+
+/// Answers the first source it is asked for with a digest of its own choosing, the others
+/// not at all, and remembers what it was asked.
+struct HalfAnswering {
+    asked: parking_lot::Mutex<Vec<String>>,
+    digest: String,
+}
+
+#[async_trait::async_trait]
+impl crate::source_digests::SourceDigests for HalfAnswering {
+    async fn digests(
+        &self,
+        _run: Uuid,
+        sources: &[&crate::reference::ImageRef],
+    ) -> Vec<Option<String>> {
+        self.asked
+            .lock()
+            .extend(sources.iter().map(ToString::to_string));
+        let mut answers = vec![None; sources.len()];
+        if let Some(first) = answers.first_mut() {
+            *first = Some(self.digest.clone());
+        }
+        answers
+    }
+}
+
+#[tokio::test]
+async fn sources_the_fleet_resolves_cost_no_head_here_and_the_rest_are_resolved_here() {
+    let r = MemoryRegistries::new();
+    r.add_image("src.io", "a/app", "v2", &[b"two"]);
+    let v2 = r.tag("src.io", "a/app", "v2").unwrap();
+    r.add_image("src.io", "a/app", "v1", &[b"one"]);
+    let dir = tempfile::tempdir().unwrap();
+    let text = "src.io/a/app:v1 dst.io/m/app:v1\n\
+                src.io/a/app:v2 dst.io/m/app:v2\n\
+                src.io/a/app:gone dst.io/m/app:gone\n\
+                src.io/a/app@"
+        .to_string()
+        + &v2
+        + " dst.io/m/app:pinned\n";
+    let remote = HalfAnswering {
+        asked: Default::default(),
+        digest: "sha256:".to_string() + &"f".repeat(64),
+    };
+    let mut planner = Planner::start(&set(&dir, "m", &text), &r, Uuid::new_v4(), 8).await;
+    let batch = planner.next_batch_asking(Some(&remote)).await.unwrap();
+    assert_eq!(
+        *remote.asked.lock(),
+        ["src.io/a/app:v1", "src.io/a/app:v2", "src.io/a/app:gone"],
+        "sources by tag are asked for, once each; a source by digest is not"
+    );
+    assert_eq!(
+        r.count(Op::HeadManifest),
+        2,
+        "the two the fleet did not answer are resolved here"
+    );
+    let v1_job = batch
+        .jobs
+        .iter()
+        .find(|j| j.destinations[0].to_string() == "dst.io/m/app:v1")
+        .unwrap();
+    assert_eq!(v1_job.digest, remote.digest, "the fleet's answer is used");
+    assert_eq!(batch.unresolved.len(), 1, "the missing source fails here");
+    assert!(batch.unresolved[0]
+        .0
+        .error
+        .as_deref()
+        .unwrap()
+        .contains("src.io/a/app:gone"));
+    assert_eq!(
+        batch.jobs.len(),
+        2,
+        "v2 and the pin on its digest are one image: one job"
+    );
+}

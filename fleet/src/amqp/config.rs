@@ -101,6 +101,7 @@ impl AmqpConfig {
                 .collect(),
             history: format!("{p}.history"),
             events: format!("{p}.events"),
+            digests: format!("{p}.digests"),
         }
     }
 
@@ -156,6 +157,8 @@ pub struct QueueNames {
     pub history: String,
     /// The topic exchange results and run announcements are published to.
     pub events: String,
+    /// Source digests the scheduler asks the workers for (see `digest_asker.rs`).
+    pub digests: String,
 }
 
 impl QueueNames {
@@ -165,6 +168,7 @@ impl QueueNames {
         all.extend(self.retries.iter().map(String::as_str));
         all.push(&self.parked);
         all.push(&self.history);
+        all.push(&self.digests);
         all
     }
 }
@@ -203,7 +207,8 @@ mod tests {
                 "p.retry.60000ms",
                 "p.retry.300000ms",
                 "p.parked",
-                "p.history"
+                "p.history",
+                "p.digests"
             ]
         );
         assert_eq!(config.attempts(), 4);

@@ -12,6 +12,8 @@
 //! {p}.parked     quorum queue            jobs that cannot be done (x-park-reason)
 //! {p}.events     topic exchange          run.<run id>.started / run.<run id>.result
 //! {p}.history    stream, bound run.#     every event, kept history_max_age / history_max_bytes
+//! {p}.digests    classic queue, 60 s TTL source digests the scheduler asks the workers for;
+//!                                        replies to the asker's private queue (reply_to)
 //! ```
 //!
 //! Nothing is lost when a process dies: every publish waits for the broker's confirm, and
@@ -29,6 +31,8 @@ mod acker;
 mod config;
 mod consume;
 mod counts;
+mod digest_asker;
+mod digest_requests;
 mod error;
 mod history;
 mod message;
@@ -57,6 +61,8 @@ use shared::{ConsumerState, Shared};
 
 pub use config::{AmqpConfig, QueueNames};
 pub use counts::QueueCount;
+pub use digest_asker::{DigestAsker, REPLY_SILENCE};
+pub use digest_requests::{AskedDigests, DigestRequests};
 pub use history::{RunSubscription, HISTORY_IDLE};
 pub use parked::{ParkedMessage, ParkedSelection, Settled};
 pub use slot::ConnectionSlot;
@@ -141,6 +147,17 @@ impl AmqpQueue {
     /// queue only gets the events published after it is bound.
     pub async fn subscribe_run(&self, run_id: Uuid) -> Result<RunSubscription, QueueError> {
         history::subscribe(&self.shared, run_id).await
+    }
+
+    /// Asks the workers for source digests (the scheduler's planner; see
+    /// `digest_asker.rs`), on a private reply queue of this connection.
+    pub async fn digest_asker(&self) -> Result<DigestAsker, QueueError> {
+        DigestAsker::open(self.shared.clone()).await
+    }
+
+    /// Takes the scheduler's digest requests (a worker), at most `prefetch` at once.
+    pub async fn digest_requests(&self, prefetch: u16) -> Result<DigestRequests, QueueError> {
+        DigestRequests::open(self.shared.clone(), prefetch).await
     }
 
     /// Every run announcement and job result of the last `since`, oldest first, read

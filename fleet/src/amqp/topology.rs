@@ -22,6 +22,9 @@ use super::QueueError;
 /// Binding of the history stream: every event of every run.
 pub(super) const HISTORY_BINDING: &str = "run.#";
 
+/// How long a digest request waits for a worker at most.
+const DIGEST_REQUEST_TTL: Duration = Duration::from_secs(60);
+
 /// Segment size of the history stream. Retention drops whole segments only, so with the
 /// broker's default of 500 MB a small installation would never drop anything; results
 /// are small (a few KB), so 16 MB segments still hold thousands of them.
@@ -95,6 +98,7 @@ pub(super) async fn declare(
         )
         .await
         .map_err(|e| broker(format!("binding {} to {}", names.history, names.events), e))?;
+    declare_queue(channel, &names.digests, digests_arguments()).await?;
     // Last: `expect` takes the jobs queue for a whole installation, so an operator's command
     // started while a first worker declares never finds the jobs queue without the rest.
     declare_queue(channel, &names.jobs, quorum()).await
@@ -154,6 +158,17 @@ fn retry_arguments(delay: Duration, jobs: &str) -> FieldTable {
     args.insert("x-message-ttl".into(), AMQPValue::LongLongInt(ttl_ms));
     args.insert("x-dead-letter-exchange".into(), text(""));
     args.insert("x-dead-letter-routing-key".into(), text(jobs));
+    args
+}
+
+/// Requests for source digests: a classic queue whose messages expire after
+/// [`DIGEST_REQUEST_TTL`] (an asker resolves a request itself after a far shorter
+/// silence, so an older request has nobody waiting for it).
+fn digests_arguments() -> FieldTable {
+    let mut args = FieldTable::default();
+    args.insert("x-queue-type".into(), text("classic"));
+    let ttl_ms = i64::try_from(DIGEST_REQUEST_TTL.as_millis()).unwrap_or(i64::MAX);
+    args.insert("x-message-ttl".into(), AMQPValue::LongLongInt(ttl_ms));
     args
 }
 

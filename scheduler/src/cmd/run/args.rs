@@ -9,6 +9,15 @@ use mirror_cli::{BrokerArgs, CopyArgs, CredentialsDirArgs, RedisArgs, RedisTtlAr
 
 use crate::mapping_args::MappingArgs;
 
+/// Where the distributed mode resolves its sources.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum ResolveIn {
+    /// The fleet's workers, then here for what they did not resolve.
+    Workers,
+    /// Here only.
+    Scheduler,
+}
+
 /// Flags of `run`.
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct Args {
@@ -39,6 +48,11 @@ pub(crate) struct Args {
     /// time.
     #[arg(long, default_value_t = mirror_common::plan::PER_REGISTRY as u32, value_parser = clap::value_parser!(u32).range(1..=4096), value_name = "N")]
     pub plan_concurrency: u32,
+    /// Distributed mode: who makes the source HEADs (a warm run is little else). workers:
+    /// the fleet's workers answer them, in requests of 256, and what they cannot resolve
+    /// (or when none answers) is resolved here; scheduler: all of them here.
+    #[arg(long, value_enum, default_value_t = ResolveIn::Workers, value_name = "WHERE")]
+    pub resolve_in: ResolveIn,
     /// Keep going after a failed tag (the exit status is still 1), as oc's flag of that name.
     /// (--local; the fleet always keeps going.)
     #[arg(long)]

@@ -1,4 +1,5 @@
-//! The distributed mode of one run, batch by batch as the planner gives them: skip what the
+//! The distributed mode of one run, batch by batch as the planner gives them (their sources
+//! resolved by the workers where they answer, see `mirror_fleet::amqp::DigestAsker`): skip what the
 //! fleet's tag cache knows, leave out the tags an earlier run's job still holds (and check
 //! them), publish the rest; then announce the run, count it in Redis, and with `--wait`
 //! follow the results to the run's end. What is kept across batches is per job (its id and
@@ -14,11 +15,12 @@ use mirror_common::job::{RunStarted, JOB_VERSION};
 use mirror_common::plan::Planner;
 use mirror_common::registry::Registries;
 use mirror_common::report::{TagResult, TagStatus};
-use mirror_fleet::amqp::RunSubscription;
+use mirror_common::source_digests::SourceDigests;
+use mirror_fleet::amqp::{DigestAsker, RunSubscription};
 use mirror_fleet::store::Redis;
 use uuid::Uuid;
 
-use super::args::Args;
+use super::args::{Args, ResolveIn};
 use super::settings::RunSettings;
 use super::{pending, publish};
 use crate::broker::Broker;
@@ -39,6 +41,9 @@ pub(crate) struct Published {
     pub(crate) skipped: usize,
     /// Of those, the tags not at their source digest yet (they fail the run).
     pub(crate) skipped_failed: usize,
+    /// Sources by tag the workers were asked to resolve, and of them the ones they did.
+    pub(crate) sources_asked: u64,
+    pub(crate) sources_answered: u64,
 }
 
 /// Publishes the run batch by batch and, with `--wait`, follows its results into `report`.
@@ -59,7 +64,12 @@ pub(crate) async fn publish_and_follow(
     };
     let started_at = now_secs();
     let mut run = Published::default();
-    while let Some(mut batch) = planner.next_batch().await {
+    let asker = match args.resolve_in {
+        ResolveIn::Workers => digest_asker(&mut broker).await,
+        ResolveIn::Scheduler => None,
+    };
+    let remote = asker.as_ref().map(|a| a as &dyn SourceDigests);
+    while let Some(mut batch) = planner.next_batch_asking(remote).await {
         super::batch::take_batch(&mut batch, settings, report);
         let failures = planning_failures(&batch.unresolved, settings.copy.skip_missing);
         run.planning_failed += failures.len();
@@ -88,6 +98,10 @@ pub(crate) async fn publish_and_follow(
             report.add_unjobbed(entry);
         }
     }
+    if let Some(asker) = asker {
+        (run.sources_asked, run.sources_answered) = asker.resolved_by_workers();
+        asker.close().await;
+    }
     tracing::debug!(
         seconds = started.elapsed().as_secs_f64(),
         jobs = run.jobs.len(),
@@ -112,6 +126,25 @@ pub(crate) async fn publish_and_follow(
     }
     broker.close().await;
     Ok(())
+}
+
+/// The workers' digest service on the run's connection; `None` (everything resolved here)
+/// when it cannot be set up, which only makes the run slower.
+async fn digest_asker(broker: &mut Broker) -> Option<DigestAsker> {
+    let asked = broker
+        .call("asking the workers for source digests", |q| async move {
+            q.digest_asker().await
+        })
+        .await;
+    match asked {
+        Ok(asker) => Some(asker),
+        Err(e) => {
+            eprintln!(
+                "warning: cannot ask the workers for source digests ({e}); resolving them here"
+            );
+            None
+        }
+    }
 }
 
 /// Subscribes to the run's results before any job goes out (none can be missed).
@@ -157,7 +190,10 @@ fn say_published(run_id: Uuid, report: &RunReport, run: &Published) {
         plural(run.jobs.len(), "job"),
         plural(run.tags, "tag"),
         plural(run.up_to_date, "tag"),
-        match run.skipped {
+        match run.sources_asked {
+            0 => String::new(),
+            n => format!("; {} of {} resolved by the workers", run.sources_answered, plural(n as usize, "source")),
+        } + &match run.skipped {
             0 => String::new(),
             n => format!(
                 "; {} skipped: an earlier run's job for them has not reported ({} of them not at their source digest yet)",

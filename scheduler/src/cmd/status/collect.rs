@@ -150,6 +150,8 @@ async fn queue_status(
     let mut roles: Vec<(String, &'static str)> = vec![(names.jobs.clone(), "jobs")];
     roles.extend(names.retries.iter().map(|r| (r.clone(), "retrying")));
     roles.push((names.parked.clone(), "parked"));
+    // Its consumers are the workers answering source-digest requests.
+    roles.push((names.digests.clone(), "digests"));
     // Ready and consumers from passive declares: exact and immediate. In-flight counts only
     // the management API knows (it samples queues every few seconds).
     let counts = queue.counts().await?;

@@ -23,6 +23,8 @@ pub(crate) struct Consumer {
     pub engines: Arc<Engines>,
     pub redis: Redis,
     pub grace: Duration,
+    /// Digest requests answered at once (0: none).
+    pub digest_requests: u16,
 }
 
 type Tasks = JoinSet<Result<(), QueueError>>;
@@ -54,6 +56,28 @@ impl Consumer {
         let _ = queue.stop_consuming().await;
         self.drain(tasks).await;
         Ok(())
+    }
+
+    /// Starts answering digest requests on `queue`'s connection (unless told not to), until
+    /// the returned token is cancelled.
+    pub(crate) fn answer_digests(&self, queue: &Arc<AmqpQueue>) -> CancellationToken {
+        let stop = CancellationToken::new();
+        if self.digest_requests > 0 {
+            let registries = match self.engines.for_job(None) {
+                Ok(engine) => engine.registries(),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot answer digest requests");
+                    return stop;
+                }
+            };
+            tokio::spawn(super::digests::serve(
+                queue.clone(),
+                registries,
+                self.digest_requests,
+                stop.clone(),
+            ));
+        }
+        stop
     }
 
     /// Handles one delivery in a task of `tasks`. Every line logged while handling the job,

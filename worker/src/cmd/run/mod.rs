@@ -17,6 +17,9 @@
 //! `/healthz` and `/readyz` (ready while connected to the broker): see
 //! `mirror_fleet::observe`.
 //!
+//! The worker also answers the scheduler's source-digest requests on the same connection
+//! ([`digests`]), so that a warm run's source HEADs spread over the fleet.
+//!
 //! Here: the flags, the engines and the connect loop; [`consume`]: consuming on one
 //! connection (a task per job, the drain); [`shutdown`]: the signal that starts the drain.
 
@@ -38,6 +41,7 @@ use mirror_fleet::store::Redis;
 use tokio_util::sync::CancellationToken;
 
 mod consume;
+mod digests;
 mod shutdown;
 
 use consume::Consumer;
@@ -84,6 +88,11 @@ pub(crate) struct Args {
     /// What to copy: refused here (each job carries the run's choice).
     #[command(flatten)]
     pub carried: JobCarriedFlags,
+    /// Source-digest requests of the scheduler answered at once (each up to 256 source
+    /// HEADs, 64 at a time): a warm run's resolution spreads over the workers. 0: this
+    /// worker answers none.
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    pub digest_requests: u16,
     /// Serve /metrics, /healthz and /readyz on this address (e.g. 0.0.0.0:9100); none by
     /// default.
     #[arg(long, value_name = "ADDR")]
@@ -114,6 +123,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<i32> {
         engines,
         redis,
         grace: args.grace,
+        digest_requests: args.digest_requests,
     };
     consume_until_stopped(&config, &current, &consumer, &shutdown, args.concurrency).await;
     Ok(0)
@@ -179,7 +189,9 @@ async fn consume_until_stopped(
                 tracing::info!(prefix = %config.prefix, in_flight = config.prefetch, concurrency, "consuming jobs");
                 let queue = Arc::new(queue);
                 current.set(Some(queue.clone()));
+                let answering = consumer.answer_digests(&queue);
                 let outcome = consumer.consume(queue.clone(), shutdown).await;
+                answering.cancel();
                 current.set(None);
                 queue.close().await;
                 match outcome {
