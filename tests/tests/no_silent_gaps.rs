@@ -317,7 +317,7 @@ fn run_wait_through(
 /// tags are marked in Redis): the scheduler connects again, redoes the step, and the run
 /// ends green with every tag at its source digest. Real: registries, broker, Redis, a
 /// worker. Shaped: the cut, by the TCP proxy at the first client write holding the step's
-/// bytes (a job's repository in its body, the routing key of the announcement), which the
+/// bytes (a job's `destinations` field, the routing key of the announcement), which the
 /// broker never receives.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_wait_survives_a_broker_cut_at_each_step_of_publishing() {
@@ -329,8 +329,10 @@ async fn run_wait_survives_a_broker_cut_at_each_step_of_publishing() {
     let _w = Worker::start(&p, &[&src, &dst], &[], &[]);
     let proxy = TcpProxy::start("127.0.0.1:5672").await.unwrap();
     let url = format!("amqp://guest:guest@127.0.0.1:{}/%2f", proxy.port());
+    // A job's field (the source-digest request to the workers before it names the same
+    // repository, not this field).
     let steps: [(&str, &str, &[u8]); 2] = [
-        ("publish", "publishing the run's jobs", b"cutpublish/app0"),
+        ("publish", "publishing the run's jobs", b"\"destinations\""),
         ("announce", "announcing the run", b".started"),
     ];
     for (name, step, needle) in steps {

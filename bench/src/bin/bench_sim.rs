@@ -7,11 +7,13 @@
 //!
 //! Runs per scale, on a fresh queue and Redis prefix: `cold` (empty tag cache, destination
 //! up to date: the workers HEAD every tag and fill the cache), `warm` (nothing changed: the
-//! hourly no-op, which should publish no job), `steady hour` (a third of the tag cache due
+//! hourly no-op, which should publish no job; once with the sources resolved by the
+//! workers, the default, and once by the scheduler alone, `--resolve-in scheduler`, the
+//! row `warm/sched`), `steady hour` (a third of the tag cache due
 //! and 1 % of the sources changed, through the simulator's `POST /_sim/change-sources`, so
 //! the destination keeps what was pushed). `SCALE_OUT=1` adds, each on a prefix of its own
-//! (a cold run re-arms the tag cache, so the due share is again a third), cold + steady hour
-//! with 1 worker and with 4, and prints the ratio.
+//! (a cold run re-arms the tag cache, so the due share is again a third), cold, warm and
+//! steady hour with 1 worker and with 4, and prints the ratios.
 //!
 //! Measured per run, outside the mirror's code where it can be: wall time and peak RSS of
 //! the scheduler (`/usr/bin/time`), each worker's peak RSS so far (`VmHWM`), the
@@ -632,19 +634,39 @@ async fn scale(scale: &str, logs: &Path) -> Result<Vec<Row>> {
     let warm = bed.run("warm", &[], 0).await?;
     let lead = Duration::from_secs_f64(warm.measured.seconds);
     rows.push(warm);
+    // The same no-op with every source HEAD made by the scheduler, as before the workers
+    // answered them: what spreading the resolution saves on this bed.
+    let here = ["--resolve-in".to_string(), "scheduler".to_string()];
+    let warm_here = bed.run("warm/sched", &here, 0).await?;
+    println!(
+        "scale {scale} warm: sources resolved by the workers {:.2} s, by the scheduler {:.2} s: {:.2}x",
+        rows[1].measured.seconds,
+        warm_here.measured.seconds,
+        warm_here.measured.seconds / rows[1].measured.seconds
+    );
+    rows.push(warm_here);
     rows.push(bed.steady_hour(lead).await?);
     bed.stop()?;
     if std::env::var("SCALE_OUT").is_ok_and(|v| v == "1") {
-        let mut steady = Vec::new();
+        let (mut steady, mut warm) = (Vec::new(), Vec::new());
         for n in [1, 4] {
             // A prefix of its own, re-armed by a cold run, so a third is due again.
             let mut bed = Bed::start(scale, &sim, &dir, logs, n).await?;
             rows.push(bed.run("cold", &[], 0).await?);
+            let row = bed.run("warm", &[], 0).await?;
+            warm.push(row.measured.seconds);
+            rows.push(row);
             let row = bed.steady_hour(lead).await?;
             steady.push(row.measured.seconds);
             rows.push(row);
             bed.stop()?;
         }
+        println!(
+            "scale {scale} scale-out, warm: 1 worker {:.2} s, 4 workers {:.2} s: {:.2}x",
+            warm[0],
+            warm[1],
+            warm[0] / warm[1]
+        );
         println!(
             "scale {scale} scale-out, steady hour: 1 worker {:.2} s, 4 workers {:.2} s: {:.2}x",
             steady[0],
