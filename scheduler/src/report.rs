@@ -48,6 +48,10 @@ pub(crate) struct Totals {
     #[serde(flatten)]
     pub tags: TagCounts,
     pub files_rejected: usize,
+    /// With `--listen-events`: tags the run pushed that no event had announced (what the
+    /// schedule, the safety net, caught). Absent without a listener.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repaired: Option<usize>,
     #[serde(flatten)]
     pub blobs: CopyStats,
     pub seconds: f64,
@@ -105,6 +109,9 @@ impl RunReport {
             .collect();
         let totals = Totals {
             files_rejected: rejected_files.len(),
+            repaired: crate::events::ledger::active()
+                .filter(|_| !dry_run)
+                .map(|_| 0),
             ..Totals::default()
         };
         let superseded = set
@@ -161,6 +168,7 @@ impl RunReport {
         last.clear();
         for t in &result.report.tags {
             self.count(t.status);
+            self.count_repaired(t.status, &t.destination);
             last.push(TagEntry {
                 destination: t.destination.clone(),
                 source: result.report.source.clone(),
@@ -214,6 +222,22 @@ impl RunReport {
         self.push(&entry);
     }
 
+    /// A tag's result, with a listener: its event's note is taken off, and a push no event
+    /// announced is a repair (see [`crate::events::ledger`]).
+    fn count_repaired(&mut self, status: TagStatus, destination: &str) {
+        let (Some(n), Some(ledger)) = (&mut self.totals.repaired, crate::events::ledger::active())
+        else {
+            return;
+        };
+        if !matches!(status, TagStatus::Pushed | TagStatus::UpToDate) {
+            return;
+        }
+        let announced = ledger.take(destination);
+        if status == TagStatus::Pushed && !announced {
+            *n += 1;
+        }
+    }
+
     fn count(&mut self, status: TagStatus) {
         self.totals.tags.add(status);
     }
@@ -241,8 +265,12 @@ impl RunReport {
                 t.tags.failed,
             )
         } else {
+            let repaired = match t.repaired {
+                Some(n) => format!(" ({n} repaired: no event had announced them)"),
+                None => String::new(),
+            };
             format!(
-                "run {}: {} copied, {} already up to date, {} failed{skipped}, {rejected} rejected",
+                "run {}: {} copied{repaired}, {} already up to date, {} failed{skipped}, {rejected} rejected",
                 self.run_id,
                 plural(t.tags.pushed, "tag"),
                 t.tags.up_to_date,

@@ -1,0 +1,205 @@
+//! From pushed tags to published jobs. The listener hands each push over the bounded
+//! queue; here the same tag pushed again within the window is folded ([`Coalescer`]), the
+//! mapping lines that select the tag are found ([`Matcher`]), the source is resolved by a
+//! HEAD (the job's digest is the registry's answer, never the event's: a forged event can
+//! cause a HEAD, never a wrong copy), and one job per route and destination repository is
+//! stamped as a scheduled run stamps it and sent. A bounded number of pushes are worked
+//! on at once; past that the queue fills and the listener answers 503.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use mirror_common::job::Job;
+use mirror_common::reference::ImageRef;
+use mirror_common::registry::{Manifests, RegistryClient};
+use tokio::sync::{mpsc, Semaphore};
+use uuid::Uuid;
+
+use super::coalesce::Coalescer;
+use super::latency::Latency;
+use super::matcher::{Hit, Matcher};
+use super::recent::Recent;
+use super::Sink;
+
+/// Pushes worked on at once (each a HEAD and a publish).
+const CONCURRENCY: usize = 32;
+
+/// A pushed tag, as it waits in the queue.
+#[derive(Clone, Debug)]
+pub(crate) struct Arrival {
+    /// The sender's name.
+    pub sender: String,
+    /// The source tag, its registry as the mapping files write it.
+    pub image: ImageRef,
+    /// When it was pushed (the event's timestamp, else when it arrived).
+    pub at: SystemTime,
+}
+
+/// What the publisher works with.
+pub(crate) struct Publisher {
+    pub matcher: Matcher,
+    pub client: Arc<RegistryClient>,
+    pub sink: Arc<Sink>,
+    pub run_id: Uuid,
+    pub latency: Arc<Latency>,
+    pub recent: Arc<Recent>,
+    pub window: std::time::Duration,
+}
+
+/// Takes pushes from `queue` until it closes.
+pub(crate) async fn run(mut p: Publisher, mut queue: mpsc::Receiver<Arrival>) {
+    let metrics = &mirror_fleet::observe::metrics::global().events;
+    let mut coalescer: Coalescer<String, Arrival> = Coalescer::new(p.window);
+    let slots = Arc::new(Semaphore::new(CONCURRENCY));
+    loop {
+        let sleep_until = coalescer
+            .next_due()
+            .map(tokio::time::Instant::from_std)
+            .unwrap_or_else(|| tokio::time::Instant::now() + std::time::Duration::from_secs(3600));
+        let mut out = Vec::new();
+        tokio::select! {
+            arrival = queue.recv() => {
+                let Some(a) = arrival else { return };
+                let key = a.image.to_string();
+                let sender = a.sender.clone();
+                // The earliest push of a folded set times the latency (what waited longest).
+                match coalescer.offer(key, a, Instant::now(), |old, _new| old) {
+                    Some(a) => out.push(a),
+                    None => metrics.ignore(&sender, "coalesced"),
+                }
+            }
+            () = tokio::time::sleep_until(sleep_until) => {}
+        }
+        out.extend(coalescer.due(Instant::now()));
+        metrics
+            .waiting
+            .set((queue.len() + coalescer.waiting()) as i64);
+        if out.is_empty() {
+            continue;
+        }
+        p.matcher.refresh(Instant::now());
+        for a in out {
+            let hits = p.matcher.matches(&a.image);
+            if hits.is_empty() {
+                metrics.ignore(&a.sender, "unmapped");
+                p.recent.add(
+                    &a.sender,
+                    "unmapped: no mapping line selects it",
+                    Some(a.image.to_string()),
+                );
+                continue;
+            }
+            // Waiting for a slot here is the back-pressure: the queue fills behind it.
+            let Ok(slot) = slots.clone().acquire_owned().await else {
+                return;
+            };
+            let work = Work {
+                client: p.client.clone(),
+                sink: p.sink.clone(),
+                run_id: p.run_id,
+                latency: p.latency.clone(),
+                recent: p.recent.clone(),
+            };
+            tokio::spawn(async move {
+                work.publish(a, hits).await;
+                drop(slot);
+            });
+        }
+    }
+}
+
+/// One push's work, in a task of its own.
+struct Work {
+    client: Arc<RegistryClient>,
+    sink: Arc<Sink>,
+    run_id: Uuid,
+    latency: Arc<Latency>,
+    recent: Arc<Recent>,
+}
+
+impl Work {
+    async fn publish(&self, a: Arrival, hits: Vec<Hit>) {
+        let metrics = &mirror_fleet::observe::metrics::global().events;
+        let image = a.image.to_string();
+        let digest = match self
+            .client
+            .head_manifest(&a.image.repository(), &a.image.reference(), false)
+            .await
+        {
+            Ok(Some(d)) => d,
+            Ok(None) => {
+                metrics.ignore(&a.sender, "source_failed");
+                eprintln!(
+                    "event ({}): {image}: not found at the source; nothing published",
+                    a.sender
+                );
+                self.recent.add(&a.sender, "source not found", Some(image));
+                return;
+            }
+            Err(e) => {
+                metrics.ignore(&a.sender, "source_failed");
+                eprintln!(
+                    "event ({}): {image}: {e}; nothing published (the schedule will see to it)",
+                    a.sender
+                );
+                self.recent.add(&a.sender, "source failed", Some(image));
+                return;
+            }
+        };
+        let jobs = jobs_of(self.run_id, &a.image, &digest, hits);
+        if let Err(e) = self.sink.send(&jobs).await {
+            eprintln!(
+                "event ({}): {image}: publishing its jobs failed: {e}",
+                a.sender
+            );
+            self.recent.add(&a.sender, "publish failed", Some(image));
+            return;
+        }
+        metrics.act(&a.sender);
+        let ledger = super::ledger::activate();
+        let mut tags = 0;
+        for job in &jobs {
+            self.latency.expect(job.id, &a.sender, a.at);
+            for d in &job.destinations {
+                ledger.note(&d.to_string());
+                tags += 1;
+            }
+        }
+        tracing::info!(sender = %a.sender, image = %image, digest = %digest, jobs = jobs.len(), tags, "event: jobs published");
+        self.recent.add(
+            &a.sender,
+            format!(
+                "published {} for {tags} tags",
+                mirror_cli::plural(jobs.len(), "job")
+            ),
+            Some(image),
+        );
+    }
+}
+
+/// One job per hit (route) and destination repository, stamped as the route's runs are.
+pub(crate) fn jobs_of(run_id: Uuid, source: &ImageRef, digest: &str, hits: Vec<Hit>) -> Vec<Job> {
+    let mut jobs = Vec::new();
+    for hit in hits {
+        let mut by_repo: BTreeMap<String, (Vec<ImageRef>, Vec<String>)> = BTreeMap::new();
+        for (d, origin) in hit.destinations {
+            let entry = by_repo.entry(d.repo_name()).or_default();
+            if !entry.0.contains(&d) {
+                entry.0.push(d);
+            }
+            if !entry.1.contains(&origin) {
+                entry.1.push(origin);
+            }
+        }
+        let mut route_jobs: Vec<Job> = by_repo
+            .into_values()
+            .map(|(dests, origins)| {
+                Job::new(run_id, source.clone(), digest.to_string(), dests, origins)
+            })
+            .collect();
+        hit.stamp.apply(&mut route_jobs);
+        jobs.append(&mut route_jobs);
+    }
+    jobs
+}
