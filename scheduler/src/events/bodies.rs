@@ -26,6 +26,9 @@ pub(crate) struct Pushed {
     pub host: Option<String>,
     /// When the registry says the push happened (for the latency histogram).
     pub at: Option<SystemTime>,
+    /// The digest the body says was pushed: a hint for when to HEAD (a registry may
+    /// notify before the tag points at it), never what is copied.
+    pub digest: Option<String>,
 }
 
 /// One event of a body.
@@ -102,6 +105,7 @@ fn distribution_event(e: &Value) -> Notice {
                 at: str_at(e, &["timestamp"])
                     .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
                     .map(SystemTime::from),
+                digest: str_at(e, &["target", "digest"]).map(str::to_string),
             }),
             None => Notice::Ignored("digest_only"),
         },
@@ -134,6 +138,7 @@ fn quay(v: &Value) -> Result<Vec<Notice>, String> {
                 tag: tag.to_string(),
                 host: host.clone(),
                 at: None,
+                digest: None,
             }),
             None => Notice::Ignored("invalid"),
         })
@@ -172,6 +177,7 @@ fn harbor(v: &Value) -> Result<Vec<Notice>, String> {
                     tag: tag.to_string(),
                     host,
                     at,
+                    digest: str_at(r, &["digest"]).map(str::to_string),
                 }),
                 (_, None) => Notice::Ignored("digest_only"),
             }
@@ -190,6 +196,7 @@ fn dockerhub(v: &Value) -> Result<Vec<Notice>, String> {
         tag: tag.to_string(),
         host: None,
         at: unix(v.pointer("/push_data/pushed_at")),
+        digest: None,
     })])
 }
 
@@ -207,6 +214,7 @@ fn plain(v: &Value) -> Result<Vec<Notice>, String> {
         tag,
         host: Some(r.registry),
         at: None,
+        digest: None,
     })])
 }
 

@@ -13,13 +13,16 @@ fn push(repository: &str, tag: &str, host: Option<&str>) -> Notice {
         tag: tag.into(),
         host: host.map(str::to_string),
         at: None,
+        digest: None,
     })
 }
 
+/// The notices without the push times and digest hints (checked on their own).
 fn without_time(mut n: Vec<Notice>) -> Vec<Notice> {
     for n in &mut n {
         if let Notice::Push(p) = n {
             p.at = None;
+            p.digest = None;
         }
     }
     n
@@ -56,6 +59,7 @@ fn distribution_acts_on_tagged_manifest_pushes_and_counts_the_rest() {
     let at = first.at.expect("the event's timestamp");
     let secs = at.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs();
     assert_eq!(secs, 1_796_648_400);
+    assert_eq!(first.digest.as_deref(), Some(DIGEST));
     assert_eq!(
         without_time(got),
         [

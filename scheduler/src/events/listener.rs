@@ -184,6 +184,7 @@ fn take(
                     sender: sender.name.clone(),
                     image,
                     at: p.at.filter(|t| *t <= now).unwrap_or(now),
+                    hint: p.digest.clone(),
                 }),
                 // One event of an envelope: ignored, the others taken (see bodies.rs).
                 Err(_) if sender.kind == Kind::Distribution => ignored.push("invalid"),

@@ -34,6 +34,8 @@ pub(crate) struct Arrival {
     pub image: ImageRef,
     /// When it was pushed (the event's timestamp, else when it arrived).
     pub at: SystemTime,
+    /// The digest the event says was pushed (see [`resolve`]).
+    pub hint: Option<String>,
 }
 
 /// What the publisher works with.
@@ -122,11 +124,7 @@ impl Work {
     async fn publish(&self, a: Arrival, hits: Vec<Hit>) {
         let metrics = &mirror_fleet::observe::metrics::global().events;
         let image = a.image.to_string();
-        let digest = match self
-            .client
-            .head_manifest(&a.image.repository(), &a.image.reference(), false)
-            .await
-        {
+        let digest = match resolve(self.client.as_ref(), &a.image, a.hint.as_deref()).await {
             Ok(Some(d)) => d,
             Ok(None) => {
                 metrics.ignore(&a.sender, "source_failed");
@@ -176,6 +174,38 @@ impl Work {
             Some(image),
         );
     }
+}
+
+/// Delays between the HEADs of a source that does not show the pushed digest yet.
+const SETTLE: [u64; 5] = [100, 200, 400, 800, 1600];
+
+/// The source's digest, by a HEAD of the tag. A registry may notify before the tag points
+/// at what was pushed (distribution stores the manifest, notifies, then links the tag), so
+/// a tag not found, or not at the event's digest (`hint`), is asked again a few times
+/// over ~3 s. The registry's answer is what the job copies, whatever the event said.
+async fn resolve(
+    client: &RegistryClient,
+    image: &ImageRef,
+    hint: Option<&str>,
+) -> Result<Option<String>, mirror_common::registry::RegistryError> {
+    let mut last = None;
+    for delay in SETTLE
+        .iter()
+        .map(|ms| std::time::Duration::from_millis(*ms))
+        .chain([std::time::Duration::ZERO])
+    {
+        last = client
+            .head_manifest(&image.repository(), &image.reference(), false)
+            .await?;
+        if last.is_some() && (hint.is_none() || last.as_deref() == hint) {
+            return Ok(last);
+        }
+        if delay.is_zero() {
+            break;
+        }
+        tokio::time::sleep(delay).await;
+    }
+    Ok(last)
 }
 
 /// One job per hit (route) and destination repository, stamped as the route's runs are.

@@ -1,0 +1,302 @@
+//! Registry notifications drive the mirror (issue 25), end to end with real parts: a
+//! docker-registry source whose `notifications:` endpoint is the scheduler's
+//! `--listen-events`, a docker-registry destination, and `mirror-scheduler run --schedule
+//! @yearly` (no scheduled run happens during the test): a push to the source appears at
+//! the destination through the event alone. Embedded (`--local`, no broker) and
+//! distributed (a `mirror-worker run` on the real RabbitMQ and Redis, a prefix of its own).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use mirror_tests::fleet::{broker_flags, prefix, Worker, RETRY_DELAYS};
+use mirror_tests::mirror::{registry_flags, run_binary};
+use mirror_tests::test_io::write;
+use mirror_tests::*;
+
+const TOKEN: &str = "push-events-test-token-7f3a9c";
+
+/// How long a pushed tag may take to appear at the destination (generous: a cold debug
+/// build on two cores).
+const APPEARS_WITHIN: Duration = Duration::from_secs(90);
+
+/// A scheduler in the background, its output in a file; killed when dropped.
+struct Scheduler {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Scheduler {
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Scheduler {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A source registry that notifies `http://127.0.0.1:<port>/events/ci`.
+async fn notifying_source(port: u16) -> Registry {
+    Registry::start_with(RegistryOptions {
+        notifications: Some(Notifications {
+            url: format!("http://127.0.0.1:{port}/events/ci"),
+            token: TOKEN.to_string(),
+        }),
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+}
+
+/// The senders file: `ci`, a distribution, for the source's host.
+fn senders_file(dir: &Path, src: &Registry) -> String {
+    let token = write(dir, "ci-token", &format!("{TOKEN}\n"));
+    write(
+        dir,
+        "senders.yaml",
+        &format!(
+            "- name: ci\n  kind: distribution\n  registry: {}\n  token_file: {token}\n",
+            src.host()
+        ),
+    )
+}
+
+fn spawn_scheduler(dir: &Path, args: Vec<String>) -> Scheduler {
+    let log = dir.join("scheduler.log");
+    let out = std::fs::File::create(&log).unwrap();
+    let err = out.try_clone().unwrap();
+    let child = Command::new(binary("mirror-scheduler"))
+        .args(&args)
+        .env("HOME", dir)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::from(out))
+        .stderr(Stdio::from(err))
+        .spawn()
+        .expect("start mirror-scheduler");
+    Scheduler { child, log }
+}
+
+/// Waits until the listener answers `GET /events`.
+async fn wait_listening(port: u16, s: &Scheduler) {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(60) {
+        if let Ok(r) = reqwest::get(format!("http://127.0.0.1:{port}/events")).await {
+            if r.status().is_success() {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the listener never answered\n{}", s.log());
+}
+
+/// Waits until `repo:tag` at `registry` is `digest`; how long it took.
+async fn appears(
+    registry: &Registry,
+    repo: &str,
+    tag: &str,
+    digest: &str,
+    s: &Scheduler,
+) -> Duration {
+    let start = Instant::now();
+    while start.elapsed() < APPEARS_WITHIN {
+        if manifest_digest(registry, repo, tag)
+            .await
+            .unwrap()
+            .as_deref()
+            == Some(digest)
+        {
+            return start.elapsed();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{repo}:{tag} did not appear at {digest}\n{}", s.log());
+}
+
+async fn recent(port: u16) -> String {
+    reqwest::get(format!("http://127.0.0.1:{port}/events"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_a_push_to_the_source_is_mirrored_by_its_event_without_a_scheduled_run() {
+    let port = free_port();
+    let src = notifying_source(port).await;
+    let dst = Registry::start().await.unwrap();
+    let ci = Registry::start().await.unwrap();
+    let (s, d) = (src.host(), dst.host());
+    let dir = tempfile::tempdir().unwrap();
+    let mapping = write(
+        dir.path(),
+        "mapping_events",
+        &format!("{s}/team/app:1.* {d}/mirror/app\n{s}/team/app:1.0 {d}/mirror/app:stable\n"),
+    );
+    let senders = senders_file(dir.path(), &src);
+    let mut args: Vec<String> = [
+        "run",
+        "--local",
+        "--schedule",
+        "@yearly",
+        "--listen-events",
+        &format!("127.0.0.1:{port}"),
+        "--event-senders",
+        &senders,
+        "-f",
+        &mapping,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.extend(registry_flags(&[&src, &dst, &ci]));
+    let sched = spawn_scheduler(dir.path(), args);
+    wait_listening(port, &sched).await;
+
+    // A push through the registry API (the test bed's helper).
+    let img = push_image(
+        &src,
+        "team/app",
+        "1.0",
+        ImageSpec::new(vec![Layer::random(40_000)]),
+    )
+    .await
+    .unwrap();
+    let took = appears(&dst, "mirror/app", "1.0", &img.digest, &sched).await;
+    appears(&dst, "mirror/app", "stable", &img.digest, &sched).await;
+    eprintln!(
+        "push_events: 1.0 at the destination {:.2}s after its push returned",
+        (took).as_secs_f64()
+    );
+
+    // A push by the project's own copy, from a third registry.
+    let built = push_image(
+        &ci,
+        "ci/app",
+        "1.1",
+        ImageSpec::new(vec![Layer::random(30_000)]),
+    )
+    .await
+    .unwrap();
+    let out = run_binary(
+        "mirror-worker",
+        &[
+            [
+                "copy".to_string(),
+                format!("{}/ci/app:1.1", ci.host()),
+                format!("{s}/team/app:1.1"),
+            ]
+            .to_vec(),
+            registry_flags(&[&src, &ci]),
+        ]
+        .concat(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let took = appears(&dst, "mirror/app", "1.1", &built.digest, &sched).await;
+    eprintln!(
+        "push_events: 1.1 (mirror-worker copy) at the destination {:.2}s after the copy returned",
+        took.as_secs_f64()
+    );
+
+    // A tag no line selects: seen, not mirrored.
+    push_image(
+        &src,
+        "team/app",
+        "2.0",
+        ImageSpec::new(vec![Layer::random(1_000)]),
+    )
+    .await
+    .unwrap();
+    let start = Instant::now();
+    while !recent(port).await.contains("unmapped") {
+        assert!(start.elapsed() < APPEARS_WITHIN, "{}", recent(port).await);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        manifest_digest(&dst, "mirror/app", "2.0").await.unwrap(),
+        None
+    );
+    let log = sched.log();
+    assert!(log.contains("mirrored"), "{log}");
+    assert!(!log.contains(TOKEN), "the token is never logged\n{log}");
+    // A scheduled run would have said its plan ("run <id>: 1 file (0 rejected), ...").
+    assert!(
+        !log.contains("(0 rejected)"),
+        "no scheduled run happened\n{log}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn distributed_a_push_is_published_to_the_fleet_and_copied_by_a_worker() {
+    let port = free_port();
+    let src = notifying_source(port).await;
+    let dst = Registry::start().await.unwrap();
+    let (s, d) = (src.host(), dst.host());
+    let dir = tempfile::tempdir().unwrap();
+    let mapping = write(
+        dir.path(),
+        "mapping_events",
+        &format!("{s}/team/svc {d}/mirror/svc\n"),
+    );
+    let senders = senders_file(dir.path(), &src);
+    let p = prefix();
+    let _worker = Worker::start(p.as_str(), &[&src, &dst], &[], &[]);
+    let mut args: Vec<String> = [
+        "run",
+        "--schedule",
+        "@yearly",
+        "--listen-events",
+        &format!("127.0.0.1:{port}"),
+        "--event-senders",
+        &senders,
+        "-f",
+        &mapping,
+        "--redis-prefix",
+        p.as_str(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.extend(broker_flags(p.as_str(), RETRY_DELAYS));
+    args.extend(registry_flags(&[&src, &dst]));
+    let sched = spawn_scheduler(dir.path(), args);
+    wait_listening(port, &sched).await;
+    let img = push_image(
+        &src,
+        "team/svc",
+        "v7",
+        ImageSpec::new(vec![Layer::random(20_000)]),
+    )
+    .await
+    .unwrap();
+    let took = appears(&dst, "mirror/svc", "v7", &img.digest, &sched).await;
+    eprintln!(
+        "push_events: distributed v7 at the destination {:.2}s after its push returned",
+        took.as_secs_f64()
+    );
+    // The result came back on the listener's subscription: the latency was observed.
+    let start = Instant::now();
+    while !sched.log().contains("mirrored") {
+        assert!(start.elapsed() < APPEARS_WITHIN, "{}", sched.log());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(!sched.log().contains(TOKEN));
+}
