@@ -9,7 +9,7 @@
 //!   [`recent`]: the last events, for `GET /events`.
 //! - [`publisher`]: pushes to jobs: [`coalesce`] (a tag pushed again within the window),
 //!   [`matcher`] (every route's mapping lines that select the tag; [`routes`]: a group's
-//!   files and its jobs' stamp), a HEAD of the source, then the jobs to the [`Sink`]:
+//!   files and its jobs' stamp), a HEAD of the source, then the jobs to the [`sink`]:
 //!   [`embedded`] (in-process workers) or [`distributed`] (the fleet's queue).
 //! - [`latency`]: push-to-mirrored seconds from the jobs' results; [`ledger`]: which tags
 //!   events published, so that a scheduled run counts the tags it had to repair.
@@ -26,7 +26,8 @@ mod matcher;
 mod publisher;
 mod recent;
 pub(crate) mod routes;
-pub(crate) mod senders;
+mod senders;
+mod sink;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -34,48 +35,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, Result};
-use mirror_common::credential_engines::Engines;
-use mirror_common::job::Job;
 use mirror_common::registry::RegistryClient;
-use mirror_fleet::amqp::AmqpConfig;
-use mirror_fleet::store::Redis;
 use uuid::Uuid;
 
-pub(crate) use distributed::Distributed;
-pub(crate) use embedded::Embedded;
+use sink::Sink;
 
-/// Where event jobs go.
-pub(crate) enum Sink {
-    /// In-process workers (`--local`).
-    Embedded(Embedded),
-    /// The fleet's jobs queue.
-    Distributed(Distributed),
-}
-
-impl Sink {
-    async fn send(&self, jobs: &[Job]) -> Result<(), String> {
-        match self {
-            Sink::Embedded(e) => e.send(jobs).await,
-            Sink::Distributed(d) => d.send(jobs).await,
-        }
-    }
-}
-
-/// How the sink is made.
-pub(crate) enum SinkSetup {
-    /// In-process workers over these engines.
-    Embedded {
-        engines: Arc<Engines>,
-        in_flight: usize,
-        tries: u32,
-    },
-    /// The fleet, through this broker and Redis.
-    Distributed {
-        broker: AmqpConfig,
-        redis: Redis,
-        pending_for: Duration,
-    },
-}
+pub(crate) use sink::SinkSetup;
 
 /// Everything the endpoint needs.
 pub(crate) struct Setup {
@@ -100,20 +65,7 @@ pub(crate) async fn start(setup: Setup) -> Result<SocketAddr> {
     matcher.refresh(std::time::Instant::now());
     let run_id = Uuid::new_v4();
     let latency = Arc::new(latency::Latency::default());
-    let sink = match setup.sink {
-        SinkSetup::Embedded {
-            engines,
-            in_flight,
-            tries,
-        } => Sink::Embedded(Embedded::start(engines, in_flight, tries, latency.clone())),
-        SinkSetup::Distributed {
-            broker,
-            redis,
-            pending_for,
-        } => Sink::Distributed(
-            Distributed::start(broker, redis, run_id, pending_for, latency.clone()).await?,
-        ),
-    };
+    let sink = Sink::start(setup.sink, run_id, latency.clone()).await?;
     ledger::activate();
     let (tx, rx) = tokio::sync::mpsc::channel(setup.queue.max(1));
     let recent = Arc::new(recent::Recent::default());

@@ -20,7 +20,7 @@ use super::coalesce::Coalescer;
 use super::latency::Latency;
 use super::matcher::{Hit, Matcher};
 use super::recent::Recent;
-use super::Sink;
+use super::sink::Sink;
 
 /// Pushes worked on at once (each a HEAD and a publish).
 const CONCURRENCY: usize = 32;
