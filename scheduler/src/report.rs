@@ -76,6 +76,9 @@ pub(crate) struct RunReport {
     /// The entries of the last [`Self::add`], for the lines said about them.
     #[serde(skip)]
     last: Vec<TagEntry>,
+    /// With `--listen-events`: the tags events published (see [`Self::count_repaired`]).
+    #[serde(skip)]
+    ledger: Option<&'static crate::events::ledger::Ledger>,
 }
 
 /// The tag entries written so far, and the first error writing them.
@@ -109,9 +112,6 @@ impl RunReport {
             .collect();
         let totals = Totals {
             files_rejected: rejected_files.len(),
-            repaired: crate::events::ledger::active()
-                .filter(|_| !dry_run)
-                .map(|_| 0),
             ..Totals::default()
         };
         let superseded = set
@@ -133,7 +133,16 @@ impl RunReport {
             totals,
             spool: None,
             last: Vec::new(),
+            ledger: None,
         }
+        .counting_repairs(crate::events::ledger::active().filter(|_| !dry_run))
+    }
+
+    /// Counts the tags pushed that no event of `ledger` announced (nothing without one).
+    fn counting_repairs(mut self, ledger: Option<&'static crate::events::ledger::Ledger>) -> Self {
+        self.ledger = ledger;
+        self.totals.repaired = ledger.map(|_| 0);
+        self
     }
 
     /// Keeps every tag entry for [`Self::write_json`] (in an unnamed temporary file).
@@ -225,8 +234,7 @@ impl RunReport {
     /// A tag's result, with a listener: its event's note is taken off, and a push no event
     /// announced is a repair (see [`crate::events::ledger`]).
     fn count_repaired(&mut self, status: TagStatus, destination: &str) {
-        let (Some(n), Some(ledger)) = (&mut self.totals.repaired, crate::events::ledger::active())
-        else {
+        let (Some(n), Some(ledger)) = (&mut self.totals.repaired, self.ledger) else {
             return;
         };
         if !matches!(status, TagStatus::Pushed | TagStatus::UpToDate) {
@@ -326,6 +334,64 @@ mod tests {
             failure: None,
             origins: vec!["mapping_a:1".into()],
         }
+    }
+
+    fn result(tags: &[(&str, TagStatus)]) -> JobResult {
+        JobResult {
+            version: mirror_common::job::JOB_VERSION,
+            job_id: Uuid::new_v4(),
+            run_id: Uuid::nil(),
+            report: mirror_common::report::CopyReport {
+                source: "src.io/a/app:1".into(),
+                digest: None,
+                tags: tags
+                    .iter()
+                    .map(|(d, status)| mirror_common::report::TagResult {
+                        status: *status,
+                        ..mirror_common::report::TagResult::failed(
+                            &mirror_common::reference::ImageRef::parse(d).unwrap(),
+                            FailureKind::Unreported,
+                            "x",
+                        )
+                    })
+                    .collect(),
+                stats: Default::default(),
+                seconds: 0.0,
+            },
+            origins: vec![],
+        }
+    }
+
+    #[test]
+    fn a_run_counts_the_tags_it_pushed_that_no_event_announced() {
+        let ledger: &'static crate::events::ledger::Ledger = Box::leak(Box::default());
+        ledger.note("dst.io/a/app:1");
+        ledger.note("dst.io/a/app:2");
+        let mut report = RunReport::new(Uuid::nil(), false, &MappingSet::default())
+            .counting_repairs(Some(ledger));
+        report.add(&result(&[
+            // An event's job did it first: up to date, covered.
+            ("dst.io/a/app:1", TagStatus::UpToDate),
+            // An event's job failed, the run pushed it: covered (the event announced it).
+            ("dst.io/a/app:2", TagStatus::Pushed),
+            // No event: repaired.
+            ("dst.io/a/app:3", TagStatus::Pushed),
+            ("dst.io/a/app:4", TagStatus::Failed),
+        ]));
+        assert_eq!(report.totals.repaired, Some(1));
+        assert!(
+            report
+                .summary()
+                .contains("2 tags copied (1 repaired: no event had announced them)"),
+            "{}",
+            report.summary()
+        );
+        // The notes were taken: the next run repairs what changes without an event.
+        report.add(&result(&[("dst.io/a/app:1", TagStatus::Pushed)]));
+        assert_eq!(report.totals.repaired, Some(2));
+        let plain = RunReport::new(Uuid::nil(), false, &MappingSet::default());
+        assert_eq!(plain.totals.repaired, None, "no listener, no count");
+        assert!(!plain.summary().contains("repaired"));
     }
 
     #[test]

@@ -24,7 +24,7 @@ pub(crate) const NOTE_FOR: Duration = Duration::from_secs(24 * 3600);
 const MAX_NOTES: usize = 200_000;
 
 /// The notes of the process.
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub(crate) struct Ledger {
     notes: Mutex<HashMap<String, Instant>>,
 }

@@ -233,3 +233,91 @@ pub(crate) fn jobs_of(run_id: Uuid, source: &ImageRef, digest: &str, hits: Vec<H
     }
     jobs
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::routes::Stamp;
+    use mirror_common::copy::CopyOptions;
+    use mirror_common::job_options::JobOptions;
+
+    fn image(s: &str) -> ImageRef {
+        ImageRef::parse(s).unwrap()
+    }
+
+    const DIGEST: &str = "sha256:fea8895f450959fa676bcc1df0611ea93823a735a01205fd8622846041d0c7cf";
+
+    #[test]
+    fn one_job_per_route_and_destination_repository_stamped_as_the_routes_runs() {
+        let options = JobOptions::of(&CopyOptions {
+            keep_manifest_list: false,
+            ..CopyOptions::default()
+        });
+        let hit = |group: &str, digest_tag: bool, dests: &[(&str, &str)]| Hit {
+            stamp: Stamp {
+                credentials: Some(format!("{group}-push")),
+                options: options.clone(),
+                group: Some(group.into()),
+                digest_tag,
+            },
+            destinations: dests
+                .iter()
+                .map(|(d, o)| (image(d), o.to_string()))
+                .collect(),
+        };
+        let run = Uuid::new_v4();
+        let jobs = jobs_of(
+            run,
+            &image("src.io/t/app:1.0"),
+            DIGEST,
+            vec![
+                hit(
+                    "a",
+                    false,
+                    &[
+                        ("dst.io/m/app:1.0", "mapping_a:1"),
+                        ("dst.io/m/app:stable", "mapping_a:2"),
+                        ("dst.io/n/app:1.0", "mapping_a:1"),
+                    ],
+                ),
+                hit("b", true, &[("dst.io/b/app:1.0", "mapping_b:1")]),
+            ],
+        );
+        assert_eq!(jobs.len(), 3);
+        let shown: Vec<(String, Vec<String>, Vec<String>, Option<String>)> = jobs
+            .iter()
+            .map(|j| {
+                (
+                    j.source.to_string(),
+                    j.destinations.iter().map(ToString::to_string).collect(),
+                    j.origins.clone(),
+                    j.group.clone(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            shown[0],
+            (
+                "src.io/t/app:1.0".to_string(),
+                vec!["dst.io/m/app:1.0".to_string(), "dst.io/m/app:stable".into()],
+                vec!["mapping_a:1".to_string(), "mapping_a:2".into()],
+                Some("a".to_string())
+            )
+        );
+        assert_eq!(shown[1].1, ["dst.io/n/app:1.0"]);
+        assert_eq!(
+            shown[2].1,
+            ["dst.io/b/app:1.0", "dst.io/b/app:fea8895f4509"],
+            "group b pushes the digest tag too"
+        );
+        for j in &jobs {
+            assert_eq!(j.run_id, run);
+            assert_eq!(j.digest, DIGEST, "the HEAD's digest, given by the caller");
+            assert_eq!(j.options.as_ref(), Some(&options));
+            assert_eq!(
+                j.credentials.as_deref(),
+                Some(format!("{}-push", j.group.as_deref().unwrap()).as_str())
+            );
+        }
+    }
+}
