@@ -300,3 +300,98 @@ async fn distributed_a_push_is_published_to_the_fleet_and_copied_by_a_worker() {
     }
     assert!(!sched.log().contains(TOKEN));
 }
+
+/// Every group's files are matched (`--groups` without `--group`), and the group's
+/// scheduled run says how many tags it had to repair that no event announced: a tag of
+/// a registry that sends no notifications is one; the tag the event already mirrored is
+/// up to date for the run, not a repair.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn groups_a_scheduled_run_counts_the_tags_no_event_announced() {
+    let port = free_port();
+    let src = notifying_source(port).await;
+    let quiet = Registry::start().await.unwrap();
+    let dst = Registry::start().await.unwrap();
+    let (s, q, d) = (src.host(), quiet.host(), dst.host());
+    let x = push_image(
+        &quiet,
+        "quiet/x",
+        "1",
+        ImageSpec::new(vec![Layer::random(5_000)]),
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let maps = dir.path().join("maps");
+    std::fs::create_dir(&maps).unwrap();
+    let app_line = format!("{s}/team/app:1.0 {d}/mirror/app:1.0\n");
+    let mapping = write(&maps, "mapping_team_1", &app_line);
+    let groups = write(
+        dir.path(),
+        "groups.yaml",
+        "groups:\n  - name: team\n    prefix: mapping_team\n    schedule: \"@every 6s\"\n    continue_on_error: true\n",
+    );
+    let senders = senders_file(dir.path(), &src);
+    let mut args: Vec<String> = [
+        "run",
+        "--local",
+        "--groups",
+        &groups,
+        "--dir",
+        maps.to_str().unwrap(),
+        "--listen-events",
+        &format!("127.0.0.1:{port}"),
+        "--event-senders",
+        &senders,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.extend(registry_flags(&[&src, &quiet, &dst]));
+    let sched = spawn_scheduler(dir.path(), args);
+    wait_listening(port, &sched).await;
+    // The first run finds nothing to copy (the source tag is not pushed yet).
+    let summaries = |log: &str| log.lines().filter(|l| l.contains(" copied")).count();
+    let start = Instant::now();
+    while summaries(&sched.log()) < 1 {
+        assert!(start.elapsed() < APPEARS_WITHIN, "{}", sched.log());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Right after a run: the push goes through its event, long before the next run.
+    let app = push_image(
+        &src,
+        "team/app",
+        "1.0",
+        ImageSpec::new(vec![Layer::random(5_000)]),
+    )
+    .await
+    .unwrap();
+    appears(&dst, "mirror/app", "1.0", &app.digest, &sched).await;
+    let before = summaries(&sched.log());
+    std::fs::write(
+        &mapping,
+        format!("{app_line}{q}/quiet/x:1 {d}/mirror/x:1\n"),
+    )
+    .unwrap();
+    appears(&dst, "mirror/x", "1", &x.digest, &sched).await;
+    let start = Instant::now();
+    let line = loop {
+        let log = sched.log();
+        let runs: Vec<&str> = log.lines().filter(|l| l.contains(" copied")).collect();
+        if let Some(l) = runs
+            .iter()
+            .skip(before)
+            .find(|l| !l.contains(": 0 tags copied"))
+        {
+            break l.to_string();
+        }
+        assert!(start.elapsed() < APPEARS_WITHIN, "{log}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        line.contains(
+            "1 tag copied (1 repaired: no event had announced them), 1 already up to date"
+        ),
+        "{line}\n{}",
+        sched.log()
+    );
+}
