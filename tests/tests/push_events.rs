@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use mirror_tests::fleet::{broker_flags, prefix, Worker, RETRY_DELAYS};
+use mirror_tests::fleet::{broker_flags, prefix, scheduler, Worker, RETRY_DELAYS};
 use mirror_tests::mirror::{registry_flags, run_binary};
 use mirror_tests::test_io::write;
 use mirror_tests::*;
@@ -299,6 +299,25 @@ async fn distributed_a_push_is_published_to_the_fleet_and_copied_by_a_worker() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(!sched.log().contains(TOKEN));
+    // `status` shows the listener and its last events.
+    let url = format!("http://127.0.0.1:{port}");
+    let out = scheduler(p.as_str(), &["status", "--events-url", &url], &[], &[]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains(&format!(
+            "Events listener {url}: senders ci (distribution, {s})"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("{s}/team/svc:v7: published 1 job for 1 tags")),
+        "{text}"
+    );
 }
 
 /// Every group's files are matched (`--groups` without `--group`), and the group's

@@ -76,8 +76,11 @@ pub(crate) async fn serve(addr: SocketAddr, intake: Arc<Intake>) -> std::io::Res
 pub(crate) async fn route(intake: &Intake, req: Request<Incoming>) -> Response<Full<Bytes>> {
     let path = req.uri().path().to_string();
     if path == "/events" && req.method() == Method::GET {
-        let body = serde_json::json!({ "events": intake.recent.list() });
-        return answer(StatusCode::OK, "application/json", body.to_string());
+        return answer(
+            StatusCode::OK,
+            "application/json",
+            overview(intake).to_string(),
+        );
     }
     let Some(name) = path.strip_prefix("/events/") else {
         return text(StatusCode::NOT_FOUND, "not found: POST /events/<sender>");
@@ -104,6 +107,19 @@ pub(crate) async fn route(intake: &Intake, req: Request<Incoming>) -> Response<F
             text(status, &why)
         }
     }
+}
+
+/// `GET /events`: the senders (names, kinds, registries; never their tokens), the pushes
+/// waiting for the publisher, and the last events with what became of them.
+fn overview(intake: &Intake) -> serde_json::Value {
+    let mut senders: Vec<_> = intake
+        .senders
+        .values()
+        .map(|s| serde_json::json!({"name": s.name, "kind": s.kind.as_str(), "registry": s.registry}))
+        .collect();
+    senders.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+    let waiting = intake.queue.max_capacity() - intake.queue.capacity();
+    serde_json::json!({ "senders": senders, "waiting": waiting, "events": intake.recent.list() })
 }
 
 /// Why a request is refused: its status, the metrics reason, the text said.
