@@ -49,7 +49,8 @@ pub(crate) struct Totals {
     pub tags: TagCounts,
     pub files_rejected: usize,
     /// With `--listen-events`: tags the run pushed that no event had announced (what the
-    /// schedule, the safety net, caught). Absent without a listener.
+    /// schedule, the safety net, caught). Absent without a listener, and for a run that
+    /// got no result (one that only publishes, or had nothing to publish).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub repaired: Option<usize>,
     #[serde(flatten)]
@@ -141,7 +142,6 @@ impl RunReport {
     /// Counts the tags pushed that no event of `ledger` announced (nothing without one).
     fn counting_repairs(mut self, ledger: Option<&'static crate::events::ledger::Ledger>) -> Self {
         self.ledger = ledger;
-        self.totals.repaired = ledger.map(|_| 0);
         self
     }
 
@@ -232,15 +232,15 @@ impl RunReport {
     }
 
     /// A tag's result, with a listener: its event's note is taken off, and a push no event
-    /// announced is a repair (see [`crate::events::ledger`]).
+    /// announced is a repair (see [`crate::events::ledger`]). The count starts with the
+    /// first result, so a run that only publishes (no `--wait`) reports none rather than 0.
     fn count_repaired(&mut self, status: TagStatus, destination: &str) {
-        let (Some(n), Some(ledger)) = (&mut self.totals.repaired, self.ledger) else {
-            return;
-        };
+        let Some(ledger) = self.ledger else { return };
         if !matches!(status, TagStatus::Pushed | TagStatus::UpToDate) {
             return;
         }
         let announced = ledger.take(destination);
+        let n = self.totals.repaired.get_or_insert(0);
         if status == TagStatus::Pushed && !announced {
             *n += 1;
         }
@@ -389,9 +389,13 @@ mod tests {
         // The notes were taken: the next run repairs what changes without an event.
         report.add(&result(&[("dst.io/a/app:1", TagStatus::Pushed)]));
         assert_eq!(report.totals.repaired, Some(2));
-        let plain = RunReport::new(Uuid::nil(), false, &MappingSet::default());
+        let mut plain = RunReport::new(Uuid::nil(), false, &MappingSet::default());
+        plain.add(&result(&[("dst.io/a/app:9", TagStatus::Pushed)]));
         assert_eq!(plain.totals.repaired, None, "no listener, no count");
         assert!(!plain.summary().contains("repaired"));
+        let published_only = RunReport::new(Uuid::nil(), false, &MappingSet::default())
+            .counting_repairs(Some(ledger));
+        assert_eq!(published_only.totals.repaired, None, "no result, no count");
     }
 
     #[test]
