@@ -349,7 +349,7 @@ mod tests {
                     .map(|(d, status)| mirror_common::report::TagResult {
                         status: *status,
                         ..mirror_common::report::TagResult::failed(
-                            &mirror_common::reference::ImageRef::parse(d).unwrap(),
+                            mirror_common::reference::ImageRef::parse(d).unwrap(),
                             FailureKind::Unreported,
                             "x",
                         )

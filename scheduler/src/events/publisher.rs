@@ -284,7 +284,9 @@ mod tests {
             ],
         );
         assert_eq!(jobs.len(), 3);
-        let shown: Vec<(String, Vec<String>, Vec<String>, Option<String>)> = jobs
+        // (source, destinations, origins, group) of each job.
+        type Shown = (String, Vec<String>, Vec<String>, Option<String>);
+        let shown: Vec<Shown> = jobs
             .iter()
             .map(|j| {
                 (
