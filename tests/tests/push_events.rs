@@ -303,6 +303,7 @@ async fn distributed_a_push_is_published_to_the_fleet_and_copied_by_a_worker() {
     let url = format!("http://127.0.0.1:{port}");
     let out = scheduler(p.as_str(), &["status", "--events-url", &url], &[], &[]);
     let text = String::from_utf8_lossy(&out.stdout).to_string();
+    eprintln!("push_events: status says\n{text}");
     assert!(
         out.status.success(),
         "{text}{}",
@@ -315,7 +316,7 @@ async fn distributed_a_push_is_published_to_the_fleet_and_copied_by_a_worker() {
         "{text}"
     );
     assert!(
-        text.contains(&format!("{s}/team/svc:v7: published 1 job for 1 tags")),
+        text.contains(&format!("{s}/team/svc:v7: published 1 job for 1 tag")),
         "{text}"
     );
 }

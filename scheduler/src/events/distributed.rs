@@ -9,7 +9,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use mirror_common::job::{Job, RunEvent};
+use mirror_common::job::{Job, RunEvent, RunStarted};
 use mirror_common::queue::{JobQueue, QueueError};
 use mirror_fleet::amqp::{AmqpConfig, AmqpQueue};
 use mirror_fleet::store::Redis;
@@ -38,6 +38,9 @@ impl Distributed {
         latency: Arc<Latency>,
     ) -> anyhow::Result<Self> {
         let queue = AmqpQueue::connect(config.clone()).await?;
+        // Announced (no jobs counted: they come as pushes do), so that `status` lists the
+        // events' run with the time the listener started.
+        queue.publish_run_started(&announcement(run_id)).await?;
         let (ready, subscribed) = tokio::sync::oneshot::channel();
         tokio::spawn(follow(config.clone(), run_id, latency, Some(ready)));
         // A failed first subscription is retried by the follower; the jobs need not wait.
@@ -84,6 +87,22 @@ impl Distributed {
             }
         }
         Ok(())
+    }
+}
+
+/// The events' run, as `status` reads it: started now, its size unknown in advance.
+fn announcement(run_id: Uuid) -> RunStarted {
+    RunStarted {
+        version: mirror_common::job::JOB_VERSION,
+        run_id,
+        started_at: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+        jobs: 0,
+        destinations: Vec::new(),
+        tags: 0,
+        up_to_date: 0,
+        group: None,
     }
 }
 

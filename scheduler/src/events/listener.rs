@@ -39,6 +39,8 @@ pub(crate) struct Intake {
     pub senders: HashMap<String, Sender>,
     pub queue: mpsc::Sender<Arrival>,
     pub recent: Arc<Recent>,
+    /// The run id the event jobs carry (shown by `GET /events`, found in `status`).
+    pub run_id: uuid::Uuid,
 }
 
 /// Binds `addr` (a taken port fails the start) and serves in a background task; returns
@@ -119,7 +121,12 @@ fn overview(intake: &Intake) -> serde_json::Value {
         .collect();
     senders.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
     let waiting = intake.queue.max_capacity() - intake.queue.capacity();
-    serde_json::json!({ "senders": senders, "waiting": waiting, "events": intake.recent.list() })
+    serde_json::json!({
+        "senders": senders,
+        "run_id": intake.run_id,
+        "waiting": waiting,
+        "events": intake.recent.list(),
+    })
 }
 
 /// Why a request is refused: its status, the metrics reason, the text said.

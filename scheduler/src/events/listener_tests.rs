@@ -32,6 +32,7 @@ async fn start(
         senders: senders(names),
         queue: tx,
         recent: recent.clone(),
+        run_id: uuid::Uuid::nil(),
     });
     let addr = serve("127.0.0.1:0".parse().unwrap(), intake).await.unwrap();
     (format!("http://{addr}"), rx, recent)

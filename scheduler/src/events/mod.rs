@@ -77,6 +77,7 @@ pub(crate) async fn start(setup: Setup) -> Result<SocketAddr> {
         senders: senders.into_iter().map(|s| (s.name.clone(), s)).collect(),
         queue: tx,
         recent: recent.clone(),
+        run_id,
     });
     let bound = listener::serve(setup.listen, intake)
         .await

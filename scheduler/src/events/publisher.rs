@@ -168,8 +168,9 @@ impl Work {
         self.recent.add(
             &a.sender,
             format!(
-                "published {} for {tags} tags",
-                mirror_cli::plural(jobs.len(), "job")
+                "published {} for {}",
+                mirror_cli::plural(jobs.len(), "job"),
+                mirror_cli::plural(tags, "tag")
             ),
             Some(image),
         );

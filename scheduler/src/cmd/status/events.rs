@@ -50,9 +50,10 @@ pub(super) fn render(url: &str, listener: &Result<Value, String>) -> String {
         .collect();
     let _ = writeln!(
         out,
-        "\nEvents listener {url}: senders {}; {} pushes waiting",
+        "\nEvents listener {url}: senders {}; {} pushes waiting; event jobs run as {}",
         names.join(", "),
-        v["waiting"]
+        v["waiting"],
+        str_of(&v["run_id"])
     );
     let events = v["events"].as_array().cloned().unwrap_or_default();
     if events.is_empty() {
@@ -87,15 +88,16 @@ mod tests {
         let v = serde_json::json!({
             "senders": [{"name": "ci", "kind": "distribution", "registry": "r:5000"}],
             "waiting": 0,
+            "run_id": "r1",
             "events": [
                 {"at": "t1", "sender": "ci", "outcome": "accepted", "image": "r:5000/a:1"},
-                {"at": "t2", "sender": "ci", "outcome": "published 1 job for 1 tags", "image": "r:5000/a:1"}
+                {"at": "t2", "sender": "ci", "outcome": "published 1 job for 1 tag", "image": "r:5000/a:1"}
             ]
         });
         let text = render("http://x:9200", &Ok(v));
         assert_eq!(
             text,
-            "\nEvents listener http://x:9200: senders ci (distribution, r:5000); 0 pushes waiting\n  t2 ci r:5000/a:1: published 1 job for 1 tags\n  t1 ci r:5000/a:1: accepted\n"
+            "\nEvents listener http://x:9200: senders ci (distribution, r:5000); 0 pushes waiting; event jobs run as r1\n  t2 ci r:5000/a:1: published 1 job for 1 tag\n  t1 ci r:5000/a:1: accepted\n"
         );
         assert!(render("u", &Err("refused".into())).contains("not answering (refused)"));
     }
