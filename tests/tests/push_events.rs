@@ -137,6 +137,7 @@ async fn recent(port: u16) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn embedded_a_push_to_the_source_is_mirrored_by_its_event_without_a_scheduled_run() {
     let port = free_port();
+    let metrics_port = free_port();
     let src = notifying_source(port).await;
     let dst = Registry::start().await.unwrap();
     let ci = Registry::start().await.unwrap();
@@ -159,6 +160,11 @@ async fn embedded_a_push_to_the_source_is_mirrored_by_its_event_without_a_schedu
         &senders,
         "-f",
         &mapping,
+        "--listen",
+        &format!("127.0.0.1:{metrics_port}"),
+        // `--listen`'s queue depth gauges need a broker; none here (it only warns).
+        "--amqp",
+        "amqp://127.0.0.1:1/%2f",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -237,6 +243,40 @@ async fn embedded_a_push_to_the_source_is_mirrored_by_its_event_without_a_schedu
     let log = sched.log();
     assert!(log.contains("mirrored"), "{log}");
     assert!(!log.contains(TOKEN), "the token is never logged\n{log}");
+    // What the endpoint counted of the registry's real envelopes.
+    let m = reqwest::get(format!("http://127.0.0.1:{metrics_port}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let value = |series: &str| -> f64 {
+        m.lines()
+            .find(|l| l.starts_with(series))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0)
+    };
+    assert_eq!(
+        value("mirror_events_acted_total{sender=\"ci\"}"),
+        2.0,
+        "{m}"
+    );
+    assert!(
+        value("mirror_events_ignored_total{sender=\"ci\",reason=\"layer\"}") >= 3.0,
+        "{m}"
+    );
+    assert_eq!(
+        value("mirror_events_ignored_total{sender=\"ci\",reason=\"unmapped\"}"),
+        1.0,
+        "{m}"
+    );
+    // 1.0 reached two tags, 1.1 one.
+    assert_eq!(
+        value("mirror_events_push_to_mirrored_seconds_count{sender=\"ci\"}"),
+        3.0,
+        "{m}"
+    );
     // A scheduled run would have said its plan ("run <id>: 1 file (0 rejected), ...").
     assert!(
         !log.contains("(0 rejected)"),
