@@ -177,7 +177,7 @@ impl RunReport {
         last.clear();
         for t in &result.report.tags {
             self.count(t.status);
-            self.count_repaired(t.status, &t.destination);
+            self.count_repaired(t.status, &t.destination, t.digest.as_deref());
             last.push(TagEntry {
                 destination: t.destination.clone(),
                 source: result.report.source.clone(),
@@ -234,12 +234,12 @@ impl RunReport {
     /// A tag's result, with a listener: its event's note is taken off, and a push no event
     /// announced is a repair (see [`crate::events::ledger`]). The count starts with the
     /// first result, so a run that only publishes (no `--wait`) reports none rather than 0.
-    fn count_repaired(&mut self, status: TagStatus, destination: &str) {
+    fn count_repaired(&mut self, status: TagStatus, destination: &str, digest: Option<&str>) {
         let Some(ledger) = self.ledger else { return };
         if !matches!(status, TagStatus::Pushed | TagStatus::UpToDate) {
             return;
         }
-        let announced = ledger.take(destination);
+        let announced = ledger.take(destination, digest);
         let n = self.totals.repaired.get_or_insert(0);
         if status == TagStatus::Pushed && !announced {
             *n += 1;
@@ -365,8 +365,8 @@ mod tests {
     #[test]
     fn a_run_counts_the_tags_it_pushed_that_no_event_announced() {
         let ledger: &'static crate::events::ledger::Ledger = Box::leak(Box::default());
-        ledger.note("dst.io/a/app:1");
-        ledger.note("dst.io/a/app:2");
+        ledger.note("dst.io/a/app:1", "sha256:a");
+        ledger.note("dst.io/a/app:2", "sha256:a");
         let mut report = RunReport::new(Uuid::nil(), false, &MappingSet::default())
             .counting_repairs(Some(ledger));
         report.add(&result(&[

@@ -160,7 +160,7 @@ impl Work {
         for job in &jobs {
             self.latency.expect(job.id, &a.sender, a.at);
             for d in &job.destinations {
-                ledger.note(&d.to_string());
+                ledger.note(&d.to_string(), &digest);
                 tags += 1;
             }
         }
