@@ -20,7 +20,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use mirror_common::reference::ImageRef;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
@@ -33,6 +33,10 @@ use super::senders::{Kind, Sender};
 /// Bodies larger than this are refused (413): a distribution envelope holds a few
 /// hundred events at most.
 pub(crate) const MAX_BODY: usize = 1 << 20;
+
+/// How long a request's head, and then its body, may take to arrive: a client that sends
+/// slowly must not hold a connection for ever.
+const READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// What the listener checks requests against and hands pushes to.
 pub(crate) struct Intake {
@@ -66,6 +70,8 @@ pub(crate) async fn serve(addr: SocketAddr, intake: Arc<Intake>) -> std::io::Res
                     async move { Ok::<_, Infallible>(route(&intake, req).await) }
                 });
                 let _ = hyper::server::conn::http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(READ_TIMEOUT)
                     .serve_connection(TokioIo::new(stream), service)
                     .await;
             });
@@ -168,7 +174,18 @@ async fn accept(
     if declared.is_some_and(|n| n > MAX_BODY as u64) {
         return Err(too_large());
     }
-    let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
+    let read = tokio::time::timeout(
+        READ_TIMEOUT,
+        Limited::new(req.into_body(), MAX_BODY).collect(),
+    );
+    let Ok(read) = read.await else {
+        return Err((
+            StatusCode::REQUEST_TIMEOUT,
+            "malformed",
+            "the body came too slowly".into(),
+        ));
+    };
+    let body = match read {
         Ok(b) => b.to_bytes(),
         Err(e)
             if e.downcast_ref::<http_body_util::LengthLimitError>()
