@@ -65,8 +65,10 @@ pub(crate) async fn run(mut p: Publisher, mut queue: mpsc::Receiver<Arrival>) {
                 let Some(a) = arrival else { return };
                 let key = a.image.to_string();
                 let sender = a.sender.clone();
-                // The earliest push of a folded set times the latency (what waited longest).
-                match coalescer.offer(key, a, Instant::now(), |old, _new| old) {
+                // A folded set is timed from its earliest push (what waited longest) and
+                // waits for the latest push's digest.
+                let fold = |old: Arrival, new: Arrival| Arrival { at: old.at.min(new.at), ..new };
+                match coalescer.offer(key, a, Instant::now(), fold) {
                     Some(a) => out.push(a),
                     None => metrics.ignore(&sender, "coalesced"),
                 }
