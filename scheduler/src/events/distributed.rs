@@ -1,7 +1,8 @@
 //! The distributed mode's event jobs: published to the fleet's jobs queue like a run's
 //! (each confirmed; a lost connection is made again once per send, and the jobs not yet
-//! confirmed go out on it), under one run id for the life of the listener. Each job's tags are marked pending in Redis as a run's are, so that a
-//! scheduled run going at the same time leaves them to this job instead of racing it.
+//! confirmed go out on it), under one run id for the life of the listener. Each job's
+//! tags are marked pending in Redis as a run's are, so that a scheduled run going at the
+//! same time leaves them to this job instead of racing it.
 //! The results are followed on a subscription to that run id, for the latency histogram;
 //! after a lost connection the subscription is bound again (results published meanwhile
 //! are not timed: the histogram is a sample, the copies are not affected).

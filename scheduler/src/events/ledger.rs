@@ -5,10 +5,11 @@
 //! Per tag, not per run: the publisher notes a tag, with the digest its event's job
 //! copies, when the job goes out; a run takes the note off each tag it gets a result for
 //! (pushed or up to date), and a tag it pushed without a note of that digest is a repair
-//! (a note of another digest means the tag moved again after its event, unannounced). So runs of different groups, and a run with events
-//! arriving while it goes, need no shared notion of "since the previous run". Process-wide
-//! (like the metrics): one listener per process, and the run report reads it without
-//! every run's code passing it along. Notes older than [`NOTE_FOR`] no longer count (a tag
+//! (a note of another digest means the tag moved again after its event, unannounced).
+//! So runs of different groups, and a run with events arriving while it goes, need no
+//! shared notion of "since the previous run". Process-wide (like the metrics): one
+//! listener per process, and the run report finds it without every run's code passing it
+//! along (the report of a test is given its own). Notes older than [`NOTE_FOR`] no longer count (a tag
 //! the tag cache kept out of runs for that long is checked again anyway), and the notes
 //! are bounded in number.
 
