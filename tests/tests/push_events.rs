@@ -39,6 +39,10 @@ impl Drop for Scheduler {
     }
 }
 
+fn strings(args: &[&str]) -> Vec<String> {
+    args.iter().map(|s| s.to_string()).collect()
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -134,116 +138,35 @@ async fn recent(port: u16) -> String {
         .unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn embedded_a_push_to_the_source_is_mirrored_by_its_event_without_a_scheduled_run() {
-    let port = free_port();
-    let metrics_port = free_port();
-    let src = notifying_source(port).await;
-    let dst = Registry::start().await.unwrap();
-    let ci = Registry::start().await.unwrap();
-    let (s, d) = (src.host(), dst.host());
-    let dir = tempfile::tempdir().unwrap();
-    let mapping = write(
-        dir.path(),
-        "mapping_events",
-        &format!("{s}/team/app:1.* {d}/mirror/app\n{s}/team/app:1.0 {d}/mirror/app:stable\n"),
-    );
-    let senders = senders_file(dir.path(), &src);
-    let mut args: Vec<String> = [
-        "run",
-        "--local",
-        "--schedule",
-        "@yearly",
-        "--listen-events",
-        &format!("127.0.0.1:{port}"),
-        "--event-senders",
-        &senders,
-        "-f",
-        &mapping,
-        "--listen",
-        &format!("127.0.0.1:{metrics_port}"),
-        // `--listen`'s queue depth gauges need a broker; none here (it only warns).
-        "--amqp",
-        "amqp://127.0.0.1:1/%2f",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    args.extend(registry_flags(&[&src, &dst, &ci]));
-    let sched = spawn_scheduler(dir.path(), args);
-    wait_listening(port, &sched).await;
-
-    // A push through the registry API (the test bed's helper).
-    let img = push_image(
-        &src,
-        "team/app",
-        "1.0",
-        ImageSpec::new(vec![Layer::random(40_000)]),
-    )
-    .await
-    .unwrap();
-    let took = appears(&dst, "mirror/app", "1.0", &img.digest, &sched).await;
-    appears(&dst, "mirror/app", "stable", &img.digest, &sched).await;
-    eprintln!(
-        "push_events: 1.0 at the destination {:.2}s after its push returned",
-        (took).as_secs_f64()
-    );
-
-    // A push by the project's own copy, from a third registry.
+/// Builds an image at `ci` and pushes it to `src` as `target` with `mirror-worker copy`;
+/// its digest.
+async fn push_with_the_copy(ci: &Registry, src: &Registry, target: &str) -> String {
     let built = push_image(
-        &ci,
+        ci,
         "ci/app",
-        "1.1",
+        "1",
         ImageSpec::new(vec![Layer::random(30_000)]),
     )
     .await
     .unwrap();
-    let out = run_binary(
-        "mirror-worker",
-        &[
-            [
-                "copy".to_string(),
-                format!("{}/ci/app:1.1", ci.host()),
-                format!("{s}/team/app:1.1"),
-            ]
-            .to_vec(),
-            registry_flags(&[&src, &ci]),
-        ]
-        .concat(),
-    );
+    let mut args = strings(&["copy"]);
+    args.extend([
+        format!("{}/ci/app:1", ci.host()),
+        format!("{}/{target}", src.host()),
+    ]);
+    args.extend(registry_flags(&[src, ci]));
+    let out = run_binary("mirror-worker", &args);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let took = appears(&dst, "mirror/app", "1.1", &built.digest, &sched).await;
-    eprintln!(
-        "push_events: 1.1 (mirror-worker copy) at the destination {:.2}s after the copy returned",
-        took.as_secs_f64()
-    );
+    built.digest
+}
 
-    // A tag no line selects: seen, not mirrored.
-    push_image(
-        &src,
-        "team/app",
-        "2.0",
-        ImageSpec::new(vec![Layer::random(1_000)]),
-    )
-    .await
-    .unwrap();
-    let start = Instant::now();
-    while !recent(port).await.contains("unmapped") {
-        assert!(start.elapsed() < APPEARS_WITHIN, "{}", recent(port).await);
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(
-        manifest_digest(&dst, "mirror/app", "2.0").await.unwrap(),
-        None
-    );
-    let log = sched.log();
-    assert!(log.contains("mirrored"), "{log}");
-    assert!(!log.contains(TOKEN), "the token is never logged\n{log}");
-    // What the endpoint counted of the registry's real envelopes.
+/// What the endpoint counted of the registry's real envelopes in the embedded test: two
+/// pushes acted on, blob pushes and the unmapped tag ignored, three tags timed.
+async fn assert_counted(metrics_port: u16) {
     let m = reqwest::get(format!("http://127.0.0.1:{metrics_port}/metrics"))
         .await
         .unwrap()
@@ -277,6 +200,94 @@ async fn embedded_a_push_to_the_source_is_mirrored_by_its_event_without_a_schedu
         3.0,
         "{m}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_a_push_to_the_source_is_mirrored_by_its_event_without_a_scheduled_run() {
+    let port = free_port();
+    let metrics_port = free_port();
+    let src = notifying_source(port).await;
+    let dst = Registry::start().await.unwrap();
+    let ci = Registry::start().await.unwrap();
+    let (s, d) = (src.host(), dst.host());
+    let dir = tempfile::tempdir().unwrap();
+    let mapping = write(
+        dir.path(),
+        "mapping_events",
+        &format!("{s}/team/app:1.* {d}/mirror/app\n{s}/team/app:1.0 {d}/mirror/app:stable\n"),
+    );
+    let senders = senders_file(dir.path(), &src);
+    let listen = (
+        format!("127.0.0.1:{port}"),
+        format!("127.0.0.1:{metrics_port}"),
+    );
+    let mut args = strings(&[
+        "run",
+        "--local",
+        "--schedule",
+        "@yearly",
+        "--listen-events",
+        &listen.0,
+        "--event-senders",
+        &senders,
+        "-f",
+        &mapping,
+        "--listen",
+        &listen.1,
+        // `--listen`'s queue depth gauges need a broker; none here (it only warns).
+        "--amqp",
+        "amqp://127.0.0.1:1/%2f",
+    ]);
+    args.extend(registry_flags(&[&src, &dst, &ci]));
+    let sched = spawn_scheduler(dir.path(), args);
+    wait_listening(port, &sched).await;
+
+    // A push through the registry API (the test bed's helper).
+    let img = push_image(
+        &src,
+        "team/app",
+        "1.0",
+        ImageSpec::new(vec![Layer::random(40_000)]),
+    )
+    .await
+    .unwrap();
+    let took = appears(&dst, "mirror/app", "1.0", &img.digest, &sched).await;
+    appears(&dst, "mirror/app", "stable", &img.digest, &sched).await;
+    eprintln!(
+        "push_events: 1.0 at the destination {:.2}s after its push returned",
+        (took).as_secs_f64()
+    );
+
+    // A push by the project's own copy, from a third registry.
+    let built = push_with_the_copy(&ci, &src, "team/app:1.1").await;
+    let took = appears(&dst, "mirror/app", "1.1", &built, &sched).await;
+    eprintln!(
+        "push_events: 1.1 (mirror-worker copy) at the destination {:.2}s after the copy returned",
+        took.as_secs_f64()
+    );
+
+    // A tag no line selects: seen, not mirrored.
+    push_image(
+        &src,
+        "team/app",
+        "2.0",
+        ImageSpec::new(vec![Layer::random(1_000)]),
+    )
+    .await
+    .unwrap();
+    let start = Instant::now();
+    while !recent(port).await.contains("unmapped") {
+        assert!(start.elapsed() < APPEARS_WITHIN, "{}", recent(port).await);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        manifest_digest(&dst, "mirror/app", "2.0").await.unwrap(),
+        None
+    );
+    let log = sched.log();
+    assert!(log.contains("mirrored"), "{log}");
+    assert!(!log.contains(TOKEN), "the token is never logged\n{log}");
+    assert_counted(metrics_port).await;
     // A scheduled run would have said its plan ("run <id>: 1 file (0 rejected), ...").
     assert!(
         !log.contains("(0 rejected)"),
