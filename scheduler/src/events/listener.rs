@@ -236,6 +236,18 @@ fn take(
             Notice::Ignored(reason) => ignored.push(reason),
         }
     }
+    if arrivals.len() > intake.queue.max_capacity() {
+        // Never room for it, however long the sender retries: say so instead of 503.
+        return Err((
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!(
+                "the body holds {} pushes, more than the queue takes (--events-queue {})",
+                arrivals.len(),
+                intake.queue.max_capacity()
+            ),
+        ));
+    }
     let permits = match arrivals.len() {
         0 => Vec::new(),
         n => match intake.queue.try_reserve_many(n) {

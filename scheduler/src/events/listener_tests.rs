@@ -238,7 +238,22 @@ async fn a_full_queue_answers_503_and_takes_none_of_the_body() {
         envelope(&["a", "b", "c"]),
     )
     .await;
-    assert_eq!(status, 503);
+    assert_eq!(status, 413, "more pushes than the queue ever takes");
+    let (status, _) = post(
+        &format!("{base}/events/full-ci"),
+        Some(&auth),
+        envelope(&["x"]),
+    )
+    .await;
+    assert_eq!(status, 202);
+    let (status, _) = post(
+        &format!("{base}/events/full-ci"),
+        Some(&auth),
+        envelope(&["a", "b"]),
+    )
+    .await;
+    assert_eq!(status, 503, "room for one, not two");
+    assert_eq!(rx.recv().await.unwrap().image.tag.as_deref(), Some("x"));
     let (status, _) = post(
         &format!("{base}/events/full-ci"),
         Some(&auth),
