@@ -466,3 +466,98 @@ async fn groups_a_scheduled_run_counts_the_tags_no_event_announced() {
         sched.log()
     );
 }
+
+/// A burst of 2,000 announcements of one tag (a CI script's plain form) is answered at
+/// once, each 202 (or 503 had the queue filled), and folds into a handful of jobs: the
+/// sender is not held up and the fleet is not flooded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_announcements_of_one_tag_is_a_handful_of_jobs() {
+    use futures::StreamExt;
+    let port = free_port();
+    let metrics_port = free_port();
+    let src = Registry::start().await.unwrap();
+    let dst = Registry::start().await.unwrap();
+    let (s, d) = (src.host(), dst.host());
+    let img = push_image(
+        &src,
+        "team/app",
+        "latest",
+        ImageSpec::new(vec![Layer::random(5_000)]),
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mapping = write(
+        dir.path(),
+        "mapping_burst",
+        &format!("{s}/team/app {d}/mirror/app\n"),
+    );
+    let token = write(dir.path(), "t", TOKEN);
+    let senders = write(
+        dir.path(),
+        "senders.yaml",
+        &format!("- name: script\n  kind: plain\n  registry: {s}\n  token_file: {token}\n"),
+    );
+    let listen = (
+        format!("127.0.0.1:{port}"),
+        format!("127.0.0.1:{metrics_port}"),
+    );
+    let mut args = strings(&["run", "--local", "--schedule", "@yearly"]);
+    args.extend(strings(&[
+        "--listen-events",
+        &listen.0,
+        "--event-senders",
+        &senders,
+    ]));
+    args.extend(strings(&[
+        "-f",
+        &mapping,
+        "--listen",
+        &listen.1,
+        "--amqp",
+        "amqp://127.0.0.1:1/%2f",
+    ]));
+    args.extend(registry_flags(&[&src, &dst]));
+    let sched = spawn_scheduler(dir.path(), args);
+    wait_listening(port, &sched).await;
+    let client = reqwest::Client::new();
+    let url = format!("http://127.0.0.1:{port}/events/script");
+    let body = format!("{{\"image\": \"{s}/team/app:latest\"}}");
+    let started = Instant::now();
+    let statuses: Vec<u16> = futures::stream::iter(0..2000)
+        .map(|_| {
+            let req = client.post(&url).bearer_auth(TOKEN).body(body.clone());
+            async move { req.send().await.unwrap().status().as_u16() }
+        })
+        .buffer_unordered(64)
+        .collect()
+        .await;
+    let took = started.elapsed();
+    let accepted = statuses.iter().filter(|s| **s == 202).count();
+    assert!(
+        statuses.iter().all(|s| *s == 202 || *s == 503),
+        "{statuses:?}"
+    );
+    eprintln!(
+        "push_events: 2000 announcements answered in {:.2}s ({accepted} accepted)",
+        took.as_secs_f64()
+    );
+    appears(&dst, "mirror/app", "latest", &img.digest, &sched).await;
+    let m = reqwest::get(format!("http://127.0.0.1:{metrics_port}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let acted: f64 = m
+        .lines()
+        .find(|l| l.starts_with("mirror_events_acted_total{sender=\"script\"}"))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
+    assert!(
+        (1.0..50.0).contains(&acted),
+        "{acted} jobs for one tag\n{m}"
+    );
+    eprintln!("push_events: the burst made {acted} jobs");
+}
