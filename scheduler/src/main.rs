@@ -13,6 +13,7 @@
 //!   [`output`] (the lines said as it goes: oc's `<digest> <destination>` line, errors,
 //!   rejected files, dry-run lines); [`progress`] (a bar or log lines); [`broker`] (the
 //!   run's broker connection, connected again when lost).
+//! - [`events`]: registry notifications (`run --listen-events`): a push mirrored at once.
 
 use std::process::ExitCode;
 
@@ -20,6 +21,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 
 mod broker;
 mod cmd;
+mod events;
 mod groups;
 mod mapping_args;
 mod output;

@@ -48,6 +48,11 @@ pub(crate) struct Totals {
     #[serde(flatten)]
     pub tags: TagCounts,
     pub files_rejected: usize,
+    /// With `--listen-events`: tags the run pushed that no event had announced (what the
+    /// schedule, the safety net, caught). Absent without a listener, and for a run that
+    /// got no result (one that only publishes, or had nothing to publish).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repaired: Option<usize>,
     #[serde(flatten)]
     pub blobs: CopyStats,
     pub seconds: f64,
@@ -72,6 +77,9 @@ pub(crate) struct RunReport {
     /// The entries of the last [`Self::add`], for the lines said about them.
     #[serde(skip)]
     last: Vec<TagEntry>,
+    /// With `--listen-events`: the tags events published (see [`Self::count_repaired`]).
+    #[serde(skip)]
+    ledger: Option<&'static crate::events::ledger::Ledger>,
 }
 
 /// The tag entries written so far, and the first error writing them.
@@ -126,7 +134,15 @@ impl RunReport {
             totals,
             spool: None,
             last: Vec::new(),
+            ledger: None,
         }
+        .counting_repairs(crate::events::ledger::active().filter(|_| !dry_run))
+    }
+
+    /// Counts the tags pushed that no event of `ledger` announced (nothing without one).
+    fn counting_repairs(mut self, ledger: Option<&'static crate::events::ledger::Ledger>) -> Self {
+        self.ledger = ledger;
+        self
     }
 
     /// Keeps every tag entry for [`Self::write_json`] (in an unnamed temporary file).
@@ -161,6 +177,7 @@ impl RunReport {
         last.clear();
         for t in &result.report.tags {
             self.count(t.status);
+            self.count_repaired(t.status, &t.destination, t.digest.as_deref());
             last.push(TagEntry {
                 destination: t.destination.clone(),
                 source: result.report.source.clone(),
@@ -214,6 +231,21 @@ impl RunReport {
         self.push(&entry);
     }
 
+    /// A tag's result, with a listener: its event's note is taken off, and a push no event
+    /// announced is a repair (see [`crate::events::ledger`]). The count starts with the
+    /// first result, so a run that only publishes (no `--wait`) reports none rather than 0.
+    fn count_repaired(&mut self, status: TagStatus, destination: &str, digest: Option<&str>) {
+        let Some(ledger) = self.ledger else { return };
+        if !matches!(status, TagStatus::Pushed | TagStatus::UpToDate) {
+            return;
+        }
+        let announced = ledger.take(destination, digest);
+        let n = self.totals.repaired.get_or_insert(0);
+        if status == TagStatus::Pushed && !announced {
+            *n += 1;
+        }
+    }
+
     fn count(&mut self, status: TagStatus) {
         self.totals.tags.add(status);
     }
@@ -241,8 +273,12 @@ impl RunReport {
                 t.tags.failed,
             )
         } else {
+            let repaired = match t.repaired {
+                Some(n) => format!(" ({n} repaired: no event had announced them)"),
+                None => String::new(),
+            };
             format!(
-                "run {}: {} copied, {} already up to date, {} failed{skipped}, {rejected} rejected",
+                "run {}: {} copied{repaired}, {} already up to date, {} failed{skipped}, {rejected} rejected",
                 self.run_id,
                 plural(t.tags.pushed, "tag"),
                 t.tags.up_to_date,
@@ -298,6 +334,68 @@ mod tests {
             failure: None,
             origins: vec!["mapping_a:1".into()],
         }
+    }
+
+    fn result(tags: &[(&str, TagStatus)]) -> JobResult {
+        JobResult {
+            version: mirror_common::job::JOB_VERSION,
+            job_id: Uuid::new_v4(),
+            run_id: Uuid::nil(),
+            report: mirror_common::report::CopyReport {
+                source: "src.io/a/app:1".into(),
+                digest: None,
+                tags: tags
+                    .iter()
+                    .map(|(d, status)| mirror_common::report::TagResult {
+                        status: *status,
+                        ..mirror_common::report::TagResult::failed(
+                            mirror_common::reference::ImageRef::parse(d).unwrap(),
+                            FailureKind::Unreported,
+                            "x",
+                        )
+                    })
+                    .collect(),
+                stats: Default::default(),
+                seconds: 0.0,
+            },
+            origins: vec![],
+        }
+    }
+
+    #[test]
+    fn a_run_counts_the_tags_it_pushed_that_no_event_announced() {
+        let ledger: &'static crate::events::ledger::Ledger = Box::leak(Box::default());
+        ledger.note("dst.io/a/app:1", "sha256:a");
+        ledger.note("dst.io/a/app:2", "sha256:a");
+        let mut report = RunReport::new(Uuid::nil(), false, &MappingSet::default())
+            .counting_repairs(Some(ledger));
+        report.add(&result(&[
+            // An event's job did it first: up to date, covered.
+            ("dst.io/a/app:1", TagStatus::UpToDate),
+            // An event's job failed, the run pushed it: covered (the event announced it).
+            ("dst.io/a/app:2", TagStatus::Pushed),
+            // No event: repaired.
+            ("dst.io/a/app:3", TagStatus::Pushed),
+            ("dst.io/a/app:4", TagStatus::Failed),
+        ]));
+        assert_eq!(report.totals.repaired, Some(1));
+        assert!(
+            report
+                .summary()
+                .contains("2 tags copied (1 repaired: no event had announced them)"),
+            "{}",
+            report.summary()
+        );
+        // The notes were taken: the next run repairs what changes without an event.
+        report.add(&result(&[("dst.io/a/app:1", TagStatus::Pushed)]));
+        assert_eq!(report.totals.repaired, Some(2));
+        let mut plain = RunReport::new(Uuid::nil(), false, &MappingSet::default());
+        plain.add(&result(&[("dst.io/a/app:9", TagStatus::Pushed)]));
+        assert_eq!(plain.totals.repaired, None, "no listener, no count");
+        assert!(!plain.summary().contains("repaired"));
+        let published_only = RunReport::new(Uuid::nil(), false, &MappingSet::default())
+            .counting_repairs(Some(ledger));
+        assert_eq!(published_only.totals.repaired, None, "no result, no count");
     }
 
     #[test]

@@ -42,7 +42,7 @@ pub use fixtures::{
 pub use inspect::{blob_exists, catalog, get_blob, get_manifest, manifest_digest, tags};
 pub use layer::{sha256_digest, Blob, Layer};
 pub use proxy::{Answer, FaultRule, Proxy, SeenRequest};
-pub use registry::{Registry, RegistryOptions, TokenAuth, TESTBED_USER_AGENT};
+pub use registry::{Notifications, Registry, RegistryOptions, TokenAuth, TESTBED_USER_AGENT};
 pub use registry_shapes::Shape;
 pub use tcp_proxy::TcpProxy;
 pub use token_server::{copy_storage, TokenRequest, TokenServer, TokenServerOptions};

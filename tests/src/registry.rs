@@ -42,6 +42,18 @@ pub struct RegistryOptions {
     /// Accept manifests whose layers name `urls` (foreign / non-distributable layers),
     /// which distribution refuses unless an allow list is configured.
     pub allow_layer_urls: bool,
+    /// Send distribution's notifications (every push, pull, mount, delete) to this
+    /// endpoint, as a registry configured for the mirror's `--listen-events` does.
+    pub notifications: Option<Notifications>,
+}
+
+/// A `notifications:` endpoint of a registry's config.
+#[derive(Debug, Clone)]
+pub struct Notifications {
+    /// Where the envelopes are POSTed (`http://127.0.0.1:PORT/events/<sender>`).
+    pub url: String,
+    /// Sent as `Authorization: Bearer <token>` (the endpoint's `headers`).
+    pub token: String,
 }
 
 /// The `auth: token:` settings of a registry: where clients get tokens and
@@ -105,6 +117,9 @@ impl Registry {
             let mut config = config_yaml(port, &storage, tls.as_ref(), htpasswd.as_deref());
             if let Some(token) = &options.token_auth {
                 config.push_str(&token_auth_yaml(token));
+            }
+            if let Some(n) = &options.notifications {
+                config.push_str(&notifications_yaml(n));
             }
             if options.allow_layer_urls {
                 config.push_str(
@@ -426,6 +441,17 @@ fn config_yaml(
         ));
     }
     yaml
+}
+
+/// The `notifications:` section: one endpoint, quick to retry (distribution keeps what it
+/// could not deliver in memory and tries again after `backoff`).
+fn notifications_yaml(n: &Notifications) -> String {
+    let q = |s: &str| serde_json::Value::String(s.to_string()).to_string();
+    format!(
+        "notifications:\n  endpoints:\n    - name: mirror\n      url: {}\n      headers:\n        Authorization: [{}]\n      timeout: 1s\n      threshold: 5\n      backoff: 1s\n",
+        q(&n.url),
+        q(&format!("Bearer {}", n.token))
+    )
 }
 
 /// The `auth: token:` section for distribution's token access controller.

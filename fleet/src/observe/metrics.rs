@@ -20,6 +20,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
+use super::event_metrics::EventMetrics;
 use mirror_common::failure::FailureKind;
 use mirror_common::registry::{Observer, RequestObserver};
 use mirror_common::report::CopyReport;
@@ -68,6 +69,8 @@ pub struct Metrics {
     /// warm run publishes no job at all (the tag cache knows every tag), so "no job
     /// finished for hours" is healthy; "no successful run for hours" is not.
     pub group_last_success: Family<Labels, Gauge<f64, AtomicU64>>,
+    /// The notification endpoint's (`run --listen-events`): see [`EventMetrics`].
+    pub events: EventMetrics,
 }
 
 impl Metrics {
@@ -89,11 +92,13 @@ impl Metrics {
             queue_messages: Family::default(),
             queue_consumers: Family::default(),
             group_last_success: Family::default(),
+            events: EventMetrics::default(),
         };
         let mut r = Registry::with_prefix("mirror");
         m.register_job_metrics(&mut r);
         m.register_registry_metrics(&mut r);
         m.register_fleet_metrics(&mut r);
+        m.events.register(&mut r);
         Metrics { registry: r, ..m }
     }
 

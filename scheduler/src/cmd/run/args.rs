@@ -79,6 +79,23 @@ pub(crate) struct Args {
     /// long-running one (--schedule, --groups without --group) is scraped reliably.
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<SocketAddr>,
+    /// Listen for registry notifications (HTTP) on this address, e.g. 0.0.0.0:9200:
+    /// `POST /events/<sender>` has the pushed tag mirrored at once, the schedule staying
+    /// as the safety net. Long-running modes only (--schedule, --groups without --group;
+    /// with --local one process listens, schedules and copies). Needs --event-senders.
+    #[arg(long, value_name = "ADDR", requires = "event_senders")]
+    pub listen_events: Option<SocketAddr>,
+    /// The senders allowed to POST to --listen-events (YAML list: name, kind, registry,
+    /// token_file or token_env).
+    #[arg(long, value_name = "FILE", requires = "listen_events")]
+    pub event_senders: Option<PathBuf>,
+    /// Pushes that may wait between the event listener and the publisher; past this the
+    /// listener answers 503 and the sender retries.
+    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    pub events_queue: usize,
+    /// The same tag pushed again within this window makes one more job at most.
+    #[arg(long, default_value = "2s", value_parser = window_flag, value_name = "DURATION")]
+    pub events_window: humantime::Duration,
     /// Write the run's report (one entry per tag, failures with their reason) as JSON.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
@@ -115,4 +132,9 @@ pub(crate) struct Args {
     pub named_credentials: CredentialsDirArgs,
     #[command(flatten)]
     pub copy: CopyArgs,
+}
+
+/// A duration flag (`2s`, `500ms`), its help showing the duration as written.
+fn window_flag(value: &str) -> Result<humantime::Duration, String> {
+    mirror_cli::parse_duration(value).map(Into::into)
 }

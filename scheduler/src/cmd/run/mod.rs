@@ -13,8 +13,9 @@
 //!   [`publish`] (a batch's jobs, planning failures, the announcement); [`pending`] (tags
 //!   an earlier run's jobs still hold, marked in Redis); [`wait`] (following results across broker loss) and
 //!   [`no_consumer`] (its warning when no worker consumes).
-//! - Staying up: [`schedules`] (`--schedule`, every group of `--groups` on its own) and
-//!   [`monitor`] (`--listen`: queue depth gauges and readiness between runs).
+//! - Staying up: [`schedules`] (`--schedule`, every group of `--groups` on its own),
+//!   [`monitor`] (`--listen`: queue depth gauges and readiness between runs) and
+//!   [`events_setup`] (`--listen-events`: registry notifications, see [`crate::events`]).
 
 use std::process::ExitCode;
 
@@ -22,6 +23,7 @@ use anyhow::Result;
 
 mod args;
 mod batch;
+mod events_setup;
 mod follow;
 mod local;
 mod monitor;
@@ -53,6 +55,7 @@ pub(crate) async fn run(args: Args) -> Result<ExitCode> {
             .serve(addr)
             .await?;
     }
+    events_setup::start(&args, staying_up).await?;
     if args.groups.is_some() && args.group.is_none() {
         return schedules::every_group(args).await;
     }

@@ -12,6 +12,8 @@
 //! - [`collect`]: gathering the numbers (queues, runs, groups) into a [`Status`](collect::Status);
 //!   [`management`]: the RabbitMQ management API client it asks for what AMQP cannot tell.
 //! - [`render`]: the text an operator reads (`--json` prints the same as JSON).
+//! - [`events`]: with `--events-url`, a scheduler's notification listener and its last
+//!   events.
 
 use std::time::Duration;
 
@@ -20,6 +22,7 @@ use mirror_cli::{BrokerArgs, RedisArgs};
 use mirror_fleet::amqp::AmqpQueue;
 
 mod collect;
+mod events;
 mod management;
 mod render;
 
@@ -45,6 +48,10 @@ pub(crate) struct Args {
     /// A groups file: list every group with its last run and its next start.
     #[arg(long, value_name = "FILE")]
     pub groups: Option<std::path::PathBuf>,
+    /// A scheduler's notification listener (its `run --listen-events` address, e.g.
+    /// http://scheduler:9200): show its senders and last events.
+    #[arg(long, value_name = "URL")]
+    pub events_url: Option<String>,
     #[command(flatten)]
     pub redis: RedisArgs,
 }
@@ -68,10 +75,25 @@ pub(crate) async fn run(args: Args) -> Result<std::process::ExitCode> {
     )
     .await?;
     queue.close().await;
+    let listener = match &args.events_url {
+        Some(url) => Some((url, events::fetch(url).await)),
+        None => None,
+    };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&status)?);
+        let mut v = serde_json::to_value(&status)?;
+        if let (Some((_, l)), Some(map)) = (&listener, v.as_object_mut()) {
+            let l = match l {
+                Ok(l) => l.clone(),
+                Err(e) => serde_json::json!({ "error": e }),
+            };
+            map.insert("events_listener".into(), l);
+        }
+        println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
         print!("{}", render::render(&status));
+        if let Some((url, l)) = &listener {
+            print!("{}", events::render(url, l));
+        }
     }
     Ok(std::process::ExitCode::SUCCESS)
 }
