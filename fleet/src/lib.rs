@@ -7,11 +7,14 @@
 //!   counters and the shared throttle; an accelerator that degrades to per-process
 //!   behaviour when Redis is away.
 //! - [`gate`]: the registry client's request gate backed by that throttle.
+//! - [`digest_service`]: answering source-digest requests (workers, and the asking
+//!   scheduler itself) through a registry client.
 //! - [`observe`]: Prometheus metrics (also the registry client's request observer) and the
 //!   `/metrics`, `/healthz`, `/readyz` server.
 #![warn(missing_docs)]
 
 pub mod amqp;
+pub mod digest_service;
 pub mod gate;
 pub mod observe;
 pub mod store;

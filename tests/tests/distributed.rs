@@ -547,7 +547,7 @@ async fn the_workers_resolve_the_sources_and_a_run_resolving_them_itself_plans_t
         "the missing source fails the run: {stderr}"
     );
     assert!(
-        stderr.contains("3 of 4 sources resolved by the workers"),
+        stderr.contains("3 of 4 sources resolved by the fleet"),
         "the worker answered the three it could: {stderr}\n{}",
         worker.log()
     );
@@ -592,7 +592,7 @@ async fn the_workers_resolve_the_sources_and_a_run_resolving_them_itself_plans_t
         &[],
     );
     let stderr = text(&out.stderr);
-    assert!(!stderr.contains("resolved by the workers"), "{stderr}");
+    assert!(!stderr.contains("resolved by the fleet"), "{stderr}");
     assert!(stderr.contains("3 already up to date"), "{stderr}");
     for (tag, _) in &expected {
         assert_eq!(src.count("HEAD", &format!("/manifests/{tag}")), 2, "{tag}");

@@ -644,3 +644,55 @@ async fn the_workers_retry_line_names_job_run_image_destination_and_error() {
         "{line}"
     );
 }
+
+/// `status --runs N` shows the N newest runs, newest first (and reads the history from the
+/// oldest of them on, found through Redis's index of runs). Real: registries, broker,
+/// Redis, a worker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_shows_the_newest_runs_it_is_asked_for() {
+    let src = Registry::start().await.unwrap();
+    let dst = Registry::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let seeded = seed_numbered(&src, &dst.host(), "newest/app", 1, dir.path(), |_| {
+        vec![Layer::random(1_000)]
+    })
+    .await
+    .unwrap();
+    let p = prefix();
+    let _w = Worker::start(&p, &[&src, &dst], &[], &[]);
+    let mut run_ids = Vec::new();
+    for _ in 0..3 {
+        let out = scheduler(
+            &p,
+            &["run", "--wait", "--verify", "-f", &seeded.mapping],
+            &[&src, &dst],
+            &[],
+        );
+        let err = text(&out.stderr);
+        assert!(out.status.success(), "{err}");
+        let id = err
+            .lines()
+            .find_map(|l| l.strip_prefix("run ")?.split(':').next())
+            .unwrap()
+            .to_string();
+        run_ids.push(id);
+        // Runs are ordered by their start in whole seconds.
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+    }
+    let shown = |st: &serde_json::Value| -> Vec<String> {
+        st["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["run_id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let st = status_json(&p, &["--runs", "2"]);
+    assert_eq!(shown(&st), [run_ids[2].clone(), run_ids[1].clone()], "{st}");
+    assert_eq!(st["runs"][0]["up_to_date"], 1, "{st}");
+    let st = status_json(&p, &["--runs", "3"]);
+    assert_eq!(
+        shown(&st),
+        [run_ids[2].clone(), run_ids[1].clone(), run_ids[0].clone()]
+    );
+}

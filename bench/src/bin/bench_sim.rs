@@ -9,7 +9,7 @@
 //! up to date: the workers HEAD every tag and fill the cache), `warm` (nothing changed: the
 //! hourly no-op, which should publish no job; once with the sources resolved by the
 //! workers, the default, and once by the scheduler alone, `--resolve-in scheduler`, the
-//! row `warm/sched`), `steady hour` (a third of the tag cache due
+//! row `warm sched`), `steady hour` (a third of the tag cache due
 //! and 1 % of the sources changed, through the simulator's `POST /_sim/change-sources`, so
 //! the destination keeps what was pushed). `SCALE_OUT=1` adds, each on a prefix of its own
 //! (a cold run re-arms the tag cache, so the due share is again a third), cold, warm and
@@ -637,7 +637,7 @@ async fn scale(scale: &str, logs: &Path) -> Result<Vec<Row>> {
     // The same no-op with every source HEAD made by the scheduler, as before the workers
     // answered them: what spreading the resolution saves on this bed.
     let here = ["--resolve-in".to_string(), "scheduler".to_string()];
-    let warm_here = bed.run("warm/sched", &here, 0).await?;
+    let warm_here = bed.run("warm sched", &here, 0).await?;
     println!(
         "scale {scale} warm: sources resolved by the workers {:.2} s, by the scheduler {:.2} s: {:.2}x",
         rows[1].measured.seconds,

@@ -2,7 +2,8 @@
 //! process (the `status` command) can read them without replaying the run history.
 //!
 //! A run is a hash `<p>:run:{<run_id>}` that expires after the configured TTL (the run
-//! history on the broker says which runs there were). Counts are per destination tag
+//! history on the broker says which runs there were); `<p>:runs` indexes them by start, so
+//! that `status` reads the history from the oldest run it shows instead of its whole window. Counts are per destination tag
 //! and follow `status`: pushed (or would be, in a dry run) counts as done, up to date and
 //! failed are counted apart. A job delivered twice (a worker died after reporting) is counted
 //! twice: the counters are progress, the run history stays the record.
@@ -103,6 +104,59 @@ impl RunCounters {
                 pipe.query_async(&mut c).await
             })
             .await;
+        // The index, in a call of its own: another key, another Redis Cluster slot.
+        let index = self.shared.keys.runs();
+        let mut pipe = redis::pipe();
+        pipe.cmd("ZADD")
+            .arg(&index)
+            .arg(now)
+            .arg(run_id.to_string())
+            .ignore()
+            .cmd("ZREMRANGEBYSCORE")
+            .arg(&index)
+            .arg("-inf")
+            .arg(now.saturating_sub(ttl))
+            .ignore()
+            .cmd("PEXPIRE")
+            .arg(&index)
+            .arg(ttl)
+            .ignore();
+        let _: Option<()> = self
+            .shared
+            .call("index run", |mut c| async move {
+                pipe.query_async(&mut c).await
+            })
+            .await;
+    }
+
+    /// The newest runs started since `since_ms` (ms since the Unix epoch), at most
+    /// `limit`, newest first, each with its start; `None` when Redis is down.
+    pub async fn recent(&self, since_ms: u64, limit: usize) -> Option<Vec<(Uuid, u64)>> {
+        let index = self.shared.keys.runs();
+        let listed: Vec<(String, u64)> = self
+            .shared
+            .call("ZREVRANGEBYSCORE", |mut c| {
+                let index = index.clone();
+                async move {
+                    redis::cmd("ZREVRANGEBYSCORE")
+                        .arg(&index)
+                        .arg("+inf")
+                        .arg(since_ms)
+                        .arg("WITHSCORES")
+                        .arg("LIMIT")
+                        .arg(0)
+                        .arg(limit)
+                        .query_async(&mut c)
+                        .await
+                }
+            })
+            .await?;
+        Some(
+            listed
+                .into_iter()
+                .filter_map(|(id, ms)| Some((id.parse().ok()?, ms)))
+                .collect(),
+        )
     }
 
     /// Adds what one job did to its run.

@@ -11,6 +11,7 @@
 //! | `<p>:{<registry>}:pause`              | string | present while the registry is paused   |
 //! | `<p>:{<registry>}:bucket`             | hash   | token bucket: `tokens`, `ts` (ms)      |
 //! | `<p>:run:{<run_id>}`                  | hash   | run progress counters                  |
+//! | `<p>:runs`                            | zset   | run ids by start (ms): `status`'s index |
 //!
 //! Registry names are host[:port] and cannot contain braces; repositories and tags cannot
 //! contain `:`, so the parts never run into each other.
@@ -65,6 +66,10 @@ impl Keys {
 
     pub(crate) fn run(&self, run_id: Uuid) -> String {
         format!("{}:run:{{{}}}", self.prefix, run_id)
+    }
+
+    pub(crate) fn runs(&self) -> String {
+        format!("{}:runs", self.prefix)
     }
 }
 

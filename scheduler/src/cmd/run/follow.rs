@@ -1,11 +1,13 @@
 //! The distributed mode of one run, batch by batch as the planner gives them (their sources
-//! resolved by the workers where they answer, see `mirror_fleet::amqp::DigestAsker`): skip what the
+//! resolved through the fleet's digest queue, answered by the workers and by this scheduler
+//! itself, see `mirror_fleet::amqp::DigestAsker`): skip what the
 //! fleet's tag cache knows, leave out the tags an earlier run's job still holds (and check
 //! them), publish the rest; then announce the run, count it in Redis, and with `--wait`
 //! follow the results to the run's end. What is kept across batches is per job (its id and
 //! tag count, for `--wait`), never per tag.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Result;
@@ -17,7 +19,9 @@ use mirror_common::registry::Registries;
 use mirror_common::report::{TagResult, TagStatus};
 use mirror_common::source_digests::SourceDigests;
 use mirror_fleet::amqp::{DigestAsker, RunSubscription};
+use mirror_fleet::digest_service::HEADS_PER_REQUEST;
 use mirror_fleet::store::Redis;
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::args::{Args, ResolveIn};
@@ -51,7 +55,7 @@ pub(crate) async fn publish_and_follow(
     args: &Args,
     mut broker: Broker,
     settings: &RunSettings,
-    client: &dyn Registries,
+    client: Arc<dyn Registries>,
     mut planner: Planner<'_>,
     started: Instant,
     report: &mut RunReport,
@@ -68,6 +72,21 @@ pub(crate) async fn publish_and_follow(
         ResolveIn::Workers => digest_asker(&mut broker).await,
         ResolveIn::Scheduler => None,
     };
+    // This scheduler answers digest requests too (its own among them), as many HEADs at
+    // once as it would make alone: the workers only add to that.
+    let answering = CancellationToken::new();
+    if asker.is_some() {
+        let own = (args.plan_concurrency as usize / HEADS_PER_REQUEST).max(1);
+        let queue = broker
+            .call("answering digest requests", |q| async move { Ok(q) })
+            .await?;
+        tokio::spawn(mirror_fleet::digest_service::serve(
+            Arc::new(queue),
+            client.clone(),
+            u16::try_from(own).unwrap_or(u16::MAX),
+            answering.clone(),
+        ));
+    }
     let remote = asker.as_ref().map(|a| a as &dyn SourceDigests);
     while let Some(mut batch) = planner.next_batch_asking(remote).await {
         super::batch::take_batch(&mut batch, settings, report);
@@ -89,7 +108,7 @@ pub(crate) async fn publish_and_follow(
             run.jobs
                 .insert(job.id, u32::try_from(tags).unwrap_or(u32::MAX));
         }
-        for entry in pending::check_skipped(client, &skipped).await {
+        for entry in pending::check_skipped(client.as_ref(), &skipped).await {
             run.skipped += 1;
             if let (TagStatus::Failed, Some(e)) = (entry.status, &entry.error) {
                 run.skipped_failed += 1;
@@ -98,6 +117,7 @@ pub(crate) async fn publish_and_follow(
             report.add_unjobbed(entry);
         }
     }
+    answering.cancel();
     if let Some(asker) = asker {
         (run.sources_asked, run.sources_answered) = asker.resolved_by_workers();
         asker.close().await;
@@ -128,7 +148,8 @@ pub(crate) async fn publish_and_follow(
     Ok(())
 }
 
-/// The workers' digest service on the run's connection; `None` (everything resolved here)
+/// Asking the fleet (the workers, and this scheduler's own answerer) for source digests, on
+/// the run's connection; `None` (everything resolved here)
 /// when it cannot be set up, which only makes the run slower.
 async fn digest_asker(broker: &mut Broker) -> Option<DigestAsker> {
     let asked = broker
@@ -192,7 +213,7 @@ fn say_published(run_id: Uuid, report: &RunReport, run: &Published) {
         plural(run.up_to_date, "tag"),
         match run.sources_asked {
             0 => String::new(),
-            n => format!("; {} of {} resolved by the workers", run.sources_answered, plural(n as usize, "source")),
+            n => format!("; {} of {} resolved by the fleet", run.sources_answered, plural(n as usize, "source")),
         } + &match run.skipped {
             0 => String::new(),
             n => format!(

@@ -58,7 +58,7 @@ pub(crate) async fn run_once(args: &Args) -> Result<ExitCode> {
                 args,
                 broker,
                 &settings,
-                client.as_ref(),
+                client.clone(),
                 planner,
                 started,
                 &mut report,

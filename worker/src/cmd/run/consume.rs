@@ -70,7 +70,7 @@ impl Consumer {
                     return stop;
                 }
             };
-            tokio::spawn(super::digests::serve(
+            tokio::spawn(mirror_fleet::digest_service::serve(
                 queue.clone(),
                 registries,
                 self.digest_requests,

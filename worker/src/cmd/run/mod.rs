@@ -18,7 +18,7 @@
 //! `mirror_fleet::observe`.
 //!
 //! The worker also answers the scheduler's source-digest requests on the same connection
-//! ([`digests`]), so that a warm run's source HEADs spread over the fleet.
+//! (`mirror_fleet::digest_service`), so that a warm run's source HEADs spread over the fleet.
 //!
 //! Here: the flags, the engines and the connect loop; [`consume`]: consuming on one
 //! connection (a task per job, the drain); [`shutdown`]: the signal that starts the drain.
@@ -41,7 +41,6 @@ use mirror_fleet::store::Redis;
 use tokio_util::sync::CancellationToken;
 
 mod consume;
-mod digests;
 mod shutdown;
 
 use consume::Consumer;

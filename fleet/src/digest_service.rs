@@ -1,31 +1,32 @@
-//! Answering the scheduler's source-digest requests (see `mirror_common::source_digests`):
-//! a warm hourly run is almost nothing but one HEAD per source image, and made here they
-//! add up with every worker instead of waiting on one scheduler's connections.
+//! Answering source-digest requests (see `mirror_common::source_digests`): a warm hourly
+//! run is almost nothing but one HEAD per source image, and answered by every worker and
+//! by the asking scheduler itself, they add up with every worker instead of waiting on one
+//! process's connections. The broker hands a request to whichever answerer has room (each
+//! holds at most its prefetch), so a faster one takes more.
 //!
-//! Each request is answered in a task of its own, at most `--digest-requests` held at
-//! once, its HEADs [`HEADS_PER_REQUEST`] at a time through the worker's own client (the
-//! process's credentials, `-a`; per-registry bounds and the fleet's pauses apply as to any
-//! request). A source that cannot be resolved here is answered `None`: the scheduler
-//! resolves it itself and reports its own error, so a worker that sees less than the
-//! scheduler costs a HEAD, never a wrong answer.
+//! Each request is answered in a task of its own, its HEADs [`HEADS_PER_REQUEST`] at a
+//! time through the answerer's own client (its credentials, `-a`; per-registry bounds and
+//! the fleet's pauses apply as to any request). A source that cannot be resolved here is
+//! answered `None`: the asking scheduler resolves it itself and reports its own error, so
+//! a worker that sees less than the scheduler costs a HEAD, never a wrong answer.
 
 use std::sync::Arc;
 
+use crate::amqp::AmqpQueue;
 use futures::StreamExt;
 use mirror_common::reference::ImageRef;
 use mirror_common::registry::Registries;
 use mirror_common::source_digests::DigestRequest;
-use mirror_fleet::amqp::AmqpQueue;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-/// HEADs of one request in flight at once.
-const HEADS_PER_REQUEST: usize = 64;
+/// HEADs of one request in flight at once (a worker holding 4 requests has 256 in flight).
+pub const HEADS_PER_REQUEST: usize = 64;
 
 /// Answers requests on `queue`'s connection until `stop` (or the connection ends); the
 /// requests being answered then are dropped unacknowledged (the broker hands them to
 /// another worker, or their asker resolves them itself).
-pub(super) async fn serve(
+pub async fn serve(
     queue: Arc<AmqpQueue>,
     registries: Arc<dyn Registries>,
     prefetch: u16,
