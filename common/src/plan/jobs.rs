@@ -1,6 +1,6 @@
 //! From expanded destination tags to jobs: every distinct source resolved to its digest
-//! once per batch (a HEAD per source tag, made here or by the fleet's workers), then the tags of one source image in one
-//! destination repository grouped into one job.
+//! once per batch (a HEAD per source tag, made here or through the fleet), then the tags
+//! of one source image in one destination repository grouped into one job.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 

@@ -6,8 +6,8 @@
 //! Every path that does not give an answer gives "not resolved here", which the planner
 //! resolves itself: no worker consuming the queue (none running, or one from before this
 //! feature), a publish that fails, a reply that does not match its request, silence for
-//! [`REPLY_SILENCE`]. So asking the fleet can only make a run faster, never change what
-//! it plans.
+//! [`REPLY_SILENCE`]. So asking the fleet never changes what a run plans; at worst the run
+//! waits that long before resolving the rest itself.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};

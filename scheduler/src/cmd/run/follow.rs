@@ -45,7 +45,7 @@ pub(crate) struct Published {
     pub(crate) skipped: usize,
     /// Of those, the tags not at their source digest yet (they fail the run).
     pub(crate) skipped_failed: usize,
-    /// Sources by tag the workers were asked to resolve, and of them the ones they did.
+    /// Sources by tag the fleet was asked to resolve, and of them the ones it did.
     pub(crate) sources_asked: u64,
     pub(crate) sources_answered: u64,
 }
@@ -75,6 +75,8 @@ pub(crate) async fn publish_and_follow(
     // This scheduler answers digest requests too (its own among them), as many HEADs at
     // once as it would make alone: the workers only add to that.
     let answering = CancellationToken::new();
+    // Stops answering however this function ends (an error publishing included).
+    let _answering = answering.clone().drop_guard();
     if asker.is_some() {
         let own = (args.plan_concurrency as usize / HEADS_PER_REQUEST).max(1);
         let queue = broker
@@ -149,8 +151,8 @@ pub(crate) async fn publish_and_follow(
 }
 
 /// Asking the fleet (the workers, and this scheduler's own answerer) for source digests, on
-/// the run's connection; `None` (everything resolved here)
-/// when it cannot be set up, which only makes the run slower.
+/// the run's connection; `None` (everything resolved here) when it cannot be set up, which
+/// only makes the run slower.
 async fn digest_asker(broker: &mut Broker) -> Option<DigestAsker> {
     let asked = broker
         .call("asking the workers for source digests", |q| async move {
