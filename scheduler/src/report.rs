@@ -246,6 +246,14 @@ impl RunReport {
         }
     }
 
+    /// A followed run with a listener that got no result to count (every tag up to date
+    /// by the tag cache, say) repaired nothing: 0, not "not counted".
+    pub(crate) fn followed_to_the_end(&mut self) {
+        if self.ledger.is_some() && self.totals.repaired.is_none() {
+            self.totals.repaired = Some(0);
+        }
+    }
+
     fn count(&mut self, status: TagStatus) {
         self.totals.tags.add(status);
     }
@@ -396,6 +404,14 @@ mod tests {
         let published_only = RunReport::new(Uuid::nil(), false, &MappingSet::default())
             .counting_repairs(Some(ledger));
         assert_eq!(published_only.totals.repaired, None, "no result, no count");
+        let mut all_cached = RunReport::new(Uuid::nil(), false, &MappingSet::default())
+            .counting_repairs(Some(ledger));
+        all_cached.followed_to_the_end();
+        assert_eq!(
+            all_cached.totals.repaired,
+            Some(0),
+            "a run followed to its end with nothing to push repaired nothing"
+        );
     }
 
     #[test]

@@ -662,12 +662,13 @@ async fn status_shows_the_newest_runs_it_is_asked_for() {
     let _w = Worker::start(&p, &[&src, &dst], &[], &[]);
     let mut run_ids = Vec::new();
     for _ in 0..3 {
-        let out = scheduler(
+        let child = mirror_tests::fleet::scheduler_spawn(
             &p,
             &["run", "--wait", "--verify", "-f", &seeded.mapping],
             &[&src, &dst],
             &[],
         );
+        let out = mirror_tests::fleet::wait_output(child, std::time::Duration::from_secs(120));
         let err = text(&out.stderr);
         assert!(out.status.success(), "{err}");
         let id = err

@@ -130,6 +130,7 @@ fn finish(
         mirror_fleet::observe::metrics::global().group_succeeded(settings.group.as_deref());
     }
     if followed {
+        report.followed_to_the_end();
         eprintln!("{}", report.summary());
     }
     if let Some(path) = &args.report {
