@@ -77,6 +77,28 @@ impl Drop for Cleanup {
     }
 }
 
+/// Publishes `body` (persistent) to `queue` from a connection of another client, as a
+/// foreign or broken producer would.
+async fn publish_foreign(queue: &str, body: &[u8]) {
+    let conn = Connection::connect(URL, ConnectionProperties::default())
+        .await
+        .unwrap();
+    let channel = conn.create_channel().await.unwrap();
+    channel
+        .basic_publish(
+            ShortString::from(""),
+            ShortString::from(queue),
+            BasicPublishOptions::default(),
+            body,
+            BasicProperties::default().with_delivery_mode(2),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    conn.close(200, "sent".into()).await.unwrap();
+}
+
 fn job(run_id: Uuid, n: usize) -> Job {
     Job::new(
         run_id,
@@ -205,23 +227,7 @@ async fn an_undecodable_message_is_parked_and_the_next_job_received() {
     let _cleanup = Cleanup(queue.queue_names());
     let names = queue.queue_names();
 
-    let conn = Connection::connect(URL, ConnectionProperties::default())
-        .await
-        .unwrap();
-    let channel = conn.create_channel().await.unwrap();
-    channel
-        .basic_publish(
-            ShortString::from(""),
-            ShortString::from(names.jobs.as_str()),
-            BasicPublishOptions::default(),
-            b"{\"this is\": \"not a job\"}",
-            BasicProperties::default().with_delivery_mode(2),
-        )
-        .await
-        .unwrap()
-        .await
-        .unwrap();
-    conn.close(200, "sent".into()).await.unwrap();
+    publish_foreign(&names.jobs, b"{\"this is\": \"not a job\"}").await;
     queue.publish_raw_job(b"[1, 2]").await.unwrap();
     let good = job(Uuid::new_v4(), 2);
     queue.publish(&good).await.unwrap();
@@ -693,23 +699,7 @@ async fn a_silent_worker_leaves_every_source_to_the_asker_and_a_bad_request_is_p
         "the request was taken, not answered"
     );
 
-    let conn = Connection::connect(URL, ConnectionProperties::default())
-        .await
-        .unwrap();
-    let channel = conn.create_channel().await.unwrap();
-    channel
-        .basic_publish(
-            ShortString::from(""),
-            ShortString::from(names.digests.as_str()),
-            BasicPublishOptions::default(),
-            b"{\"sources\": 7}",
-            BasicProperties::default(),
-        )
-        .await
-        .unwrap()
-        .await
-        .unwrap();
-    conn.close(200, "sent".into()).await.unwrap();
+    publish_foreign(&names.digests, b"{\"sources\": 7}").await;
     // Answering the held request lets the next (undecodable) one in; it is parked.
     held.reply(vec![None, None, None]).await.unwrap();
     let parked = tokio::time::timeout(Duration::from_secs(10), async {
