@@ -151,8 +151,8 @@ pub(crate) async fn collect(
 /// How far back the history is read: from the start of the oldest of the `shown` newest
 /// runs Redis indexes (a minute earlier, for clocks), within `since`; all of `since` when
 /// Redis does not answer or indexes no run there (runs of schedulers from before the
-/// index). At 100x the real set an hour of history is ~300 MB: reading a day of it to show
-/// the last runs took minutes.
+/// index). At 100x the real set a steady hour adds ~260 MB to the history (bench/sim.sh):
+/// a day of it is more than the stream keeps (4 GiB), far more than the last runs need.
 async fn history_window(redis: &Redis, since: Duration, shown: usize) -> Duration {
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
