@@ -665,7 +665,7 @@ async fn workers_answer_digest_requests_and_the_asker_keeps_each_answer_in_its_p
         assert_eq!(answer, &expected, "source {i}");
     }
     assert_eq!(
-        asker.resolved_by_workers(),
+        asker.resolved_by_fleet(),
         (300, 150),
         "asked only while a worker serves"
     );

@@ -57,14 +57,8 @@ impl DigestAsker {
             .create_channel()
             .await
             .map_err(|e| broker("opening the digest replies channel", e))?;
-        let queue = channel
-            .queue_declare(
-                ShortString::from(""),
-                QueueDeclareOptions::exclusive().auto_delete(),
-                FieldTable::default(),
-            )
-            .await
-            .map_err(|e| broker("declaring the digest replies queue", e))?;
+        let queue =
+            super::topology::private_queue(&channel, "declaring the digest replies queue").await?;
         let replies = channel
             .basic_consume(
                 queue.name().clone(),
@@ -141,7 +135,7 @@ impl DigestAsker {
     }
 
     /// Sources asked about so far, and of them the ones a worker resolved.
-    pub fn resolved_by_workers(&self) -> (u64, u64) {
+    pub fn resolved_by_fleet(&self) -> (u64, u64) {
         (
             self.asked.load(Ordering::Relaxed),
             self.answered.load(Ordering::Relaxed),

@@ -8,7 +8,6 @@ use std::time::Duration;
 use futures::StreamExt;
 use lapin::options::{
     BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicQosOptions, QueueBindOptions,
-    QueueDeclareOptions,
 };
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::{Channel, Consumer};
@@ -107,14 +106,7 @@ pub(super) async fn subscribe(
         .basic_qos(PREFETCH, BasicQosOptions::default())
         .await
         .map_err(|e| broker(what("setting the prefetch"), e))?;
-    let queue = channel
-        .queue_declare(
-            ShortString::from(""),
-            QueueDeclareOptions::exclusive().auto_delete(),
-            FieldTable::default(),
-        )
-        .await
-        .map_err(|e| broker(what("declaring the queue"), e))?;
+    let queue = super::topology::private_queue(&channel, &what("declaring the queue")).await?;
     channel
         .queue_bind(
             queue.name().clone(),

@@ -104,6 +104,22 @@ pub(super) async fn declare(
     declare_queue(channel, &names.jobs, quorum()).await
 }
 
+/// A server-named queue of this connection alone, deleted with its last consumer or the
+/// connection: a run's subscription, a scheduler's digest replies.
+pub(super) async fn private_queue(
+    channel: &Channel,
+    what: &str,
+) -> Result<lapin::Queue, QueueError> {
+    channel
+        .queue_declare(
+            ShortString::from(""),
+            QueueDeclareOptions::exclusive().auto_delete(),
+            FieldTable::default(),
+        )
+        .await
+        .map_err(|e| broker(what, e))
+}
+
 async fn declare_queue(
     channel: &Channel,
     name: &str,

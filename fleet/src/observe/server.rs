@@ -17,7 +17,7 @@ use hyper::body::Incoming;
 use hyper::header::{HeaderValue, ACCEPT, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 
 /// Says whether the process is ready (asked on every `/readyz`).
 pub type Readiness = Arc<dyn Fn() -> bool + Send + Sync>;
@@ -29,29 +29,41 @@ pub async fn serve(addr: SocketAddr, ready: Readiness) -> std::io::Result<Socket
     let listener = TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
     tracing::info!(addr = %bound, "serving /metrics, /healthz and /readyz");
-    tokio::spawn(async move {
-        loop {
-            let stream = match listener.accept().await {
-                Ok((stream, _)) => stream,
-                Err(e) => {
-                    tracing::warn!(error = %e, "metrics listener: accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                    continue;
-                }
-            };
-            let ready = ready.clone();
-            tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |req| {
-                    let ready = ready.clone();
-                    async move { Ok::<_, Infallible>(route(&req, &ready)) }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
+    accept_each(listener, "metrics", move |stream| {
+        let ready = ready.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req| {
+                let ready = ready.clone();
+                async move { Ok::<_, Infallible>(route(&req, &ready)) }
             });
-        }
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
     });
     Ok(bound)
+}
+
+/// Hands every connection `listener` accepts to `serve`, in a background task for the life
+/// of the process; a failed accept (out of file descriptors, say) is logged as `what`'s and
+/// tried again after 100 ms instead of ending the listener. Shared by `--listen` and the
+/// scheduler's `--listen-events`.
+pub fn accept_each(
+    listener: TcpListener,
+    what: &'static str,
+    mut serve: impl FnMut(TcpStream) + Send + 'static,
+) {
+    tokio::spawn(async move {
+        loop {
+            match listener.accept().await {
+                Ok((stream, _)) => serve(stream),
+                Err(e) => {
+                    tracing::warn!(error = %e, listener = what, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+            }
+        }
+    });
 }
 
 fn route(req: &Request<Incoming>, ready: &Readiness) -> Response<Full<Bytes>> {

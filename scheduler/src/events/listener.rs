@@ -53,29 +53,19 @@ pub(crate) async fn serve(addr: SocketAddr, intake: Arc<Intake>) -> std::io::Res
     let listener = TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
     eprintln!("events: listening on {bound} (POST /events/<sender>)");
-    tokio::spawn(async move {
-        loop {
-            let stream = match listener.accept().await {
-                Ok((stream, _)) => stream,
-                Err(e) => {
-                    tracing::warn!(error = %e, "events listener: accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                    continue;
-                }
-            };
-            let intake = intake.clone();
-            tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |req| {
-                    let intake = intake.clone();
-                    async move { Ok::<_, Infallible>(route(&intake, req).await) }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(READ_TIMEOUT)
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
+    mirror_fleet::observe::server::accept_each(listener, "events", move |stream| {
+        let intake = intake.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req| {
+                let intake = intake.clone();
+                async move { Ok::<_, Infallible>(route(&intake, req).await) }
             });
-        }
+            let _ = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(READ_TIMEOUT)
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
     });
     Ok(bound)
 }

@@ -1,7 +1,6 @@
 //! What every batch of the planner goes through before either mode runs or publishes it.
 
 use mirror_common::job::Job;
-use mirror_common::job_options::JobOptions;
 use mirror_common::plan::Batch;
 use mirror_common::reference::ImageRef;
 
@@ -13,14 +12,7 @@ use crate::report::RunReport;
 /// credentials name, options and group; its unresolved tags and the files rejected late go
 /// into the report (and are said).
 pub(super) fn take_batch(batch: &mut Batch, settings: &RunSettings, report: &mut RunReport) {
-    if settings.digest_tag {
-        mirror_common::plan::add_digest_tags(&mut batch.jobs);
-    }
-    for job in &mut batch.jobs {
-        job.credentials.clone_from(&settings.credentials);
-        job.options = Some(JobOptions::of(&settings.copy));
-        job.group.clone_from(&settings.group);
-    }
+    settings.stamp().apply(&mut batch.jobs);
     print_rejected_files(&batch.rejected);
     report.add_rejected(&batch.rejected);
     record_unresolved(&batch.unresolved, report, settings.copy.skip_missing);

@@ -8,11 +8,10 @@ use std::sync::Arc;
 
 use anyhow::{bail, Result};
 use mirror_common::index::MemoryIndex;
-use mirror_common::job_options::JobOptions;
 use mirror_fleet::store::Redis;
 
 use super::args::Args;
-use crate::events::routes::{Route, Stamp};
+use crate::events::routes::Route;
 use crate::events::{Setup, SinkSetup};
 
 /// Starts the endpoint on `args.listen_events`, if given; refuses it outside the
@@ -85,13 +84,8 @@ fn routes(args: &Args) -> Result<Vec<Route>> {
             let s = super::settings::resolve(&a)?;
             Ok(Route {
                 group: s.group.clone(),
+                stamp: s.stamp(),
                 files: s.files,
-                stamp: Stamp {
-                    credentials: s.credentials,
-                    options: JobOptions::of(&s.copy),
-                    group: s.group,
-                    digest_tag: s.digest_tag,
-                },
             })
         })
         .collect()

@@ -121,7 +121,7 @@ pub(crate) async fn publish_and_follow(
     }
     answering.cancel();
     if let Some(asker) = asker {
-        (run.sources_asked, run.sources_answered) = asker.resolved_by_workers();
+        (run.sources_asked, run.sources_answered) = asker.resolved_by_fleet();
         asker.close().await;
     }
     tracing::debug!(

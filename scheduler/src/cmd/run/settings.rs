@@ -7,7 +7,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, bail, Result};
 use mirror_common::copy::{CopyOptions, PlatformFilter, ReferrerOptions};
 
+use mirror_common::job_options::JobOptions;
+
 use super::args::Args;
+use crate::events::routes::Stamp;
 use crate::groups::{Group, ReferrersSetting};
 
 /// The settings of one run.
@@ -26,6 +29,19 @@ pub(crate) struct RunSettings {
     pub digest_tag: bool,
     /// Deliveries of each job in the embedded mode (retryable failures are tried again).
     pub tries: u32,
+}
+
+impl RunSettings {
+    /// What every job of this run carries: its credentials name, options, group and
+    /// digest tags (a scheduled run's batches and a push event's jobs alike).
+    pub(crate) fn stamp(&self) -> Stamp {
+        Stamp {
+            credentials: self.credentials.clone(),
+            options: JobOptions::of(&self.copy),
+            group: self.group.clone(),
+            digest_tag: self.digest_tag,
+        }
+    }
 }
 
 /// The settings `args` describe.
