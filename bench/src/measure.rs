@@ -21,13 +21,17 @@ impl Measured {
     }
 }
 
-/// Runs `program args` under `/usr/bin/time -v`.
+/// Runs `program args` under `/usr/bin/time -v`. An embedded run remembers nothing
+/// (`MIRROR_STATE=none`) unless `args` name a `--state` file: a tag cache left by another
+/// benchmark's run would turn a cold figure into a warm one.
 pub fn measure(program: &str, args: &[String]) -> anyhow::Result<Measured> {
     let started = Instant::now();
     let out = Command::new("/usr/bin/time")
         .arg("-v")
         .arg(program)
         .args(args)
+        .env_remove("XDG_STATE_HOME")
+        .env("MIRROR_STATE", "none")
         .output()
         .map_err(|e| {
             anyhow::anyhow!("running /usr/bin/time -v {program}: {e} (apt-get install time)")

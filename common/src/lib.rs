@@ -11,6 +11,8 @@
 //! - [`report`] and [`failure`]: what a copy reports per tag, with a typed
 //!   [`FailureKind`](failure::FailureKind) that every decision reads.
 //! - [`printable`]: outside text made safe for a terminal.
+//! - [`state`]: what an installation remembers between runs (tag cache, blob index,
+//!   quirks), the one trait the fleet's Redis and a machine's state file implement.
 //! - [`source_digests`]: the planner's source HEADs handed to the fleet's workers (the
 //!   wire form and the trait the planner asks through).
 //! - [`job`]: the messages between scheduler and workers ([`job_options`]: what to copy,
@@ -38,5 +40,6 @@ pub mod printable;
 pub mod queue;
 pub mod report;
 pub mod source_digests;
+pub mod state;
 
 pub use mirror_oci::{digest, manifest, name, reference, registry};

@@ -3,8 +3,11 @@
 # RabbitMQ, no Redis: it installs and starts neither). Installs missing Debian packages
 # (docker-registry, skopeo), builds the binaries, starts two local registries (a "CI"
 # source and a "public" destination), seeds demo images, runs `mirror-scheduler run
-# --local` twice (the second run finds everything up to date), stops everything it
-# started, and prints what to try next.
+# --local` twice (the second run finds everything up to date in its state file, without
+# asking the destination), shows `status` of the two runs, stops everything it started,
+# and prints what to try next. The demo keeps its state file in its own work directory
+# (its registries are new each time); a real embedded run keeps it under
+# ~/.local/state/image-mirror/ unless --state says otherwise.
 #
 # It builds the same (debug) binaries as the test suite, with the same command, so running
 # the tests afterwards (or before) compiles nothing twice.
@@ -47,11 +50,14 @@ MAP
 echo "--- mapping file:" >&2
 cat "$WORKDIR/mapping_demo" >&2
 
+state="$WORKDIR/state.db"
 echo "--- first run: copies everything" >&2
-mirror-scheduler run --local -f "$WORKDIR/mapping_demo" --insecure-registry "$src" --insecure-registry "$dst"
-echo "--- second run: nothing changed, nothing written" >&2
-mirror-scheduler run --local -f "$WORKDIR/mapping_demo" --insecure-registry "$src" --insecure-registry "$dst" --report "$WORKDIR/report.json"
-echo "--- demo done (the report of the second run had $(grep -c '"status": "up_to_date"' "$WORKDIR/report.json") tags up to date)" >&2
+mirror-scheduler run --local --state "$state" -f "$WORKDIR/mapping_demo" --insecure-registry "$src" --insecure-registry "$dst"
+echo "--- second run: nothing changed, nothing written (the state file knows every tag)" >&2
+mirror-scheduler run --local --state "$state" -f "$WORKDIR/mapping_demo" --insecure-registry "$src" --insecure-registry "$dst" --report "$WORKDIR/report.json"
+echo "--- status of the two runs:" >&2
+mirror-scheduler status --state "$state" >&2
+echo "--- demo done (the report of the second run had $(grep -c '"status":"up_to_date"' "$WORKDIR/report.json") tags up to date)" >&2
 cat >&2 <<NEXT
 
 Next, with your own images (README "Install" puts the binaries on your PATH for good):
@@ -59,4 +65,6 @@ Next, with your own images (README "Install" puts the binaries on your PATH for 
   mirror-worker copy SOURCE_IMAGE DESTINATION_IMAGE     # one image; -a config.json for credentials
   mirror-scheduler validate -f YOUR_MAPPING_FILE        # check a mapping file, offline
   mirror-scheduler run --local -f YOUR_MAPPING_FILE --dry-run   # what a run would copy
+  mirror-scheduler run --local -f YOUR_MAPPING_FILE     # mirror; remembers in ~/.local/state/image-mirror/
+  mirror-scheduler status                               # the last embedded runs, their failures
 NEXT

@@ -6,6 +6,8 @@
 //!   [`BlobIndex`](mirror_common::index::BlobIndex)), the destination tag cache, run
 //!   counters and the shared throttle; an accelerator that degrades to per-process
 //!   behaviour when Redis is away.
+//! - [`state_file`]: the same store for one machine: the embedded mode's SQLite file (tag
+//!   cache, blob index, quirks) with the run history `status --state` reads.
 //! - [`gate`]: the registry client's request gate backed by that throttle.
 //! - [`digest_service`]: answering source-digest requests (workers, and the asking
 //!   scheduler itself) through a registry client.
@@ -17,4 +19,5 @@ pub mod amqp;
 pub mod digest_service;
 pub mod gate;
 pub mod observe;
+pub mod state_file;
 pub mod store;

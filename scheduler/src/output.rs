@@ -21,19 +21,16 @@ pub(crate) fn record_unresolved(
     report: &mut RunReport,
     skip_missing: bool,
 ) {
-    for (tag, origin) in unresolved {
-        let skip = skip_missing && tag.failure == Some(FailureKind::NotFound);
+    for (unresolved, origin) in unresolved {
+        let tag = unresolved_result(unresolved, skip_missing);
+        let skip = tag.status == TagStatus::Skipped;
         report.add_unjobbed(TagEntry {
             destination: tag.destination.clone(),
             source: String::new(),
             digest: None,
-            status: if skip {
-                TagStatus::Skipped
-            } else {
-                TagStatus::Failed
-            },
+            status: tag.status,
             error: tag.error.clone(),
-            failure: if skip { None } else { tag.failure },
+            failure: tag.failure,
             origins: vec![origin.clone()],
         });
         eprintln!(
@@ -47,6 +44,21 @@ pub(crate) fn record_unresolved(
             printable(tag.error.as_deref().unwrap_or("failed")),
             printable(origin)
         );
+    }
+}
+
+/// What a tag whose source could not be resolved comes to: failed, or with
+/// `--skip-missing` and a source that does not exist, skipped.
+pub(crate) fn unresolved_result(tag: &TagResult, skip_missing: bool) -> TagResult {
+    let skip = skip_missing && tag.failure == Some(FailureKind::NotFound);
+    TagResult {
+        status: if skip {
+            TagStatus::Skipped
+        } else {
+            TagStatus::Failed
+        },
+        failure: if skip { None } else { tag.failure },
+        ..tag.clone()
     }
 }
 

@@ -81,7 +81,9 @@ pub fn registry_flags(registries: &[&Registry]) -> Vec<String> {
     flags
 }
 
-/// Runs a workspace binary with arguments, without the caller's docker config.
+/// Runs a workspace binary with arguments, without the caller's docker config, in a home
+/// of its own (so an embedded run remembers nothing from one call to the next unless its
+/// arguments name a `--state` file).
 pub fn run_binary(name: &str, args: &[String]) -> Output {
     run_binary_with_env(name, args, &[])
 }
@@ -94,6 +96,9 @@ pub fn run_binary_with_env(name: &str, args: &[String], env: &[(String, OsString
     Command::new(crate::binary(name))
         .args(args)
         .env("HOME", home.path())
+        // An embedded run's state file goes under that home, and goes with it.
+        .env_remove("XDG_STATE_HOME")
+        .env_remove("MIRROR_STATE")
         .env_remove("DOCKER_CONFIG")
         .env_remove("REGISTRY_CONFIG")
         .envs(env.iter().map(|(k, v)| (k, v)))

@@ -50,6 +50,14 @@ fn the_demo_mirrors_end_to_end_and_starts_no_rabbitmq_or_redis() {
         "{stderr}"
     );
     assert!(
+        stderr.contains("the report of the second run had 4 tags up to date"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("finished: 0 jobs, 4 tags: 0 done, 4 up to date, 0 failed"),
+        "status shows the second run from the state file: {stderr}"
+    );
+    assert!(
         stderr.contains("mirror-worker copy SOURCE_IMAGE"),
         "{stderr}"
     );

@@ -564,6 +564,8 @@ async fn run_groups_says_each_next_start_and_now_starts_at_once() {
     .map(|s| s.to_string())
     .collect();
     args.extend(mirror_tests::mirror::registry_flags(&[&src, &dst]));
+    let state = dir.path().join("state.db").display().to_string();
+    args.extend(["--state".to_string(), state]);
     let mut child = Command::new(binary("mirror-scheduler"))
         .args(&args)
         .stderr(std::process::Stdio::piped())

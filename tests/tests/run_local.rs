@@ -563,6 +563,9 @@ async fn groups_run_on_their_own_schedules_and_a_long_run_is_not_overlapped() {
     args.push(mappings.path().display().to_string());
     args.extend(registry_flags(&[&src, &dst]));
     args.extend(["--insecure-registry".to_string(), p.clone()]);
+    // Both groups' runs share the process's one state file.
+    let state = groups.path().join("state.db").display().to_string();
+    args.extend(["--state".to_string(), state]);
     let child = std::process::Command::new(mirror_tests::binary("mirror-scheduler"))
         .args(&args)
         .stdout(std::process::Stdio::piped())

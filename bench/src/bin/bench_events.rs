@@ -107,6 +107,8 @@ impl Scheduler {
         let child = Command::new(binary("mirror-scheduler"))
             .args(args)
             .env("HOME", dir)
+            .env_remove("XDG_STATE_HOME")
+            .env_remove("MIRROR_STATE")
             .env("RUST_LOG", "info")
             .stdout(Stdio::from(out))
             .stderr(Stdio::from(err))

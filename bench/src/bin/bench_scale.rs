@@ -2,7 +2,7 @@
 //! `SCALE=1`, 147 files, ~4,100 source images, ~7,500 destination tags in 700
 //! repositories), between two registries 20 ms away each way (`LATENCY_MS`), mirrored
 //! cold, warm (nothing changed) and warm `--verify`, by the embedded mode
-//! (`run --local --workers 32`) and by 2 workers (`--concurrency 16`) with RabbitMQ and
+//! (`run --local --workers 32` with a state file of its own, and warm without one) and by 2 workers (`--concurrency 16`) with RabbitMQ and
 //! Redis. Prints per run: wall time, requests per destination tag at each registry and by
 //! kind (as the proxies in front of them counted), and the peak RSS of the scheduler and
 //! the workers; then the floor: how long the registries themselves take to answer the
@@ -176,16 +176,29 @@ fn stop(workers: &mut [WorkerProcess]) -> Result<()> {
     Ok(())
 }
 
-/// The embedded mode: cold, warm, warm `--verify`.
-fn embedded(bed: &Bed, dir: &Path, hosts: &[String]) -> Result<Vec<Row>> {
-    let mut args = run_args(&["--local", "--workers", "32"], dir, hosts);
+/// The embedded mode with a state file of its own (new at the cold run): cold, warm, warm
+/// `--verify`; then warm remembering nothing (`--state none`, the mode before it had one).
+/// Also the state file's size after them.
+fn embedded(bed: &Bed, dir: &Path, hosts: &[String]) -> Result<(Vec<Row>, u64)> {
+    let state = dir.join("state.db");
+    let _ = std::fs::remove_file(&state);
+    let state_flag = state.display().to_string();
+    let flags = ["--local", "--workers", "32", "--state", &state_flag];
+    let mut args = run_args(&flags, dir, hosts);
     let mut rows = vec![
         bed.run("embedded cold", &args)?,
         bed.run("embedded warm", &args)?,
     ];
     args.push("--verify".into());
     rows.push(bed.run("embedded warm --verify", &args)?);
-    Ok(rows)
+    let size = std::fs::metadata(&state).map(|m| m.len()).unwrap_or(0);
+    let forgetful = run_args(
+        &["--local", "--workers", "32", "--state", "none"],
+        dir,
+        hosts,
+    );
+    rows.push(bed.run("embedded warm, no state", &forgetful)?);
+    Ok((rows, size))
 }
 
 /// Scale-out: the set mirrored cold by one worker, then (into another destination prefix)
@@ -282,8 +295,11 @@ async fn main() -> Result<()> {
     // MODES=embedded, fleet or scale-out runs some of them (embedded and fleet by default).
     let modes = std::env::var("MODES").unwrap_or_else(|_| "embedded,fleet".into());
     let mut rows = Vec::new();
+    let mut state_size = None;
     if modes.contains("embedded") {
-        rows.extend(embedded(&bed, &emb_dir, &hosts)?);
+        let (embedded_rows, size) = embedded(&bed, &emb_dir, &hosts)?;
+        rows.extend(embedded_rows);
+        state_size = Some(size);
     }
     // The destination's floor per tag, from one HEAD per image into what a cold run pushed.
     let dst_floor = match rows.first() {
@@ -316,25 +332,7 @@ async fn main() -> Result<()> {
         shape.repos,
         latency.as_millis()
     );
-    println!(
-        "{:<26} {:>9} {:>18} {:>18} {:>16}",
-        "run", "wall (s)", "src req / tag", "dst req / tag", "sched RSS (MiB)"
-    );
-    for r in &rows {
-        let name = if r.measured.success {
-            r.name.clone()
-        } else {
-            format!("{} (failures)", r.name)
-        };
-        println!(
-            "{:<26} {:>9.2} {:>18.2} {:>18.2} {:>16.1}",
-            name,
-            r.measured.seconds,
-            r.src_requests as f64 / bed.tags as f64,
-            r.dst_requests as f64 / bed.tags as f64,
-            r.measured.peak_rss_mib()
-        );
-    }
+    print_rows(&rows, bed.tags);
     println!(
         "floor (straight to the registry, 128 at a time, no latency): the {} source HEADs {:.2} s{}",
         images.len(),
@@ -346,6 +344,7 @@ async fn main() -> Result<()> {
         println!("  {:<24} src: {}", r.name, r.src_kinds);
         println!("  {:<24} dst: {}", "", r.dst_kinds);
     }
+    print_embedded(&rows, state_size, bed.tags);
     // Measured in the fleet runs only.
     if !worker_rss.is_empty() {
         let worker_mib: Vec<String> = worker_rss
@@ -355,4 +354,46 @@ async fn main() -> Result<()> {
         println!("worker peak RSS (MiB): {}", worker_mib.join(", "));
     }
     Ok(())
+}
+
+/// The table of runs: wall time, requests per destination tag, the scheduler's peak RSS.
+fn print_rows(rows: &[Row], tags: usize) {
+    println!(
+        "{:<26} {:>9} {:>18} {:>18} {:>16}",
+        "run", "wall (s)", "src req / tag", "dst req / tag", "sched RSS (MiB)"
+    );
+    for r in rows {
+        let name = if r.measured.success {
+            r.name.clone()
+        } else {
+            format!("{} (failures)", r.name)
+        };
+        println!(
+            "{:<26} {:>9.2} {:>18.2} {:>18.2} {:>16.1}",
+            name,
+            r.measured.seconds,
+            r.src_requests as f64 / tags as f64,
+            r.dst_requests as f64 / tags as f64,
+            r.measured.peak_rss_mib()
+        );
+    }
+}
+
+/// The embedded mode's state file size and its warm run against the fleet's.
+fn print_embedded(rows: &[Row], state_size: Option<u64>, tags: usize) {
+    if let Some(size) = state_size {
+        println!(
+            "embedded state file after cold, warm and --verify: {:.1} MiB ({:.0} bytes per destination tag)",
+            size as f64 / 1_048_576.0,
+            size as f64 / tags as f64
+        );
+    }
+    let seconds = |name: &str| {
+        rows.iter()
+            .find(|r| r.name == name)
+            .map(|r| r.measured.seconds)
+    };
+    if let (Some(e), Some(f)) = (seconds("embedded warm"), seconds("2 workers warm")) {
+        println!("embedded warm / fleet warm: {:.2}x", e / f);
+    }
 }

@@ -26,6 +26,7 @@ mod lease;
 mod pending;
 mod quirks;
 mod refused;
+mod state;
 mod tags;
 mod throttle;
 

@@ -37,7 +37,8 @@
 //! (never older than 0), and the writer's TTL still bounds them.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+
+use mirror_common::state::tag_age::{now_ms, trusted_for_ms};
 
 use super::conn::{millis, Shared};
 
@@ -171,14 +172,6 @@ impl TagCache {
     }
 }
 
-/// Milliseconds since the Unix epoch by this machine's clock.
-fn now_ms() -> u64 {
-    let since = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
-}
-
 /// An entry: the digest, a space, and when it was checked (ms since the Unix epoch).
 fn encode(digest: &str, checked_ms: u64) -> String {
     format!("{digest} {checked_ms}")
@@ -192,18 +185,6 @@ fn decode(value: &str) -> Option<(&str, u64)> {
         return None;
     }
     Some((digest, checked.parse().ok()?))
-}
-
-/// How long the entry under `key` is trusted by a process whose max age is `max_ms`: a point
-/// in `[max / 2, max]` (at least 1 ms) fixed by a hash of the key (FNV-1a, so every process
-/// and version agrees on it).
-fn trusted_for_ms(key: &str, max_ms: u64) -> u64 {
-    let max = max_ms.max(2);
-    let low = max / 2;
-    let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    });
-    low + hash % (max - low + 1)
 }
 
 #[cfg(test)]
@@ -220,25 +201,5 @@ mod tests {
         assert_eq!(decode(DIGEST), None, "the format without a time");
         assert_eq!(decode(&format!("{DIGEST} soon")), None);
         assert_eq!(decode(" 12"), None);
-    }
-
-    #[test]
-    fn each_key_is_trusted_for_its_own_point_between_half_and_all_of_the_max_age() {
-        let max = 4 * 3600 * 1000;
-        let shares: Vec<u64> = (0..1000)
-            .map(|i| trusted_for_ms(&format!("p:{{r.io}}:tag:team/app:v{i}"), max))
-            .collect();
-        assert!(shares.iter().all(|s| (max / 2..=max).contains(s)));
-        let early = shares.iter().filter(|&&s| s < max * 3 / 4).count();
-        assert!(
-            (350..650).contains(&early),
-            "spread over the range: {early}"
-        );
-        assert_eq!(
-            trusted_for_ms("p:{r.io}:tag:a:1", max),
-            trusted_for_ms("p:{r.io}:tag:a:1", max),
-            "the same key, the same share"
-        );
-        assert!((1..=2).contains(&trusted_for_ms("k", 1)));
     }
 }

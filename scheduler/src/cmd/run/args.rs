@@ -23,8 +23,8 @@ pub(crate) enum ResolveIn {
 pub(crate) struct Args {
     #[command(flatten)]
     pub files: MappingArgs,
-    /// Run the jobs in this process with an in-memory queue and blob index (no RabbitMQ,
-    /// no Redis).
+    /// Run the jobs in this process with an in-process queue (no RabbitMQ, no Redis),
+    /// remembering between runs in a state file (--state).
     #[arg(long)]
     pub local: bool,
     /// In-process workers (jobs copied at the same time) with --local. oc's
@@ -116,10 +116,23 @@ pub(crate) struct Args {
     /// as the workers hold it under --credentials-dir); never a secret itself.
     #[arg(long, value_name = "NAME")]
     pub credentials: Option<String>,
-    /// Distributed mode: check every destination tag with a HEAD instead of trusting the
-    /// fleet's tag cache in Redis.
+    /// Check every destination tag with a HEAD instead of trusting the tag cache (the
+    /// fleet's in Redis, or an embedded run's state file).
     #[arg(long)]
     pub verify: bool,
+    /// Where an embedded run (--local) remembers what it learnt between runs: the tag
+    /// cache (a run where nothing changed checks no destination tag), the blob index, the
+    /// registries' quirks and the run history `status` shows. A file path, or `none` to
+    /// remember nothing. Default: $XDG_STATE_HOME/image-mirror/state.db
+    /// (~/.local/state/image-mirror/state.db). One run at a time per file.
+    #[arg(long, env = "MIRROR_STATE", value_name = "PATH|none")]
+    pub state: Option<String>,
+    /// Runs the state file's history keeps (the newest).
+    #[arg(long, default_value_t = 500, value_name = "N")]
+    pub state_keep_runs: usize,
+    /// Runs older than this leave the state file's history.
+    #[arg(long, default_value = "30d", value_parser = window_flag, value_name = "DURATION")]
+    pub state_keep_for: humantime::Duration,
     #[command(flatten)]
     pub broker: BrokerArgs,
     #[command(flatten)]

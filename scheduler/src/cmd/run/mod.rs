@@ -7,7 +7,8 @@
 //! - [`once`]: one run, start to end; [`batch`]: what each of the planner's batches goes
 //!   through in both modes; [`open_files`]: the planner's connections within the
 //!   open-file limit; [`report_path`]: `--report` checked before any work.
-//! - [`local`]: the embedded mode (in-process queue and workers).
+//! - [`local`]: the embedded mode (in-process queue and workers); [`state`]: its state
+//!   file (what it remembers between runs), opened once per process.
 //! - The distributed mode: [`follow`] (one run through the fleet: tag cache, publish,
 //!   pending tags, `--wait`); [`tag_cache`] (tags already at their digest);
 //!   [`publish`] (a batch's jobs, planning failures, the announcement); [`pending`] (tags
@@ -35,6 +36,7 @@ mod publish;
 mod report_path;
 mod schedules;
 mod settings;
+mod state;
 mod tag_cache;
 mod wait;
 
@@ -55,6 +57,8 @@ pub(crate) async fn run(args: Args) -> Result<ExitCode> {
             .serve(addr)
             .await?;
     }
+    // A state file held by another process stops the run here, before anything starts.
+    state::open(&args)?;
     events_setup::start(&args, staying_up).await?;
     if args.groups.is_some() && args.group.is_none() {
         return schedules::every_group(args).await;

@@ -1,20 +1,25 @@
 //! One run, start to end: its settings, the planner (the run's credentials name, options
-//! and group stamped on every job of every batch), the embedded mode (the whole plan) or
-//! the distributed mode (batch by batch), then the summary, the report and the exit status.
+//! and group stamped on every job of every batch), the embedded mode (the whole plan, less
+//! what its state file knows up to date) or the distributed mode (batch by batch), then the
+//! summary, the report and the exit status.
 
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Result;
 use mirror_cli::plural;
 use mirror_common::mapping::MappingSet;
 use mirror_common::plan::{Plan, Planner};
+use mirror_common::report::TagResult;
+use mirror_common::state::StateStore;
+use mirror_fleet::state_file::StateFile;
 use uuid::Uuid;
 
 use super::args::Args;
 use super::settings::RunSettings;
 use crate::broker::Broker;
-use crate::output::{print_rejected, print_superseded};
+use crate::output::{print_rejected, print_superseded, unresolved_result};
 use crate::report::RunReport;
 
 /// One run; the exit status is 0 only when every tag made it and no file was rejected.
@@ -49,8 +54,24 @@ pub(crate) async fn run_once(args: &Args) -> Result<ExitCode> {
     let mut report = start_report(args, &settings, &planner)?;
     let followed = match broker {
         None => {
-            let plan = plan(planner, &settings, &mut report, started).await;
-            super::local::run_embedded(args, &settings, plan, &mut report).await?;
+            let state = super::state::open(args)?;
+            let run_id = planner.run_id();
+            if let Some(file) = &state {
+                file.begin_run(run_id, settings.group.as_deref());
+            }
+            let trusted = state.as_deref().filter(|_| !args.verify);
+            let plan = plan(planner, &settings, &mut report, started, trusted).await;
+            if let Some(file) = &state {
+                let with_jobs: usize = plan.jobs.iter().map(|j| j.destinations.len()).sum();
+                let t = &report.totals.tags;
+                let without = t.up_to_date + t.failed + t.skipped;
+                file.planned(run_id, plan.jobs.len() as u64, with_jobs as u64 + without);
+            }
+            let store = state.clone().map(|f| f as Arc<dyn StateStore>);
+            super::local::run_embedded(args, &settings, plan, &mut report, store).await?;
+            if let Some(file) = &state {
+                super::state::finish(file, run_id, &report, started.elapsed().as_secs_f64());
+            }
             true
         }
         Some(broker) => {
@@ -71,12 +92,15 @@ pub(crate) async fn run_once(args: &Args) -> Result<ExitCode> {
 }
 
 /// Every batch of the planner in one plan (the embedded mode runs it whole), its jobs
-/// stamped, its unresolved tags and late-rejected files in the report.
+/// stamped, its unresolved tags and late-rejected files in the report. With a state file
+/// to trust, the tags its tag cache knows at their digest get no job (up to date in the
+/// report), and the run's history gets those and the unresolved tags.
 async fn plan(
     mut planner: Planner<'_>,
     settings: &RunSettings,
     report: &mut RunReport,
     started: Instant,
+    state: Option<&StateFile>,
 ) -> Plan {
     let mut plan = Plan {
         run_id: planner.run_id(),
@@ -86,6 +110,18 @@ async fn plan(
     };
     while let Some(mut batch) = planner.next_batch().await {
         super::batch::take_batch(&mut batch, settings, report);
+        if let Some(file) = state {
+            let cached = super::tag_cache::skip_cached(file, &mut batch.jobs).await;
+            let unresolved: Vec<TagResult> = batch
+                .unresolved
+                .iter()
+                .map(|(t, _)| unresolved_result(t, settings.copy.skip_missing))
+                .collect();
+            file.record_unjobbed(plan.run_id, cached.len() as u64, &unresolved);
+            for entry in cached {
+                report.add_unjobbed(entry);
+            }
+        }
         plan.jobs.append(&mut batch.jobs);
         plan.unresolved.append(&mut batch.unresolved);
     }

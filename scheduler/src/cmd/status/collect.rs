@@ -58,12 +58,23 @@ pub(crate) struct RunStatus {
     pub failed: usize,
     pub pending: usize,
     pub failures: Vec<Failure>,
+    /// Failed tags beyond those listed (a state file lists a run's first 100).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub failures_not_shown: usize,
+    /// How an embedded run ended (`finished`, `running`, `interrupted`); a fleet's run
+    /// shows its progress instead.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<&'static str>,
     /// Whether the history holds the run's announcement (else its size is unknown there).
     #[serde(skip)]
     pub announced: bool,
     /// The announcement's place in the history: orders runs started in the same second.
     #[serde(skip)]
     pub seq: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// A failed tag and why.
@@ -217,7 +228,7 @@ async fn queue_status(
 }
 
 /// Every group of the groups file with its last run among `runs` (newest first).
-fn groups_status(path: &Path, runs: &[RunStatus]) -> Result<Vec<GroupStatus>> {
+pub(crate) fn groups_status(path: &Path, runs: &[RunStatus]) -> Result<Vec<GroupStatus>> {
     let file = crate::groups::load(path)?;
     let now = chrono::Utc::now();
     Ok(file

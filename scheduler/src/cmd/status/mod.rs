@@ -14,6 +14,7 @@
 //! - [`collect`]: gathering the numbers (queues, runs, groups) into a [`Status`](collect::Status);
 //!   [`management`]: the RabbitMQ management API client it asks for what AMQP cannot tell.
 //! - [`render`]: the text an operator reads (`--json` prints the same as JSON).
+//! - [`state`]: embedded runs, from a state file (`--state`) instead of the broker.
 //! - [`events`]: with `--events-url`, a scheduler's notification listener and its last
 //!   events.
 
@@ -27,6 +28,7 @@ mod collect;
 mod events;
 mod management;
 mod render;
+mod state;
 
 /// Flags of `status`.
 #[derive(Debug, clap::Args)]
@@ -61,10 +63,20 @@ pub(crate) struct Args {
     pub events_url: Option<String>,
     #[command(flatten)]
     pub redis: RedisArgs,
+    /// Show the embedded runs of this state file (`run --local --state PATH`) instead of
+    /// the fleet's. Without it, and with no broker named (no --amqp, no AMQP_URL), the
+    /// default state file is shown when there is one.
+    #[arg(long, value_name = "PATH")]
+    pub state: Option<std::path::PathBuf>,
 }
 
 /// Collects the status and prints it, as text or as JSON.
 pub(crate) async fn run(args: Args) -> Result<std::process::ExitCode> {
+    if let Some(path) = state::chosen(args.state.as_deref(), &args.broker) {
+        let status = state::collect(&path, args.runs, args.groups.as_deref())?;
+        print(&args, &status, None)?;
+        return Ok(std::process::ExitCode::SUCCESS);
+    }
     // The installation's queues as the broker lists them: the retry queues are named after
     // the workers' delays, which this command cannot know otherwise.
     let listing = management::queues(&args.management_url, &args.broker).await;
@@ -87,8 +99,19 @@ pub(crate) async fn run(args: Args) -> Result<std::process::ExitCode> {
         Some(url) => Some((url, events::fetch(url).await)),
         None => None,
     };
+    print(&args, &status, listener)?;
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// Prints the status as text or (`--json`) JSON, with the notification listener's when
+/// `--events-url` asked for it.
+fn print(
+    args: &Args,
+    status: &collect::Status,
+    listener: Option<(&String, std::result::Result<serde_json::Value, String>)>,
+) -> Result<()> {
     if args.json {
-        let mut v = serde_json::to_value(&status)?;
+        let mut v = serde_json::to_value(status)?;
         if let (Some((_, l)), Some(map)) = (&listener, v.as_object_mut()) {
             let l = match l {
                 Ok(l) => l.clone(),
@@ -98,10 +121,10 @@ pub(crate) async fn run(args: Args) -> Result<std::process::ExitCode> {
         }
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
-        print!("{}", render::render(&status));
+        print!("{}", render::render(status));
         if let Some((url, l)) = &listener {
             print!("{}", events::render(url, l));
         }
     }
-    Ok(std::process::ExitCode::SUCCESS)
+    Ok(())
 }

@@ -5,6 +5,26 @@ use super::collect::{GroupStatus, QueueStatus, RunStatus, Status};
 
 /// The text `status` prints.
 pub(crate) fn render(s: &Status) -> String {
+    // Embedded runs have no queues: the source line says which state file is shown.
+    let mut out = match s.queues.is_empty() {
+        true => format!("{}\n", s.source),
+        false => queues(s),
+    };
+    if !s.groups.is_empty() {
+        out.push_str(&format!("groups ({}):\n", s.groups.len()));
+        for g in &s.groups {
+            out.push_str(&group_line(g));
+        }
+    }
+    out.push_str(&format!("runs ({}):\n", s.runs.len()));
+    for r in &s.runs {
+        out.push_str(&run_lines(r));
+    }
+    out
+}
+
+/// The queue table, then the retrying and parked totals.
+fn queues(s: &Status) -> String {
     let mut out = format!("queues (from {}):\n", s.source);
     out.push_str(&format!(
         "  {:<44} {:>9} {:>9} {:>9}\n",
@@ -17,16 +37,6 @@ pub(crate) fn render(s: &Status) -> String {
         "  retrying: {}, parked: {}\n",
         s.retrying, s.parked
     ));
-    if !s.groups.is_empty() {
-        out.push_str(&format!("groups ({}):\n", s.groups.len()));
-        for g in &s.groups {
-            out.push_str(&group_line(g));
-        }
-    }
-    out.push_str(&format!("runs ({}):\n", s.runs.len()));
-    for r in &s.runs {
-        out.push_str(&run_lines(r));
-    }
     out
 }
 
@@ -65,8 +75,9 @@ fn run_lines(r: &RunStatus) -> String {
         .as_deref()
         .map(|g| format!(" (group {g})"))
         .unwrap_or_default();
+    let outcome = r.outcome.map(|o| format!(" {o}")).unwrap_or_default();
     let mut out = format!(
-        "  {}{group} started {when}: {}, {}: {} done, {} up to date, {} failed, {} pending\n",
+        "  {}{group} started {when}{outcome}: {}, {}: {} done, {} up to date, {} failed, {} pending\n",
         r.run_id,
         mirror_cli::plural(r.jobs, "job"),
         mirror_cli::plural(r.tags, "tag"),
@@ -80,6 +91,12 @@ fn run_lines(r: &RunStatus) -> String {
         out.push_str(&format!(
             "    failed {}{kind}: {}\n",
             f.destination, f.reason
+        ));
+    }
+    if r.failures_not_shown > 0 {
+        out.push_str(&format!(
+            "    ... and {} more failed\n",
+            r.failures_not_shown
         ));
     }
     out

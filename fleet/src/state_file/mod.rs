@@ -1,0 +1,155 @@
+//! The embedded mode's memory: one SQLite file holding what a fleet keeps in Redis (the
+//! destination tag cache, the blob index, registry quirks) and the run history `status`
+//! reads (runs, their tag results, failures). It is the other [`StateStore`] beside the
+//! fleet's [`Redis`](crate::store::Redis): the scheduler and the job handlers read both the
+//! same way.
+//!
+//! Why a file (SQLite, built into the binary): it survives the process, stays consistent
+//! through `kill -9` (write-ahead log; every result is one transaction), and can be looked
+//! into with the `sqlite3` tool. Where it lives: `$XDG_STATE_HOME/image-mirror/state.db`
+//! (`~/.local/state/image-mirror/state.db`) unless `--state PATH` says otherwise.
+//!
+//! What makes it safe to trust (`docs/behaviour.md`, "What an embedded run remembers"):
+//! - a tag's entry is written only from a result, after the destination answered with the
+//!   digest (pushed or seen); a failed tag's entry is removed. A run killed at any moment
+//!   leaves entries for the tags whose results were in, each true when written.
+//! - one writer: a lock file beside it ([`lock`]) names the process holding it; a second
+//!   run on the same file fails at once with that pid.
+//! - a file that is not a state file, is damaged, or was written by a newer schema is an
+//!   error naming the path and what to do ([`schema`]), never a silent fresh start.
+//!
+//! Like Redis it is an accelerator: past the open, no call returns an error. A query that
+//! fails is logged (once) and answered "unknown", so the run checks the registry instead.
+//!
+//! - [`tags`]: the tag cache; [`blobs`]: the blob index; [`quirks`]: registry quirks;
+//!   [`runs`]: the run history and its pruning.
+
+mod blobs;
+mod db;
+mod lock;
+mod quirks;
+mod runs;
+mod schema;
+mod tags;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use mirror_common::index::BlobIndex;
+use mirror_common::job::JobResult;
+use mirror_common::reference::ImageRef;
+use mirror_common::registry::SharedQuirks;
+use mirror_common::state::{StateStore, TagKey};
+
+pub use runs::{read_runs, RunOutcome, RunRecord, RunTotals, StoredFailure};
+pub use schema::StateError;
+
+use db::Db;
+
+/// How long what the file holds is trusted, and how much history it keeps.
+#[derive(Clone, Debug)]
+pub struct StateConfig {
+    /// How long a destination tag's digest is trusted (each tag for its share, as in Redis).
+    pub tag_max_age: Duration,
+    /// How long a blob location is kept.
+    pub index_ttl: Duration,
+    /// Runs kept in the history, newest first.
+    pub keep_runs: usize,
+    /// Runs older than this are dropped from the history.
+    pub keep_for: Duration,
+}
+
+/// An open state file, held by this process (the lock) until dropped.
+pub struct StateFile {
+    db: Arc<Db>,
+    index: Arc<blobs::FileIndex>,
+    _lock: lock::Holder,
+}
+
+impl StateFile {
+    /// Opens (or creates) the state file at `path` for this process: takes its lock, checks
+    /// that it is a state file this version reads, creates its tables if new, and prunes
+    /// history and entries past their age.
+    pub fn open(path: &Path, config: StateConfig) -> Result<StateFile, StateError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| StateError::Io {
+                path: path.to_path_buf(),
+                why: format!("cannot create {}: {e}", dir.display()),
+            })?;
+        }
+        let lock = lock::take(path)?;
+        let conn = schema::open_for_writing(path)?;
+        let db = Arc::new(Db::new(path.to_path_buf(), conn, config));
+        runs::prune(&db);
+        Ok(StateFile {
+            index: Arc::new(blobs::FileIndex::new(db.clone())),
+            db,
+            _lock: lock,
+        })
+    }
+
+    /// Where the state file is when `--state` does not say: `$XDG_STATE_HOME/image-mirror/
+    /// state.db`, else `$HOME/.local/state/image-mirror/state.db`.
+    pub fn default_path() -> Option<PathBuf> {
+        let base = std::env::var_os("XDG_STATE_HOME")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| {
+                std::env::var_os("HOME")
+                    .filter(|v| !v.is_empty())
+                    .map(|h| PathBuf::from(h).join(".local/state"))
+            })?;
+        Some(base.join("image-mirror").join("state.db"))
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.db.path
+    }
+}
+
+#[async_trait]
+impl StateStore for StateFile {
+    async fn dest_digests(&self, tags: &[TagKey<'_>]) -> Vec<Option<String>> {
+        tags::dest_digests(&self.db, tags)
+    }
+
+    async fn record_result(&self, destinations: &[ImageRef], result: &JobResult) {
+        runs::record_result(&self.db, destinations, result);
+    }
+
+    fn blob_index(&self) -> Arc<dyn BlobIndex> {
+        self.index.clone()
+    }
+
+    fn quirks(&self) -> SharedQuirks {
+        SharedQuirks(Arc::new(quirks::FileQuirks::new(self.db.clone())))
+    }
+}
+
+impl StateFile {
+    /// Folds the write-ahead log back into the file, so that what is left on disk between
+    /// runs is one file (the `sqlite3` tool reads it either way). A reader in the way
+    /// (`status`) only makes it wait for the next time.
+    pub(crate) fn checkpoint(&self) {
+        self.db.with("checkpoint", |c| {
+            c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+        });
+    }
+}
+
+impl Drop for StateFile {
+    fn drop(&mut self) {
+        self.checkpoint();
+    }
+}
+
+impl std::fmt::Debug for StateFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StateFile")
+            .field("path", &self.db.path)
+            .finish_non_exhaustive()
+    }
+}
