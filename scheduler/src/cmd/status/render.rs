@@ -23,7 +23,11 @@ pub(crate) fn render(s: &Status) -> String {
             out.push_str(&group_line(g));
         }
     }
-    out.push_str(&format!("runs ({}):\n", s.runs.len()));
+    out.push_str(&format!(
+        "runs ({}, from {}):\n",
+        s.runs.len(),
+        s.runs_source
+    ));
     for r in &s.runs {
         out.push_str(&run_lines(r));
     }
@@ -80,6 +84,12 @@ fn run_lines(r: &RunStatus) -> String {
         out.push_str(&format!(
             "    failed {}{kind}: {}\n",
             f.destination, f.reason
+        ));
+    }
+    if r.failures_not_shown > 0 {
+        out.push_str(&format!(
+            "    {} more failures not shown\n",
+            r.failures_not_shown
         ));
     }
     out
