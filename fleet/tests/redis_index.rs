@@ -7,10 +7,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use mirror_common::failure::FailureKind;
 use mirror_common::index::BlobIndex;
 use mirror_common::report::{CopyReport, CopyStats, TagResult, TagStatus};
-use mirror_fleet::store::RunProgress;
 use mirror_fleet::store::{Redis, RedisConfig};
+use mirror_fleet::store::{RunFailure, RunProgress, FAILURES_KEPT, REASON_KEPT};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
@@ -268,7 +269,7 @@ async fn without_redis_everything_answers_quickly_and_locks_per_process() {
     assert_eq!(tags.dest_digests(&[("r.io", "a/b", "1")]).await, [None]);
     let counters = redis.counters();
     let run = Uuid::new_v4();
-    counters.start(run, 1, 1).await;
+    counters.start(run, 1, 1, None).await;
     assert_eq!(counters.get(run).await, None);
     redis.throttle().acquire("r.io", None).await;
     assert!(
@@ -529,7 +530,7 @@ async fn run_counters_add_up_reports_from_several_processes() {
     let counters = Redis::connect(config(&p)).await.counters();
     let run = Uuid::new_v4();
     assert_eq!(counters.get(run).await, None);
-    counters.start(run, 5, 2).await;
+    counters.start(run, 5, 2, Some("team")).await;
     counters
         .add(
             run,
@@ -561,9 +562,82 @@ async fn run_counters_add_up_reports_from_several_processes() {
             skipped: 0,
             bytes: 1024,
             started_at_ms: got.started_at_ms,
+            group: Some("team".into()),
         }
     );
     assert_eq!(got.pending(), 0);
+    cleanup(&p).await;
+}
+
+/// A report of `n` failed tags of `job`, each with its own reason.
+fn failing(job: &str, n: usize) -> CopyReport {
+    CopyReport {
+        tags: (0..n)
+            .map(|i| {
+                TagResult::failed(
+                    format!("r.io/{job}:{i}"),
+                    FailureKind::Denied,
+                    format!("{job} {i} denied"),
+                )
+            })
+            .collect(),
+        ..report(&[], 0)
+    }
+}
+
+/// A run with more failed tags than Redis lists keeps the first ones, in the order they
+/// reported, and the exact count; tags failed while planning count without a job.
+#[tokio::test]
+async fn a_run_lists_its_first_hundred_failures_and_counts_every_one() {
+    let p = prefix();
+    let counters = Redis::connect(config(&p)).await.counters();
+    let run = Uuid::new_v4();
+    counters.start(run, 151, 3, None).await;
+    counters.add(run, &failing("a", 60)).await;
+    counters.add(run, &failing("b", 60)).await;
+    counters.add(run, &failing("c", 30)).await;
+    let planned = [TagResult::failed("r.io/p:1", FailureKind::NotFound, "gone")];
+    counters.add_failed(run, &planned).await;
+    let got = counters.record(run).await.expect("the run is known");
+    assert_eq!((got.progress.failed, got.progress.jobs_done), (151, 3));
+    assert_eq!(got.failures.len(), FAILURES_KEPT);
+    assert_eq!(
+        got.failures[0],
+        RunFailure {
+            destination: "r.io/a:0".into(),
+            kind: Some(FailureKind::Denied),
+            reason: "a 0 denied".into(),
+        }
+    );
+    assert_eq!(got.failures[99].destination, "r.io/b:39");
+    cleanup(&p).await;
+}
+
+/// What a run keeps per failure stays small: a page-long reason is cut; and a run's group
+/// is the one it started with.
+#[tokio::test]
+async fn a_failure_keeps_a_bounded_reason_and_a_run_its_first_group() {
+    let p = prefix();
+    let counters = Redis::connect(config(&p)).await.counters();
+    let run = Uuid::new_v4();
+    counters.start(run, 1, 1, Some("team")).await;
+    counters.start(run, 1, 1, Some("other")).await;
+    let long = "é".repeat(REASON_KEPT);
+    let tag = TagResult::failed("r.io/a:1", FailureKind::Rejected, long.clone());
+    counters
+        .add(
+            run,
+            &CopyReport {
+                tags: vec![tag],
+                ..report(&[], 0)
+            },
+        )
+        .await;
+    let got = counters.record(run).await.expect("the run is known");
+    assert_eq!(got.progress.group.as_deref(), Some("team"));
+    let reason = &got.failures[0].reason;
+    assert!(reason.len() <= REASON_KEPT && reason.len() > REASON_KEPT - 2);
+    assert!(long.starts_with(reason.as_str()));
     cleanup(&p).await;
 }
 

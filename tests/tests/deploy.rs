@@ -705,7 +705,7 @@ fn local_stack_mirrors_through_two_workers_and_leaves_no_process_behind() {
             .any(|l| l.trim_start().starts_with(&format!("{id}.jobs "))),
         "no row for {id}.jobs:\n{out}"
     );
-    assert!(out.contains("runs (1):"), "{out}");
+    assert!(out.contains("runs (1, from "), "{out}");
     assert!(out.contains("4 tags: 4 done"), "{out}");
 
     // Nothing it started is left.

@@ -324,6 +324,10 @@ async fn status_shows_each_group_with_its_last_run_and_next_start() {
     );
     assert!(team["next_start"].as_str().is_some(), "{st}");
     assert!(st["groups"][1]["last_run"].is_null());
+    // Without --groups the run comes from Redis, which keeps its group too.
+    let st = status_json(&p, &[]);
+    assert_eq!(st["runs_source"], "Redis", "{st}");
+    assert_eq!(st["runs"][0]["group"], "team", "{st}");
     let human = text(&scheduler(&p, &["status", "--groups", &groups], &[], &[]).stdout);
     assert!(human.contains("(group team)"), "{human}");
     assert!(
@@ -698,4 +702,96 @@ async fn status_shows_the_newest_runs_it_is_asked_for() {
         shown(&st),
         [run_ids[2].clone(), run_ids[1].clone(), run_ids[0].clone()]
     );
+}
+
+/// `status` shows the newest runs from Redis alone: with the run history on the broker
+/// emptied (the stream deleted and declared anew), a finished run is still shown with its
+/// counts and each failure's reason (a worker's and one from planning), and the output says
+/// the runs came from Redis. Real: registries, broker,
+/// Redis, a worker; the history is emptied the way an operator would (`rabbitmqctl`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_shows_the_newest_runs_from_redis_without_the_history() {
+    let src = Registry::start().await.unwrap();
+    let dst = Registry::start().await.unwrap();
+    let (s, d) = (src.host(), dst.host());
+    let spec = |size| ImageSpec::new(vec![Layer::random(size)]);
+    let bad = push_image(&src, "bad/app", "1", spec(20_000))
+        .await
+        .unwrap();
+    push_image(&src, "good/app", "1", spec(1_000))
+        .await
+        .unwrap();
+    src.corrupt_blob(&bad.blobs[1].0).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "mapping_mixed",
+        &format!(
+            "{s}/bad/app:1 {d}/bad/app:1\n{s}/good/app:1 {d}/good/app:1\n\
+             {s}/gone/app:1 {d}/gone/app:1\n"
+        ),
+    );
+    let p = prefix();
+    let _w = Worker::start(&p, &[&src, &dst], &[], &[]);
+    let out = scheduler(&p, &["run", "--wait", "-f", &file], &[&src, &dst], &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    empty_the_history(&p).await;
+
+    // The worker counts a job in Redis just after its result is out (which ends the wait).
+    let started = Instant::now();
+    let st = loop {
+        let st = status_json(&p, &[]);
+        let reported = st["runs"][0]["done"].as_u64().unwrap_or(0)
+            + st["runs"][0]["failed"].as_u64().unwrap_or(0);
+        if reported == 3 || started.elapsed() > Duration::from_secs(10) {
+            break st;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(st["runs_source"], "Redis", "{st}");
+    let run = &st["runs"][0];
+    assert_eq!(
+        [&run["tags"], &run["done"], &run["failed"], &run["pending"]].map(|v| v.as_u64()),
+        [Some(3), Some(1), Some(2), Some(0)],
+        "{st}"
+    );
+    let reason_of = |dest: String| {
+        run["failures"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["destination"] == dest)
+            .map(|f| f["reason"].as_str().unwrap_or_default().to_string())
+            .unwrap_or_else(|| panic!("no failure of {dest}: {st}"))
+    };
+    assert!(
+        reason_of(format!("{d}/bad/app:1")).contains("digest mismatch"),
+        "{st}"
+    );
+    assert!(!reason_of(format!("{d}/gone/app:1")).is_empty(), "{st}");
+    let human = text(&scheduler(&p, &["status"], &[], &[]).stdout);
+    assert!(human.contains("runs (1, from Redis):"), "{human}");
+    assert!(human.contains("digest mismatch"), "{human}");
+}
+
+/// Deletes the prefix's history stream and declares it anew, empty (as after a change of
+/// its retention), and checks that nothing of the run is left in it.
+async fn empty_the_history(p: &mirror_tests::fleet::Prefix) {
+    let queue = mirror_fleet::amqp::AmqpQueue::connect(p.config())
+        .await
+        .unwrap();
+    let history = queue.queue_names().history;
+    let day = Duration::from_secs(86_400);
+    assert!(!queue.read_history(day).await.unwrap().is_empty());
+    queue.close().await;
+    let out = Command::new("rabbitmqctl")
+        .args(["delete_queue", &history])
+        .output()
+        .expect("rabbitmqctl");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let queue = mirror_fleet::amqp::AmqpQueue::connect(p.config())
+        .await
+        .unwrap();
+    assert!(queue.read_history(day).await.unwrap().is_empty());
+    queue.close().await;
 }

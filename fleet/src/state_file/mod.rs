@@ -43,7 +43,7 @@ use mirror_common::reference::ImageRef;
 use mirror_common::registry::SharedQuirks;
 use mirror_common::state::{StateStore, TagKey};
 
-pub use runs::{read_runs, RunOutcome, RunRecord, RunTotals, StoredFailure};
+pub use runs::{read_runs, RunOutcome, RunTotals, StoredFailure, StoredRun};
 pub use schema::StateError;
 
 use db::Db;

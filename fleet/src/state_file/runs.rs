@@ -68,7 +68,7 @@ pub struct StoredFailure {
 
 /// One run of the history.
 #[derive(Clone, Debug)]
-pub struct RunRecord {
+pub struct StoredRun {
     /// The run.
     pub run_id: Uuid,
     /// Its group (`run --groups`), if any.
@@ -282,7 +282,7 @@ pub(crate) fn prune(db: &Db) {
 
 /// The newest `shown` runs of the state file at `path`, newest first, each with its first
 /// failures; read beside a run that may be writing the file.
-pub fn read_runs(path: &Path, shown: usize) -> Result<Vec<RunRecord>, StateError> {
+pub fn read_runs(path: &Path, shown: usize) -> Result<Vec<StoredRun>, StateError> {
     let conn = schema::open_for_reading(path)?;
     let read = |e: rusqlite::Error| StateError::Corrupt {
         path: path.to_path_buf(),
@@ -302,7 +302,7 @@ fn newest_runs(
     conn: &Connection,
     shown: usize,
     holder: Option<u32>,
-) -> rusqlite::Result<Vec<RunRecord>> {
+) -> rusqlite::Result<Vec<StoredRun>> {
     let mut q = conn.prepare(
         "SELECT run_id, grp, pid, started_ms, finished_ms, jobs, tags, pushed, up_to_date, failed, skipped, seconds
          FROM runs ORDER BY started_ms DESC, rowid DESC LIMIT ?1",
@@ -319,7 +319,7 @@ fn newest_runs(
             (None, false) => RunOutcome::Interrupted,
         };
         let failed = n(9)?;
-        Ok(RunRecord {
+        Ok(StoredRun {
             run_id: Uuid::parse_str(&id).unwrap_or_default(),
             group: r.get(1)?,
             started_ms: n(3)?,

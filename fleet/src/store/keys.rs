@@ -10,7 +10,8 @@
 //! | `<p>:{<registry>}:tag:<repo>:<tag>`   | string | `<digest> <ms>`: pushed / seen, when   |
 //! | `<p>:{<registry>}:pause`              | string | present while the registry is paused   |
 //! | `<p>:{<registry>}:bucket`             | hash   | token bucket: `tokens`, `ts` (ms)      |
-//! | `<p>:run:{<run_id>}`                  | hash   | run progress counters                  |
+//! | `<p>:run:{<run_id>}`                  | hash   | run progress counters, group           |
+//! | `<p>:run:{<run_id>}:failures`         | list   | a run's first failed tags (JSON), capped |
 //! | `<p>:runs`                            | zset   | run ids by start (ms): `status`'s index |
 //!
 //! Registry names are host[:port] and cannot contain braces; repositories and tags cannot
@@ -68,6 +69,11 @@ impl Keys {
         format!("{}:run:{{{}}}", self.prefix, run_id)
     }
 
+    /// The run's failed tags: the run's hash tag, so one MULTI counts and lists a failure.
+    pub(crate) fn run_failures(&self, run_id: Uuid) -> String {
+        format!("{}:failures", self.run(run_id))
+    }
+
     pub(crate) fn runs(&self) -> String {
         format!("{}:runs", self.prefix)
     }
@@ -111,5 +117,6 @@ mod tests {
         );
         let run = Uuid::nil();
         assert_eq!(hash_tag(&k.run(run)), run.to_string());
+        assert_eq!(hash_tag(&k.run_failures(run)), run.to_string());
     }
 }

@@ -38,7 +38,7 @@ use mirror_common::report::TagStatus;
 
 pub use blobs::RedisIndex;
 pub use config::RedisConfig;
-pub use counters::{RunCounters, RunProgress};
+pub use counters::{RunCounters, RunFailure, RunProgress, RunRecord, FAILURES_KEPT, REASON_KEPT};
 pub use pending::PendingTags;
 pub use quirks::RedisQuirks;
 pub use refused::RedisRefused;

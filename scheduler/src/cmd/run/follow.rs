@@ -94,6 +94,7 @@ pub(crate) async fn publish_and_follow(
         super::batch::take_batch(&mut batch, settings, report);
         let failures = planning_failures(&batch.unresolved, settings.copy.skip_missing);
         run.planning_failed += failures.len();
+        redis.counters().add_failed(run_id, &failures).await;
         publish::record_planning_failures(&mut broker, run_id, failures).await?;
         if !args.verify {
             let cached = super::tag_cache::skip_cached(&redis, &mut batch.jobs).await;
@@ -141,7 +142,7 @@ pub(crate) async fn publish_and_follow(
         group: settings.group.clone(),
     };
     publish::announce(&mut broker, &announcement).await?;
-    count_run(&redis, run_id, &run).await;
+    count_run(&redis, run_id, &run, settings.group.as_deref()).await;
     say_published(run_id, report, &run);
     if let Some(sub) = subscription {
         super::wait::wait(broker.config(), sub, &run.jobs, started, report).await;
@@ -190,12 +191,13 @@ fn planning_failures(unresolved: &[(TagResult, String)], skip_missing: bool) -> 
         .collect()
 }
 
-/// Starts the run's counters in Redis, which `status` reads.
-async fn count_run(redis: &Redis, run_id: Uuid, run: &Published) {
-    let total = (run.tags + run.up_to_date) as u64;
+/// Starts the run's counters in Redis, which `status` reads: its size as the announcement
+/// counts it (the tags failed while planning are of the run, counted failed already).
+async fn count_run(redis: &Redis, run_id: Uuid, run: &Published, group: Option<&str>) {
+    let total = (run.tags + run.planning_failed + run.up_to_date) as u64;
     redis
         .counters()
-        .start(run_id, total, run.jobs.len() as u64)
+        .start(run_id, total, run.jobs.len() as u64, group)
         .await;
     redis
         .counters()

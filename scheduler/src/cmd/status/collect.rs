@@ -1,7 +1,13 @@
 //! What `status` collects: per queue its ready, in-flight and consumer counts, the retrying
-//! and parked totals, each run's progress from the run history (the fleet's counters in
-//! Redis standing in for a run the history no longer announces), and with `--groups` each
-//! group's last run and next start.
+//! and parked totals, each run's progress, and with `--groups` each group's last run and
+//! next start.
+//!
+//! The newest runs come from Redis alone when it indexes runs in the window: each run's
+//! counters and its first failed tags (fleet `RunCounters::record`), a few kilobytes where
+//! the history of one run at 100x is ~260 MB. The run history on the broker is read only
+//! when Redis cannot answer (down, no run indexed: schedulers from before the index) and
+//! for `--groups` (each group's last run may be older than the newest runs); there the
+//! fleet's counters stand in for a run the history no longer announces.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -13,7 +19,7 @@ use mirror_common::failure::FailureKind;
 use mirror_common::job::RunEvent;
 use mirror_common::report::TagStatus;
 use mirror_fleet::amqp::AmqpQueue;
-use mirror_fleet::store::Redis;
+use mirror_fleet::store::{Redis, RunRecord};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -30,6 +36,9 @@ pub(crate) struct Status {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub groups: Vec<GroupStatus>,
     pub parked: u64,
+    /// Where the runs came from: `Redis`, `the history` (both a fleet's) or `the state file`
+    /// (embedded runs).
+    pub runs_source: &'static str,
     pub runs: Vec<RunStatus>,
 }
 
@@ -58,7 +67,7 @@ pub(crate) struct RunStatus {
     pub failed: usize,
     pub pending: usize,
     pub failures: Vec<Failure>,
-    /// Failed tags beyond those listed (a state file lists a run's first 100).
+    /// Failed tags counted but not listed (Redis and a state file list a run's first 100).
     #[serde(skip_serializing_if = "is_zero")]
     pub failures_not_shown: usize,
     /// How an embedded run ended (`finished`, `running`, `interrupted`); a fleet's run
@@ -71,10 +80,6 @@ pub(crate) struct RunStatus {
     /// The announcement's place in the history: orders runs started in the same second.
     #[serde(skip)]
     pub seq: usize,
-}
-
-fn is_zero(n: &usize) -> bool {
-    *n == 0
 }
 
 /// A failed tag and why.
@@ -101,8 +106,8 @@ pub(crate) struct GroupStatus {
 }
 
 /// Everything `status` shows: the queue counts of `queue` (in-flight from `listing`, the
-/// management API's queues, when it answered), the runs of the history within `since`,
-/// and with `groups` each group of that groups file.
+/// management API's queues, when it answered), the `shown` newest runs within `since`
+/// (from Redis, else from the history), and with `groups` each group of that groups file.
 pub(crate) async fn collect(
     queue: &AmqpQueue,
     listing: Result<Vec<ListedQueue>>,
@@ -121,10 +126,95 @@ pub(crate) async fn collect(
     };
     let (retrying, parked) = (total("retrying"), total("parked"));
     let redis = Redis::connect_checked(redis.config()).await?;
-    // Each group's last run may be older than the newest runs: with groups, all of --since.
+    let from_redis = match groups {
+        Some(_) => None,
+        None => runs_from_redis(&redis, since, shown).await,
+    };
+    let (runs_source, runs) = match from_redis {
+        Some(runs) => ("Redis", runs),
+        None => (
+            "the history",
+            runs_from_history(queue, &redis, since, shown, groups).await?,
+        ),
+    };
+    let groups = match groups {
+        Some(path) => groups_status(path, &runs)?,
+        None => Vec::new(),
+    };
+    Ok(Status {
+        source,
+        queues,
+        retrying,
+        parked,
+        groups,
+        runs_source,
+        runs,
+    })
+}
+
+/// The `shown` newest runs of `since` from Redis alone: its index of runs, each run's
+/// counters and first failed tags; nothing of the history is read. `None` when Redis
+/// cannot say: down, no run indexed in the window, or a run's counters gone (expired, or
+/// Redis failed in between), so that the history answers instead of a partial list.
+async fn runs_from_redis(redis: &Redis, since: Duration, shown: usize) -> Option<Vec<RunStatus>> {
+    if redis.is_degraded() {
+        return None;
+    }
+    let counters = redis.counters();
+    let listed = counters.recent(since_ms(since), shown.max(1)).await?;
+    if listed.is_empty() {
+        return None;
+    }
+    let mut runs = Vec::with_capacity(listed.len());
+    for (run_id, _) in listed {
+        runs.push(run_of_record(run_id, counters.record(run_id).await?));
+    }
+    runs.truncate(shown);
+    Some(runs)
+}
+
+/// One run as `status` shows it, from what Redis keeps of it.
+fn run_of_record(run_id: Uuid, record: RunRecord) -> RunStatus {
+    let p = &record.progress;
+    let failed = p.failed as usize;
+    RunStatus {
+        run_id,
+        group: p.group.clone(),
+        started_at: p.started_at_ms / 1000,
+        jobs: p.jobs as usize,
+        tags: p.total as usize,
+        done: p.done as usize,
+        up_to_date: p.up_to_date as usize,
+        failed,
+        pending: p.pending() as usize,
+        failures_not_shown: failed.saturating_sub(record.failures.len()),
+        failures: record
+            .failures
+            .into_iter()
+            .map(|f| Failure {
+                destination: f.destination,
+                kind: f.kind,
+                reason: f.reason,
+            })
+            .collect(),
+        outcome: None,
+        announced: true,
+        seq: 0,
+    }
+}
+
+/// The runs of the history: from the oldest of the `shown` newest runs Redis indexes on
+/// (all of `since` with `groups`, keeping every run for each group's last one).
+async fn runs_from_history(
+    queue: &AmqpQueue,
+    redis: &Redis,
+    since: Duration,
+    shown: usize,
+    groups: Option<&Path>,
+) -> Result<Vec<RunStatus>> {
     let (window, shown) = match groups {
         Some(_) => (since, usize::MAX),
-        None => (history_window(&redis, since, shown).await, shown),
+        None => (history_window(redis, since, shown).await, shown),
     };
     let mut history = History::default();
     queue
@@ -145,18 +235,7 @@ pub(crate) async fn collect(
             }
         }
     }
-    let groups = match groups {
-        Some(path) => groups_status(path, &runs)?,
-        None => Vec::new(),
-    };
-    Ok(Status {
-        source,
-        queues,
-        retrying,
-        parked,
-        groups,
-        runs,
-    })
+    Ok(runs)
 }
 
 /// How far back the history is read: from the start of the oldest of the `shown` newest
@@ -165,11 +244,8 @@ pub(crate) async fn collect(
 /// index). At 100x the real set a steady hour adds ~260 MB to the history (bench/sim.sh):
 /// a day of it is more than the stream keeps (4 GiB), far more than the last runs need.
 async fn history_window(redis: &Redis, since: Duration, shown: usize) -> Duration {
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0);
-    let since_ms = now_ms.saturating_sub(since.as_millis() as u64);
+    let now_ms = now_ms();
+    let since_ms = since_ms(since);
     if redis.is_degraded() {
         return since;
     }
@@ -182,6 +258,22 @@ async fn history_window(redis: &Redis, since: Duration, shown: usize) -> Duratio
         }
         _ => since,
     }
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// The start of the window `since` (ms since the Unix epoch).
+fn since_ms(since: Duration) -> u64 {
+    now_ms().saturating_sub(since.as_millis() as u64)
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// Each queue of the installation with its numbers, and where they came from.
@@ -408,6 +500,40 @@ mod tests {
             (5, 1, 4, 0, 0)
         );
         assert!(r.failures.is_empty());
+    }
+
+    #[test]
+    fn a_run_from_redis_says_how_many_failures_it_does_not_list() {
+        use mirror_fleet::store::{RunFailure, RunProgress};
+        let record = RunRecord {
+            progress: RunProgress {
+                total: 300,
+                jobs: 3,
+                done: 90,
+                failed: 150,
+                started_at_ms: 7_999,
+                group: Some("team".into()),
+                ..RunProgress::default()
+            },
+            failures: vec![
+                RunFailure {
+                    destination: "r/a:1".into(),
+                    kind: Some(FailureKind::Denied),
+                    reason: "denied".into(),
+                };
+                100
+            ],
+        };
+        let r = run_of_record(Uuid::nil(), record);
+        assert_eq!(
+            (r.failed, r.failures.len(), r.failures_not_shown),
+            (150, 100, 50)
+        );
+        assert_eq!(
+            (r.started_at, r.pending, r.group.as_deref()),
+            (7, 60, Some("team"))
+        );
+        assert_eq!(r.failures[0].kind, Some(FailureKind::Denied));
     }
 
     #[test]

@@ -2,10 +2,9 @@
 //! (unacknowledged), consumers; retrying and parked jobs; and for recent runs their progress
 //! (done / up to date / failed / pending) with every failure's reason.
 //!
-//! Run progress comes from the run history on the broker, with the fleet's counters in
-//! Redis standing in for a run the history no longer announces. The history is read from
-//! the start of the oldest of the `--runs` newest runs (Redis indexes runs by start), or
-//! over the whole of `--since` without Redis.
+//! The `--runs` newest runs come from Redis alone (its index of runs, their counters and
+//! first failed tags); the run history on the broker is read only without Redis (then all
+//! of `--since`) and for `--groups`.
 //!
 //! Ready and consumer counts come from AMQP passive declares (exact, immediate); in-flight
 //! (unacknowledged) counts from the RabbitMQ management HTTP API when it answers, since only
@@ -46,9 +45,9 @@ pub(crate) struct Args {
     /// Runs started within this long ago are shown.
     #[arg(long, default_value = "24h", value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub since: Duration,
-    /// The newest runs shown, at most. With Redis, the history is read from the oldest of
-    /// them on (not the whole of --since): what is read is what is shown. (With --groups,
-    /// every run of --since, for each group's last one.)
+    /// The newest runs shown, at most. With Redis they come from Redis, and the run
+    /// history is not read. (With --groups, every run of --since in the history, for each
+    /// group's last one.)
     #[arg(long, default_value_t = 10, value_name = "N")]
     pub runs: usize,
     /// Print JSON for scripts.

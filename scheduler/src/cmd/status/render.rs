@@ -16,7 +16,11 @@ pub(crate) fn render(s: &Status) -> String {
             out.push_str(&group_line(g));
         }
     }
-    out.push_str(&format!("runs ({}):\n", s.runs.len()));
+    out.push_str(&format!(
+        "runs ({}, from {}):\n",
+        s.runs.len(),
+        s.runs_source
+    ));
     for r in &s.runs {
         out.push_str(&run_lines(r));
     }
@@ -95,7 +99,7 @@ fn run_lines(r: &RunStatus) -> String {
     }
     if r.failures_not_shown > 0 {
         out.push_str(&format!(
-            "    ... and {} more failed\n",
+            "    {} more failures not shown\n",
             r.failures_not_shown
         ));
     }

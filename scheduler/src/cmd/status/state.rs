@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use mirror_cli::BrokerArgs;
 use mirror_fleet::amqp::AmqpConfig;
-use mirror_fleet::state_file::{read_runs, RunOutcome, RunRecord, StateFile};
+use mirror_fleet::state_file::{read_runs, RunOutcome, StateFile, StoredRun};
 
 use super::collect::{groups_status, Failure, RunStatus, Status};
 
@@ -45,12 +45,13 @@ pub(crate) fn collect(path: &Path, shown: usize, groups: Option<&Path>) -> Resul
         retrying: 0,
         groups,
         parked: 0,
+        runs_source: "the state file",
         runs,
     })
 }
 
 /// One run of the history as `status` shows runs.
-fn run_status(r: RunRecord) -> RunStatus {
+fn run_status(r: StoredRun) -> RunStatus {
     let t = &r.totals;
     let counted = t.pushed + t.up_to_date + t.failed + t.skipped;
     let not_shown = (r.failures_total as usize).saturating_sub(r.failures.len());
