@@ -31,6 +31,8 @@ mod quirks;
 mod runs;
 mod schema;
 mod tags;
+#[cfg(test)]
+mod tests;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -10,6 +10,7 @@ use mirror_common::credential_engines::Engines;
 use mirror_common::job::Job;
 use mirror_common::job_handling::handle;
 use mirror_common::queue::{JobQueue, MemoryQueue};
+use mirror_common::state::StateStore;
 
 use super::latency::Latency;
 
@@ -21,10 +22,13 @@ pub(crate) struct Embedded {
 impl Embedded {
     /// Starts `in_flight` workers over `engines` (a job whose failure may pass is tried
     /// again a second later, up to `tries` times) and the task that reads their results.
+    /// Each result is recorded in `store` by the worker that handled it (these workers
+    /// live as long as the process), so the next scheduled run knows what events pushed.
     pub(crate) fn start(
         engines: Arc<Engines>,
         in_flight: usize,
         tries: u32,
+        store: Option<Arc<dyn StateStore>>,
         latency: Arc<Latency>,
     ) -> Self {
         let retries = tries.saturating_sub(1) as usize;
@@ -33,14 +37,23 @@ impl Embedded {
             retries
         ]));
         for _ in 0..in_flight.max(1) {
-            let (queue, engines) = (queue.clone(), engines.clone());
+            let (queue, engines, store) = (queue.clone(), engines.clone(), store.clone());
             tokio::spawn(async move {
                 loop {
                     let Ok(delivery) = queue.receive().await else {
                         return;
                     };
-                    if let Err(e) = handle(queue.as_ref(), &engines, delivery).await {
-                        tracing::warn!(error = %e, "events: an in-process job could not be settled");
+                    let destinations = delivery.job.destinations.clone();
+                    match handle(queue.as_ref(), &engines, delivery).await {
+                        Ok(Some(result)) => {
+                            if let Some(store) = &store {
+                                store.record_result(&destinations, &result).await;
+                            }
+                        }
+                        Ok(None) => {}
+                        Err(e) => {
+                            tracing::warn!(error = %e, "events: an in-process job could not be settled")
+                        }
                     }
                 }
             });

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use mirror_common::credential_engines::Engines;
 use mirror_common::job::Job;
+use mirror_common::state::StateStore;
 use mirror_fleet::amqp::AmqpConfig;
 use mirror_fleet::store::Redis;
 use uuid::Uuid;
@@ -21,6 +22,8 @@ pub(crate) enum SinkSetup {
         engines: Arc<Engines>,
         in_flight: usize,
         tries: u32,
+        /// Where results are recorded (the process's state file), if anywhere.
+        store: Option<Arc<dyn StateStore>>,
     },
     /// The fleet, through this broker and Redis.
     Distributed {
@@ -51,7 +54,8 @@ impl Sink {
                 engines,
                 in_flight,
                 tries,
-            } => Sink::Embedded(Embedded::start(engines, in_flight, tries, latency)),
+                store,
+            } => Sink::Embedded(Embedded::start(engines, in_flight, tries, store, latency)),
             SinkSetup::Distributed {
                 broker,
                 redis,

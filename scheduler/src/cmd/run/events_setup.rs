@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use anyhow::{bail, Result};
-use mirror_common::index::MemoryIndex;
+use mirror_common::state::StateStore;
 use mirror_fleet::store::Redis;
 
 use super::args::Args;
@@ -33,20 +33,22 @@ pub(crate) async fn start(args: &Args, staying_up: bool) -> Result<()> {
         args.registry.client_options()?,
     )?);
     let sink = match args.local {
-        true => SinkSetup::Embedded {
-            engines: Arc::new(
-                args.registry
-                    .engines(
-                        &args.named_credentials,
-                        mirror_cli::FleetHooks::default(),
-                        Arc::new(MemoryIndex::new()),
-                        args.copy.options(false).map_err(anyhow::Error::msg)?,
-                    )?
-                    .limit_copies(args.workers),
-            ),
-            in_flight: args.in_flight.unwrap_or(args.workers * 8),
-            tries: max_tries(args)?,
-        },
+        true => {
+            // The process's state file: what event jobs push, the next run knows.
+            let store = super::state::open(args)?.map(|f| f as Arc<dyn StateStore>);
+            let (index, hooks) = super::state::engine_parts(store.as_ref());
+            let copy = args.copy.options(false).map_err(anyhow::Error::msg)?;
+            SinkSetup::Embedded {
+                engines: Arc::new(
+                    args.registry
+                        .engines(&args.named_credentials, hooks, index, copy)?
+                        .limit_copies(args.workers),
+                ),
+                in_flight: args.in_flight.unwrap_or(args.workers * 8),
+                tries: max_tries(args)?,
+                store,
+            }
+        }
         false => SinkSetup::Distributed {
             broker: args.broker.config(1),
             redis: Redis::connect_checked(args.redis.config_with(&args.redis_ttl)).await?,

@@ -12,7 +12,6 @@ use std::sync::Arc;
 use mirror_cli::plural;
 use mirror_common::credential_engines::Engines;
 use mirror_common::failure::FailureKind;
-use mirror_common::index::{BlobIndex, MemoryIndex};
 use mirror_common::job::JobResult;
 use mirror_common::job_handling::handle;
 use mirror_common::plan::Plan;
@@ -41,19 +40,7 @@ pub(crate) async fn run_embedded(
     store: Option<Arc<dyn StateStore>>,
 ) -> anyhow::Result<()> {
     say_planned(&plan, report.totals.tags.up_to_date);
-    let (index, hooks): (Arc<dyn BlobIndex>, _) = match &store {
-        Some(s) => (
-            s.blob_index(),
-            mirror_cli::FleetHooks {
-                gate: None,
-                quirks: Some(s.quirks()),
-            },
-        ),
-        None => (
-            Arc::new(MemoryIndex::new()),
-            mirror_cli::FleetHooks::default(),
-        ),
-    };
+    let (index, hooks) = super::state::engine_parts(store.as_ref());
     let engines = Arc::new(
         args.registry
             .engines(&args.named_credentials, hooks, index, settings.copy.clone())?

@@ -12,6 +12,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{bail, Result};
+use mirror_cli::FleetHooks;
+use mirror_common::index::{BlobIndex, MemoryIndex};
+use mirror_common::state::StateStore;
 use mirror_fleet::state_file::{RunTotals, StateConfig, StateFile};
 use parking_lot::Mutex;
 use uuid::Uuid;
@@ -85,4 +88,21 @@ pub(crate) fn finish(file: &StateFile, run_id: Uuid, report: &RunReport, seconds
             seconds: Some(seconds),
         },
     );
+}
+
+/// What in-process copies share through `store`: its blob index and its quirks; without a
+/// store, an in-memory index for the process and nothing learnt kept.
+pub(crate) fn engine_parts(
+    store: Option<&Arc<dyn StateStore>>,
+) -> (Arc<dyn BlobIndex>, FleetHooks) {
+    match store {
+        Some(s) => (
+            s.blob_index(),
+            FleetHooks {
+                gate: None,
+                quirks: Some(s.quirks()),
+            },
+        ),
+        None => (Arc::new(MemoryIndex::new()), FleetHooks::default()),
+    }
 }
