@@ -50,7 +50,8 @@ enum Command {
     Validate(validate::Args),
     /// Plan the jobs of the mapping files and mirror them (`--local`: in this process).
     Run(Box<run::Args>),
-    /// Queue depths, consumers, retrying and parked jobs, and the progress of recent runs.
+    /// Queue depths, consumers, retrying and parked jobs, and the progress of recent runs
+    /// (of the fleet, or of embedded runs from their state file).
     Status(status::Args),
     /// Inspect, replay or delete parked (dead-lettered) jobs.
     DeadLetters(dead_letters::Args),

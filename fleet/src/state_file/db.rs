@@ -4,10 +4,23 @@
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use std::time::Duration;
+
 use parking_lot::Mutex;
 use rusqlite::Connection;
 
-use super::StateConfig;
+/// How long what the file holds is trusted, and how much history it keeps.
+#[derive(Clone, Debug)]
+pub struct StateConfig {
+    /// How long a destination tag's digest is trusted (each tag for its share, as in Redis).
+    pub tag_max_age: Duration,
+    /// How long a blob location is kept.
+    pub index_ttl: Duration,
+    /// Runs kept in the history, newest first.
+    pub keep_runs: usize,
+    /// Runs older than this are dropped from the history.
+    pub keep_for: Duration,
+}
 
 /// The open file: its path, its connection, its configuration.
 pub(crate) struct Db {

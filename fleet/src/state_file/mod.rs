@@ -36,32 +36,21 @@ mod tests;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use mirror_common::index::BlobIndex;
 use mirror_common::job::JobResult;
 use mirror_common::reference::ImageRef;
 use mirror_common::registry::SharedQuirks;
+use mirror_common::report::TagResult;
 use mirror_common::state::{StateStore, TagKey};
+use uuid::Uuid;
 
 pub use runs::{read_runs, RunOutcome, RunTotals, StoredFailure, StoredRun};
 pub use schema::StateError;
 
 use db::Db;
-
-/// How long what the file holds is trusted, and how much history it keeps.
-#[derive(Clone, Debug)]
-pub struct StateConfig {
-    /// How long a destination tag's digest is trusted (each tag for its share, as in Redis).
-    pub tag_max_age: Duration,
-    /// How long a blob location is kept.
-    pub index_ttl: Duration,
-    /// Runs kept in the history, newest first.
-    pub keep_runs: usize,
-    /// Runs older than this are dropped from the history.
-    pub keep_for: Duration,
-}
+pub use db::StateConfig;
 
 /// An open state file, held by this process (the lock) until dropped.
 pub struct StateFile {
@@ -109,6 +98,35 @@ impl StateFile {
     /// The file's path.
     pub fn path(&self) -> &Path {
         &self.db.path
+    }
+}
+
+/// The run history (see [`runs`]).
+impl StateFile {
+    /// Starts a run in the history, as run by this process.
+    pub fn begin_run(&self, run_id: Uuid, group: Option<&str>) {
+        runs::begin(&self.db, run_id, group);
+    }
+
+    /// Says how big a planned run is: its jobs, and its destination tags in all (those with
+    /// a job and those without), so that `status` can say what is pending while it goes.
+    pub fn planned(&self, run_id: Uuid, jobs: u64, tags: u64) {
+        runs::planned(&self.db, run_id, jobs, tags);
+    }
+
+    /// Adds to a run tags that got no job: the ones the tag cache knew up to date, and the
+    /// ones whose source could not be resolved (failed, or skipped with `--skip-missing`).
+    pub fn record_unjobbed(&self, run_id: Uuid, up_to_date: u64, unresolved: &[TagResult]) {
+        runs::record_unjobbed(&self.db, run_id, up_to_date, unresolved);
+    }
+
+    /// Ends a run: its totals (as the run's report counted them) and how long it took;
+    /// then prunes the history (so it holds at most `keep_runs`, this one among them) and
+    /// folds the write-ahead log back into the file.
+    pub fn finish_run(&self, run_id: Uuid, totals: &RunTotals) {
+        runs::end(&self.db, run_id, totals);
+        runs::prune(&self.db);
+        self.checkpoint();
     }
 }
 

@@ -16,9 +16,9 @@ use rusqlite::{params, Connection, Transaction};
 use uuid::Uuid;
 
 use super::db::Db;
+use super::lock;
 use super::schema::{self, StateError};
 use super::tags::{self, millis};
-use super::{lock, StateFile};
 
 /// Failures shown per run (the count stays exact).
 const FAILURES_SHOWN: usize = 100;
@@ -85,82 +85,72 @@ pub struct StoredRun {
     pub failures_total: u64,
 }
 
-impl StateFile {
-    /// Starts a run in the history, as run by this process.
-    pub fn begin_run(&self, run_id: Uuid, group: Option<&str>) {
-        self.db.with("begin run", |c| {
-            c.execute(
-                "INSERT OR IGNORE INTO runs (run_id, grp, pid, started_ms) VALUES (?1, ?2, ?3, ?4)",
-                params![
-                    run_id.to_string(),
-                    group,
-                    std::process::id(),
-                    now_ms() as i64
-                ],
-            )
-        });
-    }
+/// Starts a run in the history, as run by this process.
+pub(crate) fn begin(db: &Db, run_id: Uuid, group: Option<&str>) {
+    db.with("begin run", |c| {
+        c.execute(
+            "INSERT OR IGNORE INTO runs (run_id, grp, pid, started_ms) VALUES (?1, ?2, ?3, ?4)",
+            params![
+                run_id.to_string(),
+                group,
+                std::process::id(),
+                now_ms() as i64
+            ],
+        )
+    });
+}
 
-    /// Adds to a run tags that got no job: the ones the tag cache knew up to date, and the
-    /// ones whose source could not be resolved (failed, or skipped with `--skip-missing`).
-    pub fn record_unjobbed(&self, run_id: Uuid, up_to_date: u64, unresolved: &[TagResult]) {
-        if up_to_date == 0 && unresolved.is_empty() {
-            return;
+/// Adds to a run tags that got no job: the ones the tag cache knew up to date, and the
+/// ones whose source could not be resolved (failed, or skipped with `--skip-missing`).
+pub(crate) fn record_unjobbed(db: &Db, run_id: Uuid, up_to_date: u64, unresolved: &[TagResult]) {
+    if up_to_date == 0 && unresolved.is_empty() {
+        return;
+    }
+    db.with("record planning", |c| {
+        let tx = c.transaction()?;
+        let mut counts = Counts {
+            up_to_date,
+            ..Counts::default()
+        };
+        for t in unresolved {
+            counts.add(t.status);
+            insert_result(&tx, run_id, t)?;
         }
-        self.db.with("record planning", |c| {
-            let tx = c.transaction()?;
-            let mut counts = Counts {
-                up_to_date,
-                ..Counts::default()
-            };
-            for t in unresolved {
-                counts.add(t.status);
-                insert_result(&tx, run_id, t)?;
-            }
-            counts.apply(&tx, run_id)?;
-            tx.commit()
-        });
-    }
+        counts.apply(&tx, run_id)?;
+        tx.commit()
+    });
+}
 
-    /// Says how big a planned run is: its jobs, and its destination tags in all (those with
-    /// a job and those without), so that `status` can say what is pending while it goes.
-    pub fn planned(&self, run_id: Uuid, jobs: u64, tags: u64) {
-        self.db.with("plan run", |c| {
-            c.execute(
-                "UPDATE runs SET jobs = ?2, tags = ?3 WHERE run_id = ?1",
-                params![run_id.to_string(), jobs as i64, tags as i64],
-            )
-        });
-    }
+/// Says how big a planned run is: its jobs, and its destination tags in all (those with
+/// a job and those without), so that `status` can say what is pending while it goes.
+pub(crate) fn planned(db: &Db, run_id: Uuid, jobs: u64, tags: u64) {
+    db.with("plan run", |c| {
+        c.execute(
+            "UPDATE runs SET jobs = ?2, tags = ?3 WHERE run_id = ?1",
+            params![run_id.to_string(), jobs as i64, tags as i64],
+        )
+    });
+}
 
-    /// Ends a run: its totals (as the run's report counted them) and how long it took;
-    /// then prunes the history (so it holds at most `keep_runs`, this one among them) and
-    /// folds the write-ahead log back into the file.
-    pub fn finish_run(&self, run_id: Uuid, totals: &RunTotals) {
-        self.end_run(run_id, totals);
-        prune(&self.db);
-        self.checkpoint();
-    }
-
-    fn end_run(&self, run_id: Uuid, totals: &RunTotals) {
-        self.db.with("finish run", |c| {
-            c.execute(
-                "UPDATE runs SET finished_ms = ?2, jobs = ?3, tags = ?4, pushed = ?5, up_to_date = ?6,
-                 failed = ?7, skipped = ?8, seconds = ?9 WHERE run_id = ?1",
-                params![
-                    run_id.to_string(),
-                    now_ms() as i64,
-                    totals.jobs as i64,
-                    totals.tags as i64,
-                    totals.pushed as i64,
-                    totals.up_to_date as i64,
-                    totals.failed as i64,
-                    totals.skipped as i64,
-                    totals.seconds
-                ],
-            )
-        });
-    }
+/// Ends a run: its totals (as the run's report counted them) and when.
+pub(crate) fn end(db: &Db, run_id: Uuid, totals: &RunTotals) {
+    db.with("finish run", |c| {
+        c.execute(
+            "UPDATE runs SET finished_ms = ?2, jobs = ?3, tags = ?4, pushed = ?5, up_to_date = ?6,
+             failed = ?7, skipped = ?8, seconds = ?9 WHERE run_id = ?1",
+            params![
+                run_id.to_string(),
+                now_ms() as i64,
+                totals.jobs as i64,
+                totals.tags as i64,
+                totals.pushed as i64,
+                totals.up_to_date as i64,
+                totals.failed as i64,
+                totals.skipped as i64,
+                totals.seconds
+            ],
+        )
+    });
 }
 
 /// Tags counted per status, added to a run's row.

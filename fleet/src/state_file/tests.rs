@@ -139,7 +139,7 @@ fn the_history_keeps_the_newest_runs_with_their_counts_and_failures() {
         let id = Uuid::new_v4();
         file.begin_run(id, Some("team"));
         let failed = TagResult::failed(
-            &ImageRef::parse(&format!("dst.io/mirror/app:{i}")).unwrap(),
+            ImageRef::parse(&format!("dst.io/mirror/app:{i}")).unwrap(),
             FailureKind::NotFound,
             "no such source",
         );

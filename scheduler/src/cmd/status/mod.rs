@@ -62,8 +62,8 @@ pub(crate) struct Args {
     pub events_url: Option<String>,
     #[command(flatten)]
     pub redis: RedisArgs,
-    /// Show the embedded runs of this state file (`run --local --state PATH`) instead of
-    /// the fleet's. Without it, and with no broker named (no --amqp, no AMQP_URL), the
+    /// Show the embedded runs of this state file (the one an embedded run wrote) instead
+    /// of the fleet's. Without it, and with no broker named (no --amqp, no AMQP_URL), the
     /// default state file is shown when there is one.
     #[arg(long, value_name = "PATH")]
     pub state: Option<std::path::PathBuf>,
