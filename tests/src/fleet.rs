@@ -234,6 +234,10 @@ pub fn scheduler_spawn(
     }
     Command::new(crate::binary("mirror-scheduler"))
         .args(&all)
+        // An embedded run remembers nothing here unless its arguments name a --state file:
+        // never the home's, which every test would share.
+        .env_remove("XDG_STATE_HOME")
+        .env("MIRROR_STATE", "none")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
