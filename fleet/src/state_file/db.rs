@@ -3,7 +3,6 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-
 use std::time::Duration;
 
 use parking_lot::Mutex;

@@ -59,8 +59,11 @@ pub(crate) async fn run_once(args: &Args) -> Result<ExitCode> {
             if let Some(file) = &state {
                 file.begin_run(run_id, settings.group.as_deref());
             }
-            let trusted = state.as_deref().filter(|_| !args.verify);
-            let plan = plan(planner, &settings, &mut report, started, trusted).await;
+            let history = state.as_deref().map(|file| History {
+                file,
+                trust_tags: !args.verify,
+            });
+            let plan = plan(planner, &settings, &mut report, started, history).await;
             if let Some(file) = &state {
                 let with_jobs: usize = plan.jobs.iter().map(|j| j.destinations.len()).sum();
                 let t = &report.totals.tags;
@@ -91,16 +94,23 @@ pub(crate) async fn run_once(args: &Args) -> Result<ExitCode> {
     finish(args, &settings, report, followed, started)
 }
 
+/// An embedded run's state file, as its planning uses it.
+struct History<'a> {
+    file: &'a StateFile,
+    /// Whether its tag cache is trusted (not with `--verify`).
+    trust_tags: bool,
+}
+
 /// Every batch of the planner in one plan (the embedded mode runs it whole), its jobs
-/// stamped, its unresolved tags and late-rejected files in the report. With a state file
-/// to trust, the tags its tag cache knows at their digest get no job (up to date in the
-/// report), and the run's history gets those and the unresolved tags.
+/// stamped, its unresolved tags and late-rejected files in the report. With a state file,
+/// the tags its tag cache knows at their digest get no job (up to date in the report)
+/// unless `--verify`, and the run's history gets those and the unresolved tags.
 async fn plan(
     mut planner: Planner<'_>,
     settings: &RunSettings,
     report: &mut RunReport,
     started: Instant,
-    state: Option<&StateFile>,
+    state: Option<History<'_>>,
 ) -> Plan {
     let mut plan = Plan {
         run_id: planner.run_id(),
@@ -110,8 +120,11 @@ async fn plan(
     };
     while let Some(mut batch) = planner.next_batch().await {
         super::batch::take_batch(&mut batch, settings, report);
-        if let Some(file) = state {
-            let cached = super::tag_cache::skip_cached(file, &mut batch.jobs).await;
+        if let Some(History { file, trust_tags }) = &state {
+            let cached = match trust_tags {
+                true => super::tag_cache::skip_cached(*file, &mut batch.jobs).await,
+                false => Vec::new(),
+            };
             let unresolved: Vec<TagResult> = batch
                 .unresolved
                 .iter()
