@@ -140,6 +140,27 @@ pub async fn push_image(
     push_image_as(&api, repo, Some(tag), &spec).await
 }
 
+/// `bad/app:1`, whose layer is then corrupted on the registry's disk (a copy of it fails
+/// with a digest mismatch), and `good/app:1`, at `registry`: a run with one tag that fails
+/// at the worker and one that makes it.
+pub async fn push_bad_and_good(registry: &Registry) -> Result<()> {
+    let bad = push_image(
+        registry,
+        "bad/app",
+        "1",
+        ImageSpec::new(vec![Layer::random(20_000)]),
+    )
+    .await?;
+    push_image(
+        registry,
+        "good/app",
+        "1",
+        ImageSpec::new(vec![Layer::random(1_000)]),
+    )
+    .await?;
+    registry.corrupt_blob(&bad.blobs[1].0)
+}
+
 /// Pushes each child by digest (in the index's `format`, whatever the child
 /// spec says, so a Docker list holds schema-2 images and an OCI index OCI
 /// manifests), then the index itself as `repo:tag`.

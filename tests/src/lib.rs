@@ -36,8 +36,8 @@ pub use api::RegistryApi;
 pub use binaries::binary;
 pub use docker_config::{write_docker_config, DockerConfig};
 pub use fixtures::{
-    push_image, push_index, seed_numbered, three_platform_index_spec, Format, ImageSpec,
-    PushedImage, PushedIndex, Seeded,
+    push_bad_and_good, push_image, push_index, seed_numbered, three_platform_index_spec, Format,
+    ImageSpec, PushedImage, PushedIndex, Seeded,
 };
 pub use inspect::{blob_exists, catalog, get_blob, get_manifest, manifest_digest, tags};
 pub use layer::{sha256_digest, Blob, Layer};

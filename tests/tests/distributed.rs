@@ -436,23 +436,7 @@ async fn wait_exits_non_zero_when_a_tag_failed_and_reports_why() {
     let src = Registry::start().await.unwrap();
     let dst = Registry::start().await.unwrap();
     let (s, d) = (src.host(), dst.host());
-    let bad = push_image(
-        &src,
-        "bad/app",
-        "1",
-        ImageSpec::new(vec![Layer::random(20_000)]),
-    )
-    .await
-    .unwrap();
-    push_image(
-        &src,
-        "good/app",
-        "1",
-        ImageSpec::new(vec![Layer::random(1_000)]),
-    )
-    .await
-    .unwrap();
-    src.corrupt_blob(&bad.blobs[1].0).unwrap();
+    push_bad_and_good(&src).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let file = write(
         dir.path(),

@@ -716,14 +716,7 @@ async fn status_shows_the_newest_runs_from_redis_without_the_history() {
     let src = Registry::start().await.unwrap();
     let dst = Registry::start().await.unwrap();
     let (s, d) = (src.host(), dst.host());
-    let spec = |size| ImageSpec::new(vec![Layer::random(size)]);
-    let bad = push_image(&src, "bad/app", "1", spec(20_000))
-        .await
-        .unwrap();
-    push_image(&src, "good/app", "1", spec(1_000))
-        .await
-        .unwrap();
-    src.corrupt_blob(&bad.blobs[1].0).unwrap();
+    push_bad_and_good(&src).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let file = write(
         dir.path(),

@@ -55,6 +55,33 @@ async fn seed(src: &Registry, repo: &str, count: usize, own_size: u64) -> Vec<St
     digests
 }
 
+/// A source with `count` images `team/app:0..count`, an empty destination, and in a
+/// directory of its own a mapping file of every tag of it into `mirror/app`.
+struct Bed {
+    src: Registry,
+    dst: Registry,
+    dir: tempfile::TempDir,
+    file: String,
+}
+
+async fn bed(count: usize, own_size: u64) -> Bed {
+    let src = Registry::start().await.unwrap();
+    let dst = Registry::start().await.unwrap();
+    seed(&src, "team/app", count, own_size).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "mapping",
+        &format!("{}/team/app {}/mirror/app\n", src.host(), dst.host()),
+    );
+    Bed {
+        src,
+        dst,
+        dir,
+        file,
+    }
+}
+
 /// The destination tags a state file vouches for: (registry, repository, tag, digest).
 fn vouched(state: &Path) -> Vec<(String, String, String, String)> {
     let db =
@@ -74,15 +101,12 @@ fn vouched(state: &Path) -> Vec<(String, String, String, String)> {
 /// every destination tag again and finds them so.
 #[tokio::test]
 async fn a_second_run_trusts_the_state_file_and_asks_the_destination_nothing() {
-    let src = Registry::start().await.unwrap();
-    let dst = Registry::start().await.unwrap();
-    seed(&src, "team/app", 4, 1_000).await;
-    let dir = tempfile::tempdir().unwrap();
-    let file = write(
-        dir.path(),
-        "mapping",
-        &format!("{}/team/app {}/mirror/app\n", src.host(), dst.host()),
-    );
+    let Bed {
+        src,
+        dst,
+        dir,
+        file,
+    } = bed(4, 1_000).await;
     let state = dir.path().join("state.db");
     let first = run_with_state(&state, &file, &[], &[&src, &dst]);
     assert!(first.status.success(), "{}", stderr(&first));
@@ -211,15 +235,12 @@ fn vouched_quietly(state: &Path) -> usize {
 /// the holder's pid, before anything is pushed; once the holder lets go, the run goes.
 #[tokio::test]
 async fn a_run_on_a_state_file_in_use_fails_naming_the_holder_and_pushes_nothing() {
-    let src = Registry::start().await.unwrap();
-    let dst = Registry::start().await.unwrap();
-    seed(&src, "team/app", 1, 500).await;
-    let dir = tempfile::tempdir().unwrap();
-    let file = write(
-        dir.path(),
-        "mapping",
-        &format!("{}/team/app {}/mirror/app\n", src.host(), dst.host()),
-    );
+    let Bed {
+        src,
+        dst,
+        dir,
+        file,
+    } = bed(1, 500).await;
     let state = dir.path().join("state.db");
     let held = mirror_fleet::state_file::StateFile::open(&state, config()).unwrap();
     let out = run_with_state(&state, &file, &[], &[&src, &dst]);
@@ -250,15 +271,12 @@ fn config() -> mirror_fleet::state_file::StateConfig {
 /// with the path and what to do; neither is replaced, and nothing is pushed.
 #[tokio::test]
 async fn a_state_file_that_is_damaged_or_newer_stops_the_run_and_is_left_as_it_was() {
-    let src = Registry::start().await.unwrap();
-    let dst = Registry::start().await.unwrap();
-    seed(&src, "team/app", 1, 500).await;
-    let dir = tempfile::tempdir().unwrap();
-    let file = write(
-        dir.path(),
-        "mapping",
-        &format!("{}/team/app {}/mirror/app\n", src.host(), dst.host()),
-    );
+    let Bed {
+        src,
+        dst,
+        dir,
+        file,
+    } = bed(1, 500).await;
     let garbage = dir.path().join("garbage.db");
     std::fs::write(&garbage, vec![0x5a_u8; 8192]).unwrap();
     let out = run_with_state(&garbage, &file, &[], &[&src, &dst]);

@@ -46,7 +46,7 @@ use mirror_common::report::TagResult;
 use mirror_common::state::{StateStore, TagKey};
 use uuid::Uuid;
 
-pub use runs::{read_runs, RunOutcome, RunTotals, StoredFailure, StoredRun};
+pub use runs::{read_runs, RunOutcome, RunTotals, StoredRun};
 pub use schema::StateError;
 
 use db::Db;

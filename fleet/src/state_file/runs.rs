@@ -7,7 +7,6 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use mirror_common::failure::FailureKind;
 use mirror_common::job::JobResult;
 use mirror_common::reference::ImageRef;
 use mirror_common::report::{TagResult, TagStatus};
@@ -19,6 +18,7 @@ use super::db::Db;
 use super::lock;
 use super::schema::{self, StateError};
 use super::tags::{self, millis};
+use crate::store::RunFailure;
 
 /// Failures shown per run (the count stays exact).
 const FAILURES_SHOWN: usize = 100;
@@ -55,17 +55,6 @@ pub enum RunOutcome {
     Interrupted,
 }
 
-/// A failed tag of a run.
-#[derive(Clone, Debug, PartialEq)]
-pub struct StoredFailure {
-    /// `registry/repository:tag`.
-    pub destination: String,
-    /// What kind of failure.
-    pub kind: Option<FailureKind>,
-    /// Why, for a person.
-    pub reason: String,
-}
-
 /// One run of the history.
 #[derive(Clone, Debug)]
 pub struct StoredRun {
@@ -80,7 +69,7 @@ pub struct StoredRun {
     /// Its counts.
     pub totals: RunTotals,
     /// Its failed tags, the first [`FAILURES_SHOWN`].
-    pub failures: Vec<StoredFailure>,
+    pub failures: Vec<RunFailure>,
     /// How many tags failed in all (see `failures`).
     pub failures_total: u64,
 }
@@ -330,13 +319,13 @@ fn newest_runs(
     rows.collect()
 }
 
-fn failures(conn: &Connection, run_id: Uuid) -> rusqlite::Result<Vec<StoredFailure>> {
+fn failures(conn: &Connection, run_id: Uuid) -> rusqlite::Result<Vec<RunFailure>> {
     let mut q = conn.prepare_cached(
         "SELECT destination, kind, error FROM results WHERE run_id = ?1 AND status = 'failed' LIMIT ?2",
     )?;
     let rows = q.query_map(params![run_id.to_string(), FAILURES_SHOWN as i64], |r| {
         let kind: Option<String> = r.get(1)?;
-        Ok(StoredFailure {
+        Ok(RunFailure {
             destination: r.get(0)?,
             kind: kind.and_then(|k| serde_json::from_value(serde_json::Value::String(k)).ok()),
             reason: r.get::<_, Option<String>>(2)?.unwrap_or_default(),

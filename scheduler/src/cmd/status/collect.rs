@@ -19,7 +19,7 @@ use mirror_common::failure::FailureKind;
 use mirror_common::job::RunEvent;
 use mirror_common::report::TagStatus;
 use mirror_fleet::amqp::AmqpQueue;
-use mirror_fleet::store::{Redis, RunRecord};
+use mirror_fleet::store::{Redis, RunFailure, RunRecord};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -89,6 +89,17 @@ pub(crate) struct Failure {
     /// What kind of failure (`not_found`, `denied`, `network`, ...).
     pub kind: Option<FailureKind>,
     pub reason: String,
+}
+
+/// A failure as Redis and the state file keep it.
+impl From<RunFailure> for Failure {
+    fn from(f: RunFailure) -> Self {
+        Failure {
+            destination: f.destination,
+            kind: f.kind,
+            reason: f.reason,
+        }
+    }
 }
 
 /// One group: its last run in the history and when it starts next.
@@ -188,15 +199,7 @@ fn run_of_record(run_id: Uuid, record: RunRecord) -> RunStatus {
         failed,
         pending: p.pending() as usize,
         failures_not_shown: failed.saturating_sub(record.failures.len()),
-        failures: record
-            .failures
-            .into_iter()
-            .map(|f| Failure {
-                destination: f.destination,
-                kind: f.kind,
-                reason: f.reason,
-            })
-            .collect(),
+        failures: record.failures.into_iter().map(Failure::from).collect(),
         outcome: None,
         announced: true,
         seq: 0,

@@ -70,15 +70,7 @@ fn run_status(r: StoredRun) -> RunStatus {
         up_to_date: t.up_to_date as usize,
         failed: t.failed as usize,
         pending: t.tags.saturating_sub(counted) as usize,
-        failures: r
-            .failures
-            .into_iter()
-            .map(|f| Failure {
-                destination: f.destination,
-                kind: f.kind,
-                reason: f.reason,
-            })
-            .collect(),
+        failures: r.failures.into_iter().map(Failure::from).collect(),
         failures_not_shown: not_shown,
         outcome: Some(outcome),
         ..RunStatus::default()
