@@ -22,6 +22,7 @@ use crate::index::BlobIndex;
 use crate::job::JobResult;
 use crate::reference::ImageRef;
 use crate::registry::SharedQuirks;
+use crate::report::TagStatus;
 
 /// A destination tag as the tag cache keys it: registry, repository, tag.
 pub type TagKey<'a> = (&'a str, &'a str, &'a str);
@@ -43,4 +44,41 @@ pub trait StateStore: Send + Sync {
 
     /// Where registry quirks are kept, shared by every copy of the store's users.
     fn quirks(&self) -> SharedQuirks;
+}
+
+/// What a job's result says of one of its destination tags, for a tag cache.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TagUpdate<'a> {
+    /// The tag points at this digest now (pushed, or seen there).
+    Points(TagKey<'a>, &'a str),
+    /// The tag failed: what it points at is unknown, forget it.
+    Unknown(TagKey<'a>),
+}
+
+/// The tag-cache updates of `result` for the job's `destinations`, one per destination tag
+/// the result reports (skipped and dry-run tags say nothing of the destination). The one
+/// rule both stores follow: an entry only from an answer of the destination.
+pub fn tag_updates<'a>(destinations: &'a [ImageRef], result: &'a JobResult) -> Vec<TagUpdate<'a>> {
+    let by_name: std::collections::HashMap<String, &ImageRef> =
+        destinations.iter().map(|d| (d.to_string(), d)).collect();
+    result
+        .report
+        .tags
+        .iter()
+        .filter_map(|t| {
+            let dst = by_name.get(&t.destination)?;
+            let key = (
+                dst.registry.as_str(),
+                dst.repository.as_str(),
+                dst.tag.as_deref()?,
+            );
+            match (t.status, &t.digest) {
+                (TagStatus::Pushed | TagStatus::UpToDate, Some(digest)) => {
+                    Some(TagUpdate::Points(key, digest))
+                }
+                (TagStatus::Failed, _) => Some(TagUpdate::Unknown(key)),
+                _ => None,
+            }
+        })
+        .collect()
 }

@@ -4,13 +4,13 @@
 //! changed adds one row, not one per tag. Pruned when a run opens the file and when one
 //! ends: runs beyond the newest `keep_runs` or older than `keep_for`, with their results.
 
-use std::collections::HashMap;
 use std::path::Path;
 
 use mirror_common::job::JobResult;
 use mirror_common::reference::ImageRef;
-use mirror_common::report::{TagResult, TagStatus};
+use mirror_common::report::{TagCounts, TagResult, TagStatus};
 use mirror_common::state::tag_age::now_ms;
+use mirror_common::state::{tag_updates, TagUpdate};
 use rusqlite::{params, Connection, Transaction};
 use uuid::Uuid;
 
@@ -97,15 +97,15 @@ pub(crate) fn record_unjobbed(db: &Db, run_id: Uuid, up_to_date: u64, unresolved
     }
     db.with("record planning", |c| {
         let tx = c.transaction()?;
-        let mut counts = Counts {
+        let mut counts = TagCounts {
             up_to_date,
-            ..Counts::default()
+            ..TagCounts::default()
         };
         for t in unresolved {
             counts.add(t.status);
             insert_result(&tx, run_id, t)?;
         }
-        counts.apply(&tx, run_id)?;
+        add_counts(&tx, run_id, &counts)?;
         tx.commit()
     });
 }
@@ -142,69 +142,43 @@ pub(crate) fn end(db: &Db, run_id: Uuid, totals: &RunTotals) {
     });
 }
 
-/// Tags counted per status, added to a run's row.
-#[derive(Default)]
-struct Counts {
-    pushed: u64,
-    up_to_date: u64,
-    failed: u64,
-    skipped: u64,
-}
-
-impl Counts {
-    fn add(&mut self, status: TagStatus) {
-        match status {
-            TagStatus::Pushed => self.pushed += 1,
-            TagStatus::UpToDate => self.up_to_date += 1,
-            TagStatus::Failed => self.failed += 1,
-            TagStatus::Skipped => self.skipped += 1,
-            TagStatus::WouldCreate | TagStatus::WouldUpdate => {}
-        }
-    }
-
-    fn apply(&self, tx: &Transaction<'_>, run_id: Uuid) -> rusqlite::Result<()> {
-        tx.prepare_cached(
-            "UPDATE runs SET pushed = pushed + ?2, up_to_date = up_to_date + ?3,
-             failed = failed + ?4, skipped = skipped + ?5 WHERE run_id = ?1",
-        )?
-        .execute(params![
-            run_id.to_string(),
-            self.pushed as i64,
-            self.up_to_date as i64,
-            self.failed as i64,
-            self.skipped as i64
-        ])?;
-        Ok(())
-    }
+/// Adds `counts` to a run's row.
+fn add_counts(tx: &Transaction<'_>, run_id: Uuid, counts: &TagCounts) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "UPDATE runs SET pushed = pushed + ?2, up_to_date = up_to_date + ?3,
+         failed = failed + ?4, skipped = skipped + ?5 WHERE run_id = ?1",
+    )?
+    .execute(params![
+        run_id.to_string(),
+        counts.pushed as i64,
+        counts.up_to_date as i64,
+        counts.failed as i64,
+        counts.skipped as i64
+    ])?;
+    Ok(())
 }
 
 /// A job's result, in one transaction: what its destination tags point at now (a failed
 /// one forgotten), its tag results that were more than up to date, its run's counts.
 pub(crate) fn record_result(db: &Db, destinations: &[ImageRef], result: &JobResult) {
-    let by_name: HashMap<String, &ImageRef> =
-        destinations.iter().map(|d| (d.to_string(), d)).collect();
+    let updates = tag_updates(destinations, result);
     db.with("record result", |c| {
         let tx = c.transaction()?;
-        let mut counts = Counts::default();
-        for t in &result.report.tags {
-            counts.add(t.status);
-            if t.status != TagStatus::UpToDate {
-                insert_result(&tx, result.run_id, t)?;
-            }
-            let Some(dst) = by_name.get(&t.destination) else {
-                continue;
-            };
-            let Some(tag) = &dst.tag else { continue };
-            let key = (dst.registry.as_str(), dst.repository.as_str(), tag.as_str());
-            match (t.status, &t.digest) {
-                (TagStatus::Pushed | TagStatus::UpToDate, Some(digest)) => {
-                    tags::set(&tx, key, digest)?
-                }
-                (TagStatus::Failed, _) => tags::forget(&tx, key)?,
-                _ => {}
+        for t in result
+            .report
+            .tags
+            .iter()
+            .filter(|t| t.status != TagStatus::UpToDate)
+        {
+            insert_result(&tx, result.run_id, t)?;
+        }
+        for update in &updates {
+            match *update {
+                TagUpdate::Points(tag, digest) => tags::set(&tx, tag, digest)?,
+                TagUpdate::Unknown(tag) => tags::forget(&tx, tag)?,
             }
         }
-        counts.apply(&tx, result.run_id)?;
+        add_counts(&tx, result.run_id, &result.report.counts())?;
         tx.commit()
     });
 }

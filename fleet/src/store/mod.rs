@@ -34,7 +34,7 @@ use std::sync::Arc;
 
 use mirror_common::job::JobResult;
 use mirror_common::reference::ImageRef;
-use mirror_common::report::TagStatus;
+use mirror_common::state::{tag_updates, TagUpdate};
 
 pub use blobs::RedisIndex;
 pub use config::RedisConfig;
@@ -112,26 +112,14 @@ impl Redis {
     /// no-op runs), free them for later runs (their pending markers), and count the job in
     /// its run. `destinations` are the job's, whose results are in `result`.
     pub async fn record_result(&self, destinations: &[ImageRef], result: &JobResult) {
-        let by_name: std::collections::HashMap<String, &ImageRef> =
-            destinations.iter().map(|d| (d.to_string(), d)).collect();
         let mut tags = Vec::new();
         let cache = self.tags();
-        for t in &result.report.tags {
-            let Some(dst) = by_name.get(&t.destination) else {
-                continue;
-            };
-            let Some(tag) = &dst.tag else { continue };
-            match (t.status, &t.digest) {
-                (TagStatus::Pushed | TagStatus::UpToDate, Some(digest)) => {
-                    tags.push((&dst.registry, &dst.repository, tag, digest));
+        for update in tag_updates(destinations, result) {
+            match update {
+                TagUpdate::Points(tag, digest) => tags.push((tag.0, tag.1, tag.2, digest)),
+                TagUpdate::Unknown((registry, repository, tag)) => {
+                    cache.forget_dest_digest(registry, repository, tag).await
                 }
-                // What a failed tag points at is unknown now: let the next run look.
-                (TagStatus::Failed, _) => {
-                    cache
-                        .forget_dest_digest(&dst.registry, &dst.repository, tag)
-                        .await
-                }
-                _ => {}
             }
         }
         cache.set_dest_digests(&tags).await;

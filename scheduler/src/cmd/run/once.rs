@@ -66,8 +66,8 @@ pub(crate) async fn run_once(args: &Args) -> Result<ExitCode> {
             let plan = plan(planner, &settings, &mut report, started, history).await;
             if let Some(file) = &state {
                 let with_jobs: usize = plan.jobs.iter().map(|j| j.destinations.len()).sum();
-                let t = &report.totals.tags;
-                let without = t.up_to_date + t.failed + t.skipped;
+                // What the report counted so far is the tags that got no job.
+                let without = report.totals.tags.total();
                 file.planned(run_id, plan.jobs.len() as u64, with_jobs as u64 + without);
             }
             let store = state.clone().map(|f| f as Arc<dyn StateStore>);

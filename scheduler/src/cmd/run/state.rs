@@ -80,7 +80,7 @@ pub(crate) fn finish(file: &StateFile, run_id: Uuid, report: &RunReport, seconds
         run_id,
         &RunTotals {
             jobs: t.jobs as u64,
-            tags: tags.pushed + tags.up_to_date + tags.failed + tags.skipped,
+            tags: tags.total(),
             pushed: tags.pushed,
             up_to_date: tags.up_to_date,
             failed: tags.failed,
